@@ -1,0 +1,51 @@
+// @ts-check
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+/** Layering: a module imports only from what feeds it (see docs/architecture.md). */
+const layer = (files, forbidden) => ({
+  files,
+  rules: {
+    'no-restricted-imports': [
+      'error',
+      { patterns: forbidden.map((dir) => ({ group: [`**/${dir}/**`, `../${dir}/*`, `./${dir}/*`], message: `this layer must not import from ${dir}/` })) },
+    ],
+  },
+});
+
+export default tseslint.config(
+  { ignores: ['node_modules/**', 'bench/results/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      '@typescript-eslint/no-explicit-any': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/consistent-type-imports': 'error',
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/only-throw-error': 'error',
+      'no-constant-condition': ['error', { checkLoops: false }],
+    },
+  },
+  {
+    files: ['**/*.test.ts', 'test/**', 'bench/**'],
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'off',
+      '@typescript-eslint/no-unsafe-assignment': 'off',
+      '@typescript-eslint/no-unsafe-member-access': 'off',
+      '@typescript-eslint/no-non-null-assertion': 'off',
+    },
+  },
+  { files: ['**/*.js'], ...tseslint.configs.disableTypeChecked },
+  layer(['src/resources/**'], ['sources', 'snapshot', 'routing', 'scheduling', 'proxy', 'server', 'cli', 'mock-engine', 'observability']),
+  layer(['src/sources/**'], ['snapshot', 'routing', 'scheduling', 'proxy', 'server', 'cli', 'mock-engine']),
+  layer(['src/snapshot/**'], ['sources', 'routing', 'scheduling', 'proxy', 'server', 'cli', 'mock-engine']),
+  layer(['src/routing/**'], ['sources', 'scheduling', 'proxy', 'server', 'cli', 'mock-engine', 'observability']),
+  layer(['src/scheduling/**'], ['sources', 'routing', 'proxy', 'server', 'cli', 'mock-engine']),
+  layer(['src/proxy/**'], ['sources', 'server', 'cli', 'mock-engine']),
+  layer(['src/server/**'], ['sources', 'cli', 'mock-engine']),
+  layer(['src/mock-engine/**'], ['resources', 'sources', 'snapshot', 'routing', 'scheduling', 'proxy', 'server', 'cli', 'errors', 'observability']),
+);

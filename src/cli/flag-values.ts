@@ -1,0 +1,39 @@
+// Parsers for command-line values; each throws commander's InvalidArgumentError with a message naming the format.
+import { InvalidArgumentError } from 'commander';
+import { parseGoDuration } from '../resources/duration.ts';
+
+export function parsePort(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('expected a port number 0-65535');
+  return n;
+}
+
+export function parsePositiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number >= 0');
+  return n;
+}
+
+/** "30s", "1m30s", "500ms", or a bare number of seconds. */
+export function parseDurationMs(value: string): number {
+  if (/^\d+(\.\d+)?$/.test(value)) return Number(value) * 1000;
+  const ms = parseGoDuration(value);
+  if (ms === null) throw new InvalidArgumentError('expected a duration such as 30s, 1m30s or 500ms');
+  return ms;
+}
+
+const SIZE_UNITS: Record<string, number> = {
+  '': 1, b: 1, k: 1000, kb: 1000, ki: 1024, kib: 1024, m: 1e6, mb: 1e6, mi: 1024 ** 2, mib: 1024 ** 2, g: 1e9, gb: 1e9, gi: 1024 ** 3, gib: 1024 ** 3,
+};
+
+/** "16MiB", "512KB", "1048576". */
+export function parseByteSize(value: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([a-zA-Z]*)$/.exec(value.trim());
+  const unit = m ? SIZE_UNITS[m[2].toLowerCase()] : undefined;
+  if (!m || unit === undefined) throw new InvalidArgumentError('expected a size such as 16MiB, 512KB or 1048576');
+  return Math.floor(Number(m[1]) * unit);
+}
+
+export function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}

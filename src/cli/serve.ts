@@ -1,0 +1,67 @@
+// `switchyard serve`: run the router until SIGTERM/SIGINT, then drain and exit 0.
+import { createLogger, type LogLevel } from '../observability/logger.ts';
+import { formatIssue } from '../resources/types.ts';
+import { ConfigRejectedError, startRouterApp, type RouterApp } from './router-app.ts';
+
+export interface ServeFlags {
+  config: string[];
+  port: number;
+  host: string;
+  drainTimeout: number;
+  maxBodySize: number;
+  reloadDebounce: number;
+  healthCheckInterval: number;
+  logLevel: LogLevel;
+}
+
+export async function runServe(flags: ServeFlags): Promise<void> {
+  const logger = createLogger(flags.logLevel);
+  let app: RouterApp;
+  try {
+    app = await startRouterApp({
+      configPaths: flags.config,
+      port: flags.port,
+      host: flags.host,
+      maxBodyBytes: flags.maxBodySize,
+      reloadDebounceMs: flags.reloadDebounce,
+      healthCheckIntervalMs: flags.healthCheckInterval,
+      logger,
+    });
+  } catch (err) {
+    logger.flush();
+    if (err instanceof ConfigRejectedError) {
+      for (const issue of err.issues) process.stderr.write(`${formatIssue(issue)}\n`);
+      process.stderr.write(`switchyard: the configuration has ${err.issues.length} error(s); not starting\n`);
+    } else {
+      process.stderr.write(`switchyard: cannot start: ${(err as Error).message}\n`);
+    }
+    process.exit(1);
+  }
+  installShutdown(app, flags.drainTimeout, logger);
+}
+
+function installShutdown(app: RouterApp, drainTimeoutMs: number, logger: ReturnType<typeof createLogger>): void {
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting without waiting for running requests');
+      logger.flush();
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ signal, activeRequests: app.server.activeRequests, drainTimeoutMs }, 'draining');
+    app.shutdown(drainTimeoutMs).then(
+      (clean) => {
+        if (clean) logger.info('drained; exiting');
+        else logger.warn({ cutOff: app.server.activeRequests }, 'drain timeout reached; remaining requests were cut off');
+        logger.flush(() => process.exit(0));
+      },
+      (err: unknown) => {
+        logger.error({ err }, 'error while draining');
+        logger.flush(() => process.exit(0));
+      },
+    );
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}

@@ -1,0 +1,52 @@
+// Every error the router itself answers with. One catalogue, so status, OpenAI error type and code stay consistent
+// and docs/errors.md can be checked against it (see router-error.test.ts).
+
+export type OpenAIErrorType = 'invalid_request_error' | 'not_found_error' | 'server_error' | 'timeout_error';
+
+export interface ErrorCodeSpec {
+  readonly status: number;
+  readonly type: OpenAIErrorType;
+}
+
+export const ERROR_CODES = {
+  invalid_json: { status: 400, type: 'invalid_request_error' },
+  invalid_body: { status: 400, type: 'invalid_request_error' },
+  model_required: { status: 400, type: 'invalid_request_error' },
+  model_not_found: { status: 404, type: 'invalid_request_error' },
+  model_server_not_found: { status: 404, type: 'not_found_error' },
+  not_found: { status: 404, type: 'not_found_error' },
+  method_not_allowed: { status: 405, type: 'invalid_request_error' },
+  request_too_large: { status: 413, type: 'invalid_request_error' },
+  unsupported_target: { status: 501, type: 'server_error' },
+  no_ready_pods: { status: 503, type: 'server_error' },
+  not_ready: { status: 503, type: 'server_error' },
+  upstream_unavailable: { status: 502, type: 'server_error' },
+  upstream_timeout: { status: 504, type: 'timeout_error' },
+  upstream_stream_error: { status: 502, type: 'server_error' },
+  internal_error: { status: 500, type: 'server_error' },
+} as const satisfies Record<string, ErrorCodeSpec>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export class RouterError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly type: OpenAIErrorType;
+
+  constructor(code: ErrorCode, message: string) {
+    super(message);
+    this.name = 'RouterError';
+    this.code = code;
+    this.status = ERROR_CODES[code].status;
+    this.type = ERROR_CODES[code].type;
+  }
+
+  /** The OpenAI-style body: {"error":{"message","type","code"}}. */
+  toBody(): string {
+    return errorBody(this.message, this.type, this.code);
+  }
+}
+
+export function errorBody(message: string, type: string, code: string): string {
+  return JSON.stringify({ error: { message, type, code } });
+}

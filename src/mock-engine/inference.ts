@@ -1,0 +1,191 @@
+// POST /v1/completions and POST /v1/chat/completions: validate, generate on the token clock, answer as vLLM does.
+import { performance } from 'node:perf_hooks';
+import type { ServerResponse } from 'node:http';
+import { HttpError, sendJson } from './http-io.ts';
+import type { EngineMetrics, FinishReason } from './metrics.ts';
+import type { ModelRegistry } from './models.ts';
+import {
+  chatResponse,
+  chatRoleChunk,
+  completionResponse,
+  newResponseIdentity,
+  tokenChunk,
+  usageChunk,
+  usageOf,
+  type GenerationKind,
+  type ResponseIdentity,
+  type StopReason,
+} from './openai-format.ts';
+import type { ResolvedMockEngineOptions } from './options.ts';
+import { SseStream } from './sse.ts';
+import type { TrackedRequest } from './test-hooks.ts';
+import { answerTokens, summarizeChatMessages, summarizeCompletionPrompt, type PromptSummary } from './text.ts';
+import { pause, runTokenLoop } from './token-loop.ts';
+
+/** What request handlers share about the engine they belong to. */
+export interface EngineContext {
+  options: ResolvedMockEngineOptions;
+  models: ModelRegistry;
+  metrics: EngineMetrics;
+  /** Requests currently generating; feeds the running / KV-cache gauges. */
+  load: { running: number };
+}
+
+interface GenerationRequest {
+  kind: GenerationKind;
+  model: string;
+  stream: boolean;
+  includeUsage: boolean;
+  maxTokens: number;
+  prompt: PromptSummary;
+}
+
+/** The requested model must be the served name or a loaded adapter; returns it. Shared with embeddings. */
+export function requireServedModel(body: Record<string, unknown>, models: ModelRegistry): string {
+  const model = body.model;
+  if (typeof model !== 'string' || model === '') throw new HttpError(400, 'The `model` field is required and must be a non-empty string.');
+  if (!models.serves(model)) throw new HttpError(404, `The model \`${model}\` does not exist.`, 'NotFoundError');
+  return model;
+}
+
+function parseMaxTokens(body: Record<string, unknown>, fallback: number): number {
+  // Chat prefers the newer max_completion_tokens, as vLLM does; completions only know max_tokens.
+  for (const key of ['max_completion_tokens', 'max_tokens']) {
+    const value = body[key];
+    if (value === undefined || value === null) continue;
+    if (typeof value !== 'number' || !Number.isInteger(value)) throw new HttpError(400, `\`${key}\` must be an integer.`);
+    if (value < 1) throw new HttpError(400, `${key} must be at least 1, got ${value}.`);
+    return value;
+  }
+  return fallback;
+}
+
+function parseGenerationRequest(kind: GenerationKind, body: Record<string, unknown>, context: EngineContext): GenerationRequest {
+  const model = requireServedModel(body, context.models);
+  const { stream, stream_options: streamOptions } = body;
+  if (stream !== undefined && stream !== null && typeof stream !== 'boolean') throw new HttpError(400, '`stream` must be a boolean.');
+  const streaming = stream === true;
+  let includeUsage = false;
+  if (streamOptions !== undefined && streamOptions !== null) {
+    if (!streaming) throw new HttpError(400, 'Stream options can only be defined when `stream=True`.');
+    if (typeof streamOptions !== 'object' || Array.isArray(streamOptions)) throw new HttpError(400, '`stream_options` must be an object.');
+    includeUsage = (streamOptions as { include_usage?: unknown }).include_usage === true;
+  }
+  const prompt = kind === 'chat' ? summarizeChatMessages(body.messages) : summarizeCompletionPrompt(body.prompt);
+  return { kind, model, stream: streaming, includeUsage, maxTokens: parseMaxTokens(body, context.options.maxTokens), prompt };
+}
+
+/** Feeds metrics from real timings as tokens leave, and counts them for usage. */
+class GenerationTimer {
+  readonly #metrics: EngineMetrics;
+  readonly #startedAt = performance.now();
+  #lastTokenAt: number | undefined;
+  tokensSent = 0;
+
+  constructor(metrics: EngineMetrics, promptTokens: number) {
+    this.#metrics = metrics;
+    metrics.countPromptTokens(promptTokens);
+  }
+
+  tokenSent(): void {
+    const now = performance.now();
+    if (this.#lastTokenAt === undefined) this.#metrics.observeTimeToFirstToken((now - this.#startedAt) / 1000);
+    else this.#metrics.observeInterTokenLatency((now - this.#lastTokenAt) / 1000);
+    this.#lastTokenAt = now;
+    this.tokensSent++;
+    this.#metrics.countGeneratedTokens(1);
+  }
+
+  finished(reason: FinishReason): void {
+    if (reason !== 'abort') this.#metrics.observeRequestLatency((performance.now() - this.#startedAt) / 1000);
+    this.#metrics.countFinishedRequest(reason);
+  }
+}
+
+/** Everything the two answer styles need about one request. */
+interface Generation {
+  request: GenerationRequest;
+  identity: ResponseIdentity;
+  /** The answer, already cut to max_tokens. */
+  tokens: string[];
+  stopReason: StopReason;
+  timer: GenerationTimer;
+  tracked: TrackedRequest;
+  res: ServerResponse;
+}
+
+export async function handleGeneration(
+  kind: GenerationKind,
+  context: EngineContext,
+  tracked: TrackedRequest,
+  res: ServerResponse,
+  body: Record<string, unknown>,
+): Promise<void> {
+  const request = parseGenerationRequest(kind, body, context);
+  const fullAnswer = answerTokens(context.options.mode, request.model, request.prompt.echoText);
+  const tokens = fullAnswer.slice(0, request.maxTokens);
+  const generation: Generation = {
+    request,
+    identity: newResponseIdentity(kind, request.model),
+    tokens,
+    stopReason: fullAnswer.length > tokens.length ? 'length' : 'stop',
+    timer: new GenerationTimer(context.metrics, request.prompt.promptTokens),
+    tracked,
+    res,
+  };
+  context.load.running++;
+  try {
+    const answered = request.stream ? await streamAnswer(generation, context) : await collectAnswer(generation, context);
+    generation.timer.finished(answered ? generation.stopReason : 'abort');
+  } finally {
+    context.load.running--;
+  }
+}
+
+/** Non-streaming: the whole answer once the last token exists. Returns whether it was sent. */
+async function collectAnswer(generation: Generation, context: EngineContext): Promise<boolean> {
+  const { request, identity, tokens, stopReason, timer, tracked, res } = generation;
+  await runTokenLoop(tokens.length, context.options, tracked.signal, () => timer.tokenSent());
+  if (tracked.signal.aborted) return false;
+  if (tracked.fault?.dropAfterChunks !== undefined) {
+    tracked.drop(); // a non-streaming answer has no chunks: the connection dies instead of the body
+    return false;
+  }
+  const text = tokens.join('');
+  const usage = usageOf(request.prompt.promptTokens, timer.tokensSent);
+  sendJson(res, 200, request.kind === 'chat' ? chatResponse(identity, text, stopReason, usage) : completionResponse(identity, text, stopReason, usage));
+  return true;
+}
+
+/** Streaming: one SSE event per token, then the optional usage chunk and [DONE]. Returns whether all of it was sent. */
+async function streamAnswer(generation: Generation, context: EngineContext): Promise<boolean> {
+  const { request, identity, tokens, stopReason, timer, tracked, res } = generation;
+  const stream = new SseStream(res, tracked);
+  stream.start();
+  const lastIndex = tokens.length - 1;
+  // The chat role chunk leaves with the first token (as in vLLM), not with the headers, so TTFT stays honest.
+  const sendRoleChunk = async (): Promise<boolean> => {
+    if (request.kind !== 'chat') return true;
+    stream.send(chatRoleChunk(identity));
+    return pause(0, tracked.signal);
+  };
+  await runTokenLoop(tokens.length, context.options, tracked.signal, async (index) => {
+    if (index === 0 && !(await sendRoleChunk())) return;
+    if (!stream.open) return; // dropped by a fault: the socket is going away, tokens no longer leave
+    stream.send(tokenChunk(request.kind, identity, tokens[index] ?? '', index === lastIndex ? stopReason : null));
+    timer.tokenSent();
+  });
+  if (tracked.signal.aborted) return false;
+  if (tokens.length === 0) {
+    if (!(await sendRoleChunk())) return false;
+    stream.send(tokenChunk(request.kind, identity, '', stopReason)); // nothing to say, but the finish reason must arrive
+  }
+  if (request.includeUsage) {
+    if (!(await pause(0, tracked.signal))) return false;
+    stream.send(usageChunk(request.kind, identity, usageOf(request.prompt.promptTokens, timer.tokensSent)));
+  }
+  if (!(await pause(0, tracked.signal))) return false;
+  stream.send('[DONE]');
+  stream.end();
+  return res.writableEnded;
+}

@@ -1,0 +1,176 @@
+// startMockEngine: one node:http server imitating one vLLM / SGLang engine. Routes are listed in ROUTES below;
+// the test hooks under /mock/ are documented in test-hooks.ts.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { handleEmbeddings } from './embeddings.ts';
+import { HttpError, canRespond, errorBody, parseJsonObject, readBodyText, sendError, sendJson, sendText } from './http-io.ts';
+import { handleGeneration, type EngineContext } from './inference.ts';
+import { EngineMetrics } from './metrics.ts';
+import { ModelRegistry } from './models.ts';
+import { resolveMockEngineOptions, type MockEngineOptions } from './options.ts';
+import { TestHooks, applyFaultPrelude, type TrackedRequest } from './test-hooks.ts';
+
+export interface MockEngineHandle {
+  /** e.g. "http://127.0.0.1:41234" (no trailing slash, no /v1). */
+  url: string;
+  port: number;
+  instanceName: string;
+  /** Stops listening and destroys open connections, streams included. */
+  close(): Promise<void>;
+}
+
+/** Capacity the KV-cache gauge is measured against until the simulator models a real cache. */
+const KV_CACHE_REQUEST_CAPACITY = 64;
+
+type Handler =
+  /** No body needed. */
+  | { kind: 'plain'; run: (req: IncomingMessage, res: ServerResponse) => void | Promise<void> }
+  /** A JSON object body. */
+  | { kind: 'json'; run: (req: IncomingMessage, res: ServerResponse, body: Record<string, unknown>) => void }
+  /** Inference: tracked by the test hooks and subject to injected faults. */
+  | { kind: 'inference'; run: (tracked: TrackedRequest, res: ServerResponse, body: Record<string, unknown>) => void | Promise<void> };
+
+type RouteTable = Record<string, Partial<Record<string, Handler>>>;
+
+function buildRoutes(context: EngineContext, hooks: TestHooks): RouteTable {
+  return {
+    '/v1/completions': { POST: { kind: 'inference', run: (tracked, res, body) => handleGeneration('completion', context, tracked, res, body) } },
+    '/v1/chat/completions': { POST: { kind: 'inference', run: (tracked, res, body) => handleGeneration('chat', context, tracked, res, body) } },
+    '/v1/embeddings': { POST: { kind: 'inference', run: (tracked, res, body) => handleEmbeddings(context, tracked, res, body) } },
+    '/v1/models': { GET: { kind: 'plain', run: (req, res) => context.models.handleList(req, res) } },
+    '/v1/load_lora_adapter': { POST: { kind: 'json', run: (req, res, body) => context.models.handleLoad(req, res, body) } },
+    '/v1/unload_lora_adapter': { POST: { kind: 'json', run: (req, res, body) => context.models.handleUnload(req, res, body) } },
+    '/health': { GET: { kind: 'plain', run: (_req, res) => sendText(res, 200, '') } },
+    '/metrics': {
+      GET: {
+        kind: 'plain',
+        run: async (_req, res) => {
+          const { contentType, text } = await context.metrics.render();
+          sendText(res, 200, text, contentType);
+        },
+      },
+    },
+    '/mock/stats': { GET: { kind: 'plain', run: (req, res) => hooks.handleStats(req, res) } },
+    '/mock/faults': { POST: { kind: 'json', run: (req, res, body) => hooks.handleFaults(req, res, body) } },
+    '/mock/reset': { POST: { kind: 'plain', run: (req, res) => hooks.handleReset(req, res) } },
+  };
+}
+
+/** The path without query; absolute-form targets (`http://host/path`, as sent to proxies) are accepted too. */
+function pathOf(req: IncomingMessage): string | undefined {
+  const target = req.url ?? '/';
+  if (target.startsWith('/')) return target.split('?', 1)[0];
+  try {
+    return new URL(target).pathname;
+  } catch {
+    return undefined;
+  }
+}
+
+async function runInference(handler: Extract<Handler, { kind: 'inference' }>, hooks: TestHooks, req: IncomingMessage, res: ServerResponse, path: string) {
+  const tracked = hooks.track(req, res, path);
+  let text: string;
+  try {
+    text = await readBodyText(req);
+  } catch (error) {
+    if (error instanceof HttpError) throw error;
+    return; // the client went away mid-body; the hooks count it as cancelled
+  }
+  let body: Record<string, unknown> | undefined;
+  let invalidBody: unknown;
+  try {
+    body = parseJsonObject(text);
+    tracked.setBody(body);
+  } catch (error) {
+    tracked.setBody(text);
+    invalidBody = error;
+  }
+  if (await applyFaultPrelude(tracked, res)) return;
+  if (body === undefined) throw invalidBody;
+  await handler.run(tracked, res, body);
+}
+
+async function dispatch(routes: RouteTable, hooks: TestHooks, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const path = pathOf(req);
+  if (path === undefined) throw new HttpError(400, 'Invalid request URL.');
+  const route = Object.hasOwn(routes, path) ? routes[path] : undefined;
+  // Unknown paths and methods answer like vLLM's FastAPI server does.
+  if (route === undefined) return sendJson(res, 404, { detail: 'Not Found' });
+  const method = req.method ?? '';
+  const handler = Object.hasOwn(route, method) ? route[method] : undefined;
+  if (handler === undefined) {
+    res.setHeader('allow', Object.keys(route).join(', '));
+    return sendJson(res, 405, { detail: 'Method Not Allowed' });
+  }
+  if (handler.kind === 'plain') return handler.run(req, res);
+  if (handler.kind === 'json') return handler.run(req, res, parseJsonObject(await readBodyText(req)));
+  return runInference(handler, hooks, req, res, path);
+}
+
+function respondToFailure(res: ServerResponse, error: unknown): void {
+  if (canRespond(res)) {
+    sendError(res, error instanceof HttpError ? error : new HttpError(500, `Internal error in the mock engine: ${String(error)}`));
+  } else if (!res.writableEnded) {
+    res.destroy(); // a stream was under way: cut it so the client sees the failure
+  }
+}
+
+function listen(server: Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+export async function startMockEngine(options: Partial<MockEngineOptions> & { model: string }): Promise<MockEngineHandle> {
+  const resolved = resolveMockEngineOptions(options);
+  const server = createServer();
+  const port = await listen(server, resolved.port, resolved.host);
+  const instanceName = resolved.instanceName ?? `${resolved.host}:${port}`;
+  const load = { running: 0 };
+  const context: EngineContext = {
+    options: resolved,
+    models: new ModelRegistry(resolved.servedModelName, resolved.model, resolved.engine, resolved.loraAdapters),
+    metrics: new EngineMetrics(resolved.engine, resolved.servedModelName, () => ({
+      running: load.running,
+      waiting: 0,
+      kvCacheUsage: Math.min(1, load.running / KV_CACHE_REQUEST_CAPACITY),
+    })),
+    load,
+  };
+  const hooks = new TestHooks(instanceName);
+  const routes = buildRoutes(context, hooks);
+  // Attached in the same tick as 'listening', before any connection can be served.
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    res.setHeader('x-mock-instance', instanceName);
+    dispatch(routes, hooks, req, res).catch((error: unknown) => respondToFailure(res, error));
+  });
+
+  // Requests too broken for node:http to parse still get a JSON error tagged with the instance.
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
+    if (error.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const body = JSON.stringify(errorBody(400, `Malformed HTTP request: ${error.message}`));
+    socket.end(
+      `HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+        `x-mock-instance: ${instanceName}\r\nconnection: close\r\n\r\n${body}`,
+    );
+  });
+
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections(); // open streams end now; their generation loops stop on the close event
+    });
+    return closing;
+  };
+  const urlHost = resolved.host.includes(':') ? `[${resolved.host}]` : resolved.host;
+  return { url: `http://${urlHost}:${port}`, port, instanceName, close };
+}

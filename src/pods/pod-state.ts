@@ -1,0 +1,85 @@
+// Live, per-upstream state that outlives snapshots: requests in flight through this router and health.
+// Keyed by origin ("http://ip:port"), the thing a connection actually goes to.
+
+export interface HealthPolicy {
+  /** First passive back-off after a connection failure; doubles per consecutive failure. */
+  readonly baseBackoffMs: number;
+  readonly maxBackoffMs: number;
+}
+
+export const DEFAULT_HEALTH_POLICY: HealthPolicy = { baseBackoffMs: 1000, maxBackoffMs: 30_000 };
+
+export class PodLiveState {
+  readonly origin: string;
+  inFlight = 0;
+  /** Passive health: skip until this time (ms since epoch) after connection failures. */
+  unhealthyUntil = 0;
+  consecutiveFailures = 0;
+  /** Active health: the last /health probe failed. */
+  probeFailed = false;
+  lastError: string | null = null;
+
+  constructor(origin: string) {
+    this.origin = origin;
+  }
+
+  isHealthy(now: number): boolean {
+    return !this.probeFailed && now >= this.unhealthyUntil;
+  }
+}
+
+export class PodStateTable {
+  private readonly states = new Map<string, PodLiveState>();
+  private readonly policy: HealthPolicy;
+
+  constructor(policy: HealthPolicy = DEFAULT_HEALTH_POLICY) {
+    this.policy = policy;
+  }
+
+  get(origin: string): PodLiveState {
+    let state = this.states.get(origin);
+    if (state === undefined) {
+      state = new PodLiveState(origin);
+      this.states.set(origin, state);
+    }
+    return state;
+  }
+
+  peek(origin: string): PodLiveState | undefined {
+    return this.states.get(origin);
+  }
+
+  /** A connection to the pod failed: skip it for a back-off that grows with consecutive failures. */
+  reportConnectFailure(origin: string, error: string, now = Date.now()): void {
+    const state = this.get(origin);
+    state.consecutiveFailures++;
+    const backoff = Math.min(this.policy.baseBackoffMs * 2 ** (state.consecutiveFailures - 1), this.policy.maxBackoffMs);
+    state.unhealthyUntil = now + backoff;
+    state.lastError = error;
+  }
+
+  reportSuccess(origin: string): void {
+    const state = this.states.get(origin);
+    if (state === undefined || state.consecutiveFailures === 0) return;
+    state.consecutiveFailures = 0;
+    state.unhealthyUntil = 0;
+    state.lastError = null;
+  }
+
+  reportProbe(origin: string, ok: boolean, error: string | null): void {
+    const state = this.get(origin);
+    state.probeFailed = !ok;
+    if (ok) {
+      state.consecutiveFailures = 0;
+      state.unhealthyUntil = 0;
+      state.lastError = null;
+    } else {
+      state.lastError = error;
+    }
+  }
+
+  /** Forget upstreams that left the configuration (requests still running keep their own reference). */
+  retain(origins: ReadonlySet<string> | ReadonlyMap<string, unknown>): void {
+    for (const origin of this.states.keys()) if (!origins.has(origin)) this.states.delete(origin);
+  }
+}

@@ -1,0 +1,337 @@
+// One client request proxied to a pod, with retries on other pods before the first byte reaches the client.
+// Built on undici's dispatch() callbacks: no streams, no per-chunk promises; chunks go to the client as they come.
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
+import type { Dispatcher } from 'undici';
+import { RouterError } from '../errors/router-error.ts';
+import type { PodLiveState, PodStateTable } from '../pods/pod-state.ts';
+import type { PodEndpoint } from '../snapshot/types.ts';
+import { buildClientHeaders } from './headers.ts';
+import { SseUsageTap, parseUsageFromJsonBody, type TokenUsage } from './sse-usage.ts';
+import type { UpstreamPools } from './upstream-pools.ts';
+
+export interface ExchangeOptions {
+  readonly res: ServerResponse;
+  /** Path and query as the client sent them. */
+  readonly path: string;
+  readonly body: Buffer;
+  readonly headers: string[];
+  readonly requestId: string;
+  /** The client asked for a stream ("stream": true). */
+  readonly stream: boolean;
+  /** The router added stream_options.include_usage: hide the usage-only event from this client. */
+  readonly hideUsage: boolean;
+  /** Pods in the order to try them. */
+  readonly pods: readonly PodEndpoint[];
+  readonly timeoutMs: number | undefined;
+  /** Retries allowed on 502/503/504, timeouts and broken connections (trafficPolicy.retry.attempts). */
+  readonly retryAttempts: number;
+  readonly retryIntervalMs: number;
+  readonly closeConnection: () => boolean;
+  readonly onDone: (outcome: ExchangeOutcome) => void;
+}
+
+export interface ExchangeOutcome {
+  /** Status sent to the client (0 if the client went away first). */
+  readonly status: number;
+  readonly attempts: number;
+  readonly pod: PodEndpoint | null;
+  readonly upstreamStatus: number;
+  readonly usage: TokenUsage | null;
+  readonly error: RouterError | null;
+  readonly clientAborted: boolean;
+}
+
+/** Connection attempts that never reached a pod are retried on other pods even without a retry policy. */
+const MAX_CONNECT_RETRIES = 3;
+const MAX_USAGE_BODY = 1 << 20;
+const RETRYABLE_STATUS = new Set([502, 503, 504]);
+const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT']);
+
+class UpstreamTimeout extends Error {}
+class ClientGone extends Error {}
+
+export class ProxyExchange {
+  private readonly o: ExchangeOptions;
+  private readonly pools: UpstreamPools;
+  readonly podStates: PodStateTable;
+  private podIndex = 0;
+  private attempts = 0;
+  private policyRetriesLeft: number;
+  private connectRetriesLeft = MAX_CONNECT_RETRIES;
+  private current: Attempt | null = null;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private committed = false;
+  private finished = false;
+  private clientGone = false;
+  private lastError: RouterError | null = null;
+  private upstreamStatus = 0;
+  private servedBy: PodEndpoint | null = null;
+
+  constructor(options: ExchangeOptions, pools: UpstreamPools, states: PodStateTable) {
+    this.o = options;
+    this.pools = pools;
+    this.podStates = states;
+    this.policyRetriesLeft = options.retryAttempts;
+    options.res.once('close', this.onClientClose);
+  }
+
+  start(): void {
+    this.nextAttempt();
+  }
+
+  private readonly onClientClose = (): void => {
+    if (this.finished) return;
+    this.clientGone = true;
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    this.current?.abandon(new ClientGone('client disconnected'));
+    this.finish(0, null);
+  };
+
+  private nextAttempt(): void {
+    this.retryTimer = null;
+    if (this.clientGone) return;
+    const pod = this.o.pods[this.podIndex++];
+    if (pod === undefined) {
+      this.fail(this.lastError ?? new RouterError('upstream_unavailable', 'no pod could be reached'));
+      return;
+    }
+    this.attempts++;
+    this.current = new Attempt(this, pod, this.podStates.get(pod.origin));
+    this.current.dispatch(this.pools.get(pod.origin));
+  }
+
+  /** Called by an attempt that failed before anything reached the client. */
+  attemptFailed(attempt: Attempt, error: RouterError, kind: 'connect' | 'retryable' | 'final'): void {
+    if (attempt !== this.current || this.finished) return;
+    this.current = null;
+    this.lastError = error;
+    const morePods = this.podIndex < this.o.pods.length;
+    if (kind === 'connect' && morePods && this.connectRetriesLeft > 0) {
+      this.connectRetriesLeft--;
+      this.nextAttempt();
+    } else if (kind !== 'final' && morePods && this.policyRetriesLeft > 0) {
+      this.policyRetriesLeft--;
+      this.retryTimer = setTimeout(() => this.nextAttempt(), this.o.retryIntervalMs);
+    } else {
+      this.fail(error);
+    }
+  }
+
+  canRetryStatus(): boolean {
+    return this.policyRetriesLeft > 0 && this.podIndex < this.o.pods.length;
+  }
+
+  /** The attempt's response is the one the client gets. */
+  commit(attempt: Attempt, status: number, headers: IncomingHttpHeaders): SseUsageTap | null {
+    this.committed = true;
+    this.upstreamStatus = status;
+    this.servedBy = attempt.pod;
+    const contentType = headers['content-type'];
+    const isSse = this.o.stream && typeof contentType === 'string' && contentType.startsWith('text/event-stream');
+    const tap = isSse ? new SseUsageTap(this.o.hideUsage) : null;
+    const res = this.o.res;
+    res.writeHead(status, buildClientHeaders(headers, this.o.requestId, tap !== null && this.o.hideUsage, this.o.closeConnection()));
+    if (isSse) res.flushHeaders();
+    return tap;
+  }
+
+  get response(): ServerResponse {
+    return this.o.res;
+  }
+
+  get options(): ExchangeOptions {
+    return this.o;
+  }
+
+  /** The committed attempt completed. */
+  completed(status: number, usage: TokenUsage | null): void {
+    if (this.finished) return;
+    this.o.res.end();
+    this.finish(status, usage);
+  }
+
+  /** The committed attempt broke after bytes went to the client: end the response cleanly, never start another. */
+  brokeMidway(error: RouterError, sse: boolean, usage: TokenUsage | null): void {
+    if (this.finished) return;
+    const res = this.o.res;
+    this.lastError = error;
+    if (sse && !res.writableEnded) {
+      res.end(`data: ${error.toBody()}\n\n`);
+    } else {
+      res.destroy();
+    }
+    this.finish(this.upstreamStatus, usage);
+  }
+
+  private fail(error: RouterError): void {
+    if (this.finished) return;
+    this.lastError = error;
+    const res = this.o.res;
+    if (!res.headersSent) {
+      const body = error.toBody();
+      const headers = ['content-type', 'application/json', 'content-length', String(Buffer.byteLength(body)), 'x-request-id', this.o.requestId];
+      if (this.o.closeConnection()) headers.push('connection', 'close');
+      res.writeHead(error.status, headers);
+      res.end(body);
+    }
+    this.finish(error.status, null);
+  }
+
+  private finish(status: number, usage: TokenUsage | null): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.o.onDone({
+      status: this.clientGone ? 0 : status,
+      attempts: this.attempts,
+      pod: this.servedBy,
+      upstreamStatus: this.upstreamStatus,
+      usage,
+      error: this.clientGone ? null : this.lastError,
+      clientAborted: this.clientGone,
+    });
+  }
+
+  get isCommitted(): boolean {
+    return this.committed;
+  }
+}
+
+/** One try against one pod. Implements undici's dispatch handler. */
+class Attempt implements Dispatcher.DispatchHandler {
+  readonly pod: PodEndpoint;
+  private readonly exchange: ProxyExchange;
+  private readonly state: PodLiveState;
+  private controller: Dispatcher.DispatchController | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private abandonReason: Error | null = null;
+  private released = false;
+  /** A retryable status arrived: drain its body, then retry. */
+  private discarding = false;
+  private committed = false;
+  private tap: SseUsageTap | null = null;
+  private status = 0;
+  private bodyChunks: Buffer[] | null = null;
+  private bodySize = 0;
+
+  constructor(exchange: ProxyExchange, pod: PodEndpoint, state: PodLiveState) {
+    this.exchange = exchange;
+    this.pod = pod;
+    this.state = state;
+  }
+
+  dispatch(pool: Dispatcher): void {
+    this.state.inFlight++;
+    const o = this.exchange.options;
+    if (o.timeoutMs !== undefined) this.timer = setTimeout(this.onTimeout, o.timeoutMs);
+    pool.dispatch({ path: o.path, method: 'POST', headers: o.headers, body: o.body }, this);
+  }
+
+  private readonly onTimeout = (): void => {
+    this.timer = null;
+    if (this.committed) return;
+    const ms = this.exchange.options.timeoutMs ?? 0;
+    this.abandon(new UpstreamTimeout(`no response headers within ${ms} ms`));
+    this.exchange.attemptFailed(this, new RouterError('upstream_timeout', `pod ${this.pod.podKey} did not answer within ${ms} ms`), 'retryable');
+  };
+
+  /** Stop this attempt: the exchange has moved on or the client left. */
+  abandon(reason: Error): void {
+    if (this.abandonReason !== null) return;
+    this.abandonReason = reason;
+    this.clearTimer();
+    if (this.controller !== null && !this.controller.aborted) this.controller.abort(reason);
+    this.release();
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.abandonReason !== null) controller.abort(this.abandonReason);
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+    if (this.abandonReason !== null) return;
+    this.clearTimer();
+    this.status = statusCode;
+    if (RETRYABLE_STATUS.has(statusCode) && this.exchange.canRetryStatus()) {
+      this.discarding = true;
+      return;
+    }
+    this.committed = true;
+    this.tap = this.exchange.commit(this, statusCode, headers);
+    if (this.tap === null && statusCode < 300 && isJson(headers['content-type'])) this.bodyChunks = [];
+    // Backpressure: a slow client pauses the upstream read until its socket drains.
+    this.exchange.response.on('drain', () => controller.resume());
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.abandonReason !== null || this.discarding) return;
+    let out: Buffer | null = chunk;
+    if (this.tap !== null) out = this.tap.push(chunk);
+    else if (this.bodyChunks !== null) {
+      this.bodySize += chunk.length;
+      if (this.bodySize <= MAX_USAGE_BODY) this.bodyChunks.push(chunk);
+      else this.bodyChunks = null;
+    }
+    if (out !== null && out.length > 0 && !this.exchange.response.write(out)) controller.pause();
+  }
+
+  onResponseEnd(): void {
+    if (this.abandonReason !== null) return;
+    this.clearTimer();
+    this.release();
+    this.exchange.podStates.reportSuccess(this.pod.origin);
+    if (this.discarding) {
+      this.exchange.attemptFailed(this, new RouterError('upstream_unavailable', `pod ${this.pod.podKey} answered ${this.status}`), 'retryable');
+      return;
+    }
+    let usage: TokenUsage | null = null;
+    if (this.tap !== null) {
+      const rest = this.tap.end();
+      if (rest !== null && rest.length > 0) this.exchange.response.write(rest);
+      usage = this.tap.usage;
+    } else if (this.bodyChunks !== null && this.bodyChunks.length > 0) {
+      usage = parseUsageFromJsonBody(this.bodyChunks.length === 1 ? this.bodyChunks[0] : Buffer.concat(this.bodyChunks));
+    }
+    this.exchange.completed(this.status, usage);
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    this.clearTimer();
+    this.release();
+    if (this.abandonReason !== null) return;
+    const code = (error as { code?: string }).code;
+    const connectFailure = code !== undefined && CONNECT_ERRORS.has(code);
+    if (connectFailure) this.exchange.podStates.reportConnectFailure(this.pod.origin, `${code}: ${error.message}`);
+    if (this.committed) {
+      this.exchange.brokeMidway(
+        new RouterError('upstream_stream_error', `pod ${this.pod.podKey} broke off the response: ${error.message}`),
+        this.tap !== null,
+        this.tap?.usage ?? null,
+      );
+      return;
+    }
+    const detail = code !== undefined ? `${code}: ${error.message}` : error.message;
+    this.exchange.attemptFailed(
+      this,
+      new RouterError('upstream_unavailable', `pod ${this.pod.podKey} could not be reached (${detail})`),
+      connectFailure ? 'connect' : 'retryable',
+    );
+  }
+
+  private clearTimer(): void {
+    if (this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+  }
+
+  private release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.state.inFlight--;
+  }
+}
+
+function isJson(contentType: string | string[] | undefined): boolean {
+  return typeof contentType === 'string' && contentType.includes('json');
+}

@@ -1,0 +1,258 @@
+// Passes an upstream Server-Sent-Events stream through while learning token usage, and can hide the
+// usage-only event the router asked for on the client's behalf. Chunks go out as they come: only an
+// incomplete trailing event is ever held, and only events that carry a usage object are JSON-parsed.
+import { scanTopLevelMembers } from './json-body.ts';
+
+export interface TokenUsage {
+  promptTokens: number;
+  completionTokens: number;
+  totalTokens: number;
+}
+
+const USAGE_KEY = Buffer.from('"usage"');
+const DONE_MARKER = Buffer.from('[DONE]');
+const LF = 0x0a;
+const CR = 0x0d;
+// Blank lines that end an event (SSE allows LF, CRLF or CR line endings).
+const EVENT_ENDS = [Buffer.from('\n\n'), Buffer.from('\r\n\r\n'), Buffer.from('\r\r')];
+/** Beyond this, an event that never ends is no longer held or scanned: the tap gives up on usage. */
+const MAX_HELD_BYTES = 8 * 1024 * 1024;
+
+export class SseUsageTap {
+  private readonly hideUsageOnlyEvents: boolean;
+  /** Bytes of the incomplete trailing event (copies): not yet forwarded when hiding, only awaiting a scan otherwise. */
+  private held: Buffer[] = [];
+  private heldBytes = 0;
+  private gaveUp = false;
+  private lastUsage: TokenUsage | null = null;
+  private doneSeen = false;
+
+  constructor(hideUsageOnlyEvents: boolean) {
+    this.hideUsageOnlyEvents = hideUsageOnlyEvents;
+  }
+
+  /** Last usage seen in the stream. */
+  get usage(): TokenUsage | null {
+    return this.lastUsage;
+  }
+
+  /** Whether `data: [DONE]` was seen. */
+  get sawDone(): boolean {
+    return this.doneSeen;
+  }
+
+  /**
+   * Returns the bytes to forward now: `chunk` itself when nothing is hidden or held, a smaller Buffer,
+   * or null when nothing is to be forwarded yet. Without hiding, always returns `chunk`.
+   */
+  push(chunk: Buffer): Buffer | null {
+    if (this.gaveUp) return chunk;
+    if (chunk.length === 0) return this.hideUsageOnlyEvents ? null : chunk;
+    let data = chunk;
+    if (this.heldBytes > 0) {
+      // The held event can only end in this chunk if the chunk holds a blank line or starts a line break.
+      if (chunk[0] !== LF && chunk[0] !== CR && lastEventEnd(chunk) === 0) return this.holdMore(chunk);
+      data = Buffer.concat([...this.held, chunk], this.heldBytes + chunk.length);
+      this.release();
+    }
+
+    const completeEnd = lastEventEnd(data);
+    const hidden = completeEnd > 0 ? this.scan(completeEnd === data.length ? data : data.subarray(0, completeEnd), this.hideUsageOnlyEvents) : null;
+    if (completeEnd < data.length) this.hold(data.subarray(completeEnd));
+    if (!this.hideUsageOnlyEvents) return chunk;
+    if (hidden === null) return completeEnd === data.length ? data : completeEnd === 0 ? null : data.subarray(0, completeEnd);
+    return withoutRanges(data, completeEnd, hidden);
+  }
+
+  /** Upstream ended: returns what is still held (an incomplete last event goes out as is), or null. */
+  end(): Buffer | null {
+    if (this.heldBytes === 0) return null;
+    const tail = Buffer.concat(this.held, this.heldBytes);
+    this.release();
+    this.scan(tail, false);
+    return this.hideUsageOnlyEvents ? tail : null;
+  }
+
+  private hold(bytes: Buffer): void {
+    this.held.push(Buffer.from(bytes));
+    this.heldBytes += bytes.length;
+  }
+
+  private holdMore(chunk: Buffer): Buffer | null {
+    if (this.heldBytes + chunk.length <= MAX_HELD_BYTES) {
+      this.hold(chunk);
+      return this.hideUsageOnlyEvents ? null : chunk;
+    }
+    const flushed = this.hideUsageOnlyEvents ? Buffer.concat([...this.held, chunk]) : chunk;
+    this.release();
+    this.gaveUp = true;
+    return flushed;
+  }
+
+  private release(): void {
+    this.held = [];
+    this.heldBytes = 0;
+  }
+
+  /**
+   * Learns usage and [DONE] from the events in `region` (which starts at an event start) and returns
+   * the [start, end) pairs of usage-only events to hide, or null. Only events where `"usage"` is
+   * followed by an object are parsed.
+   */
+  private scan(region: Buffer, hide: boolean): number[] | null {
+    if (!this.doneSeen) this.scanForDone(region);
+    let hidden: number[] | null = null;
+    let from = 0;
+    while (true) {
+      const key = region.indexOf(USAGE_KEY, from);
+      if (key < 0) return hidden;
+      from = key + USAGE_KEY.length;
+      if (!isFollowedByObject(region, from)) continue;
+      const start = eventStartBefore(region, key);
+      const end = eventEndAfter(region, from);
+      if (this.inspect(eventData(region.toString('utf8', start, end))) && hide) (hidden ??= []).push(start, end);
+      from = end;
+    }
+  }
+
+  private scanForDone(region: Buffer): void {
+    let from = 0;
+    while (true) {
+      const marker = region.indexOf(DONE_MARKER, from);
+      if (marker < 0) return;
+      const end = eventEndAfter(region, marker);
+      if (eventData(region.toString('utf8', eventStartBefore(region, marker), end)) === '[DONE]') {
+        this.doneSeen = true;
+        return;
+      }
+      from = end;
+    }
+  }
+
+  /** Records the usage an event's data carries; true when it is a usage-only chat/completions chunk. */
+  private inspect(data: string | null): boolean {
+    if (data === null) return false;
+    let event: unknown;
+    try {
+      event = JSON.parse(data);
+    } catch {
+      return false; // not ours to judge: forwarded untouched
+    }
+    if (!isRecord(event)) return false;
+    // Responses API events (response.completed, .incomplete, .failed) carry usage inside `response`.
+    const usage = tokenUsage(event.usage) ?? (isRecord(event.response) ? tokenUsage(event.response.usage) : null);
+    if (usage !== null) this.lastUsage = usage;
+    return isRecord(event.usage) && Array.isArray(event.choices) && event.choices.length === 0;
+  }
+}
+
+/** Usage of a non-streaming response (chat/completions or Responses API); parses only the `usage` member. */
+export function parseUsageFromJsonBody(body: Buffer): TokenUsage | null {
+  const object = scanTopLevelMembers(body);
+  if (object === null) return null;
+  const member = object.members.findLast((m) => m.key === 'usage');
+  if (member === undefined) return null;
+  try {
+    return tokenUsage(JSON.parse(body.toString('utf8', member.valueStart, member.valueEnd)));
+  } catch {
+    return null;
+  }
+}
+
+/** Reads `prompt_tokens`/`completion_tokens` or the Responses API's `input_tokens`/`output_tokens`. */
+export function tokenUsage(value: unknown): TokenUsage | null {
+  if (!isRecord(value)) return null;
+  const prompt = count(value.prompt_tokens) ?? count(value.input_tokens);
+  const completion = count(value.completion_tokens) ?? count(value.output_tokens);
+  if (prompt === undefined && completion === undefined) return null;
+  const promptTokens = prompt ?? 0;
+  const completionTokens = completion ?? 0;
+  return { promptTokens, completionTokens, totalTokens: count(value.total_tokens) ?? promptTokens + completionTokens };
+}
+
+function count(value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** True when `"usage"` is followed by `:` and an object; a line break (multi-line data) also counts, to be safe. */
+function isFollowedByObject(buf: Buffer, pos: number): boolean {
+  let sawColon = false;
+  for (; pos < buf.length; pos++) {
+    const byte = buf[pos];
+    if (byte === 0x20 || byte === 0x09) continue;
+    if (byte === LF || byte === CR) return true;
+    if (byte === 0x3a && !sawColon) sawColon = true;
+    else return sawColon && byte === 0x7b;
+  }
+  return false;
+}
+
+/** Index just past the last blank line in `buf`, 0 when there is none. */
+function lastEventEnd(buf: Buffer): number {
+  const n = buf.length;
+  // Fast path: engines write whole events, so chunks normally end with the blank line.
+  if (n >= 2 && (buf[n - 1] === LF || buf[n - 1] === CR) && buf[n - 2] === buf[n - 1]) return n;
+  if (n >= 4 && buf[n - 1] === LF && buf[n - 2] === CR && buf[n - 3] === LF && buf[n - 4] === CR) return n;
+  let end = 0;
+  for (const blank of EVENT_ENDS) {
+    const at = buf.lastIndexOf(blank);
+    if (at >= 0) end = Math.max(end, at + blank.length);
+  }
+  return end;
+}
+
+/** Start of the event holding `pos`: just past the previous blank line, or 0. */
+function eventStartBefore(buf: Buffer, pos: number): number {
+  let start = 0;
+  for (const blank of EVENT_ENDS) {
+    if (pos < blank.length) continue; // a negative offset would count from the end
+    const at = buf.lastIndexOf(blank, pos - blank.length);
+    if (at >= 0) start = Math.max(start, at + blank.length);
+  }
+  return start;
+}
+
+/** End of the event holding `pos`: just past the next blank line, or the buffer's end. */
+function eventEndAfter(buf: Buffer, pos: number): number {
+  let end = buf.length;
+  for (const blank of EVENT_ENDS) {
+    const at = buf.indexOf(blank, pos);
+    if (at >= 0) end = Math.min(end, at + blank.length);
+  }
+  return end;
+}
+
+/** The event's `data:` lines joined with LF (SSE field parsing), or null when it has none. */
+function eventData(event: string): string | null {
+  let data: string | null = null;
+  let lineStart = 0;
+  while (lineStart < event.length) {
+    let lineEnd = lineStart;
+    while (lineEnd < event.length && event.charCodeAt(lineEnd) !== LF && event.charCodeAt(lineEnd) !== CR) lineEnd++;
+    if (event.startsWith('data', lineStart) && (lineEnd === lineStart + 4 || event[lineStart + 4] === ':')) {
+      let valueStart = Math.min(lineStart + 5, lineEnd);
+      if (event[valueStart] === ' ' && valueStart < lineEnd) valueStart++;
+      const value = event.slice(valueStart, lineEnd);
+      data = data === null ? value : `${data}\n${value}`;
+    }
+    lineStart = lineEnd + (event.charCodeAt(lineEnd) === CR && event.charCodeAt(lineEnd + 1) === LF ? 2 : 1);
+  }
+  return data;
+}
+
+/** `data[0, end)` minus the [start, end) pairs in `ranges`, or null when nothing is left. */
+function withoutRanges(data: Buffer, end: number, ranges: readonly number[]): Buffer | null {
+  const kept: Buffer[] = [];
+  let from = 0;
+  for (let i = 0; i < ranges.length; i += 2) {
+    if (ranges[i] > from) kept.push(data.subarray(from, ranges[i]));
+    from = ranges[i + 1];
+  }
+  if (end > from) kept.push(data.subarray(from, end));
+  if (kept.length === 0) return null;
+  return kept.length === 1 ? kept[0] : Buffer.concat(kept);
+}

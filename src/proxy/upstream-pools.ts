@@ -1,0 +1,57 @@
+// One keep-alive undici Pool per upstream origin. Pools of pods that left the configuration are closed once their
+// running requests finish (Pool.close waits for them).
+import { Pool } from 'undici';
+
+export interface UpstreamPoolOptions {
+  /** Connections per pod; each open stream holds one. */
+  readonly connectionsPerPod: number;
+  readonly connectTimeoutMs: number;
+  readonly keepAliveTimeoutMs: number;
+}
+
+export const DEFAULT_POOL_OPTIONS: UpstreamPoolOptions = {
+  connectionsPerPod: 1024,
+  connectTimeoutMs: 5000,
+  keepAliveTimeoutMs: 30_000,
+};
+
+export class UpstreamPools {
+  private readonly pools = new Map<string, Pool>();
+  private readonly options: UpstreamPoolOptions;
+
+  constructor(options: UpstreamPoolOptions = DEFAULT_POOL_OPTIONS) {
+    this.options = options;
+  }
+
+  get(origin: string): Pool {
+    let pool = this.pools.get(origin);
+    if (pool === undefined) {
+      pool = new Pool(origin, {
+        connections: this.options.connectionsPerPod,
+        pipelining: 1,
+        connectTimeout: this.options.connectTimeoutMs,
+        keepAliveTimeout: this.options.keepAliveTimeoutMs,
+        // The router applies its own per-attempt timeout (trafficPolicy.timeout); a non-streamed answer can take minutes.
+        headersTimeout: 0,
+        bodyTimeout: 300_000, // idle time between body chunks, like Envoy's stream idle timeout
+      });
+      this.pools.set(origin, pool);
+    }
+    return pool;
+  }
+
+  /** Close the pools of origins that are no longer configured. */
+  retain(origins: ReadonlySet<string> | ReadonlyMap<string, unknown>): void {
+    for (const [origin, pool] of this.pools) {
+      if (origins.has(origin)) continue;
+      this.pools.delete(origin);
+      pool.close().catch(() => undefined);
+    }
+  }
+
+  async closeAll(): Promise<void> {
+    const pools = [...this.pools.values()];
+    this.pools.clear();
+    await Promise.allSettled(pools.map((p) => p.destroy()));
+  }
+}

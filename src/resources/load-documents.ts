@@ -1,0 +1,110 @@
+// YAML files (one or more documents each) → typed resources and the problems found in them.
+import { isScalar, parseAllDocuments, type Document, type YAMLError } from 'yaml';
+import { joinFieldPath } from './field-path.ts';
+import { nameOfRawObject } from './object-name.ts';
+import { parseResourceObject } from './parse-object.ts';
+import { validateResourceSet } from './resource-set.ts';
+import { API_VERSION, type ConfigIssue, type LoadedResource } from './types.ts';
+import { isPlainObject } from './unknown-fields.ts';
+
+export { validateResourceSet };
+
+export interface LoadResult {
+  resources: LoadedResource[];
+  issues: ConfigIssue[];
+}
+
+/** `kubectl get ... -o yaml` wraps objects in a List; the typed list kinds are accepted too. */
+const LIST_KINDS: Readonly<Record<string, string>> = {
+  List: 'v1',
+  PodList: 'v1',
+  ModelRouteList: API_VERSION,
+  ModelServerList: API_VERSION,
+  ExternalModelProviderList: API_VERSION,
+};
+
+interface DocumentContext {
+  file: string;
+  documentIndex: number;
+  firstLoadOrder: number;
+  result: LoadResult;
+}
+
+/** Parses every document of one file; loadOrder counts up from firstLoadOrder over the resources produced. */
+export function parseResourceDocuments(text: string, file: string, firstLoadOrder: number): LoadResult {
+  const result: LoadResult = { resources: [], issues: [] };
+  // merge: Kubernetes' YAML reader (go-yaml) supports `<<` merge keys.
+  parseAllDocuments(text, { merge: true }).forEach((document, documentIndex) => {
+    const context: DocumentContext = { file, documentIndex, firstLoadOrder, result };
+    if (document.errors.length > 0) {
+      for (const error of document.errors) addIssue(context, 'error', '', describeYamlProblem('YAML syntax error', error));
+      return;
+    }
+    for (const warning of document.warnings) addIssue(context, 'warning', '', describeYamlProblem('YAML warning', warning));
+    if (isEmptyDocument(document)) return;
+    let value: unknown;
+    try {
+      value = document.toJS();
+    } catch (error) {
+      // For example an alias bomb: too many alias expansions.
+      addIssue(context, 'error', '', `cannot read YAML document: ${error instanceof Error ? error.message : String(error)}`);
+      return;
+    }
+    addObject(context, value, '', true);
+  });
+  return result;
+}
+
+/** Loads files in the given order (loadOrder continues across them) and runs the cross-document checks. */
+export function loadResourcesFromTexts(files: readonly { file: string; text: string }[]): LoadResult {
+  const resources: LoadedResource[] = [];
+  const issues: ConfigIssue[] = [];
+  for (const { file, text } of files) {
+    const loaded = parseResourceDocuments(text, file, resources.length);
+    resources.push(...loaded.resources);
+    issues.push(...loaded.issues);
+  }
+  issues.push(...validateResourceSet(resources));
+  return { resources, issues };
+}
+
+function addObject(context: DocumentContext, value: unknown, pathPrefix: string, mayBeList: boolean): void {
+  const listKind = isPlainObject(value) && typeof value.kind === 'string' && Object.hasOwn(LIST_KINDS, value.kind) ? value.kind : undefined;
+  if (listKind !== undefined && isPlainObject(value)) {
+    if (!mayBeList) return addIssue(context, 'error', pathPrefix, `a ${listKind} inside a list is not supported`);
+    const expectedApiVersion = LIST_KINDS[listKind];
+    if (value.apiVersion !== expectedApiVersion) {
+      return addIssue(context, 'error', joinFieldPath(pathPrefix, 'apiVersion'), `${listKind} must have apiVersion ${expectedApiVersion}`);
+    }
+    const items = value.items ?? [];
+    if (!Array.isArray(items)) return addIssue(context, 'error', joinFieldPath(pathPrefix, 'items'), 'must be a list');
+    items.forEach((item, index) => addObject(context, item, joinFieldPath(pathPrefix, `items[${index}]`), false));
+    return;
+  }
+  const parsed = parseResourceObject(value);
+  const object = nameOfRawObject(value);
+  for (const problem of parsed.problems) {
+    addIssue(context, problem.severity, joinFieldPath(pathPrefix, problem.path), problem.message, object);
+  }
+  if (parsed.resource) {
+    const { file, documentIndex, firstLoadOrder, result } = context;
+    result.resources.push({ resource: parsed.resource, origin: { file, documentIndex, loadOrder: firstLoadOrder + result.resources.length } });
+  }
+}
+
+function addIssue(context: DocumentContext, severity: ConfigIssue['severity'], path: string, message: string, object?: string): void {
+  const { file, documentIndex } = context;
+  context.result.issues.push({ severity, file, documentIndex, ...(object !== undefined && { object }), path, message });
+}
+
+/** Blank and comment-only documents (e.g. after a trailing `---`) are skipped silently. */
+function isEmptyDocument(document: Document): boolean {
+  return document.contents === null || (isScalar(document.contents) && document.contents.value === null);
+}
+
+/** "YAML syntax error at line 8, column 1: Map keys must be unique" (the yaml library appends a code frame). */
+function describeYamlProblem(label: string, problem: YAMLError): string {
+  const reason = (problem.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '');
+  const position = problem.linePos?.[0];
+  return position ? `${label} at line ${position.line}, column ${position.col}: ${reason}` : `${label}: ${reason}`;
+}

@@ -1,0 +1,71 @@
+// One decoded YAML/JSON object → a typed, validated resource, or the reasons it is not one.
+import type { z } from 'zod';
+import { errorAt, warningAt, type FieldProblem } from './problem.ts';
+import { externalModelProviderSchema } from './schema-external-model-provider.ts';
+import { modelRouteSchema } from './schema-model-route.ts';
+import { modelServerSchema } from './schema-model-server.ts';
+import { podStubSchema } from './schema-pod.ts';
+import { API_VERSION, type Resource, type ResourceKind } from './types.ts';
+import { findUnknownFields, isPlainObject } from './unknown-fields.ts';
+import { validateResource } from './validate.ts';
+import { describeValue, problemsFromZodError, readableErrorMap } from './zod-issues.ts';
+
+interface KindHandling {
+  apiVersion: string;
+  schema: z.ZodType<Resource>;
+  /** Pods come from real manifests full of fields Switchyard ignores; only our own kinds get typo warnings. */
+  warnOnUnknownFields: boolean;
+}
+
+const KINDS: Readonly<Record<ResourceKind, KindHandling>> = {
+  ModelRoute: { apiVersion: API_VERSION, schema: modelRouteSchema, warnOnUnknownFields: true },
+  ModelServer: { apiVersion: API_VERSION, schema: modelServerSchema, warnOnUnknownFields: true },
+  ExternalModelProvider: { apiVersion: API_VERSION, schema: externalModelProviderSchema, warnOnUnknownFields: true },
+  Pod: { apiVersion: 'v1', schema: podStubSchema, warnOnUnknownFields: false },
+};
+
+export interface ParsedObject {
+  /** Absent when the object has errors or is of a kind Switchyard does not use. */
+  resource?: Resource;
+  problems: FieldProblem[];
+}
+
+export function parseResourceObject(input: unknown): ParsedObject {
+  if (!isPlainObject(input)) {
+    return { problems: [errorAt([], `expected a mapping with apiVersion, kind, metadata and spec, got ${describeValue(input)}`)] };
+  }
+  const value = withoutNullFields(input);
+  const { kind, apiVersion } = value;
+  if (typeof kind !== 'string' || kind === '') {
+    return { problems: [errorAt(['kind'], kind === undefined ? 'is required' : `must be a non-empty string, got ${describeValue(kind)}`)] };
+  }
+  const handling = Object.hasOwn(KINDS, kind) ? KINDS[kind as ResourceKind] : undefined;
+  if (!handling) return { problems: [warningAt([], `kind ${kind} is not used by Switchyard; skipped`)] };
+  if (apiVersion !== handling.apiVersion) {
+    const got = apiVersion === undefined ? 'it is missing' : `got ${describeValue(apiVersion)}`;
+    return { problems: [errorAt(['apiVersion'], `${kind} must have apiVersion ${handling.apiVersion}; ${got}`)] };
+  }
+
+  const warnings = handling.warnOnUnknownFields
+    ? findUnknownFields(handling.schema, value).map((path) => warningAt(path, 'unknown field, ignored (check the spelling)'))
+    : [];
+  const parsed = handling.schema.safeParse(value, { error: readableErrorMap, reportInput: true });
+  if (!parsed.success) return { problems: [...problemsFromZodError(parsed.error), ...warnings] };
+  const problems = [...validateResource(parsed.data), ...warnings];
+  if (problems.some((problem) => problem.severity === 'error')) return { problems };
+  return { resource: parsed.data, problems };
+}
+
+/** Kubernetes reads `field: null` (and a bare `field:` in YAML) as "not set"; so does Switchyard. */
+function withoutNullFields(value: Record<string, unknown>): Record<string, unknown> {
+  const result: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(value)) {
+    if (item !== null) result[key] = withoutNullFieldsIn(item);
+  }
+  return result;
+}
+
+function withoutNullFieldsIn(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutNullFieldsIn);
+  return isPlainObject(value) ? withoutNullFields(value) : value;
+}

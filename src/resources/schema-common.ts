@@ -1,0 +1,73 @@
+// Building blocks shared by the resource schemas: metadata, Kubernetes names, string maps, durations.
+import { z } from 'zod';
+import { checkGoDuration } from './duration.ts';
+import { dns1123LabelProblem, dns1123SubdomainProblem } from './kubernetes-names.ts';
+import { ignoringKeys } from './unknown-fields.ts';
+
+/** Valid ObjectMeta fields that Switchyard does not read; they appear in `kubectl get -o yaml` output. */
+const UNREAD_METADATA_FIELDS = [
+  'uid',
+  'generation',
+  'generateName',
+  'managedFields',
+  'ownerReferences',
+  'finalizers',
+  'selfLink',
+  'deletionGracePeriodSeconds',
+];
+
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
+
+/** A string checked by a function that returns the reason it is invalid. */
+export function checkedString(problemOf: (value: string) => string | undefined) {
+  return z.string().superRefine((value, ctx) => {
+    const problem = problemOf(value);
+    if (problem) ctx.addIssue({ code: 'custom', message: `${JSON.stringify(value)} ${problem}` });
+  });
+}
+
+/** map[string]string; YAML turns unquoted `true` or `8080` into non-strings, so say how to fix it. */
+export function stringMap(what: string) {
+  return z.record(
+    z.string(),
+    z.string({ error: (issue) => (issue.input === undefined ? undefined : `${what} values must be strings; quote the value`) }),
+  );
+}
+
+const timestamp = z.string().regex(RFC3339, 'must be an RFC 3339 time such as "2025-01-31T12:00:00Z"');
+
+export const objectMetaSchema = ignoringKeys(
+  z.object({
+    name: checkedString(dns1123SubdomainProblem),
+    namespace: checkedString(dns1123LabelProblem).default('default'),
+    labels: stringMap('label').default({}),
+    annotations: stringMap('annotation').default({}),
+    creationTimestamp: timestamp.optional(),
+    resourceVersion: z.string().optional(),
+    deletionTimestamp: timestamp.optional(),
+  }),
+  UNREAD_METADATA_FIELDS,
+);
+
+/** metadata itself may be missing; that is reported as a missing metadata.name. */
+export const metadataField = objectMetaSchema.prefault(() => ({}) as z.input<typeof objectMetaSchema>);
+
+export const port = z.int().min(1).max(65535);
+export const int32 = z.int().min(-(2 ** 31)).max(2 ** 31 - 1);
+export const uint32 = z.int().min(0).max(2 ** 32 - 1);
+
+/** A metav1.Duration ("10s", "1m30s") as milliseconds. */
+export const durationMs = z
+  .string({ error: (issue) => (issue.input === undefined ? undefined : 'must be a duration string such as "10s" or "1m30s"') })
+  .transform((text, ctx) => {
+    const parsed = checkGoDuration(text);
+    if (!parsed.ok) {
+      ctx.addIssue({ code: 'custom', message: parsed.error });
+      return z.NEVER;
+    }
+    if (parsed.ms < 0) {
+      ctx.addIssue({ code: 'custom', message: `must not be negative, got ${JSON.stringify(text)}` });
+      return z.NEVER;
+    }
+    return parsed.ms;
+  });

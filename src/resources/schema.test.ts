@@ -1,0 +1,154 @@
+// CRD structure, defaults and constraints: each case changes one field of a valid object.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  assertIssues,
+  baseProviderSpec,
+  baseRouteSpec,
+  baseServerSpec,
+  load,
+  yamlOf,
+  type ExpectedIssue,
+} from './test-helpers.ts';
+import type { ExternalModelProvider, ModelRoute, ModelServer } from './types.ts';
+
+type Spec = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- test fixtures are edited freely
+
+interface Case {
+  name: string;
+  kind: 'ModelRoute' | 'ModelServer' | 'ExternalModelProvider';
+  edit: (spec: Spec) => void;
+  expect: ExpectedIssue[];
+}
+
+const BASE_SPECS = { ModelRoute: baseRouteSpec, ModelServer: baseServerSpec, ExternalModelProvider: baseProviderSpec };
+
+function runCases(cases: readonly Case[]): void {
+  for (const { name, kind, edit, expect } of cases) {
+    it(name, () => {
+      const spec: Spec = BASE_SPECS[kind]();
+      edit(spec);
+      const { resources, issues } = load(yamlOf(kind, spec));
+      assertIssues(issues, expect);
+      if (expect.some(([severity]) => severity === 'error')) assert.equal(resources.length, 0);
+    });
+  }
+}
+
+const targets = (count: number) => Array.from({ length: count }, (_, i) => ({ modelServerName: `s${i}` }));
+
+describe('ModelRoute CRD constraints', () => {
+  runCases([
+    { name: 'rules is required', kind: 'ModelRoute', edit: (s) => delete s.rules, expect: [['error', 'spec.rules', 'is required']] },
+    { name: 'rules needs at least one rule', kind: 'ModelRoute', edit: (s) => (s.rules = []), expect: [['error', 'spec.rules', 'must have at least 1 item (has 0)']] },
+    {
+      name: 'rules has at most 16 rules',
+      kind: 'ModelRoute',
+      edit: (s) => (s.rules = Array.from({ length: 17 }, () => ({ targetModels: targets(1) }))),
+      expect: [['error', 'spec.rules', 'must have at most 16 items (has 17)']],
+    },
+    {
+      name: 'targetModels needs at least one target',
+      kind: 'ModelRoute',
+      edit: (s) => (s.rules[0].targetModels = []),
+      expect: [['error', 'spec.rules[0].targetModels', 'must have at least 1 item']],
+    },
+    {
+      name: 'targetModels has at most 16 targets',
+      kind: 'ModelRoute',
+      edit: (s) => (s.rules[0].targetModels = targets(17)),
+      expect: [['error', 'spec.rules[0].targetModels', 'must have at most 16 items']],
+    },
+    { name: 'weight at most 100', kind: 'ModelRoute', edit: (s) => (s.rules[0].targetModels[0].weight = 101), expect: [['error', 'spec.rules[0].targetModels[0].weight', 'must be at most 100, got 101']] },
+    { name: 'weight at least 0', kind: 'ModelRoute', edit: (s) => (s.rules[0].targetModels[0].weight = -1), expect: [['error', 'spec.rules[0].targetModels[0].weight', 'must be at least 0']] },
+    { name: 'weight is an integer', kind: 'ModelRoute', edit: (s) => (s.rules[0].targetModels[0].weight = 2.5), expect: [['error', 'spec.rules[0].targetModels[0].weight', 'must be an integer, got 2.5']] },
+    { name: 'weight is not a string', kind: 'ModelRoute', edit: (s) => (s.rules[0].targetModels[0].weight = '50'), expect: [['error', 'spec.rules[0].targetModels[0].weight', 'must be a number, got "50"']] },
+    {
+      name: 'loraAdapters has at most 10 entries',
+      kind: 'ModelRoute',
+      edit: (s) => (s.loraAdapters = Array.from({ length: 11 }, (_, i) => `lora-${i}`)),
+      expect: [['error', 'spec.loraAdapters', 'must have at most 10 items (has 11)']],
+    },
+    { name: 'rateLimit.unit is an enum', kind: 'ModelRoute', edit: (s) => (s.rateLimit = { unit: 'week' }), expect: [['error', 'spec.rateLimit.unit', 'must be one of second, minute, hour, day, month; got "week"']] },
+    { name: 'inputTokensPerUnit at least 1', kind: 'ModelRoute', edit: (s) => (s.rateLimit = { inputTokensPerUnit: 0 }), expect: [['error', 'spec.rateLimit.inputTokensPerUnit', 'must be at least 1']] },
+    { name: 'outputTokensPerUnit at least 1', kind: 'ModelRoute', edit: (s) => (s.rateLimit = { outputTokensPerUnit: 0 }), expect: [['error', 'spec.rateLimit.outputTokensPerUnit', 'must be at least 1']] },
+    { name: 'redis needs an address', kind: 'ModelRoute', edit: (s) => (s.rateLimit = { global: { redis: {} } }), expect: [['error', 'spec.rateLimit.global.redis.address', 'is required']] },
+    { name: 'parentRefs need a name', kind: 'ModelRoute', edit: (s) => (s.parentRefs = [{ sectionName: 'http' }]), expect: [['error', 'spec.parentRefs[0].name', 'is required']] },
+    { name: 'parentRefs port 1-65535', kind: 'ModelRoute', edit: (s) => (s.parentRefs = [{ name: 'gw', port: 0 }]), expect: [['error', 'spec.parentRefs[0].port', 'must be at least 1']] },
+    { name: 'header matches are mappings', kind: 'ModelRoute', edit: (s) => (s.rules[0].modelMatch = { headers: { 'x-tier': 'gold' } }), expect: [['error', 'spec.rules[0].modelMatch.headers.x-tier', 'must be a mapping, got "gold"']] },
+  ]);
+});
+
+describe('ModelServer CRD constraints', () => {
+  runCases([
+    { name: 'inferenceEngine is required', kind: 'ModelServer', edit: (s) => delete s.inferenceEngine, expect: [['error', 'spec.inferenceEngine', 'is required']] },
+    { name: 'inferenceEngine is case-sensitive', kind: 'ModelServer', edit: (s) => (s.inferenceEngine = 'vllm'), expect: [['error', 'spec.inferenceEngine', 'must be one of vLLM, SGLang; got "vllm"']] },
+    { name: 'workloadPort.port is required', kind: 'ModelServer', edit: (s) => (s.workloadPort = {}), expect: [['error', 'spec.workloadPort.port', 'is required']] },
+    { name: 'port at least 1', kind: 'ModelServer', edit: (s) => (s.workloadPort.port = 0), expect: [['error', 'spec.workloadPort.port', 'must be at least 1, got 0']] },
+    { name: 'port at most 65535', kind: 'ModelServer', edit: (s) => (s.workloadPort.port = 65536), expect: [['error', 'spec.workloadPort.port', 'must be at most 65535, got 65536']] },
+    { name: 'protocol is http or https', kind: 'ModelServer', edit: (s) => (s.workloadPort.protocol = 'grpc'), expect: [['error', 'spec.workloadPort.protocol', 'must be one of http, https; got "grpc"']] },
+    { name: 'kvConnector.type is an enum', kind: 'ModelServer', edit: (s) => (s.kvConnector = { type: 'sglang' }), expect: [['error', 'spec.kvConnector.type', 'must be one of http, lmcache, nixl, mooncake; got "sglang"']] },
+    { name: 'model at most 256 characters', kind: 'ModelServer', edit: (s) => (s.model = 'm'.repeat(257)), expect: [['error', 'spec.model', 'must be at most 256 characters long (has 257)']] },
+    { name: 'timeout is a Go duration', kind: 'ModelServer', edit: (s) => (s.trafficPolicy = { timeout: '10 seconds' }), expect: [['error', 'spec.trafficPolicy.timeout', 'invalid duration "10 seconds"']] },
+    { name: 'timeout is a string', kind: 'ModelServer', edit: (s) => (s.trafficPolicy = { timeout: 10 }), expect: [['error', 'spec.trafficPolicy.timeout', 'must be a duration string such as "10s"']] },
+    { name: 'retryInterval is not negative', kind: 'ModelServer', edit: (s) => (s.trafficPolicy = { retry: { retryInterval: '-1s' } }), expect: [['error', 'spec.trafficPolicy.retry.retryInterval', 'must not be negative']] },
+    { name: 'workloadSelector is required', kind: 'ModelServer', edit: (s) => delete s.workloadSelector, expect: [['error', 'spec.workloadSelector', 'is required']] },
+    {
+      name: 'label values must be strings',
+      kind: 'ModelServer',
+      edit: (s) => (s.workloadSelector.matchLabels = { app: 'a', version: 2 }),
+      expect: [['error', 'spec.workloadSelector.matchLabels.version', 'label values must be strings; quote the value']],
+    },
+  ]);
+});
+
+describe('ExternalModelProvider CRD constraints', () => {
+  runCases([
+    { name: 'baseURL is required', kind: 'ExternalModelProvider', edit: (s) => delete s.baseURL, expect: [['error', 'spec.baseURL', 'is required']] },
+    { name: 'baseURL must be https', kind: 'ExternalModelProvider', edit: (s) => (s.baseURL = 'http://api.openai.com/v1'), expect: [['error', 'spec.baseURL', 'must start with https://']] },
+    { name: 'providerType is an enum', kind: 'ExternalModelProvider', edit: (s) => (s.providerType = 'Gemini'), expect: [['error', 'spec.providerType', 'must be one of OpenAI, Anthropic; got "Gemini"']] },
+    { name: 'auth.scheme is an enum', kind: 'ExternalModelProvider', edit: (s) => (s.auth = { scheme: 'Basic', secretRef: { name: 'n', key: 'k' } }), expect: [['error', 'spec.auth.scheme', 'must be one of Bearer, APIKey; got "Basic"']] },
+    { name: 'auth needs a secretRef', kind: 'ExternalModelProvider', edit: (s) => (s.auth = { scheme: 'Bearer' }), expect: [['error', 'spec.auth.secretRef', 'is required']] },
+    { name: 'model at most 256 characters', kind: 'ExternalModelProvider', edit: (s) => (s.model = 'm'.repeat(257)), expect: [['error', 'spec.model', 'at most 256 characters']] },
+    { name: 'insecureSkipVerify is a boolean', kind: 'ExternalModelProvider', edit: (s) => (s.insecureSkipVerify = 'yes'), expect: [['error', 'spec.insecureSkipVerify', 'must be true or false, got "yes"']] },
+  ]);
+});
+
+describe('metadata', () => {
+  const withMetadata = (metadata: unknown) => load(yamlOf('ModelRoute', baseRouteSpec(), { metadata })).issues;
+  it('name is required', () => assertIssues(withMetadata({ namespace: 'a' }), [['error', 'metadata.name', 'is required']]));
+  it('missing metadata reports the missing name', () => assertIssues(withMetadata(undefined), [['error', 'metadata.name', 'is required']]));
+  it('name is a DNS-1123 subdomain', () => assertIssues(withMetadata({ name: 'DeepSeek_R1' }), [['error', 'metadata.name', '"DeepSeek_R1" must consist of lowercase letters']]));
+  it('namespace is a DNS-1123 label', () => assertIssues(withMetadata({ name: 'r', namespace: 'team.a' }), [['error', 'metadata.namespace', '(DNS-1123 label)']]));
+  it('creationTimestamp is RFC 3339', () => assertIssues(withMetadata({ name: 'r', creationTimestamp: 'yesterday' }), [['error', 'metadata.creationTimestamp', 'RFC 3339']]));
+  it('annotation values must be strings', () =>
+    assertIssues(withMetadata({ name: 'r', annotations: { 'example.com/replicas': 3 } }), [['error', 'metadata.annotations["example.com/replicas"]', 'annotation values must be strings']]));
+});
+
+describe('defaults', () => {
+  it('ModelRoute: parentRefs group and kind, rateLimit unit', () => {
+    const spec = { ...baseRouteSpec(), parentRefs: [{ name: 'gw' }], rateLimit: { inputTokensPerUnit: 10 } };
+    const route = load(yamlOf('ModelRoute', spec)).resources[0] as ModelRoute;
+    assert.deepEqual(route.spec.parentRefs, [{ group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'gw' }]);
+    assert.deepEqual(route.spec.rateLimit, { inputTokensPerUnit: 10, unit: 'second' });
+  });
+
+  it('ModelRoute: `global: {}` without redis means local rate limiting', () => {
+    const spec = { ...baseRouteSpec(), rateLimit: { outputTokensPerUnit: 5, unit: 'minute', global: {} } };
+    const route = load(yamlOf('ModelRoute', spec)).resources[0] as ModelRoute;
+    assert.deepEqual(route.spec.rateLimit, { outputTokensPerUnit: 5, unit: 'minute' });
+  });
+
+  it('ModelServer: protocol, retryInterval, kvConnector type', () => {
+    const spec = { ...baseServerSpec(), trafficPolicy: { timeout: '1m30s', retry: {} }, kvConnector: {} };
+    const server = load(yamlOf('ModelServer', spec)).resources[0] as ModelServer;
+    assert.equal(server.spec.workloadPort.protocol, 'http');
+    assert.deepEqual(server.spec.trafficPolicy, { timeoutMs: 90_000, retry: { retryIntervalMs: 100 } });
+    assert.deepEqual(server.spec.kvConnector, { type: 'http' });
+  });
+
+  it('ExternalModelProvider: providerType, insecureSkipVerify, headers', () => {
+    const provider = load(yamlOf('ExternalModelProvider', baseProviderSpec())).resources[0] as ExternalModelProvider;
+    assert.deepEqual(provider.spec, { providerType: 'OpenAI', baseURL: 'https://api.openai.com/v1', insecureSkipVerify: false, headers: {} });
+  });
+});

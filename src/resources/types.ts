@@ -1,0 +1,209 @@
+// Typed models of the resources Switchyard reads, after validation and with Kthena's defaults applied.
+// Field names follow networking.serving.volcano.sh/v1alpha1 (Kthena) and core/v1 Pod.
+
+export const API_GROUP = 'networking.serving.volcano.sh';
+export const API_VERSION = `${API_GROUP}/v1alpha1`;
+
+export interface ObjectMeta {
+  name: string;
+  /** Defaults to "default". */
+  namespace: string;
+  labels: Readonly<Record<string, string>>;
+  annotations: Readonly<Record<string, string>>;
+  /** RFC 3339 time, when the document carries one. */
+  creationTimestamp?: string;
+  resourceVersion?: string;
+  deletionTimestamp?: string;
+}
+
+/** exact wins over prefix, which wins over regex; `{}` matches anything. */
+export interface StringMatch {
+  exact?: string;
+  prefix?: string;
+  regex?: string;
+}
+
+export interface ModelMatch {
+  headers?: Readonly<Record<string, StringMatch>>;
+  uri?: StringMatch;
+  body?: { model?: string };
+}
+
+export interface TargetModel {
+  modelServerName?: string;
+  externalModelProviderName?: string;
+  /** 0-100, default 100. */
+  weight: number;
+}
+
+export interface Rule {
+  name?: string;
+  modelMatch?: ModelMatch;
+  targetModels: readonly TargetModel[];
+}
+
+export type RateLimitUnit = 'second' | 'minute' | 'hour' | 'day' | 'month';
+
+export interface RateLimit {
+  inputTokensPerUnit?: number;
+  outputTokensPerUnit?: number;
+  /** Default "second". */
+  unit: RateLimitUnit;
+  global?: { redis: { address: string } };
+}
+
+export interface ParentReference {
+  group: string;
+  kind: string;
+  name: string;
+  namespace?: string;
+  sectionName?: string;
+  port?: number;
+}
+
+export interface ModelRouteSpec {
+  modelName?: string;
+  loraAdapters: readonly string[];
+  parentRefs: readonly ParentReference[];
+  rules: readonly Rule[];
+  rateLimit?: RateLimit;
+}
+
+export interface ModelRoute {
+  apiVersion: typeof API_VERSION;
+  kind: 'ModelRoute';
+  metadata: ObjectMeta;
+  spec: ModelRouteSpec;
+}
+
+export type InferenceEngine = 'vLLM' | 'SGLang';
+export type KVConnectorType = 'http' | 'lmcache' | 'nixl' | 'mooncake';
+
+export interface PDGroup {
+  groupKey: string;
+  prefillLabels: Readonly<Record<string, string>>;
+  decodeLabels: Readonly<Record<string, string>>;
+}
+
+export interface ModelServerSpec {
+  model?: string;
+  inferenceEngine: InferenceEngine;
+  workloadSelector: {
+    matchLabels: Readonly<Record<string, string>>;
+    pdGroup?: PDGroup;
+  };
+  workloadPort: {
+    port: number;
+    /** Default "http". */
+    protocol: 'http' | 'https';
+  };
+  trafficPolicy?: {
+    /** Milliseconds; absent means no timeout. */
+    timeoutMs?: number;
+    retry?: {
+      attempts?: number;
+      /** Milliseconds, default 100. */
+      retryIntervalMs: number;
+    };
+  };
+  kvConnector?: {
+    /** Default "http" once a kvConnector object exists. */
+    type: KVConnectorType;
+  };
+}
+
+export interface ModelServer {
+  apiVersion: typeof API_VERSION;
+  kind: 'ModelServer';
+  metadata: ObjectMeta;
+  spec: ModelServerSpec;
+}
+
+export interface ExternalModelProviderSpec {
+  /** Default "OpenAI". */
+  providerType: 'OpenAI' | 'Anthropic';
+  model?: string;
+  baseURL: string;
+  /** Default false. */
+  insecureSkipVerify: boolean;
+  auth?: {
+    scheme?: 'Bearer' | 'APIKey';
+    secretRef: { name: string; key: string; optional?: boolean };
+  };
+  headers: Readonly<Record<string, string>>;
+}
+
+export interface ExternalModelProvider {
+  apiVersion: typeof API_VERSION;
+  kind: 'ExternalModelProvider';
+  metadata: ObjectMeta;
+  spec: ExternalModelProviderSpec;
+}
+
+export interface PodCondition {
+  type: string;
+  status: 'True' | 'False' | 'Unknown';
+}
+
+/** A v1 Pod as far as the router cares: where it is and whether it is ready. */
+export interface PodStub {
+  apiVersion: 'v1';
+  kind: 'Pod';
+  metadata: ObjectMeta;
+  status: {
+    podIP?: string;
+    phase?: string;
+    conditions?: readonly PodCondition[];
+  };
+}
+
+export type Resource = ModelRoute | ModelServer | ExternalModelProvider | PodStub;
+export type ResourceKind = Resource['kind'];
+
+/** Annotation on a Pod stub that overrides the ModelServer's workloadPort.port for that pod. */
+export const PORT_ANNOTATION = 'switchyard.dev/port';
+
+/** Where a resource came from, for error messages and stable ordering. */
+export interface ResourceOrigin {
+  /** File path, or a source-specific locator such as "kubernetes". */
+  file: string;
+  /** 0-based index of the document in its file. */
+  documentIndex: number;
+  /** Position across the whole load (files sorted by path, documents in order). */
+  loadOrder: number;
+}
+
+export interface LoadedResource<R extends Resource = Resource> {
+  resource: R;
+  origin: ResourceOrigin;
+}
+
+/** A problem found in configuration. Errors reject the whole config; warnings do not. */
+export interface ConfigIssue {
+  severity: 'error' | 'warning';
+  file: string;
+  /** 0-based; absent when the problem is about a whole file (unreadable, not YAML). */
+  documentIndex?: number;
+  /** "ModelRoute default/deepseek-simple" when known. */
+  object?: string;
+  /** Field path such as "spec.rules[0].targetModels[1].weight"; empty for the whole document. */
+  path: string;
+  message: string;
+}
+
+export function formatIssue(issue: ConfigIssue): string {
+  const where = [issue.file];
+  if (issue.documentIndex !== undefined) where.push(`document ${issue.documentIndex}`);
+  if (issue.object) where.push(issue.object);
+  const field = issue.path ? ` field ${issue.path}:` : '';
+  return `${issue.severity}: ${where.join(', ')}:${field} ${issue.message}`;
+}
+
+/** The complete state of one config source at one moment; sources always emit whole states, never deltas. */
+export interface SourceState {
+  /** "file", "kubernetes", … */
+  readonly source: string;
+  readonly resources: readonly LoadedResource[];
+  /** Problems found while reading and validating; any error rejects the state. */
+  readonly issues: readonly ConfigIssue[];
+}

@@ -1,0 +1,76 @@
+// Kthena's validating-webhook checks for ExternalModelProvider.
+import { errorAt, type FieldProblem } from './problem.ts';
+import type { ExternalModelProvider } from './types.ts';
+
+/** Headers the router or the auth settings control (kthena common/provider_headers.go); lower-cased. */
+const RESERVED_HEADERS = new Set(
+  [
+    'Authorization',
+    'Proxy-Authorization',
+    'Cookie',
+    'X-API-Key',
+    'Host',
+    'Content-Length',
+    'Connection',
+    'Keep-Alive',
+    'Proxy-Connection',
+    'Transfer-Encoding',
+    'Upgrade',
+    'Trailer',
+    'TE',
+  ].map((name) => name.toLowerCase()),
+);
+
+/** RFC 9110 token. */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+// eslint-disable-next-line no-control-regex -- control characters are exactly what is being rejected
+const CONTROL_CHARACTER = /[\x00-\x08\x0a-\x1f\x7f]/;
+
+export function validateExternalModelProvider(provider: ExternalModelProvider): FieldProblem[] {
+  const { spec } = provider;
+  const problems = validateBaseURL(spec.baseURL);
+  for (const [name, value] of Object.entries(spec.headers)) {
+    const path = ['spec', 'headers', name];
+    if (!HEADER_NAME.test(name)) {
+      problems.push(errorAt(path, `${JSON.stringify(name)} is not a valid header name`));
+    } else if (RESERVED_HEADERS.has(name.toLowerCase())) {
+      problems.push(errorAt(path, `${name} is reserved: the router or spec.auth sets it`));
+    }
+    if (/[\r\n]/.test(value)) {
+      problems.push(errorAt(path, 'header value must not contain CR or LF'));
+    } else if (CONTROL_CHARACTER.test(value)) {
+      problems.push(errorAt(path, 'header value must not contain control characters'));
+    }
+  }
+  const secretRef = spec.auth?.secretRef;
+  if (secretRef) {
+    const path = ['spec', 'auth', 'secretRef'];
+    if (secretRef.name === '') problems.push(errorAt([...path, 'name'], 'must not be empty'));
+    if (secretRef.key === '') problems.push(errorAt([...path, 'key'], 'must not be empty'));
+    if (secretRef.optional === true) {
+      problems.push(errorAt([...path, 'optional'], 'must not be true: requests to the provider need the credential'));
+    }
+  }
+  return problems;
+}
+
+function validateBaseURL(baseURL: string): FieldProblem[] {
+  const path = ['spec', 'baseURL'];
+  let url: URL;
+  try {
+    url = new URL(baseURL);
+  } catch {
+    return [errorAt(path, `${JSON.stringify(baseURL)} is not a valid URL`)];
+  }
+  const problems: FieldProblem[] = [];
+  // WHATWG URL parsing reads "https:///v1" as host "v1"; Go's url.Parse (Kthena) sees an empty host.
+  const authority = /^https:\/\/([^/?#]*)/i.exec(baseURL)?.[1] ?? '';
+  if (url.protocol !== 'https:') problems.push(errorAt(path, 'must use https'));
+  if (authority === '' || url.hostname === '') problems.push(errorAt(path, 'must include a host'));
+  if (url.username !== '' || url.password !== '' || authority.includes('@')) {
+    problems.push(errorAt(path, 'must not contain user credentials; use spec.auth.secretRef'));
+  }
+  if (url.search !== '') problems.push(errorAt(path, 'must not contain a query string'));
+  if (url.hash !== '') problems.push(errorAt(path, 'must not contain a fragment'));
+  return problems;
+}

@@ -1,0 +1,58 @@
+// Turns zod issues into messages that read like Kubernetes validation errors.
+import type { z } from 'zod';
+import { errorAt, type FieldProblem } from './problem.ts';
+
+const EXPECTED_NAMES: Readonly<Record<string, string>> = {
+  string: 'a string',
+  number: 'a number',
+  int: 'an integer',
+  boolean: 'true or false',
+  object: 'a mapping',
+  record: 'a mapping',
+  array: 'a list',
+};
+
+/** Used as the per-parse error map; messages set on a schema itself take precedence over it. */
+export const readableErrorMap: z.core.$ZodErrorMap = (issue) => {
+  switch (issue.code) {
+    case 'invalid_type':
+      if (issue.input === undefined) return 'is required';
+      return `must be ${EXPECTED_NAMES[issue.expected] ?? issue.expected}, got ${describeValue(issue.input)}`;
+    case 'invalid_value':
+      if (issue.input === undefined) return 'is required';
+      if (issue.values.length === 1) return `must be ${String(issue.values[0])}, got ${describeValue(issue.input)}`;
+      return `must be one of ${issue.values.map(String).join(', ')}; got ${describeValue(issue.input)}`;
+    case 'too_small':
+      return sizeMessage(issue.origin, 'at least', issue.minimum, issue.input);
+    case 'too_big':
+      return sizeMessage(issue.origin, 'at most', issue.maximum, issue.input);
+    default:
+      return undefined;
+  }
+};
+
+function sizeMessage(origin: string, bound: 'at least' | 'at most', limit: number | bigint, input: unknown): string {
+  if (origin === 'array') {
+    const count = Array.isArray(input) ? ` (has ${input.length})` : '';
+    return `must have ${bound} ${limit} item${limit === 1 ? '' : 's'}${count}`;
+  }
+  if (origin === 'string') {
+    if (bound === 'at least' && limit === 1) return 'must not be empty';
+    const length = typeof input === 'string' ? ` (has ${input.length})` : '';
+    return `must be ${bound} ${limit} characters long${length}`;
+  }
+  return `must be ${bound} ${limit}, got ${describeValue(input)}`;
+}
+
+export function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a mapping';
+  if (typeof value === 'string') return JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value);
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
+  return typeof value;
+}
+
+export function problemsFromZodError(error: z.ZodError): FieldProblem[] {
+  return error.issues.map((issue) => errorAt(issue.path, issue.message));
+}

@@ -1,0 +1,202 @@
+// The request pipeline for POST /v1/*: read → parse → match route → resolve ModelServer → rewrite body →
+// schedule → proxy. Every step that can refuse does so with a RouterError, answered in one place.
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { RouterError } from '../errors/router-error.ts';
+import type { PodStateTable } from '../pods/pod-state.ts';
+import { buildUpstreamHeaders } from '../proxy/headers.ts';
+import { editTopLevel, type BodyEdit } from '../proxy/json-body.ts';
+import { ProxyExchange, type ExchangeOutcome } from '../proxy/proxy-exchange.ts';
+import type { UpstreamPools } from '../proxy/upstream-pools.ts';
+import { matchRoute } from '../routing/match-route.ts';
+import type { PodPicker } from '../scheduling/pod-picker.ts';
+import type { SnapshotStore } from '../snapshot/snapshot-store.ts';
+import type { CompiledRoute, CompiledRule, CompiledServer } from '../snapshot/types.ts';
+import { readBody } from './read-body.ts';
+
+export interface InferenceDeps {
+  readonly store: SnapshotStore;
+  readonly picker: PodPicker;
+  readonly pools: UpstreamPools;
+  readonly podStates: PodStateTable;
+  readonly maxBodyBytes: number;
+  /** True while draining: responses carry Connection: close. */
+  readonly draining: () => boolean;
+  readonly onRequestDone: (record: RequestRecord) => void;
+}
+
+/** What happened to one request; observability reads this. */
+export interface RequestRecord {
+  readonly requestId: string;
+  readonly path: string;
+  readonly model: string | null;
+  readonly route: CompiledRoute | null;
+  readonly rule: CompiledRule | null;
+  readonly server: CompiledServer | null;
+  readonly upstreamModel: string | null;
+  readonly status: number;
+  readonly error: RouterError | null;
+  readonly outcome: ExchangeOutcome | null;
+  readonly startedAt: number;
+}
+
+const MAX_REQUEST_ID_LENGTH = 200;
+
+export function handleInference(deps: InferenceDeps, req: IncomingMessage, res: ServerResponse, path: string): void {
+  const startedAt = Date.now();
+  const requestId = requestIdOf(req);
+  const refuse = (error: RouterError, model: string | null = null): void => {
+    sendError(res, error, requestId, deps.draining());
+    deps.onRequestDone({
+      requestId, path, model, route: null, rule: null, server: null, upstreamModel: null,
+      status: error.status, error, outcome: null, startedAt,
+    });
+  };
+  readBody(req, deps.maxBodyBytes, (result) => {
+    if (!result.ok) {
+      if (result.reason === 'too_large') {
+        res.shouldKeepAlive = false; // the rest of the body is not read; the connection cannot be reused
+        refuse(new RouterError('request_too_large', `request body exceeds the limit of ${deps.maxBodyBytes} bytes`));
+      }
+      return;
+    }
+    try {
+      proxyInference(deps, req, res, path, result.body, requestId, startedAt, refuse);
+    } catch (err) {
+      if (err instanceof RouterError) refuse(err);
+      else refuse(new RouterError('internal_error', `internal error: ${(err as Error).message}`));
+    }
+  });
+}
+
+function proxyInference(
+  deps: InferenceDeps,
+  req: IncomingMessage,
+  res: ServerResponse,
+  path: string,
+  body: Buffer,
+  requestId: string,
+  startedAt: number,
+  refuse: (error: RouterError, model?: string | null) => void,
+): void {
+  const parsed = parseRequestBody(body);
+  const model = parsed.model as string;
+  const snapshot = deps.store.snapshot;
+  if (snapshot === null) return refuse(new RouterError('not_ready', 'the router has no configuration yet'), model);
+
+  const queryAt = path.indexOf('?');
+  const decision = matchRoute(snapshot, {
+    model,
+    path: queryAt < 0 ? path : path.slice(0, queryAt),
+    rawHeaders: req.rawHeaders,
+  });
+  if (!decision.matched) {
+    return refuse(new RouterError('model_not_found', `The model \`${model}\` does not exist.`), model);
+  }
+  const { route, rule, target, isLora } = decision;
+  if (target.kind === 'provider') {
+    return snapshot.providers.has(target.providerKey)
+      ? refuse(new RouterError('unsupported_target', `ExternalModelProvider ${target.providerKey} targets are not supported yet`), model)
+      : refuse(new RouterError('model_server_not_found', `ExternalModelProvider ${target.providerKey} not found`), model);
+  }
+  const server = snapshot.servers.get(target.serverKey);
+  if (server === undefined) {
+    return refuse(new RouterError('model_server_not_found', `ModelServer ${target.serverKey} not found`), model);
+  }
+  if (server.pods.length === 0) {
+    return refuse(new RouterError('no_ready_pods', `no ready pods for ModelServer ${server.key}`), model);
+  }
+
+  const upstreamModel = !isLora && server.model !== undefined ? server.model : model;
+  const edits: BodyEdit[] = [];
+  if (upstreamModel !== model) edits.push({ key: 'model', value: upstreamModel });
+  const stream = parsed.stream === true;
+  let hideUsage = false;
+  if (stream) {
+    const options = parsed.stream_options;
+    const asked = isObject(options) && options.include_usage === true;
+    if (!asked) {
+      // Learn token usage from the stream; the extra usage-only event is hidden from this client.
+      edits.push({ key: 'stream_options', value: { ...(isObject(options) ? options : {}), include_usage: true } });
+      hideUsage = true;
+    }
+  }
+  const upstreamBody = edits.length === 0 ? body : editTopLevel(body, edits);
+
+  const pods = deps.picker.schedule({ model, upstreamModel, isLora, server, rawHeaders: req.rawHeaders }, server.pods);
+  if (pods.length === 0) return refuse(new RouterError('no_ready_pods', `no pod of ModelServer ${server.key} can take the request`), model);
+
+  const exchange = new ProxyExchange(
+    {
+      res,
+      path,
+      body: upstreamBody,
+      headers: buildUpstreamHeaders(req.rawHeaders, {
+        requestId,
+        remoteAddress: req.socket.remoteAddress,
+        encrypted: 'encrypted' in req.socket && req.socket.encrypted === true,
+      }),
+      requestId,
+      stream,
+      hideUsage,
+      pods,
+      timeoutMs: server.timeoutMs,
+      retryAttempts: server.retryAttempts,
+      retryIntervalMs: server.retryIntervalMs,
+      closeConnection: deps.draining,
+      onDone: (outcome) =>
+        deps.onRequestDone({
+          requestId, path, model, route, rule, server, upstreamModel,
+          status: outcome.status, error: outcome.error, outcome, startedAt,
+        }),
+    },
+    deps.pools,
+    deps.podStates,
+  );
+  exchange.start();
+}
+
+interface ParsedBody {
+  [key: string]: unknown;
+  model: unknown;
+  stream?: unknown;
+  stream_options?: unknown;
+}
+
+function parseRequestBody(body: Buffer): ParsedBody {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch (err) {
+    throw new RouterError('invalid_json', `request body is not valid JSON: ${(err as Error).message}`);
+  }
+  if (!isObject(parsed)) throw new RouterError('invalid_body', 'request body must be a JSON object');
+  const model = parsed.model;
+  if (typeof model !== 'string' || model.trim() === '') {
+    throw new RouterError('model_required', 'request body must have a non-empty string field `model`');
+  }
+  return parsed as ParsedBody;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function requestIdOf(req: IncomingMessage): string {
+  const given = req.headers['x-request-id'];
+  if (typeof given === 'string' && given.length > 0 && given.length <= MAX_REQUEST_ID_LENGTH) return given;
+  return randomUUID();
+}
+
+export function sendError(res: ServerResponse, error: RouterError, requestId: string | null, close: boolean): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = error.toBody();
+  const headers = ['content-type', 'application/json', 'content-length', String(Buffer.byteLength(body))];
+  if (requestId !== null) headers.push('x-request-id', requestId);
+  if (close) headers.push('connection', 'close');
+  res.writeHead(error.status, headers);
+  res.end(body);
+}

@@ -1,0 +1,137 @@
+// The main listener: health endpoints, GET /v1/models, POST /v1/* inference, and graceful drain.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { RouterError } from '../errors/router-error.ts';
+import { handleInference, sendError, type InferenceDeps, type RequestRecord } from './inference-handler.ts';
+
+export interface RouterServerOptions {
+  readonly maxBodyBytes: number;
+  readonly keepAliveTimeoutMs?: number;
+}
+
+export type RouterServerDeps = Omit<InferenceDeps, 'draining' | 'maxBodyBytes' | 'onRequestDone'> & {
+  readonly onRequestDone?: (record: RequestRecord) => void;
+};
+
+const JSON_HEADERS = { 'content-type': 'application/json' } as const;
+
+export class RouterServer {
+  readonly server: Server;
+  private readonly inference: InferenceDeps;
+  private draining = false;
+  private active = 0;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(deps: RouterServerDeps, options: RouterServerOptions) {
+    this.inference = {
+      ...deps,
+      maxBodyBytes: options.maxBodyBytes,
+      draining: () => this.draining,
+      onRequestDone: deps.onRequestDone ?? (() => undefined),
+    };
+    this.server = createServer({ keepAliveTimeout: options.keepAliveTimeoutMs ?? 65_000, requestTimeout: 0 }, this.onRequest);
+    // A malformed request line or header is answered by Node with 400; never let it crash the process.
+    this.server.on('clientError', (_err, socket) => {
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+      else socket.destroy();
+    });
+  }
+
+  listen(port: number, host?: string): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        resolve(this.server.address() as AddressInfo);
+      });
+    });
+  }
+
+  get activeRequests(): number {
+    return this.active;
+  }
+
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
+  private readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    this.active++;
+    res.once('close', this.onResponseClosed);
+    try {
+      this.dispatch(req, res);
+    } catch (err) {
+      sendError(res, new RouterError('internal_error', `internal error: ${(err as Error).message}`), null, this.draining);
+    }
+  };
+
+  private readonly onResponseClosed = (): void => {
+    this.active--;
+    if (this.draining) {
+      this.server.closeIdleConnections();
+      if (this.active === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+    }
+  };
+
+  private dispatch(req: IncomingMessage, res: ServerResponse): void {
+    const url = req.url ?? '/';
+    if (url.startsWith('/v1/')) {
+      if (req.method === 'POST') return handleInference(this.inference, req, res, url);
+      const queryAt = url.indexOf('?');
+      const path = queryAt < 0 ? url : url.slice(0, queryAt);
+      if (req.method === 'GET' && path === '/v1/models') return this.listModels(res);
+      if (req.method === 'GET' && path.startsWith('/v1/models/')) return this.getModel(res, decodeURIComponent(path.slice(11)));
+      return this.refuse(res, new RouterError('method_not_allowed', `${req.method ?? ''} ${path} is not supported; inference endpoints take POST`));
+    }
+    if (url === '/healthz') return this.json(res, 200, '{"status":"ok"}');
+    if (url === '/readyz') {
+      const ready = this.inference.store.snapshot !== null && !this.draining;
+      return this.json(res, ready ? 200 : 503, ready ? '{"status":"ready"}' : `{"status":"${this.draining ? 'draining' : 'not ready'}"}`);
+    }
+    this.refuse(res, new RouterError('not_found', `no route for ${req.method ?? ''} ${url.split('?')[0]}`));
+  }
+
+  private listModels(res: ServerResponse): void {
+    const snapshot = this.inference.store.snapshot;
+    if (snapshot === null) return this.refuse(res, new RouterError('not_ready', 'the router has no configuration yet'));
+    this.json(res, 200, snapshot.modelsListBody);
+  }
+
+  private getModel(res: ServerResponse, id: string): void {
+    const snapshot = this.inference.store.snapshot;
+    if (snapshot === null) return this.refuse(res, new RouterError('not_ready', 'the router has no configuration yet'));
+    if (!snapshot.routesByModel.has(id) && !snapshot.routesByLora.has(id)) {
+      return this.refuse(res, new RouterError('model_not_found', `The model \`${id}\` does not exist.`));
+    }
+    this.json(res, 200, JSON.stringify({ id, object: 'model', created: Math.floor(snapshot.builtAt.getTime() / 1000), owned_by: 'switchyard' }));
+  }
+
+  private json(res: ServerResponse, status: number, body: string): void {
+    if (this.draining) res.setHeader('connection', 'close');
+    res.writeHead(status, JSON_HEADERS);
+    res.end(body);
+  }
+
+  private refuse(res: ServerResponse, error: RouterError): void {
+    sendError(res, error, null, this.draining);
+  }
+
+  /**
+   * Stop accepting connections, let running requests (streams included) finish, close keep-alive connections as
+   * they go idle. Resolves true when everything finished, false when the timeout cut requests off.
+   */
+  async drain(timeoutMs: number): Promise<boolean> {
+    this.draining = true;
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeIdleConnections();
+    let timer: NodeJS.Timeout | undefined;
+    const finished = await Promise.race([
+      (this.active === 0 ? Promise.resolve() : new Promise<void>((wake) => this.idleWaiters.push(wake))).then(() => true),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs))),
+    ]);
+    clearTimeout(timer);
+    this.server.closeAllConnections();
+    await closed;
+    return finished;
+  }
+}

@@ -1,0 +1,97 @@
+// The compiled, immutable routing state. Built once per configuration change, read by every request.
+import type {
+  ExternalModelProvider,
+  InferenceEngine,
+  KVConnectorType,
+  ModelRoute,
+  ModelServer,
+  PDGroup,
+  ResourceOrigin,
+} from '../resources/types.ts';
+import type { WeightedPicker } from './weighted-picker.ts';
+
+/** One backend address of a ModelServer: a ready pod and the port the ModelServer (or the pod's annotation) names. */
+export interface PodEndpoint {
+  /** "namespace/name" of the pod. */
+  readonly podKey: string;
+  readonly namespace: string;
+  readonly name: string;
+  readonly ip: string;
+  readonly port: number;
+  /** "http://ip:port" (IPv6 in brackets); identifies the upstream connection pool and live state. */
+  readonly origin: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly annotations: Readonly<Record<string, string>>;
+}
+
+export interface CompiledServer {
+  /** "namespace/name". */
+  readonly key: string;
+  readonly namespace: string;
+  readonly name: string;
+  /** spec.model: replaces the request's model for non-LoRA requests. */
+  readonly model: string | undefined;
+  readonly engine: InferenceEngine;
+  readonly timeoutMs: number | undefined;
+  readonly retryAttempts: number;
+  readonly retryIntervalMs: number;
+  /** Ready pods selected by workloadSelector, sorted by pod key. */
+  readonly pods: readonly PodEndpoint[];
+  readonly pdGroup: PDGroup | undefined;
+  readonly kvConnectorType: KVConnectorType | undefined;
+  readonly resource: ModelServer;
+}
+
+export type CompiledTarget =
+  | { readonly kind: 'server'; readonly name: string; readonly serverKey: string; readonly weight: number }
+  | { readonly kind: 'provider'; readonly name: string; readonly providerKey: string; readonly weight: number };
+
+/** Tests a request value; compiled from a StringMatch. */
+export type StringMatcher = (value: string) => boolean;
+
+export interface HeaderMatcher {
+  /** Lower-case header name. */
+  readonly name: string;
+  readonly match: StringMatcher;
+}
+
+export interface CompiledRule {
+  readonly index: number;
+  readonly name: string;
+  /** null: the rule has no modelMatch and matches everything. */
+  readonly bodyModel: string | null;
+  readonly headers: readonly HeaderMatcher[] | null;
+  readonly uri: StringMatcher | null;
+  readonly targets: readonly CompiledTarget[];
+  /** Smooth weighted round-robin over targets; null when all weights are 0 (the rule never matches). */
+  readonly picker: WeightedPicker<CompiledTarget> | null;
+}
+
+export interface CompiledRoute {
+  /** "namespace/name". */
+  readonly key: string;
+  readonly namespace: string;
+  readonly name: string;
+  readonly rules: readonly CompiledRule[];
+  readonly resource: ModelRoute;
+  readonly origin: ResourceOrigin;
+}
+
+export interface RoutingSnapshot {
+  /** Increases by one with every snapshot built in this process. */
+  readonly generation: number;
+  readonly builtAt: Date;
+  /** modelName → candidate routes, oldest first. */
+  readonly routesByModel: ReadonlyMap<string, readonly CompiledRoute[]>;
+  /** LoRA adapter name → candidate routes, oldest first; consulted only when routesByModel has no entry. */
+  readonly routesByLora: ReadonlyMap<string, readonly CompiledRoute[]>;
+  /** "namespace/name" → ModelServer. */
+  readonly servers: ReadonlyMap<string, CompiledServer>;
+  readonly providers: ReadonlyMap<string, ExternalModelProvider>;
+  /** Every distinct origin of every server's pods. */
+  readonly endpoints: ReadonlyMap<string, PodEndpoint>;
+  /** The body of GET /v1/models, precomputed. */
+  readonly modelsListBody: string;
+  /** Counts for logs. */
+  readonly stats: { routes: number; servers: number; pods: number; providers: number };
+}
