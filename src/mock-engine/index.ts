@@ -2,3 +2,8 @@
 export { startMockEngine, type MockEngineHandle } from './server.ts';
 export { MOCK_ENGINE_DEFAULTS, type MockEngineOptions, type EngineKind, type ResponseMode } from './options.ts';
 export { ENGINE_METRIC_NAMES } from './metrics.ts';
+export type { MockStats } from './test-hooks.ts';
+export type { EngineStats } from './generator.ts';
+// The simulator core, for offline experiments on a virtual clock (no HTTP).
+export { EngineCore, stepDurationMs, type EngineCoreConfig, type EngineObserver, type EngineSnapshot } from './simulator/engine-core.ts';
+export { VirtualClock, realClock, type Clock } from './simulator/clock.ts';

@@ -1,6 +1,7 @@
-// POST /v1/completions and POST /v1/chat/completions: validate, generate on the token clock, answer as vLLM does.
+// POST /v1/completions and POST /v1/chat/completions: validate, generate on the engine's clock, answer as vLLM does.
 import { performance } from 'node:perf_hooks';
 import type { ServerResponse } from 'node:http';
+import type { GenerationJob, TokenGenerator } from './generator.ts';
 import { HttpError, sendJson } from './http-io.ts';
 import type { EngineMetrics, FinishReason } from './metrics.ts';
 import type { ModelRegistry } from './models.ts';
@@ -19,16 +20,16 @@ import {
 import type { ResolvedMockEngineOptions } from './options.ts';
 import { SseStream } from './sse.ts';
 import type { TrackedRequest } from './test-hooks.ts';
-import { answerTokens, summarizeChatMessages, summarizeCompletionPrompt, type PromptSummary } from './text.ts';
-import { pause, runTokenLoop } from './token-loop.ts';
+import { planAnswer, summarizeChatMessages, summarizeCompletionPrompt, type PromptSummary } from './text.ts';
+import { pause } from './token-loop.ts';
 
 /** What request handlers share about the engine they belong to. */
 export interface EngineContext {
   options: ResolvedMockEngineOptions;
   models: ModelRegistry;
   metrics: EngineMetrics;
-  /** Requests currently generating; feeds the running / KV-cache gauges. */
-  load: { running: number };
+  /** Times the tokens (fixed delays or the batch simulator) and knows the engine's load. */
+  generator: TokenGenerator;
 }
 
 interface GenerationRequest {
@@ -36,7 +37,8 @@ interface GenerationRequest {
   model: string;
   stream: boolean;
   includeUsage: boolean;
-  maxTokens: number;
+  /** `requested`: the request set it (else it is the maxTokens option). */
+  maxTokens: { value: number; requested: boolean };
   prompt: PromptSummary;
 }
 
@@ -48,16 +50,16 @@ export function requireServedModel(body: Record<string, unknown>, models: ModelR
   return model;
 }
 
-function parseMaxTokens(body: Record<string, unknown>, fallback: number): number {
+function parseMaxTokens(body: Record<string, unknown>, fallback: number): { value: number; requested: boolean } {
   // Chat prefers the newer max_completion_tokens, as vLLM does; completions only know max_tokens.
   for (const key of ['max_completion_tokens', 'max_tokens']) {
     const value = body[key];
     if (value === undefined || value === null) continue;
     if (typeof value !== 'number' || !Number.isInteger(value)) throw new HttpError(400, `\`${key}\` must be an integer.`);
     if (value < 1) throw new HttpError(400, `${key} must be at least 1, got ${value}.`);
-    return value;
+    return { value, requested: true };
   }
-  return fallback;
+  return { value: fallback, requested: false };
 }
 
 function parseGenerationRequest(kind: GenerationKind, body: Record<string, unknown>, context: EngineContext): GenerationRequest {
@@ -105,6 +107,7 @@ class GenerationTimer {
 /** Everything the two answer styles need about one request. */
 interface Generation {
   request: GenerationRequest;
+  job: GenerationJob;
   identity: ResponseIdentity;
   /** The answer, already cut to max_tokens. */
   tokens: string[];
@@ -122,30 +125,28 @@ export async function handleGeneration(
   body: Record<string, unknown>,
 ): Promise<void> {
   const request = parseGenerationRequest(kind, body, context);
-  const fullAnswer = answerTokens(context.options.mode, request.model, request.prompt.echoText);
-  const tokens = fullAnswer.slice(0, request.maxTokens);
+  const { tokens, stopReason } = planAnswer(context.options, request.model, request.prompt, request.maxTokens);
+  const adapter = request.model === context.models.servedName ? null : request.model;
+  const job: GenerationJob = { prompt: request.prompt.tokens, output: tokens, adapter };
+  context.generator.check(job);
   const generation: Generation = {
     request,
+    job,
     identity: newResponseIdentity(kind, request.model),
     tokens,
-    stopReason: fullAnswer.length > tokens.length ? 'length' : 'stop',
+    stopReason,
     timer: new GenerationTimer(context.metrics, request.prompt.promptTokens),
     tracked,
     res,
   };
-  context.load.running++;
-  try {
-    const answered = request.stream ? await streamAnswer(generation, context) : await collectAnswer(generation, context);
-    generation.timer.finished(answered ? generation.stopReason : 'abort');
-  } finally {
-    context.load.running--;
-  }
+  const answered = request.stream ? await streamAnswer(generation, context) : await collectAnswer(generation, context);
+  generation.timer.finished(answered ? generation.stopReason : 'abort');
 }
 
 /** Non-streaming: the whole answer once the last token exists. Returns whether it was sent. */
 async function collectAnswer(generation: Generation, context: EngineContext): Promise<boolean> {
-  const { request, identity, tokens, stopReason, timer, tracked, res } = generation;
-  await runTokenLoop(tokens.length, context.options, tracked.signal, () => timer.tokenSent());
+  const { request, job, identity, tokens, stopReason, timer, tracked, res } = generation;
+  await context.generator.generate(job, tracked.signal, () => timer.tokenSent());
   if (tracked.signal.aborted) return false;
   if (tracked.fault?.dropAfterChunks !== undefined) {
     tracked.drop(); // a non-streaming answer has no chunks: the connection dies instead of the body
@@ -159,7 +160,7 @@ async function collectAnswer(generation: Generation, context: EngineContext): Pr
 
 /** Streaming: one SSE event per token, then the optional usage chunk and [DONE]. Returns whether all of it was sent. */
 async function streamAnswer(generation: Generation, context: EngineContext): Promise<boolean> {
-  const { request, identity, tokens, stopReason, timer, tracked, res } = generation;
+  const { request, job, identity, tokens, stopReason, timer, tracked, res } = generation;
   const stream = new SseStream(res, tracked);
   stream.start();
   const lastIndex = tokens.length - 1;
@@ -169,7 +170,7 @@ async function streamAnswer(generation: Generation, context: EngineContext): Pro
     stream.send(chatRoleChunk(identity));
     return pause(0, tracked.signal);
   };
-  await runTokenLoop(tokens.length, context.options, tracked.signal, async (index) => {
+  await context.generator.generate(job, tracked.signal, async (index) => {
     if (index === 0 && !(await sendRoleChunk())) return;
     if (!stream.open) return; // dropped by a fault: the socket is going away, tokens no longer leave
     stream.send(tokenChunk(request.kind, identity, tokens[index] ?? '', index === lastIndex ? stopReason : null));

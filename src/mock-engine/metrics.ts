@@ -10,6 +10,15 @@ export interface EngineLoad {
   waiting: number;
   /** 0..1 */
   kvCacheUsage: number;
+  /** 0..1: prefix-cache hit tokens / queried tokens since start (SGLang's cache_hit_rate). */
+  cacheHitRate: number;
+}
+
+/** What vLLM's lora_requests_info gauge reports (exposed only when the engine serves LoRA through the simulator). */
+export interface LoraInfo {
+  maxLoras: number;
+  running: string[];
+  waiting: string[];
 }
 
 export type FinishReason = 'stop' | 'length' | 'abort';
@@ -29,12 +38,17 @@ const METRIC_SPECS = {
   requestsRunning: { kind: 'gauge', help: 'Number of requests in model execution batches.', loadField: 'running' },
   requestsWaiting: { kind: 'gauge', help: 'Number of requests waiting to be processed.', loadField: 'waiting' },
   kvCacheUsage: { kind: 'gauge', help: 'KV-cache usage. 1 means 100 percent usage.', loadField: 'kvCacheUsage' },
+  cacheHitRate: { kind: 'gauge', help: 'The prefix cache hit rate.', loadField: 'cacheHitRate' },
   timeToFirstToken: { kind: 'histogram', help: 'Histogram of time to first token in seconds.', buckets: TTFT_BUCKETS },
   interTokenLatency: { kind: 'histogram', help: 'Histogram of inter-token latency in seconds.', buckets: ITL_BUCKETS },
   e2eRequestLatency: { kind: 'histogram', help: 'Histogram of end to end request latency in seconds.', buckets: E2E_BUCKETS },
   promptTokens: { kind: 'counter', help: 'Number of prefill tokens processed.' },
   generationTokens: { kind: 'counter', help: 'Number of generation tokens processed.' },
   requestSuccess: { kind: 'counter', help: 'Count of successfully processed requests.', byFinishReason: true },
+  prefixCacheQueries: { kind: 'counter', help: 'Prefix cache queries, in terms of number of queried tokens.' },
+  prefixCacheHits: { kind: 'counter', help: 'Prefix cache hits, in terms of number of cached tokens.' },
+  preemptions: { kind: 'counter', help: 'Cumulative number of preemption from the engine.' },
+  queueTime: { kind: 'histogram', help: 'Histogram of time spent in WAITING phase for request.', buckets: E2E_BUCKETS },
 } as const satisfies Record<string, MetricSpec>;
 
 export type MetricKey = keyof typeof METRIC_SPECS;
@@ -55,6 +69,10 @@ export const ENGINE_METRIC_NAMES: Record<EngineKind, Partial<Record<MetricKey, r
     promptTokens: ['vllm:prompt_tokens_total'],
     generationTokens: ['vllm:generation_tokens_total'],
     requestSuccess: ['vllm:request_success_total'],
+    prefixCacheQueries: ['vllm:prefix_cache_queries_total'],
+    prefixCacheHits: ['vllm:prefix_cache_hits_total'],
+    preemptions: ['vllm:num_preemptions_total'],
+    queueTime: ['vllm:request_queue_time_seconds'],
   },
   sglang: {
     requestsRunning: ['sglang:num_running_reqs'],
@@ -65,20 +83,25 @@ export const ENGINE_METRIC_NAMES: Record<EngineKind, Partial<Record<MetricKey, r
     e2eRequestLatency: ['sglang:e2e_request_latency_seconds'],
     promptTokens: ['sglang:prompt_tokens_total'],
     generationTokens: ['sglang:generation_tokens_total'],
+    cacheHitRate: ['sglang:cache_hit_rate'],
+    queueTime: ['sglang:queue_time_seconds'],
   },
 };
 
 type LabelName = 'model_name' | 'finished_reason';
+type LoraLabelName = 'max_lora' | 'running_lora_adapters' | 'waiting_lora_adapters';
 
 export class EngineMetrics {
   readonly registry = new Registry();
   readonly #modelName: string;
   readonly #counters = new Map<MetricKey, Counter<LabelName>[]>();
   readonly #histograms = new Map<MetricKey, Histogram<LabelName>[]>();
+  readonly #engine: EngineKind;
 
   /** `modelName` is the served model name, the `model_name` label of every series. */
   constructor(engine: EngineKind, modelName: string, readLoad: () => EngineLoad) {
     this.#modelName = modelName;
+    this.#engine = engine;
     const labels = { model_name: modelName };
     for (const [key, names] of Object.entries(ENGINE_METRIC_NAMES[engine]) as [MetricKey, readonly string[]][]) {
       const spec: MetricSpec = METRIC_SPECS[key];
@@ -132,9 +155,47 @@ export class EngineMetrics {
     for (const counter of this.#counters.get('requestSuccess') ?? []) counter.inc({ model_name: this.#modelName, finished_reason: reason });
   }
 
+  /** A prompt was looked up in the prefix cache: `queried` tokens, `hit` of them found. */
+  countPrefixCacheQuery(queried: number, hit: number): void {
+    this.#inc('prefixCacheQueries', queried);
+    this.#inc('prefixCacheHits', hit);
+  }
+
+  countPreemptions(count: number): void {
+    this.#inc('preemptions', count);
+  }
+
+  observeQueueTime(seconds: number): void {
+    this.#observe('queueTime', seconds);
+  }
+
+  /**
+   * vLLM's `vllm:lora_requests_info`: one series whose labels name the adapters of running and waiting requests
+   * and the slot count, valued with the current Unix time. SGLang has no such gauge.
+   */
+  exposeLoraInfo(read: () => LoraInfo): void {
+    if (this.#engine !== 'vllm') return;
+    new Gauge<LoraLabelName>({
+      name: 'vllm:lora_requests_info',
+      help: 'Running stats on lora requests.',
+      labelNames: ['max_lora', 'running_lora_adapters', 'waiting_lora_adapters'],
+      registers: [this.registry],
+      collect(this: Gauge<LoraLabelName>) {
+        const info = read();
+        this.reset();
+        const labels = { max_lora: String(info.maxLoras), running_lora_adapters: info.running.join(','), waiting_lora_adapters: info.waiting.join(',') };
+        this.set(labels, Date.now() / 1000);
+      },
+    });
+  }
+
   /** Prometheus text exposition and its content type. */
   async render(): Promise<{ contentType: string; text: string }> {
     return { contentType: this.registry.contentType, text: await this.registry.metrics() };
+  }
+
+  #inc(key: MetricKey, amount: number): void {
+    for (const counter of this.#counters.get(key) ?? []) counter.inc({ model_name: this.#modelName }, amount);
   }
 
   #observe(key: MetricKey, seconds: number): void {

@@ -1,7 +1,7 @@
 // Options of one mock engine, their defaults, and the checks applied before it starts listening.
 
 export type EngineKind = 'vllm' | 'sglang';
-export type ResponseMode = 'echo' | 'fixed';
+export type ResponseMode = 'echo' | 'fixed' | 'random';
 
 export interface MockEngineOptions {
   /** The model path/name, e.g. "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B". */
@@ -16,17 +16,57 @@ export interface MockEngineOptions {
   engine: EngineKind;
   /** LoRA adapters loaded at start. */
   loraAdapters: string[];
-  /** Delay before the first token, in ms; default 0. */
+  /** Delay before the first token, in ms; default 0. Simulator: a fixed prefill cost per request. */
   ttftMs: number;
-  /** Delay between tokens, in ms; default 0. */
+  /** Delay between tokens, in ms; default 0. Simulator: the default decodeMsBase. */
   itlMs: number;
   /** Completion length (in tokens) when the request gives no max_tokens; default 16. */
   maxTokens: number;
-  /** `fixed` answers a canned sentence, `echo` repeats the prompt; default fixed. */
+  /**
+   * `fixed` answers a canned sentence, `echo` repeats the prompt, `random` answers seeded pseudo-random words:
+   * exactly max_tokens of them when the request sets it, else 1..maxTokens; default fixed.
+   */
   mode: ResponseMode;
   /** Identifies this instance (x-mock-instance header, /mock/stats); default `${host}:${port}`. */
   instanceName?: string;
+  /** Seed of every pseudo-random choice (random mode); default 0. */
+  seed: number;
+
+  // Batch simulator (simulator/). Off unless `simulate` is true or any option below is given.
+  /** Run requests through the simulated engine loop; default: true when any simulator option is given. */
+  simulate?: boolean;
+  /** Sequences in the running batch (vLLM --max-num-seqs); more wait in a FIFO queue; default 256. */
+  maxNumSeqs: number;
+  /** Tokens computed per step (vLLM --max-num-batched-tokens, chunked prefill); 0 = no limit; default 0. */
+  maxNumBatchedTokens: number;
+  /** KV-cache size in blocks; default 8192. */
+  kvBlocks: number;
+  /** Tokens per KV block; default 16. */
+  blockSize: number;
+  /** Step cost per prompt token not found in the prefix cache, ms; default 0. */
+  prefillMsPerToken: number;
+  /** Step cost of a decode step, ms; default itlMs. */
+  decodeMsBase?: number;
+  /** Extra decode step cost per sequence decoding in it, ms; default 0. */
+  decodeMsPerSeq: number;
+  /** LoRA adapter slots (vLLM --max-loras); 0 = no limit; default 0. */
+  maxLoras: number;
+  /** Step cost of loading an adapter into a slot, ms; default 0. */
+  loraLoadMs: number;
 }
+
+/** The options that switch the batch simulator on when given. */
+export const SIMULATOR_OPTION_KEYS = [
+  'maxNumSeqs',
+  'maxNumBatchedTokens',
+  'kvBlocks',
+  'blockSize',
+  'prefillMsPerToken',
+  'decodeMsBase',
+  'decodeMsPerSeq',
+  'maxLoras',
+  'loraLoadMs',
+] as const satisfies readonly (keyof MockEngineOptions)[];
 
 export const MOCK_ENGINE_DEFAULTS: Omit<MockEngineOptions, 'model'> = {
   port: 8000,
@@ -37,11 +77,22 @@ export const MOCK_ENGINE_DEFAULTS: Omit<MockEngineOptions, 'model'> = {
   itlMs: 0,
   maxTokens: 16,
   mode: 'fixed',
+  seed: 0,
+  maxNumSeqs: 256,
+  maxNumBatchedTokens: 0,
+  kvBlocks: 8192,
+  blockSize: 16,
+  prefillMsPerToken: 0,
+  decodeMsPerSeq: 0,
+  maxLoras: 0,
+  loraLoadMs: 0,
 };
 
-/** Options after defaults are applied; servedModelName is always known. */
+/** Options after defaults are applied; servedModelName, simulate and decodeMsBase are always known. */
 export interface ResolvedMockEngineOptions extends MockEngineOptions {
   servedModelName: string;
+  simulate: boolean;
+  decodeMsBase: number;
 }
 
 /**
@@ -56,14 +107,28 @@ export function resolveMockEngineOptions(options: Partial<MockEngineOptions> & {
   if (merged.servedModelName !== undefined && merged.servedModelName === '') problems.push('servedModelName must not be empty');
   if (!Number.isInteger(merged.port) || merged.port < 0 || merged.port > 65535) problems.push(`port must be an integer in 0..65535, got ${String(merged.port)}`);
   if (merged.engine !== 'vllm' && merged.engine !== 'sglang') problems.push(`engine must be vllm or sglang, got ${String(merged.engine)}`);
-  if (merged.mode !== 'echo' && merged.mode !== 'fixed') problems.push(`mode must be echo or fixed, got ${String(merged.mode)}`);
-  for (const key of ['ttftMs', 'itlMs'] as const) {
-    if (!Number.isFinite(merged[key]) || merged[key] < 0) problems.push(`${key} must be a number >= 0, got ${String(merged[key])}`);
+  if (merged.mode !== 'echo' && merged.mode !== 'fixed' && merged.mode !== 'random') problems.push(`mode must be echo, fixed or random, got ${String(merged.mode)}`);
+  for (const key of ['ttftMs', 'itlMs', 'prefillMsPerToken', 'decodeMsBase', 'decodeMsPerSeq', 'loraLoadMs'] as const) {
+    const value = merged[key];
+    if (value === undefined && key === 'decodeMsBase') continue;
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) problems.push(`${key} must be a number >= 0, got ${String(value)}`);
   }
+  for (const [key, min] of [['maxNumSeqs', 1], ['kvBlocks', 1], ['blockSize', 1], ['maxNumBatchedTokens', 0], ['maxLoras', 0]] as const) {
+    if (!Number.isInteger(merged[key]) || merged[key] < min) problems.push(`${key} must be an integer >= ${min}, got ${String(merged[key])}`);
+  }
+  if (!Number.isSafeInteger(merged.seed)) problems.push(`seed must be an integer, got ${String(merged.seed)}`);
+  if (merged.simulate !== undefined && typeof merged.simulate !== 'boolean') problems.push(`simulate must be a boolean, got ${String(merged.simulate)}`);
   if (!Number.isInteger(merged.maxTokens) || merged.maxTokens < 1) problems.push(`maxTokens must be an integer >= 1, got ${String(merged.maxTokens)}`);
   if (!Array.isArray(merged.loraAdapters) || merged.loraAdapters.some((name) => typeof name !== 'string' || name === '')) {
     problems.push('loraAdapters must be a list of non-empty names');
   }
   if (problems.length > 0) throw new Error(`invalid mock engine options: ${problems.join('; ')}`);
-  return { ...merged, loraAdapters: [...new Set(merged.loraAdapters)], servedModelName: merged.servedModelName ?? merged.model };
+  const simulate = merged.simulate ?? SIMULATOR_OPTION_KEYS.some((key) => given[key] !== undefined);
+  return {
+    ...merged,
+    loraAdapters: [...new Set(merged.loraAdapters)],
+    servedModelName: merged.servedModelName ?? merged.model,
+    simulate,
+    decodeMsBase: merged.decodeMsBase ?? merged.itlMs,
+  };
 }

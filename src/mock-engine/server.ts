@@ -4,6 +4,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { handleEmbeddings } from './embeddings.ts';
+import { createGenerator } from './generator.ts';
 import { HttpError, canRespond, errorBody, parseJsonObject, readBodyText, sendError, sendJson, sendText } from './http-io.ts';
 import { handleGeneration, type EngineContext } from './inference.ts';
 import { EngineMetrics } from './metrics.ts';
@@ -16,12 +17,11 @@ export interface MockEngineHandle {
   url: string;
   port: number;
   instanceName: string;
+  /** Whether the batch simulator times the tokens (else fixed ttftMs / itlMs delays). */
+  simulated: boolean;
   /** Stops listening and destroys open connections, streams included. */
   close(): Promise<void>;
 }
-
-/** Capacity the KV-cache gauge is measured against until the simulator models a real cache. */
-const KV_CACHE_REQUEST_CAPACITY = 64;
 
 type Handler =
   /** No body needed. */
@@ -40,7 +40,25 @@ function buildRoutes(context: EngineContext, hooks: TestHooks): RouteTable {
     '/v1/embeddings': { POST: { kind: 'inference', run: (tracked, res, body) => handleEmbeddings(context, tracked, res, body) } },
     '/v1/models': { GET: { kind: 'plain', run: (req, res) => context.models.handleList(req, res) } },
     '/v1/load_lora_adapter': { POST: { kind: 'json', run: (req, res, body) => context.models.handleLoad(req, res, body) } },
-    '/v1/unload_lora_adapter': { POST: { kind: 'json', run: (req, res, body) => context.models.handleUnload(req, res, body) } },
+    '/v1/unload_lora_adapter': {
+      POST: {
+        kind: 'json',
+        run: (req, res, body) => {
+          context.models.handleUnload(req, res, body); // throws unless the adapter was known
+          context.generator.forgetAdapter(String(body.lora_name));
+        },
+      },
+    },
+    // vLLM serves this in dev mode (VLLM_SERVER_DEV_MODE=1): forget every cached prefix not in use.
+    '/reset_prefix_cache': {
+      POST: {
+        kind: 'plain',
+        run: (_req, res) => {
+          context.generator.resetPrefixCache();
+          sendText(res, 200, '');
+        },
+      },
+    },
     '/health': { GET: { kind: 'plain', run: (_req, res) => sendText(res, 200, '') } },
     '/metrics': {
       GET: {
@@ -131,18 +149,18 @@ export async function startMockEngine(options: Partial<MockEngineOptions> & { mo
   const server = createServer();
   const port = await listen(server, resolved.port, resolved.host);
   const instanceName = resolved.instanceName ?? `${resolved.host}:${port}`;
-  const load = { running: 0 };
+  // The gauges read the generator, which needs the metrics to count into: tie the knot through a closure.
+  let readLoad = () => ({ running: 0, waiting: 0, kvCacheUsage: 0, cacheHitRate: 0 });
+  const metrics = new EngineMetrics(resolved.engine, resolved.servedModelName, () => readLoad());
+  const generator = createGenerator(resolved, metrics);
+  readLoad = () => generator.load();
   const context: EngineContext = {
     options: resolved,
     models: new ModelRegistry(resolved.servedModelName, resolved.model, resolved.engine, resolved.loraAdapters),
-    metrics: new EngineMetrics(resolved.engine, resolved.servedModelName, () => ({
-      running: load.running,
-      waiting: 0,
-      kvCacheUsage: Math.min(1, load.running / KV_CACHE_REQUEST_CAPACITY),
-    })),
-    load,
+    metrics,
+    generator,
   };
-  const hooks = new TestHooks(instanceName);
+  const hooks = new TestHooks(instanceName, generator);
   const routes = buildRoutes(context, hooks);
   // Attached in the same tick as 'listening', before any connection can be served.
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
@@ -166,11 +184,12 @@ export async function startMockEngine(options: Partial<MockEngineOptions> & { mo
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= new Promise<void>((resolve) => {
+      generator.close();
       server.close(() => resolve());
       server.closeAllConnections(); // open streams end now; their generation loops stop on the close event
     });
     return closing;
   };
   const urlHost = resolved.host.includes(':') ? `[${resolved.host}]` : resolved.host;
-  return { url: `http://${urlHost}:${port}`, port, instanceName, close };
+  return { url: `http://${urlHost}:${port}`, port, instanceName, simulated: resolved.simulate, close };
 }

@@ -1,21 +1,25 @@
 /*
  * Test hooks of the mock engine (not part of vLLM/SGLang; used by Switchyard's tests and demos):
  *
- *   GET  /mock/stats   → {"instance","received","completed","cancelled","dropped","inFlight","lastRequest"}
+ *   GET  /mock/stats   → {"instance","received","completed","cancelled","dropped","inFlight","lastRequest","engine"}
  *        Counts inference requests only (/v1/completions, /v1/chat/completions, /v1/embeddings), so health checks
  *        and metric scrapes never disturb them. `completed`: the response was fully sent (whatever its status).
  *        `cancelled`: the client went away before the response ended (generation stops at once).
  *        `dropped`: the mock itself cut the connection because of a dropAfterChunks fault.
  *        `inFlight`: received and not yet ended. `lastRequest`: {"method","path","headers","body"} of the latest
- *        inference request (body parsed as JSON when possible, else the raw text), or null.
+ *        inference request (body parsed as JSON when possible, else the raw text), or null. `engine`: the state of
+ *        the engine (EngineStats in generator.ts): running / waiting requests, KV blocks, prefix-cache queries and
+ *        hits in tokens, preemptions, steps, LoRA slots; with the simulator off, only running and kvCacheUsage move.
  *   POST /mock/faults  {"status"?, "body"?, "count"? (default 1), "headerDelayMs"?, "dropAfterChunks"?}
  *        The next `count` inference requests: wait `headerDelayMs` before sending any headers; then answer
  *        `status` with `body` (default: a vLLM-style error body; `body` alone means status 500); or, with
  *        `dropAfterChunks`, destroy the socket after that many SSE events (non-streaming answers: instead of
  *        sending the body). Faults queue up: each posted fault applies to `count` requests, then the next one.
- *   POST /mock/reset   → clears queued faults and the counters above (Prometheus metrics stay monotonic).
+ *   POST /mock/reset   → clears queued faults and the counters above, engine counters included (the engine's
+ *        state, such as its prefix cache, stays; Prometheus metrics stay monotonic).
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { EngineStats } from './generator.ts';
 import { HttpError, errorBody, sendJson, sendText } from './http-io.ts';
 import { pause } from './token-loop.ts';
 
@@ -41,6 +45,13 @@ export interface MockStats {
   dropped: number;
   inFlight: number;
   lastRequest: LastRequest | null;
+  engine: EngineStats;
+}
+
+/** The engine as the hooks see it. */
+export interface EngineStatsSource {
+  stats(): EngineStats;
+  resetStats(): void;
 }
 
 /** One inference request as the hooks see it. */
@@ -56,6 +67,7 @@ export interface TrackedRequest {
 
 export class TestHooks {
   readonly #instance: string;
+  readonly #engine: EngineStatsSource;
   #counts = { received: 0, completed: 0, cancelled: 0, dropped: 0 };
   #inFlight = 0;
   #lastRequest: LastRequest | null = null;
@@ -63,12 +75,13 @@ export class TestHooks {
   #epoch = 0;
   readonly #faults: { fault: Fault; remaining: number }[] = [];
 
-  constructor(instance: string) {
+  constructor(instance: string, engine: EngineStatsSource) {
     this.#instance = instance;
+    this.#engine = engine;
   }
 
   stats(): MockStats {
-    return { instance: this.#instance, ...this.#counts, inFlight: this.#inFlight, lastRequest: this.#lastRequest };
+    return { instance: this.#instance, ...this.#counts, inFlight: this.#inFlight, lastRequest: this.#lastRequest, engine: this.#engine.stats() };
   }
 
   track(req: IncomingMessage, res: ServerResponse, path: string): TrackedRequest {
@@ -116,6 +129,7 @@ export class TestHooks {
     this.#faults.length = 0;
     this.#counts = { received: 0, completed: 0, cancelled: 0, dropped: 0 };
     this.#lastRequest = null;
+    this.#engine.resetStats();
     sendJson(res, 200, this.stats());
   }
 

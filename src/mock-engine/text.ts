@@ -1,5 +1,7 @@
 // The mock's approximate tokenizer and the text it answers with.
 // A "token" is a whitespace-separated word with its leading whitespace, so joining tokens gives the text back.
+// Token ids in a prompt are tokens of their own; a chat message is 4 template tokens around its content words.
+import { createHash } from 'node:crypto';
 import { HttpError, isRecord } from './http-io.ts';
 import type { ResponseMode } from './options.ts';
 
@@ -13,13 +15,26 @@ export function countTokens(text: string): number {
   return splitIntoTokens(text).length;
 }
 
-/** Chat templates add a few tokens per message (role markers); this approximates them. */
-const TOKENS_PER_CHAT_MESSAGE = 4;
+/** Chat templates add a few tokens per message (role markers): here 4, ChatML-like, around the content words. */
+function chatMessageTokens(role: string, content: string): string[] {
+  return ['<|im_start|>', role, '\n', ...splitIntoTokens(content), '<|im_end|>'];
+}
 
-/** What the generator needs from a prompt: how long it is, and what echo mode repeats. */
+/** What the generator needs from a prompt: its tokens (the simulator's prefix cache hashes them), and what echo mode repeats. */
 export interface PromptSummary {
   promptTokens: number;
+  /** `promptTokens` token texts, in order. */
+  tokens: string[];
   echoText: string;
+}
+
+function textPrompt(text: string): PromptSummary {
+  const tokens = splitIntoTokens(text);
+  return { promptTokens: tokens.length, tokens, echoText: text };
+}
+
+function idPrompt(ids: number[]): PromptSummary {
+  return { promptTokens: ids.length, tokens: ids.map((id) => `<${id}>`), echoText: ids.join(' ') };
 }
 
 function isTokenIdList(value: unknown): value is number[] {
@@ -31,15 +46,16 @@ function isTokenIdList(value: unknown): value is number[] {
  * Lists are counted in full; echo mode repeats them joined (token ids as numbers, since the mock has no vocabulary).
  */
 export function summarizeCompletionPrompt(prompt: unknown): PromptSummary {
-  if (typeof prompt === 'string') return { promptTokens: countTokens(prompt), echoText: prompt };
-  if (isTokenIdList(prompt) && prompt.length > 0) return { promptTokens: prompt.length, echoText: prompt.join(' ') };
+  if (typeof prompt === 'string') return textPrompt(prompt);
+  if (isTokenIdList(prompt) && prompt.length > 0) return idPrompt(prompt);
   if (Array.isArray(prompt) && prompt.length > 0) {
     const parts = prompt.map((item: unknown) => {
-      if (typeof item === 'string') return { promptTokens: countTokens(item), echoText: item };
-      if (isTokenIdList(item)) return { promptTokens: item.length, echoText: item.join(' ') };
+      if (typeof item === 'string') return textPrompt(item);
+      if (isTokenIdList(item)) return idPrompt(item);
       throw new HttpError(400, '`prompt` must be a string, a list of strings, or a list of token ids.');
     });
-    return { promptTokens: parts.reduce((sum, part) => sum + part.promptTokens, 0), echoText: parts.map((part) => part.echoText).join('\n') };
+    const tokens = parts.flatMap((part) => part.tokens);
+    return { promptTokens: tokens.length, tokens, echoText: parts.map((part) => part.echoText).join('\n') };
   }
   throw new HttpError(400, '`prompt` must be a string, a list of strings, or a list of token ids.');
 }
@@ -60,21 +76,62 @@ function chatContentText(content: unknown): string {
 /** `messages` of /v1/chat/completions. Echo mode repeats the last user message. */
 export function summarizeChatMessages(messages: unknown): PromptSummary {
   if (!Array.isArray(messages) || messages.length === 0) throw new HttpError(400, '`messages` must be a non-empty list.');
-  let promptTokens = 0;
+  const tokens: string[] = [];
   let echoText = '';
   for (const message of messages) {
     if (!isRecord(message) || typeof message.role !== 'string') {
       throw new HttpError(400, 'Each message must be an object with a string `role`.');
     }
     const text = chatContentText(message.content);
-    promptTokens += countTokens(text) + TOKENS_PER_CHAT_MESSAGE;
+    tokens.push(...chatMessageTokens(message.role, text));
     if (message.role === 'user') echoText = text;
   }
-  return { promptTokens, echoText };
+  return { promptTokens: tokens.length, tokens, echoText };
 }
 
-/** The full answer before the max_tokens cut, split into tokens. */
-export function answerTokens(mode: ResponseMode, requestedModel: string, echoText: string): string[] {
+/** The full answer of fixed and echo modes before the max_tokens cut, split into tokens. */
+export function answerTokens(mode: 'echo' | 'fixed', requestedModel: string, echoText: string): string[] {
   const text = mode === 'echo' ? echoText : `This is simulated message from ${requestedModel}!`;
   return splitIntoTokens(text);
+}
+
+export interface AnswerPlan {
+  tokens: string[];
+  stopReason: 'stop' | 'length';
+}
+
+/** What the answer of a request is: its tokens, already cut to max_tokens, and why it ends. */
+export function planAnswer(
+  options: { mode: ResponseMode; seed: number },
+  requestedModel: string,
+  prompt: PromptSummary,
+  maxTokens: { value: number; requested: boolean },
+): AnswerPlan {
+  if (options.mode === 'random') {
+    const random = seededRandom(options.seed, JSON.stringify([requestedModel, prompt.tokens]));
+    // With max_tokens set the answer fills it (as benchmarks ask with ignore_eos); else it "stops" at a random length.
+    const length = maxTokens.requested ? maxTokens.value : 1 + Math.floor(random() * maxTokens.value);
+    const tokens = Array.from({ length }, (_, index) => `${index === 0 ? '' : ' '}${RANDOM_WORDS[Math.floor(random() * RANDOM_WORDS.length)]}`);
+    return { tokens, stopReason: maxTokens.requested ? 'length' : 'stop' };
+  }
+  const full = answerTokens(options.mode, requestedModel, prompt.echoText);
+  const tokens = full.slice(0, maxTokens.value);
+  return { tokens, stopReason: full.length > tokens.length ? 'length' : 'stop' };
+}
+
+const RANDOM_WORDS = (
+  'the a of to and in is for on that with as at by from it this be are was router engine token cache prefix batch ' +
+  'model request latency block queue adapter decode prefill stream answer'
+).split(' ');
+
+/** mulberry32 seeded with a hash of (seed, key): the same request gets the same answer from every engine with that seed. */
+export function seededRandom(seed: number, key: string): () => number {
+  let state = createHash('sha256').update(`${seed}\u0000${key}`).digest().readUInt32LE(0);
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }

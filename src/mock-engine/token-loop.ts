@@ -1,6 +1,5 @@
-// The token-timing loop: when each token of an answer becomes available.
-// Today every request runs on its own clock (ttft, then itl per token); a later simulator can replace this
-// with a shared batch scheduler without touching request handling or metrics.
+// The fixed-delay token loop: every request on its own clock (ttft, then itl per token). It times the tokens
+// when the batch simulator (simulator/, chosen in generator.ts) is off, which is the default.
 
 export interface TokenTiming {
   ttftMs: number;
