@@ -19,6 +19,8 @@ export const ERROR_CODES = {
   request_too_large: { status: 413, type: 'invalid_request_error' },
   unsupported_target: { status: 501, type: 'server_error' },
   no_ready_pods: { status: 503, type: 'server_error' },
+  /** The scheduler's filters removed every pod (e.g. all have too many requests waiting). */
+  pods_overloaded: { status: 503, type: 'server_error' },
   not_ready: { status: 503, type: 'server_error' },
   upstream_unavailable: { status: 502, type: 'server_error' },
   upstream_timeout: { status: 504, type: 'timeout_error' },

@@ -1,5 +1,5 @@
-// The one interface between routing and proxying for choosing pods. Today's default is least-in-flight; the
-// model-aware filter/score framework plugs in behind the same call.
+// The one interface between routing and proxying for choosing pods. The default is the model-aware filter/score
+// framework (framework/framework-picker.ts); LeastRequestPicker is the simple fallback behind the same call.
 import type { CompiledServer, PodEndpoint } from '../snapshot/types.ts';
 
 export interface ScheduleRequest {
@@ -10,12 +10,19 @@ export interface ScheduleRequest {
   readonly isLora: boolean;
   readonly server: CompiledServer;
   readonly rawHeaders: readonly string[];
+  /** The parsed JSON request body (read, never modified): plugins take the prompt or messages from it. */
+  readonly body?: Readonly<Record<string, unknown>>;
 }
 
 export interface PodPicker {
   /**
    * Candidates in the order to try them: the first is the choice, the rest are the retry order.
-   * Empty when no candidate may be used.
+   * Empty when no candidate may be used (every pod filtered out: overloaded).
    */
   schedule(request: ScheduleRequest, candidates: readonly PodEndpoint[]): readonly PodEndpoint[];
+  /**
+   * Post-schedule hook: `request` (the object given to schedule) was served successfully by `pod`.
+   * Lets plugins learn from the outcome, e.g. prefix-cache remembers which pod holds the prompt's prefix.
+   */
+  served?(request: ScheduleRequest, pod: PodEndpoint): void;
 }

@@ -1,0 +1,217 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { formatIssue } from '../../resources/types.ts';
+import { makeEnv } from '../framework/test-support.ts';
+import type { LeastRequestPlugin } from '../plugins/least-request.ts';
+import type { PrefixCachePlugin } from '../plugins/prefix-cache.ts';
+import { buildProfile } from './build-profile.ts';
+import { DEFAULT_FILTERS, DEFAULT_SCORES, defaultSchedulerConfig, parseRouterConfig, type SchedulerConfig } from './router-config.ts';
+
+const FILE = '/etc/switchyard/router.yaml';
+
+/** Kthena's Helm chart configmap, verbatim. */
+const KTHENA_CHART = `
+scheduler:
+  pluginConfig:
+    - name: least-request
+      args:
+        maxWaitingRequests: 10
+    - name: least-latency
+      args:
+        TTFTTPOTWeightFactor: 0.5
+    - name: prefix-cache
+      args:
+        blockSizeToHash: 64
+        maxBlocksToMatch: 128
+        maxHashCacheSize: 50000
+        topKMatches: 5
+  plugins:
+    Filter:
+      enabled:
+        - least-request
+      disabled:
+        - lora-affinity
+    Score:
+      enabled:
+        - name: least-request
+          weight: 1
+        - name: gpu-usage
+          weight: 1
+        - name: least-latency
+          weight: 1
+        - name: prefix-cache
+          weight: 1
+`;
+
+function ok(text: string): { config: SchedulerConfig; warnings: string[] } {
+  const result = parseRouterConfig(text, FILE);
+  if (!result.ok) assert.fail(result.issues.map(formatIssue).join('\n'));
+  return { config: result.config, warnings: result.issues.map(formatIssue) };
+}
+
+function errors(text: string): string[] {
+  const result = parseRouterConfig(text, FILE);
+  assert.equal(result.ok, false, 'expected the file to be rejected');
+  return result.issues.filter((i) => i.severity === 'error').map(formatIssue);
+}
+
+const scoreNames = (config: SchedulerConfig): string[] => config.scores.map((s) => `${s.name}:${s.weight}`);
+
+describe('router configuration file', () => {
+  it("reads Kthena's chart configuration", () => {
+    const { config, warnings } = ok(KTHENA_CHART);
+    assert.deepEqual(config.filters, ['least-request']);
+    assert.deepEqual(scoreNames(config), ['least-request:1', 'gpu-usage:1', 'least-latency:1', 'prefix-cache:1']);
+    assert.deepEqual(config.args.get('least-request')?.value, { maxWaitingRequests: 10 });
+    assert.deepEqual(config.args.get('least-latency')?.value, { TTFTTPOTWeightFactor: 0.5 });
+    assert.deepEqual(warnings, []);
+  });
+
+  it('defaults without a file: the chart plus lora-affinity', () => {
+    const config = defaultSchedulerConfig();
+    assert.deepEqual(config.filters, DEFAULT_FILTERS);
+    assert.deepEqual(config.filters, ['lora-affinity', 'least-request']);
+    assert.deepEqual(config.scores, DEFAULT_SCORES);
+    assert.deepEqual(config.args.get('prefix-cache')?.value, { blockSizeToHash: 64, maxBlocksToMatch: 128, maxHashCacheSize: 50000, topKMatches: 5 });
+    assert.deepEqual(config.args.get('least-request')?.value, { maxWaitingRequests: 10 });
+  });
+
+  const layouts: { name: string; text: string; filters: string[]; scores: string[] }[] = [
+    { name: 'an empty file keeps the defaults', text: '', filters: [...DEFAULT_FILTERS], scores: DEFAULT_SCORES.map((s) => `${s.name}:1`) },
+    { name: 'an empty scheduler section keeps the defaults', text: 'scheduler:\n', filters: [...DEFAULT_FILTERS], scores: DEFAULT_SCORES.map((s) => `${s.name}:1`) },
+    {
+      name: 'disabled removes a default',
+      text: 'scheduler:\n  plugins:\n    Filter:\n      disabled: [lora-affinity]\n    Score:\n      disabled: [{name: prefix-cache}, gpu-usage]\n',
+      filters: ['least-request'],
+      scores: ['least-request:1', 'least-latency:1'],
+    },
+    {
+      name: 'enabled replaces the defaults of its section only',
+      text: 'scheduler:\n  plugins:\n    Score:\n      enabled:\n        - {name: session-affinity, weight: 10}\n        - {name: least-request}\n',
+      filters: [...DEFAULT_FILTERS],
+      scores: ['session-affinity:10', 'least-request:1'],
+    },
+    { name: 'an empty enabled list means none', text: 'scheduler:\n  plugins:\n    Filter:\n      enabled: []\n', filters: [], scores: DEFAULT_SCORES.map((s) => `${s.name}:1`) },
+    {
+      name: 'random is dropped next to other score plugins, as Kthena does',
+      text: 'scheduler:\n  plugins:\n    Score:\n      enabled: [{name: random, weight: 1}, {name: gpu-usage, weight: 1}]\n',
+      filters: [...DEFAULT_FILTERS],
+      scores: ['gpu-usage:1'],
+    },
+    {
+      name: 'random alone stays',
+      text: 'scheduler:\n  plugins:\n    Score:\n      enabled: [{name: random, weight: 1}]\n',
+      filters: [...DEFAULT_FILTERS],
+      scores: ['random:1'],
+    },
+  ];
+  for (const c of layouts) {
+    it(c.name, () => {
+      const { config } = ok(c.text);
+      assert.deepEqual(config.filters, c.filters);
+      assert.deepEqual(scoreNames(config), c.scores);
+    });
+  }
+
+  it('accepts and ignores auth with a warning', () => {
+    const { config, warnings } = ok('auth:\n  issuer: https://issuer\n  audiences: [a]\n  jwksUri: https://issuer/jwks\n');
+    assert.deepEqual(config.filters, DEFAULT_FILTERS);
+    assert.deepEqual(warnings, [`warning: ${FILE}: field auth: authentication is not supported yet; the auth section is ignored`]);
+  });
+
+  it('warns about args for a plugin that is not enabled', () => {
+    const { warnings } = ok('scheduler:\n  pluginConfig:\n    - name: session-affinity\n      args: {headerName: x-user}\n');
+    assert.deepEqual(warnings, [`warning: ${FILE}: field scheduler.pluginConfig[0].name: session-affinity is configured but not enabled`]);
+  });
+
+  const invalid: { name: string; text: string; expected: string[] }[] = [
+    {
+      name: 'an unknown plugin name',
+      text: 'scheduler:\n  plugins:\n    Filter:\n      enabled: [least-requests]\n',
+      expected: [`error: ${FILE}: field scheduler.plugins.Filter.enabled[0]: unknown plugin "least-requests"; known plugins: least-request, least-latency, prefix-cache, gpu-usage, lora-affinity, random, session-affinity`],
+    },
+    {
+      name: 'a Kthena plugin that is not supported',
+      text: 'scheduler:\n  plugins:\n    Score:\n      enabled: [{name: kvcache-aware, weight: 1}]\n',
+      expected: [`error: ${FILE}: field scheduler.plugins.Score.enabled[0].name: kvcache-aware (KV-block ownership from Redis and engine tokenizers) is not supported yet`],
+    },
+    {
+      name: 'a plugin of the wrong kind',
+      text: 'scheduler:\n  plugins:\n    Score:\n      enabled: [{name: lora-affinity, weight: 1}]\n',
+      expected: [`error: ${FILE}: field scheduler.plugins.Score.enabled[0].name: lora-affinity is not a score plugin (it is a filter plugin)`],
+    },
+    {
+      name: 'an out-of-range factor',
+      text: 'scheduler:\n  pluginConfig:\n    - name: least-latency\n      args:\n        TTFTTPOTWeightFactor: 1.5\n',
+      expected: [`error: ${FILE}: field scheduler.pluginConfig[0].args.TTFTTPOTWeightFactor: must be in [0, 1]`],
+    },
+    {
+      name: 'a misspelt argument',
+      text: 'scheduler:\n  pluginConfig:\n    - name: least-request\n      args:\n        maxWaitingRequest: 5\n',
+      expected: [`error: ${FILE}: field scheduler.pluginConfig[0].args.maxWaitingRequest: unknown field`],
+    },
+    {
+      name: 'a wrongly typed argument',
+      text: 'scheduler:\n  pluginConfig:\n    - name: prefix-cache\n      args:\n        blockSizeToHash: big\n',
+      expected: [`error: ${FILE}: field scheduler.pluginConfig[0].args.blockSizeToHash: must be a number, got "big"`],
+    },
+    {
+      name: 'a negative weight',
+      text: 'scheduler:\n  plugins:\n    Score:\n      enabled: [{name: gpu-usage, weight: -1}]\n',
+      expected: [`error: ${FILE}: field scheduler.plugins.Score.enabled[0].weight: must be at least 0, got -1`],
+    },
+    {
+      name: 'an unknown section',
+      text: 'schedular:\n  plugins: {}\n',
+      expected: [`error: ${FILE}: field schedular: unknown field`],
+    },
+    {
+      name: 'a plugin both enabled and disabled',
+      text: 'scheduler:\n  plugins:\n    Filter:\n      enabled: [least-request]\n      disabled: [least-request]\n',
+      expected: [`error: ${FILE}: field scheduler.plugins.Filter.disabled[0]: least-request is both enabled and disabled`],
+    },
+    {
+      name: 'a plugin listed twice',
+      text: 'scheduler:\n  plugins:\n    Score:\n      enabled: [{name: gpu-usage}, {name: gpu-usage, weight: 2}]\n',
+      expected: [`error: ${FILE}: field scheduler.plugins.Score.enabled[1]: gpu-usage is listed twice`],
+    },
+    {
+      name: 'args given twice',
+      text: 'scheduler:\n  pluginConfig:\n    - {name: least-request}\n    - {name: least-request, args: {maxWaitingRequests: 3}}\n',
+      expected: [`error: ${FILE}: field scheduler.pluginConfig[1].name: least-request is configured twice`],
+    },
+    { name: 'broken YAML', text: 'scheduler: [\n', expected: [] },
+  ];
+  for (const c of invalid) {
+    it(`rejects ${c.name}, naming the file and field`, () => {
+      const found = errors(c.text);
+      if (c.expected.length > 0) assert.deepEqual(found, c.expected);
+      else assert.match(found[0] ?? '', new RegExp(`^error: ${FILE}: YAML syntax error`));
+    });
+  }
+});
+
+describe('buildProfile', () => {
+  it('builds one instance per plugin, shared by filter and score', () => {
+    const profile = buildProfile(defaultSchedulerConfig(), makeEnv());
+    assert.deepEqual(profile.filters.map((p) => p.name), ['lora-affinity', 'least-request']);
+    assert.deepEqual(profile.scores.map((s) => s.plugin.name), ['least-request', 'gpu-usage', 'least-latency', 'prefix-cache']);
+    assert.equal(profile.filters[1], profile.scores[0].plugin);
+    assert.deepEqual(profile.hooks.map((p) => p.name), ['prefix-cache']);
+    assert.equal(profile.plugins.length, 5);
+  });
+
+  it('keeps the instances (and their state) of plugins whose args did not change', () => {
+    const env = makeEnv();
+    const first = buildProfile(defaultSchedulerConfig(), env);
+    const text = 'scheduler:\n  pluginConfig:\n    - name: least-request\n      args: {maxWaitingRequests: 3}\n';
+    const result = parseRouterConfig(text, FILE);
+    assert.ok(result.ok);
+    const second = buildProfile(result.config, env, first);
+    const prefix = (p: typeof first) => p.scores.find((s) => s.plugin.name === 'prefix-cache')?.plugin as PrefixCachePlugin;
+    assert.equal(prefix(second), prefix(first), 'prefix-cache unchanged: same instance');
+    const leastRequest = second.filters.find((p) => p.name === 'least-request') as LeastRequestPlugin;
+    assert.notEqual(leastRequest, first.filters[1], 'least-request args changed: new instance');
+    assert.equal(leastRequest.maxWaitingRequests, 3);
+  });
+});

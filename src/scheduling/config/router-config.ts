@@ -1,0 +1,189 @@
+// Kthena's router configuration file (routerConfiguration.yaml): which scheduler plugins run, their weights and
+// args. Validated with zod; every problem is reported with the file and the field path. Unlike Kthena:
+//  - a section without `enabled` keeps Switchyard's defaults (an empty or auth-only file does not leave the
+//    scheduler without plugins), and `disabled` removes a plugin even when a default enables it;
+//  - unknown fields, unknown plugin names and invalid args are errors, not silently defaulted;
+//  - a score entry without `weight` has weight 1 (Kthena: 0, which disables it);
+//  - `auth` is accepted and ignored with a warning (not supported yet).
+import { parseDocument } from 'yaml';
+import { z } from 'zod';
+import { formatFieldPath, type FieldPath } from '../../resources/field-path.ts';
+import type { ConfigIssue } from '../../resources/types.ts';
+import { readableErrorMap } from '../../resources/zod-issues.ts';
+import { PLUGINS, UNSUPPORTED_PLUGINS } from '../plugins/registry.ts';
+
+/** Kthena's Helm chart defaults, plus lora-affinity (which Kthena's chart lists but cannot disable or enable). */
+export const DEFAULT_FILTERS: readonly string[] = ['lora-affinity', 'least-request'];
+export const DEFAULT_SCORES: readonly ScoreSetting[] = [
+  { name: 'least-request', weight: 1 },
+  { name: 'gpu-usage', weight: 1 },
+  { name: 'least-latency', weight: 1 },
+  { name: 'prefix-cache', weight: 1 },
+];
+
+export interface ScoreSetting {
+  readonly name: string;
+  readonly weight: number;
+}
+
+export interface PluginArgs {
+  /** Validated args, defaults applied. */
+  readonly value: unknown;
+  /** Canonical JSON of `value`: an unchanged plugin keeps its instance (and state) across reloads. */
+  readonly key: string;
+}
+
+export interface SchedulerConfig {
+  readonly filters: readonly string[];
+  readonly scores: readonly ScoreSetting[];
+  /** Args of every plugin in `filters` or `scores`. */
+  readonly args: ReadonlyMap<string, PluginArgs>;
+}
+
+export type RouterConfigResult =
+  | { readonly ok: true; readonly config: SchedulerConfig; readonly issues: readonly ConfigIssue[] }
+  | { readonly ok: false; readonly issues: readonly ConfigIssue[] };
+
+const nameSchema = z.string().min(1);
+const nameList = z.array(nameSchema).nullish();
+const fileSchema = z.strictObject({
+  scheduler: z
+    .strictObject({
+      pluginConfig: z.array(z.strictObject({ name: nameSchema, args: z.unknown().optional() })).nullish(),
+      plugins: z
+        .strictObject({
+          Filter: z.strictObject({ enabled: nameList, disabled: nameList }).nullish(),
+          Score: z
+            .strictObject({
+              enabled: z.array(z.strictObject({ name: nameSchema, weight: z.number().min(0).nullish() })).nullish(),
+              disabled: z.array(z.union([nameSchema, z.strictObject({ name: nameSchema, weight: z.number().nullish() })])).nullish(),
+            })
+            .nullish(),
+        })
+        .nullish(),
+    })
+    .nullish(),
+  auth: z.unknown().optional(),
+});
+
+/** The defaults, as used when no router configuration file is given. */
+export function defaultSchedulerConfig(): SchedulerConfig {
+  const result = resolve({}, 'defaults', []);
+  if (result === null) throw new Error('the built-in scheduler defaults are invalid');
+  return result;
+}
+
+export function parseRouterConfig(text: string, file: string): RouterConfigResult {
+  const issues: ConfigIssue[] = [];
+  const document = parseDocument(text, { merge: true });
+  if (document.errors.length > 0) {
+    return { ok: false, issues: document.errors.map((e) => ({ severity: 'error', file, path: '', message: `YAML syntax error: ${e.message}` })) };
+  }
+  let value: unknown;
+  try {
+    value = document.toJS() ?? {};
+  } catch (err) {
+    return { ok: false, issues: [{ severity: 'error', file, path: '', message: `cannot read YAML: ${(err as Error).message}` }] };
+  }
+  const config = resolve(value, file, issues);
+  if (config === null || issues.some((i) => i.severity === 'error')) return { ok: false, issues };
+  return { ok: true, config, issues };
+}
+
+function resolve(value: unknown, file: string, issues: ConfigIssue[]): SchedulerConfig | null {
+  const error = (path: FieldPath, message: string): void => void issues.push({ severity: 'error', file, path: formatFieldPath(path), message });
+  const warn = (path: FieldPath, message: string): void => void issues.push({ severity: 'warning', file, path: formatFieldPath(path), message });
+
+  const parsed = fileSchema.safeParse(value, { error: readableErrorMap, reportInput: true });
+  if (!parsed.success) {
+    issues.push(...zodIssues(parsed.error, [], file));
+    return null;
+  }
+  if (parsed.data.auth !== undefined && parsed.data.auth !== null) {
+    warn(['auth'], 'authentication is not supported yet; the auth section is ignored');
+  }
+  const scheduler = parsed.data.scheduler ?? {};
+  const plugins = scheduler.plugins ?? {};
+
+  // Every name must be a known plugin of the right kind.
+  const check = (path: FieldPath, name: string, kind: 'filter' | 'score' | null): boolean => {
+    const definition = PLUGINS.get(name);
+    if (definition === undefined) {
+      error(path, UNSUPPORTED_PLUGINS.get(name) ?? `unknown plugin "${name}"; known plugins: ${[...PLUGINS.keys()].join(', ')}`);
+      return false;
+    }
+    if (kind !== null && !definition[kind]) {
+      error(path, `${name} is not a ${kind} plugin (it is a ${kind === 'filter' ? 'score' : 'filter'} plugin)`);
+      return false;
+    }
+    return true;
+  };
+  const noDuplicates = (path: FieldPath, names: readonly string[]): void => {
+    names.forEach((name, i) => {
+      if (names.indexOf(name) !== i) error([...path, i], `${name} is listed twice`);
+    });
+  };
+
+  const filterPath = ['scheduler', 'plugins', 'Filter'];
+  const scorePath = ['scheduler', 'plugins', 'Score'];
+  const filterEnabled = plugins.Filter?.enabled ?? null;
+  const filterDisabled = plugins.Filter?.disabled ?? [];
+  const scoreEnabled = plugins.Score?.enabled?.map((e) => ({ name: e.name, weight: e.weight ?? 1 })) ?? null;
+  const scoreDisabled = (plugins.Score?.disabled ?? []).map((e) => (typeof e === 'string' ? e : e.name));
+
+  filterEnabled?.forEach((name, i) => check([...filterPath, 'enabled', i], name, 'filter'));
+  filterDisabled.forEach((name, i) => check([...filterPath, 'disabled', i], name, 'filter'));
+  scoreEnabled?.forEach((entry, i) => check([...scorePath, 'enabled', i, 'name'], entry.name, 'score'));
+  scoreDisabled.forEach((name, i) => check([...scorePath, 'disabled', i], name, 'score'));
+  if (filterEnabled !== null) noDuplicates([...filterPath, 'enabled'], filterEnabled);
+  if (scoreEnabled !== null) noDuplicates([...scorePath, 'enabled'], scoreEnabled.map((e) => e.name));
+  filterDisabled.forEach((name, i) => {
+    if (filterEnabled?.includes(name)) error([...filterPath, 'disabled', i], `${name} is both enabled and disabled`);
+  });
+  scoreDisabled.forEach((name, i) => {
+    if (scoreEnabled?.some((e) => e.name === name)) error([...scorePath, 'disabled', i], `${name} is both enabled and disabled`);
+  });
+
+  const filters = (filterEnabled ?? DEFAULT_FILTERS).filter((name) => !filterDisabled.includes(name));
+  let scores = (scoreEnabled ?? DEFAULT_SCORES).filter((entry) => !scoreDisabled.includes(entry.name));
+  if (scores.some((e) => e.name === 'random') && scores.some((e) => e.name !== 'random' && e.weight > 0)) {
+    warn([...scorePath, 'enabled'], 'random is removed because other score plugins are enabled (as Kthena does)');
+    scores = scores.filter((e) => e.name !== 'random');
+  }
+
+  // Args: from pluginConfig, or each plugin's defaults.
+  const used = new Set([...filters, ...scores.map((e) => e.name)]);
+  const given = new Map<string, unknown>();
+  (scheduler.pluginConfig ?? []).forEach((entry, i) => {
+    const path = ['scheduler', 'pluginConfig', i];
+    if (!check([...path, 'name'], entry.name, null)) return;
+    if (given.has(entry.name)) return error([...path, 'name'], `${entry.name} is configured twice`);
+    given.set(entry.name, entry.args ?? {});
+    if (!used.has(entry.name)) warn([...path, 'name'], `${entry.name} is configured but not enabled`);
+  });
+  const args = new Map<string, PluginArgs>();
+  for (const name of new Set([...used, ...given.keys()])) {
+    const definition = PLUGINS.get(name);
+    if (definition === undefined) continue;
+    const raw = given.get(name) ?? {};
+    const index = (scheduler.pluginConfig ?? []).findIndex((e) => e.name === name);
+    const result = definition.args.safeParse(raw, { error: readableErrorMap, reportInput: true });
+    if (!result.success) {
+      issues.push(...zodIssues(result.error, ['scheduler', 'pluginConfig', index, 'args'], file));
+      continue;
+    }
+    if (used.has(name)) args.set(name, { value: result.data, key: JSON.stringify(result.data) });
+  }
+  if (issues.some((i) => i.severity === 'error')) return null;
+  return { filters, scores, args };
+}
+
+function zodIssues(error: z.ZodError, prefix: FieldPath, file: string): ConfigIssue[] {
+  return error.issues.flatMap((issue): ConfigIssue[] => {
+    const path = [...prefix, ...issue.path];
+    if (issue.code === 'unrecognized_keys') {
+      return issue.keys.map((key) => ({ severity: 'error', file, path: formatFieldPath([...path, key]), message: 'unknown field' }));
+    }
+    return [{ severity: 'error', file, path: formatFieldPath(path), message: issue.message }];
+  });
+}

@@ -1,0 +1,31 @@
+// The state of scheduling one request: what every plugin may read, computed at most once.
+import type { ScheduleRequest } from '../pod-picker.ts';
+import { renderPrompt } from './prompt.ts';
+import type { SchedulerProfile } from './types.ts';
+
+export class SchedulingCycle {
+  readonly request: ScheduleRequest;
+  /** Time (ms) the cycle started; plugins judge freshness against it. */
+  readonly now: number;
+  /** The profile that scheduled the request; its hooks run when the request is served. */
+  readonly profile: SchedulerProfile;
+  /** Block hashes of the prompt, set by prefix-cache for its post-schedule hook (Kthena's Context.Hashes). */
+  hashes: Float64Array | null = null;
+  private promptText: string | null = null;
+  private promptLimit = 0;
+
+  constructor(request: ScheduleRequest, now: number, profile: SchedulerProfile) {
+    this.request = request;
+    this.now = now;
+    this.profile = profile;
+  }
+
+  /** The request's prompt (ChatML for chat), at most `maxChars` long; '' when it has none. */
+  prompt(maxChars: number): string {
+    if (this.promptText === null || maxChars > this.promptLimit) {
+      this.promptText = renderPrompt(this.request.body, maxChars);
+      this.promptLimit = maxChars;
+    }
+    return this.promptText.length > maxChars ? this.promptText.slice(0, maxChars) : this.promptText;
+  }
+}

@@ -1,0 +1,146 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { PodEndpoint } from '../../snapshot/types.ts';
+import { FrameworkPicker } from './framework-picker.ts';
+import { makeEnv, makePods, makeRequest } from './test-support.ts';
+import type { SchedulerPlugin, SchedulerProfile } from './types.ts';
+
+/** A score plugin giving fixed scores by pod name (missing names: no opinion). */
+const fixedScores = (name: string, scores: Record<string, number>): SchedulerPlugin => ({
+  name,
+  score(_cycle, pods, alive, out) {
+    pods.forEach((pod, i) => {
+      if (alive[i] !== 0 && pod.name in scores) out[i] = scores[pod.name];
+    });
+  },
+});
+
+/** A filter plugin removing the named pods. */
+const removing = (...names: string[]): SchedulerPlugin => ({
+  name: `remove-${names.join('-')}`,
+  filter(_cycle, pods, alive) {
+    pods.forEach((pod, i) => {
+      if (names.includes(pod.name)) alive[i] = 0;
+    });
+  },
+});
+
+const throwing: SchedulerPlugin = {
+  name: 'broken',
+  filter() {
+    throw new Error('filter bug');
+  },
+  score(_cycle, _pods, _alive, out) {
+    out[0] = 100;
+    throw new Error('score bug');
+  },
+};
+
+function profile(filters: SchedulerPlugin[], scores: [SchedulerPlugin, number][]): SchedulerProfile {
+  const plugins = [...new Set([...filters, ...scores.map(([p]) => p)])];
+  return { filters, scores: scores.map(([plugin, weight]) => ({ plugin, weight })), hooks: plugins.filter((p) => p.served !== undefined), plugins };
+}
+
+const names = (pods: readonly PodEndpoint[]): string[] => pods.map((p) => p.name);
+
+describe('FrameworkPicker', () => {
+  const pods = makePods(3); // p0, p1, p2
+
+  const cases: { name: string; filters: SchedulerPlugin[]; scores: [SchedulerPlugin, number][]; expected: string[] }[] = [
+    { name: 'orders by score, best first', filters: [], scores: [[fixedScores('a', { p0: 10, p1: 90, p2: 50 }), 1]], expected: ['p1', 'p2', 'p0'] },
+    {
+      name: 'sums scores with weights',
+      filters: [],
+      scores: [[fixedScores('a', { p0: 100, p1: 0, p2: 40 }), 1], [fixedScores('b', { p0: 0, p1: 100, p2: 40 }), 3]],
+      expected: ['p1', 'p2', 'p0'],
+    },
+    {
+      name: 'gives the neutral 50 to pods a plugin did not score',
+      filters: [],
+      scores: [[fixedScores('a', { p0: 49, p2: 51 }), 1]],
+      expected: ['p2', 'p1', 'p0'],
+    },
+    { name: 'clamps scores to 0-100', filters: [], scores: [[fixedScores('a', { p0: 1000, p1: 100, p2: -5 }), 1], [fixedScores('b', { p0: 0, p1: 1, p2: 0 }), 1]], expected: ['p1', 'p0', 'p2'] },
+    { name: 'ignores a plugin with weight 0', filters: [], scores: [[fixedScores('a', { p0: 100, p1: 0, p2: 0 }), 0], [fixedScores('b', { p0: 0, p1: 0, p2: 100 }), 1]], expected: ['p2', 'p0', 'p1'] },
+    { name: 'drops filtered pods from the result', filters: [removing('p1')], scores: [[fixedScores('a', { p0: 0, p1: 100, p2: 50 }), 1]], expected: ['p2', 'p0'] },
+    { name: 'applies filters in sequence', filters: [removing('p0'), removing('p2')], scores: [], expected: ['p1'] },
+    { name: 'returns nothing when the filters remove every pod', filters: [removing('p0', 'p1'), removing('p2')], scores: [], expected: [] },
+    {
+      name: 'treats a throwing plugin as having no opinion',
+      filters: [throwing],
+      scores: [[throwing, 5], [fixedScores('a', { p0: 0, p1: 100, p2: 50 }), 1]],
+      expected: ['p1', 'p2', 'p0'],
+    },
+  ];
+  for (const c of cases) {
+    it(c.name, () => {
+      const env = makeEnv();
+      const errors: string[] = [];
+      const picker = new FrameworkPicker(profile(c.filters, c.scores), {
+        podStates: env.podStates,
+        random: () => 0.5,
+        onPluginError: (plugin, stage) => errors.push(`${plugin}/${stage}`),
+      });
+      assert.deepEqual(names(picker.schedule(makeRequest(), pods)), c.expected);
+      if (c.filters.includes(throwing)) assert.deepEqual(errors, ['broken/filter', 'broken/score']);
+    });
+  }
+
+  it('puts unhealthy pods last, best first among them, and still returns them', () => {
+    const env = makeEnv();
+    const picker = new FrameworkPicker(profile([], [[fixedScores('a', { p0: 100, p1: 50, p2: 90 }), 1]]), { podStates: env.podStates });
+    env.podStates.reportConnectFailure(pods[0].origin, 'ECONNREFUSED');
+    env.podStates.reportProbe(pods[2].origin, false, 'probe failed');
+    assert.deepEqual(names(picker.schedule(makeRequest(), pods)), ['p1', 'p0', 'p2']);
+  });
+
+  it('breaks ties at random', () => {
+    const env = makeEnv();
+    const seen = new Set<string>();
+    const random = [0.9, 0.1, 0.5, 0.2, 0.7, 0.4];
+    let k = 0;
+    const picker = new FrameworkPicker(profile([], []), { podStates: env.podStates, random: () => random[k++ % random.length] });
+    for (let i = 0; i < 6; i++) seen.add(picker.schedule(makeRequest(), pods)[0].name);
+    assert.ok(seen.size > 1, `always ${[...seen].join()}`);
+    // Each pod's tie key is its random draw: the lowest draw goes first.
+    k = 0;
+    assert.deepEqual(names(picker.schedule(makeRequest(), pods)), ['p1', 'p2', 'p0']);
+  });
+
+  it('returns an empty list for no candidates and handles one', () => {
+    const picker = new FrameworkPicker(profile([], []), { podStates: makeEnv().podStates });
+    assert.deepEqual(picker.schedule(makeRequest(), []), []);
+    assert.deepEqual(names(picker.schedule(makeRequest(), pods.slice(0, 1))), ['p0']);
+  });
+
+  it('grows its scratch arrays for large pod lists', () => {
+    const many = makePods(40);
+    const scores = Object.fromEntries(many.map((p, i) => [p.name, i]));
+    const picker = new FrameworkPicker(profile([], [[fixedScores('a', scores), 1]]), { podStates: makeEnv().podStates });
+    const result = picker.schedule(makeRequest(), many);
+    assert.equal(result.length, 40);
+    assert.equal(result[0].name, 'p39');
+    assert.equal(result[39].name, 'p0');
+  });
+
+  it('runs post-schedule hooks of the profile that scheduled the request, once', () => {
+    const served: string[] = [];
+    const hook: SchedulerPlugin = { name: 'hook', score() {}, served: (_cycle, pod) => void served.push(pod.name) };
+    const picker = new FrameworkPicker(profile([], [[hook, 1]]), { podStates: makeEnv().podStates });
+    const request = makeRequest();
+    const chosen = picker.schedule(request, pods)[0];
+    picker.setProfile(profile([], []));
+    picker.served(request, chosen);
+    picker.served(request, chosen);
+    picker.served(makeRequest(), chosen); // never scheduled: ignored
+    assert.deepEqual(served, [chosen.name]);
+  });
+
+  it('forwards retain to the plugins that keep per-pod state', () => {
+    const kept: string[][] = [];
+    const stateful: SchedulerPlugin = { name: 's', score() {}, retain: (origins) => void kept.push([...origins.keys()]) };
+    const picker = new FrameworkPicker(profile([], [[stateful, 1]]), { podStates: makeEnv().podStates });
+    picker.retain(new Set(['http://a']));
+    assert.deepEqual(kept, [['http://a']]);
+  });
+});

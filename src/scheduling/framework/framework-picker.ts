@@ -1,0 +1,158 @@
+// The filter/score scheduler behind the PodPicker interface, after Kthena's scheduler_impl.go:
+//   1. filters run in order, each removing pods; if none is left the result is empty (the handler answers 503);
+//   2. every score plugin scores the remaining pods 0-100 (a pod it did not score gets the neutral 50) and the
+//      weighted sum ranks them, best first, ties broken at random;
+//   3. unhealthy pods (passive back-off or failed probe) go after the healthy ones, as in LeastRequestPicker;
+//   4. the whole ordered list is returned: the first pod is the choice, the next ones are the retry order.
+// Scores go into typed arrays owned by the picker and reused by every request; nothing is compiled per request.
+import type { PodStateTable } from '../../pods/pod-state.ts';
+import type { PodEndpoint } from '../../snapshot/types.ts';
+import type { PodPicker, ScheduleRequest } from '../pod-picker.ts';
+import { SchedulingCycle } from './cycle.ts';
+import { MAX_SCORE, NEUTRAL_SCORE, type SchedulerPlugin, type SchedulerProfile } from './types.ts';
+
+export interface FrameworkPickerOptions {
+  readonly podStates: PodStateTable;
+  /** In [0, 1); breaks ties. */
+  readonly random?: () => number;
+  /** A plugin threw: the request goes on as if the plugin had no opinion (filter: removed nothing). */
+  readonly onPluginError?: (plugin: string, stage: 'filter' | 'score' | 'served', error: unknown) => void;
+}
+
+const EMPTY: readonly PodEndpoint[] = Object.freeze([]);
+
+export class FrameworkPicker implements PodPicker {
+  private current: SchedulerProfile;
+  private readonly podStates: PodStateTable;
+  private readonly random: () => number;
+  private readonly onPluginError: FrameworkPickerOptions['onPluginError'];
+  /** Cycles of scheduled requests awaiting their post-schedule hooks; entries go with the request object. */
+  private readonly cycles = new WeakMap<ScheduleRequest, SchedulingCycle>();
+  // Scratch space reused by every call (schedule() runs to completion before the next one starts).
+  private alive = new Uint8Array(16);
+  private aliveBackup = new Uint8Array(16);
+  private totals = new Float64Array(16);
+  private scores = new Float64Array(16);
+  private ties = new Float64Array(16);
+  private penalties = new Uint8Array(16);
+  private order = new Int32Array(16);
+
+  constructor(profile: SchedulerProfile, options: FrameworkPickerOptions) {
+    this.current = profile;
+    this.podStates = options.podStates;
+    this.random = options.random ?? Math.random;
+    this.onPluginError = options.onPluginError;
+  }
+
+  get profile(): SchedulerProfile {
+    return this.current;
+  }
+
+  /** Swaps in a new configuration; requests already scheduled keep their own profile's hooks. */
+  setProfile(profile: SchedulerProfile): void {
+    this.current = profile;
+  }
+
+  schedule(request: ScheduleRequest, candidates: readonly PodEndpoint[]): readonly PodEndpoint[] {
+    const n = candidates.length;
+    if (n === 0) return EMPTY;
+    const profile = this.current;
+    const cycle = new SchedulingCycle(request, Date.now(), profile);
+    this.reserve(n);
+    const { alive, totals, scores } = this;
+    alive.fill(1, 0, n);
+
+    const backup = this.aliveBackup;
+    for (const filter of profile.filters) {
+      for (let i = 0; i < n; i++) backup[i] = alive[i];
+      try {
+        filter.filter!(cycle, candidates, alive);
+      } catch (err) {
+        for (let i = 0; i < n; i++) alive[i] = backup[i];
+        this.report(filter, 'filter', err);
+      }
+      if (countAlive(alive, n) === 0) return EMPTY;
+    }
+
+    totals.fill(0, 0, n);
+    for (const { plugin, weight } of profile.scores) {
+      if (weight === 0) continue;
+      scores.fill(NaN, 0, n);
+      try {
+        plugin.score!(cycle, candidates, alive, scores);
+      } catch (err) {
+        scores.fill(NaN, 0, n);
+        this.report(plugin, 'score', err);
+      }
+      for (let i = 0; i < n; i++) {
+        if (alive[i] === 0) continue;
+        const s = scores[i];
+        totals[i] += weight * (Number.isNaN(s) ? NEUTRAL_SCORE : Math.min(MAX_SCORE, Math.max(0, s)));
+      }
+    }
+
+    const result = this.rank(candidates, n, cycle.now);
+    if (profile.hooks.length > 0) this.cycles.set(request, cycle);
+    return result;
+  }
+
+  served(request: ScheduleRequest, pod: PodEndpoint): void {
+    const cycle = this.cycles.get(request);
+    if (cycle === undefined) return;
+    this.cycles.delete(request);
+    for (const hook of cycle.profile.hooks) {
+      try {
+        hook.served!(cycle, pod);
+      } catch (err) {
+        this.report(hook, 'served', err);
+      }
+    }
+  }
+
+  /** Forwards a change of the configured pods to every plugin that keeps per-pod state. */
+  retain(origins: ReadonlySet<string> | ReadonlyMap<string, unknown>): void {
+    for (const plugin of this.current.plugins) plugin.retain?.(origins);
+  }
+
+  /** Alive pods, healthy before unhealthy, then by total score (highest first), then at random. */
+  private rank(candidates: readonly PodEndpoint[], n: number, now: number): PodEndpoint[] {
+    const { alive, ties, penalties, order } = this;
+    let m = 0;
+    for (let i = 0; i < n; i++) {
+      if (alive[i] === 0) continue;
+      order[m++] = i;
+      ties[i] = this.random();
+      const state = this.podStates.peek(candidates[i].origin);
+      penalties[i] = state !== undefined && !state.isHealthy(now) ? 1 : 0;
+    }
+    if (m > 1) order.subarray(0, m).sort(this.compare);
+    const result = new Array<PodEndpoint>(m);
+    for (let k = 0; k < m; k++) result[k] = candidates[order[k]];
+    return result;
+  }
+
+  private readonly compare = (a: number, b: number): number =>
+    this.penalties[a] - this.penalties[b] || this.totals[b] - this.totals[a] || this.ties[a] - this.ties[b];
+
+  private reserve(n: number): void {
+    if (this.alive.length >= n) return;
+    const size = Math.max(n, this.alive.length * 2);
+    this.alive = new Uint8Array(size);
+    this.aliveBackup = new Uint8Array(size);
+    this.totals = new Float64Array(size);
+    this.scores = new Float64Array(size);
+    this.ties = new Float64Array(size);
+    this.penalties = new Uint8Array(size);
+    this.order = new Int32Array(size);
+  }
+
+  private report(plugin: SchedulerPlugin, stage: 'filter' | 'score' | 'served', err: unknown): void {
+    this.onPluginError?.(plugin.name, stage, err);
+  }
+}
+
+function countAlive(alive: Uint8Array, n: number): number {
+  let count = 0;
+  for (let i = 0; i < n; i++) count += alive[i];
+  return count;
+}

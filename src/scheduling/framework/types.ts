@@ -1,0 +1,50 @@
+// The scheduler framework's contracts: filter and score plugins, the post-schedule hook, and what they may read.
+// Plugins get the candidate pods plus caller-owned typed arrays: `alive[i]` is 1 while pod i is still a candidate,
+// and a score plugin writes pod i's score (0-100) into `out[i]`. A score left as NaN means "no opinion" and counts
+// as the neutral 50, so a plugin without data can never make a request fail.
+import type { EngineStatsSource } from '../../engines/engine-state.ts';
+import type { PodStateTable } from '../../pods/pod-state.ts';
+import type { PodEndpoint } from '../../snapshot/types.ts';
+import type { SchedulingCycle } from './cycle.ts';
+
+export const NEUTRAL_SCORE = 50;
+export const MAX_SCORE = 100;
+
+/** Live state the plugins read; shared by every plugin instance. */
+export interface PluginEnv {
+  /** The router's own view: requests in flight per pod, passive and active health. */
+  readonly podStates: PodStateTable;
+  /** Scraped engine metrics and model lists. */
+  readonly engines: EngineStatsSource;
+  /** In [0, 1); injectable for tests. */
+  readonly random: () => number;
+}
+
+export interface SchedulerPlugin {
+  /** Kthena's plugin name, e.g. "least-request". */
+  readonly name: string;
+  /** Clears `alive[i]` for every pod it removes. Must not set an entry back to 1. */
+  filter?(cycle: SchedulingCycle, pods: readonly PodEndpoint[], alive: Uint8Array): void;
+  /** Writes a score in [0, 100] to `out[i]` for the alive pods it has an opinion on; `out` arrives filled with NaN. */
+  score?(cycle: SchedulingCycle, pods: readonly PodEndpoint[], alive: Uint8Array, out: Float64Array): void;
+  /** Post-schedule hook: the request was served successfully by `pod`. */
+  served?(cycle: SchedulingCycle, pod: PodEndpoint): void;
+  /** The set of configured pods changed: forget state about the others. */
+  retain?(origins: ReadonlySet<string> | ReadonlyMap<string, unknown>): void;
+}
+
+export interface WeightedScorePlugin {
+  readonly plugin: SchedulerPlugin;
+  readonly weight: number;
+}
+
+/** One compiled scheduler configuration; swapped as a whole when the router configuration file changes. */
+export interface SchedulerProfile {
+  /** Run in this order. */
+  readonly filters: readonly SchedulerPlugin[];
+  readonly scores: readonly WeightedScorePlugin[];
+  /** Plugins with a post-schedule hook. */
+  readonly hooks: readonly SchedulerPlugin[];
+  /** Every distinct plugin instance of the profile. */
+  readonly plugins: readonly SchedulerPlugin[];
+}
