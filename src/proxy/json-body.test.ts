@@ -102,6 +102,11 @@ describe('editTopLevel', () => {
     assert.deepEqual(edited('\r\n\t{\r\n\t"a"\r\n\t:\r\n\t[\r\n\t]\r\n\t,"b"\t:\t0\t}\t', [{ key: 'a', remove: true }]), { b: 0 });
   });
 
+  it('inserts `json` edits as given, without serialising them', () => {
+    assert.equal(editTopLevel(buf('{"a":1,"o":{"x" : [1]}}'), [{ key: 'o', json: '{"x" : [1],"y":true}' }]).toString(), '{"a":1,"o":{"x" : [1],"y":true}}');
+    assert.equal(editTopLevel(buf('{"a":1}'), [{ key: 'o', json: '{}' }]).toString(), '{"a":1,"o":{}}');
+  });
+
   it('throws when the top level is not an object', () => {
     assert.throws(() => editTopLevel(buf('[1]'), [{ key: 'a', value: 1 }]), TypeError);
   });
@@ -241,7 +246,7 @@ function applyToObject(object: Record<string, unknown>, edits: readonly BodyEdit
   const result = { ...object };
   for (const edit of edits) {
     if ('remove' in edit) delete result[edit.key];
-    else result[edit.key] = JSON.parse(JSON.stringify(edit.value)) as unknown;
+    else result[edit.key] = JSON.parse('json' in edit ? edit.json : JSON.stringify(edit.value)) as unknown;
   }
   return result;
 }

@@ -26,8 +26,11 @@ export interface TopLevelObject {
   closeBrace: number;
 }
 
-/** Set a key to `JSON.stringify(value)` (an unserialisable value such as `undefined` removes it), or remove it. */
-export type BodyEdit = { key: string; value: unknown } | { key: string; remove: true };
+/**
+ * Set a key to `JSON.stringify(value)` (an unserialisable value such as `undefined` removes it), set it to JSON text
+ * given as is (`json`, trusted to be valid), or remove it.
+ */
+export type BodyEdit = { key: string; value: unknown } | { key: string; json: string } | { key: string; remove: true };
 
 /**
  * Locates the top-level members of a JSON object. Meant for bodies already validated by JSON.parse;
@@ -62,7 +65,7 @@ export function editTopLevel(body: Buffer, edits: readonly BodyEdit[]): Buffer {
   const keys: string[] = [];
   const values: (string | null)[] = [];
   for (const edit of edits) {
-    const value = 'remove' in edit ? null : serialise(edit.value);
+    const value = 'remove' in edit ? null : 'json' in edit ? edit.json : serialise(edit.value);
     const at = keys.indexOf(edit.key);
     if (at >= 0) values[at] = value;
     else {

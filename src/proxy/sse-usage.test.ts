@@ -141,14 +141,16 @@ function expectedBytes(stream: Stream, hide: boolean): Buffer {
   return Buffer.from(stream.events.filter((event) => !(hide && event.usageOnly === true)).map((event) => event.text).join(''));
 }
 
-/** Feeds `chunks` and returns what was forwarded, checking the same-Buffer promise of non-hide mode. */
+/** Feeds `chunks` and returns what was forwarded, checking that only whole events are ever forwarded. */
 function run(chunks: readonly Buffer[], hide: boolean): { forwarded: Buffer; tap: SseUsageTap } {
   const tap = new SseUsageTap(hide);
   const out: Buffer[] = [];
   for (const chunk of chunks) {
     const forwarded = tap.push(chunk);
-    if (!hide) assert.equal(forwarded, chunk, 'non-hide mode must return the very same Buffer');
-    if (forwarded !== null) out.push(forwarded);
+    if (forwarded !== null) {
+      out.push(forwarded);
+      assert.ok(/(\n\n|\r\n\r\n|\r\r)$/.test(forwarded.toString('latin1')), 'forwarded bytes end at an event boundary');
+    }
   }
   const rest = tap.end();
   if (rest !== null) out.push(rest);
@@ -214,6 +216,20 @@ describe('SseUsageTap', () => {
     }
     assert.equal(tap.end(), null);
     assert.deepEqual(tap.usage, usage(12, 3));
+  });
+
+  it('returns the same Buffer for whole events without hiding, and holds an incomplete event back', () => {
+    const tap = new SseUsageTap(false);
+    for (const event of vllmChat.events) {
+      const chunk = Buffer.from(event.text);
+      assert.equal(tap.push(chunk), chunk);
+    }
+    const split = new SseUsageTap(false);
+    const text = chatChunk('{"content":"a"}');
+    assert.equal(split.push(Buffer.from(text.slice(0, 10))), null);
+    assert.equal(split.push(Buffer.from(text.slice(10)))?.toString(), text);
+    assert.equal(split.push(Buffer.from('data: {"cho')), null);
+    assert.equal(split.end()?.toString(), 'data: {"cho', 'an unfinished last event still goes out when upstream ends');
   });
 
   it('parses only events whose usage is an object', () => {

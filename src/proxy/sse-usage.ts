@@ -1,6 +1,8 @@
 // Passes an upstream Server-Sent-Events stream through while learning token usage, and can hide the
 // usage-only event the router asked for on the client's behalf. Chunks go out as they come: only an
 // incomplete trailing event is ever held, and only events that carry a usage object are JSON-parsed.
+// Holding the incomplete event keeps the client at an event boundary, so a stream that breaks can still
+// end with a well-formed error event.
 import { scanTopLevelMembers } from './json-body.ts';
 
 export interface TokenUsage {
@@ -20,7 +22,7 @@ const MAX_HELD_BYTES = 8 * 1024 * 1024;
 
 export class SseUsageTap {
   private readonly hideUsageOnlyEvents: boolean;
-  /** Bytes of the incomplete trailing event (copies): not yet forwarded when hiding, only awaiting a scan otherwise. */
+  /** Bytes of the incomplete trailing event (copies), not yet forwarded. */
   private held: Buffer[] = [];
   private heldBytes = 0;
   private gaveUp = false;
@@ -42,12 +44,12 @@ export class SseUsageTap {
   }
 
   /**
-   * Returns the bytes to forward now: `chunk` itself when nothing is hidden or held, a smaller Buffer,
-   * or null when nothing is to be forwarded yet. Without hiding, always returns `chunk`.
+   * Returns the bytes to forward now: `chunk` itself when it ends an event and nothing is hidden or held,
+   * a smaller or joined Buffer, or null when nothing is to be forwarded yet.
    */
   push(chunk: Buffer): Buffer | null {
     if (this.gaveUp) return chunk;
-    if (chunk.length === 0) return this.hideUsageOnlyEvents ? null : chunk;
+    if (chunk.length === 0) return null;
     let data = chunk;
     if (this.heldBytes > 0) {
       // The held event can only end in this chunk if the chunk holds a blank line or starts a line break.
@@ -59,7 +61,6 @@ export class SseUsageTap {
     const completeEnd = lastEventEnd(data);
     const hidden = completeEnd > 0 ? this.scan(completeEnd === data.length ? data : data.subarray(0, completeEnd), this.hideUsageOnlyEvents) : null;
     if (completeEnd < data.length) this.hold(data.subarray(completeEnd));
-    if (!this.hideUsageOnlyEvents) return chunk;
     if (hidden === null) return completeEnd === data.length ? data : completeEnd === 0 ? null : data.subarray(0, completeEnd);
     return withoutRanges(data, completeEnd, hidden);
   }
@@ -70,7 +71,7 @@ export class SseUsageTap {
     const tail = Buffer.concat(this.held, this.heldBytes);
     this.release();
     this.scan(tail, false);
-    return this.hideUsageOnlyEvents ? tail : null;
+    return tail;
   }
 
   private hold(bytes: Buffer): void {
@@ -81,9 +82,9 @@ export class SseUsageTap {
   private holdMore(chunk: Buffer): Buffer | null {
     if (this.heldBytes + chunk.length <= MAX_HELD_BYTES) {
       this.hold(chunk);
-      return this.hideUsageOnlyEvents ? null : chunk;
+      return null;
     }
-    const flushed = this.hideUsageOnlyEvents ? Buffer.concat([...this.held, chunk]) : chunk;
+    const flushed = Buffer.concat([...this.held, chunk]);
     this.release();
     this.gaveUp = true;
     return flushed;

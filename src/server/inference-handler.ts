@@ -5,11 +5,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RouterError } from '../errors/router-error.ts';
 import type { PodStateTable } from '../pods/pod-state.ts';
 import { buildUpstreamHeaders } from '../proxy/headers.ts';
-import { editTopLevel, type BodyEdit } from '../proxy/json-body.ts';
+import { editTopLevel, scanTopLevelMembers, type BodyEdit } from '../proxy/json-body.ts';
 import { ProxyExchange, type ExchangeOutcome } from '../proxy/proxy-exchange.ts';
 import type { UpstreamPools } from '../proxy/upstream-pools.ts';
 import { matchRoute } from '../routing/match-route.ts';
-import type { PodPicker } from '../scheduling/pod-picker.ts';
+import type { PodPicker, ScheduleRequest } from '../scheduling/pod-picker.ts';
 import type { SnapshotStore } from '../snapshot/snapshot-store.ts';
 import type { CompiledRoute, CompiledRule, CompiledServer } from '../snapshot/types.ts';
 import { readBody } from './read-body.ts';
@@ -41,6 +41,8 @@ export interface RequestRecord {
 }
 
 const MAX_REQUEST_ID_LENGTH = 200;
+/** A "." or ".." path segment, also percent-encoded. */
+const DOT_SEGMENT = /(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)/i;
 
 export function handleInference(deps: InferenceDeps, req: IncomingMessage, res: ServerResponse, path: string): void {
   const startedAt = Date.now();
@@ -79,17 +81,16 @@ function proxyInference(
   startedAt: number,
   refuse: (error: RouterError, model?: string | null) => void,
 ): void {
+  const queryAt = path.indexOf('?');
+  const pathOnly = queryAt < 0 ? path : path.slice(0, queryAt);
+  // Forwarded as is, "/v1/../x" would reach pod endpoints outside /v1 on engines that resolve dot segments.
+  if (DOT_SEGMENT.test(pathOnly)) return refuse(new RouterError('not_found', `no route for POST ${pathOnly}`));
   const parsed = parseRequestBody(body);
   const model = parsed.model as string;
   const snapshot = deps.store.snapshot;
   if (snapshot === null) return refuse(new RouterError('not_ready', 'the router has no configuration yet'), model);
 
-  const queryAt = path.indexOf('?');
-  const decision = matchRoute(snapshot, {
-    model,
-    path: queryAt < 0 ? path : path.slice(0, queryAt),
-    rawHeaders: req.rawHeaders,
-  });
+  const decision = matchRoute(snapshot, { model, path: pathOnly, rawHeaders: req.rawHeaders });
   if (!decision.matched) {
     return refuse(new RouterError('model_not_found', `The model \`${model}\` does not exist.`), model);
   }
@@ -117,14 +118,17 @@ function proxyInference(
     const asked = isObject(options) && options.include_usage === true;
     if (!asked) {
       // Learn token usage from the stream; the extra usage-only event is hidden from this client.
-      edits.push({ key: 'stream_options', value: { ...(isObject(options) ? options : {}), include_usage: true } });
+      edits.push(includeUsageEdit(body, options));
       hideUsage = true;
     }
   }
   const upstreamBody = edits.length === 0 ? body : editTopLevel(body, edits);
 
-  const pods = deps.picker.schedule({ model, upstreamModel, isLora, server, rawHeaders: req.rawHeaders }, server.pods);
-  if (pods.length === 0) return refuse(new RouterError('no_ready_pods', `no pod of ModelServer ${server.key} can take the request`), model);
+  const scheduleRequest: ScheduleRequest = { model, upstreamModel, isLora, server, rawHeaders: req.rawHeaders, body: parsed };
+  const pods = deps.picker.schedule(scheduleRequest, server.pods);
+  if (pods.length === 0) {
+    return refuse(new RouterError('pods_overloaded', `every pod of ModelServer ${server.key} is overloaded (the scheduler's filters removed them all)`), model);
+  }
 
   const exchange = new ProxyExchange(
     {
@@ -144,16 +148,32 @@ function proxyInference(
       retryAttempts: server.retryAttempts,
       retryIntervalMs: server.retryIntervalMs,
       closeConnection: deps.draining,
-      onDone: (outcome) =>
+      onDone: (outcome) => {
+        // Post-schedule hook (e.g. prefix-cache learns which pod now holds this prompt).
+        if (outcome.error === null && outcome.pod !== null && outcome.status >= 200 && outcome.status < 300) {
+          deps.picker.served?.(scheduleRequest, outcome.pod);
+        }
         deps.onRequestDone({
           requestId, path, model, route, rule, server, upstreamModel,
           status: outcome.status, error: outcome.error, outcome, startedAt,
-        }),
+        });
+      },
     },
     deps.pools,
     deps.podStates,
   );
   exchange.start();
+}
+
+/**
+ * Sets stream_options.include_usage, keeping the client's other options. Their bytes are spliced, not re-serialised:
+ * JSON.stringify overflows the stack on deeply nested values that JSON.parse accepted.
+ */
+function includeUsageEdit(body: Buffer, options: unknown): BodyEdit {
+  const member = isObject(options) ? scanTopLevelMembers(body)?.members.findLast((m) => m.key === 'stream_options') : undefined;
+  if (member === undefined) return { key: 'stream_options', value: { include_usage: true } };
+  const current = body.subarray(member.valueStart, member.valueEnd);
+  return { key: 'stream_options', json: editTopLevel(current, [{ key: 'include_usage', value: true }]).toString('utf8') };
 }
 
 interface ParsedBody {
@@ -195,7 +215,8 @@ export function sendError(res: ServerResponse, error: RouterError, requestId: st
   }
   const body = error.toBody();
   const headers = ['content-type', 'application/json', 'content-length', String(Buffer.byteLength(body))];
-  if (requestId !== null) headers.push('x-request-id', requestId);
+  // Errors answered outside the inference pipeline (unknown path, wrong method) pass no id: every router error carries one.
+  headers.push('x-request-id', requestId ?? requestIdOf(res.req));
   if (close) headers.push('connection', 'close');
   res.writeHead(error.status, headers);
   res.end(body);

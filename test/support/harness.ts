@@ -44,7 +44,14 @@ export async function writeYaml(env: TestEnv, file: string, docs: readonly strin
 
 export async function startRouter(
   env: TestEnv,
-  overrides: { maxBodyBytes?: number; healthCheckIntervalMs?: number; reloadDebounceMs?: number } = {},
+  overrides: {
+    maxBodyBytes?: number;
+    healthCheckIntervalMs?: number;
+    reloadDebounceMs?: number;
+    /** Engine metrics scraping is off unless asked for: pods' metrics stay unknown, so scheduling is by in-flight count. */
+    metricsScrapeIntervalMs?: number;
+    routerConfigFile?: string;
+  } = {},
 ): Promise<RouterApp> {
   env.router = await startRouterApp({
     configPaths: [env.dir],
@@ -53,6 +60,8 @@ export async function startRouter(
     maxBodyBytes: overrides.maxBodyBytes ?? 16 * 1024 * 1024,
     reloadDebounceMs: overrides.reloadDebounceMs ?? 50,
     healthCheckIntervalMs: overrides.healthCheckIntervalMs ?? 0,
+    metricsScrapeIntervalMs: overrides.metricsScrapeIntervalMs ?? 0,
+    routerConfigFile: overrides.routerConfigFile,
     logger: pino({ level: 'silent' }),
   });
   return env.router;
