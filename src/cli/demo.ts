@@ -103,7 +103,9 @@ export async function runDemo(flags: { port: number; logLevel: LogLevel }): Prom
   process.stdout.write(demoInstructions(`127.0.0.1:${app.port}`, Date.now() - started));
 
   const stop = (): void => {
-    void app.shutdown(5000).then(closeMocks).then(() => process.exit(0));
+    // Like serve: running requests get 5 s; should closing anything hang after that, exit all the same.
+    setTimeout(() => process.exit(0), 8000).unref();
+    void app.shutdown(5000).catch(() => false).then(closeMocks).finally(() => process.exit(0));
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);

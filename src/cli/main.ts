@@ -1,10 +1,11 @@
 // `switchyard` command line: serve, validate, mock, demo.
 import { Command, Option } from 'commander';
-import { collect, parseByteSize, parseDurationMs, parsePort, parsePositiveInt } from './flag-values.ts';
-import { runDemo } from './demo.ts';
-import { runMock } from './mock.ts';
-import { runServe } from './serve.ts';
-import { runValidate } from './validate.ts';
+import { collect, parseByteSize, parseDurationMs, parseNonNegativeNumber, parsePort, parsePositiveInt } from './flag-values.ts';
+import type { LogLevel } from '../observability/logger.ts';
+import type { MockFlags } from './mock.ts';
+import type { ServeFlags } from './serve.ts';
+
+// Each command loads its modules when it runs, so `--help` and `validate` do not pay for the router and the mock.
 
 const program = new Command('switchyard')
   .description('LLM inference router for OpenAI-compatible engines, configured with Kthena ModelRoute/ModelServer YAML')
@@ -23,14 +24,17 @@ program
   .option('--max-body-size <size>', 'largest accepted request body', parseByteSize, 16 * 1024 * 1024)
   .option('--reload-debounce <duration>', 'quiet time after a file change before reloading', parseDurationMs, 200)
   .option('--health-check-interval <duration>', 'interval of active GET /health probes to pods (0 disables)', parseDurationMs, 5000)
+  .option('--router-config <file>', 'Kthena router configuration file: scheduler plugins, weights and args (watched and hot-reloaded)')
+  .option('--metrics-scrape-interval <duration>', 'interval of GET /metrics and /v1/models on every pod (0 disables)', parseDurationMs, 1000)
+  .option('--metrics-scrape-timeout <duration>', 'timeout of one metrics or models request to a pod', parseDurationMs, 5000)
   .addOption(logLevel)
-  .action(runServe);
+  .action(async (flags: ServeFlags) => (await import('./serve.ts')).runServe(flags));
 
 program
   .command('validate')
   .description('check configuration files and print every problem, without serving (exit 0 when valid, 1 otherwise)')
   .requiredOption('-c, --config <path>', 'YAML file or directory of YAML files (repeatable)', collect)
-  .action(runValidate);
+  .action(async (flags: { config: string[] }) => (await import('./validate.ts')).runValidate(flags));
 
 program
   .command('mock')
@@ -41,18 +45,42 @@ program
   .option('--served-model-name <name>', 'name clients use for the model (default: --model)')
   .option('--lora <names>', 'comma-separated LoRA adapters loaded at start', (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean), [] as string[])
   .addOption(new Option('--engine <engine>', 'engine to imitate').choices(['vllm', 'sglang']).default('vllm'))
-  .option('--ttft-ms <ms>', 'time to first token', parsePositiveInt, 0)
-  .option('--itl-ms <ms>', 'time between tokens', parsePositiveInt, 0)
-  .option('--max-tokens <n>', 'completion length when the request sets none', parsePositiveInt, 16)
-  .addOption(new Option('--mode <mode>', 'fixed: "This is simulated message from <model>!"; echo: repeat the prompt').choices(['echo', 'fixed']).default('fixed'))
+  .option('--ttft-ms <ms>', 'time to first token (simulator: a fixed prefill cost per request)', parsePositiveInt, 0)
+  .option('--itl-ms <ms>', 'time between tokens (simulator: the default of --decode-ms-base)', parsePositiveInt, 0)
+  .option('--max-tokens <n>', 'completion length when the request sets none (random mode: the longest)', parsePositiveInt, 16)
+  .addOption(
+    new Option('--mode <mode>', 'fixed: "This is simulated message from <model>!"; echo: repeat the prompt; random: seeded random words')
+      .choices(['echo', 'fixed', 'random'])
+      .default('fixed'),
+  )
+  .option('--seed <n>', 'seed of random mode (same seed, same answers on every engine)', parsePositiveInt, 0)
   .option('--instance-name <name>', 'name reported in the x-mock-instance header')
-  .action(runMock);
+  // Batch simulator: no commander defaults, so that leaving every flag out keeps the fixed-delay behaviour.
+  .option('--simulate', 'time tokens with the batch simulator (implied by any option below)')
+  .option('--max-num-seqs <n>', 'sequences in the running batch; more wait in a FIFO queue (default 256)', parsePositiveInt)
+  .option('--max-num-batched-tokens <n>', 'tokens per step, chunking long prefills; 0 = no limit (default 0)', parsePositiveInt)
+  .option('--kv-blocks <n>', 'KV-cache size in blocks (default 8192)', parsePositiveInt)
+  .option('--block-size <n>', 'tokens per KV block (default 16)', parsePositiveInt)
+  .option('--prefill-ms-per-token <ms>', 'step cost per prompt token not in the prefix cache (default 0)', parseNonNegativeNumber)
+  .option('--decode-ms-base <ms>', 'cost of a step that decodes (default --itl-ms)', parseNonNegativeNumber)
+  .option('--decode-ms-per-seq <ms>', 'extra step cost per sequence decoding in it (default 0)', parseNonNegativeNumber)
+  .option('--max-loras <n>', 'LoRA adapter slots; 0 = no limit (default 0)', parsePositiveInt)
+  .option('--lora-load-ms <ms>', 'step cost of loading an adapter into a slot (default 0)', parseNonNegativeNumber)
+  .addHelpText(
+    'after',
+    `
+Batch simulator: one engine loop steps the whole batch. A step lasts --decode-ms-base + --decode-ms-per-seq x decoding
+sequences (if any decode) + --prefill-ms-per-token x prompt tokens computed + --ttft-ms x prefills started +
+--lora-load-ms x adapters loaded. Prompts are cut into blocks of --block-size tokens with chained hashes; cached blocks
+are reused (prefix caching) and evicted least recently used. See src/mock-engine/README.md.`,
+  )
+  .action(async (flags: MockFlags) => (await import('./mock.ts')).runMock(flags));
 
 program
   .command('demo')
   .description('start mock engines and the router on the examples/ configuration, and print curl commands to try')
   .option('-p, --port <port>', 'router port', parsePort, 8080)
   .addOption(new Option('--log-level <level>', 'router log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('warn'))
-  .action(runDemo);
+  .action(async (flags: { port: number; logLevel: LogLevel }) => (await import('./demo.ts')).runDemo(flags));
 
 await program.parseAsync(process.argv);

@@ -11,8 +11,20 @@ export interface MockFlags {
   ttftMs: number;
   itlMs: number;
   maxTokens: number;
-  mode: 'echo' | 'fixed';
+  mode: 'echo' | 'fixed' | 'random';
+  seed: number;
   instanceName?: string;
+  // Batch simulator; undefined = not given (the simulator stays off unless one of them is given).
+  simulate?: boolean;
+  maxNumSeqs?: number;
+  maxNumBatchedTokens?: number;
+  kvBlocks?: number;
+  blockSize?: number;
+  prefillMsPerToken?: number;
+  decodeMsBase?: number;
+  decodeMsPerSeq?: number;
+  maxLoras?: number;
+  loraLoadMs?: number;
 }
 
 export async function runMock(flags: MockFlags): Promise<void> {
@@ -26,6 +38,17 @@ export async function runMock(flags: MockFlags): Promise<void> {
     itlMs: flags.itlMs,
     maxTokens: flags.maxTokens,
     mode: flags.mode,
+    seed: flags.seed,
+    simulate: flags.simulate,
+    maxNumSeqs: flags.maxNumSeqs,
+    maxNumBatchedTokens: flags.maxNumBatchedTokens,
+    kvBlocks: flags.kvBlocks,
+    blockSize: flags.blockSize,
+    prefillMsPerToken: flags.prefillMsPerToken,
+    decodeMsBase: flags.decodeMsBase,
+    decodeMsPerSeq: flags.decodeMsPerSeq,
+    maxLoras: flags.maxLoras,
+    loraLoadMs: flags.loraLoadMs,
   };
   if (flags.servedModelName !== undefined) options.servedModelName = flags.servedModelName;
   if (flags.instanceName !== undefined) options.instanceName = flags.instanceName;
@@ -37,7 +60,8 @@ export async function runMock(flags: MockFlags): Promise<void> {
     process.exit(1);
   }
   const adapters = flags.lora.length > 0 ? ` with LoRA ${flags.lora.join(', ')}` : '';
-  process.stdout.write(`mock ${flags.engine} engine serving ${flags.servedModelName ?? flags.model}${adapters} on ${engine.url}\n`);
+  const simulated = engine.simulated ? ' (batch simulator)' : '';
+  process.stdout.write(`mock ${flags.engine} engine serving ${flags.servedModelName ?? flags.model}${adapters} on ${engine.url}${simulated}\n`);
   const stop = (): void => {
     void engine.close().then(() => process.exit(0));
   };

@@ -1,11 +1,14 @@
-// Composition root of `switchyard serve`: file source → snapshot store → server, with pools, pod state and
-// health checks following every snapshot swap. Tests start the same thing in-process.
+// Composition root of `switchyard serve`: file source → snapshot store → server, with pools, pod state, health
+// checks and engine-metrics scraping following every snapshot swap, and the filter/score scheduler configured by the
+// router configuration file. Tests start the same thing in-process.
 import type { Logger } from 'pino';
+import { EngineStateTable, type EngineStatsSource } from '../engines/engine-state.ts';
+import { DEFAULT_SCRAPER_OPTIONS, EngineScraper, staleAfterMs } from '../engines/scraper.ts';
 import { HealthChecker, DEFAULT_HEALTH_CHECK } from '../pods/health-checker.ts';
 import { PodStateTable } from '../pods/pod-state.ts';
 import { UpstreamPools } from '../proxy/upstream-pools.ts';
 import { formatIssue, type ConfigIssue } from '../resources/types.ts';
-import { LeastRequestPicker } from '../scheduling/least-request-picker.ts';
+import { setUpScheduler } from '../scheduling/config/scheduler-setup.ts';
 import type { RequestRecord } from '../server/inference-handler.ts';
 import { RouterServer } from '../server/router-server.ts';
 import { SnapshotStore } from '../snapshot/snapshot-store.ts';
@@ -21,6 +24,12 @@ export interface RouterAppOptions {
   readonly healthCheckIntervalMs: number;
   readonly logger: Logger;
   readonly onRequestDone?: (record: RequestRecord) => void;
+  /** Kthena-format router configuration file (scheduler plugins); absent: the built-in defaults. Hot-reloaded. */
+  readonly routerConfigFile?: string;
+  /** Interval of GET /metrics and /v1/models on every pod; default 1 s, 0 disables scraping. */
+  readonly metricsScrapeIntervalMs?: number;
+  /** Timeout of one scrape request; default 5 s. */
+  readonly metricsScrapeTimeoutMs?: number;
 }
 
 export interface RouterApp {
@@ -28,6 +37,8 @@ export interface RouterApp {
   readonly port: number;
   readonly store: SnapshotStore;
   readonly server: RouterServer;
+  /** Scraped engine state per pod origin (metrics, loaded models). */
+  readonly engines: EngineStatsSource;
   /** Graceful: stop accepting, finish running requests within the timeout, release everything. */
   shutdown(drainTimeoutMs: number): Promise<boolean>;
 }
@@ -49,11 +60,29 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
   const health = options.healthCheckIntervalMs > 0
     ? new HealthChecker(podStates, { ...DEFAULT_HEALTH_CHECK, intervalMs: options.healthCheckIntervalMs })
     : null;
+  const scrape = {
+    ...DEFAULT_SCRAPER_OPTIONS,
+    intervalMs: options.metricsScrapeIntervalMs ?? DEFAULT_SCRAPER_OPTIONS.intervalMs,
+    timeoutMs: options.metricsScrapeTimeoutMs ?? DEFAULT_SCRAPER_OPTIONS.timeoutMs,
+  };
+  const engines = new EngineStateTable({ staleAfterMs: staleAfterMs(scrape) });
+  const scraper = scrape.intervalMs > 0 ? new EngineScraper(engines, scrape) : null;
+  const scheduler = await setUpScheduler({
+    routerConfigFile: options.routerConfigFile,
+    reloadDebounceMs: options.reloadDebounceMs,
+    env: { podStates, engines, random: Math.random },
+    onPluginError: (plugin, stage, err) => log.warn({ plugin, stage, err }, 'scheduler plugin failed; treated as having no opinion'),
+  });
+  logIssues(log, scheduler.issues);
+  if (!scheduler.ok) throw new ConfigRejectedError(scheduler.issues.filter((i) => i.severity === 'error'));
+  const picker = scheduler.picker;
 
   store.onSwap((next) => {
     pools.retain(next.endpoints);
     podStates.retain(next.endpoints);
     health?.setOrigins(next.endpoints.keys());
+    scraper?.setOrigins(next.endpoints.keys());
+    picker.retain(next.endpoints);
   });
 
   const first = store.apply(await source.load());
@@ -61,7 +90,8 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
   if (!first.accepted) throw new ConfigRejectedError(first.issues.filter((i) => i.severity === 'error'));
   log.info({ generation: first.snapshot.generation, ...first.snapshot.stats }, 'configuration loaded');
 
-  source.watch((state) => {
+  // Resolves once the watcher is in place: from then on no change is missed (see FileSource.watch).
+  await source.watch((state) => {
     const result = store.apply(state);
     logIssues(log, result.issues);
     if (result.accepted) {
@@ -72,19 +102,26 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
     }
   });
 
+  await scheduler.watch((event) => {
+    logIssues(log, event.issues);
+    if (event.accepted) log.info({ file: options.routerConfigFile }, 'router configuration reloaded');
+    else log.error({ file: options.routerConfigFile }, 'router configuration rejected; the last good one keeps scheduling');
+  });
+
   const server = new RouterServer(
-    { store, picker: new LeastRequestPicker(podStates), pools, podStates, onRequestDone: options.onRequestDone },
+    { store, picker, pools, podStates, onRequestDone: options.onRequestDone },
     { maxBodyBytes: options.maxBodyBytes },
   );
   let address;
   try {
     address = await server.listen(options.port, options.host);
   } catch (err) {
-    await source.close();
+    await Promise.all([source.close(), scheduler.close()]);
     await pools.closeAll();
     throw err;
   }
   health?.start();
+  scraper?.start();
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
   log.info({ url }, 'switchyard listening');
@@ -94,10 +131,12 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
     port: address.port,
     store,
     server,
+    engines,
     async shutdown(drainTimeoutMs: number): Promise<boolean> {
-      await source.close();
-      await health?.stop();
-      const clean = await server.drain(drainTimeoutMs);
+      // Stop accepting first (drain closes the listener at once), then release the watcher and the prober.
+      const drained = server.drain(drainTimeoutMs);
+      await Promise.all([source.close(), health?.stop(), scheduler.close(), scraper?.stop()]);
+      const clean = await drained;
       await pools.closeAll();
       return clean;
     },

@@ -3,6 +3,9 @@ import { createLogger, type LogLevel } from '../observability/logger.ts';
 import { formatIssue } from '../resources/types.ts';
 import { ConfigRejectedError, startRouterApp, type RouterApp } from './router-app.ts';
 
+/** Time allowed, after the drain timeout, for closing watchers and connection pools. */
+const SHUTDOWN_GRACE_MS = 5000;
+
 export interface ServeFlags {
   config: string[];
   port: number;
@@ -11,6 +14,10 @@ export interface ServeFlags {
   maxBodySize: number;
   reloadDebounce: number;
   healthCheckInterval: number;
+  /** Kthena-format router configuration file (scheduler plugins). */
+  routerConfig?: string;
+  metricsScrapeInterval: number;
+  metricsScrapeTimeout: number;
   logLevel: LogLevel;
 }
 
@@ -25,6 +32,9 @@ export async function runServe(flags: ServeFlags): Promise<void> {
       maxBodyBytes: flags.maxBodySize,
       reloadDebounceMs: flags.reloadDebounce,
       healthCheckIntervalMs: flags.healthCheckInterval,
+      routerConfigFile: flags.routerConfig,
+      metricsScrapeIntervalMs: flags.metricsScrapeInterval,
+      metricsScrapeTimeoutMs: flags.metricsScrapeTimeout,
       logger,
     });
   } catch (err) {
@@ -50,6 +60,11 @@ function installShutdown(app: RouterApp, drainTimeoutMs: number, logger: ReturnT
     }
     stopping = true;
     logger.info({ signal, activeRequests: app.server.activeRequests, drainTimeoutMs }, 'draining');
+    // The drain ends by itself after drainTimeoutMs; should releasing anything afterwards hang, exit all the same.
+    setTimeout(() => {
+      logger.warn('shutdown did not complete after the drain timeout; exiting');
+      logger.flush(() => process.exit(0));
+    }, drainTimeoutMs + SHUTDOWN_GRACE_MS).unref();
     app.shutdown(drainTimeoutMs).then(
       (clean) => {
         if (clean) logger.info('drained; exiting');

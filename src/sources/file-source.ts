@@ -1,5 +1,6 @@
 // Standalone config source: YAML files and directories of them. Every change (debounced) reloads the whole set
 // and emits one complete state, like Traefik's file provider; deciding whether it is good is the store's job.
+import { createHash } from 'node:crypto';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { extname, join, resolve } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
@@ -20,6 +21,9 @@ export class FileSource {
   private watcher: FSWatcher | null = null;
   private timer: NodeJS.Timeout | null = null;
   private loading: Promise<void> = Promise.resolve();
+  /** Hash of the files read by the latest load; a reload that reads the same bytes emits nothing. */
+  private lastSignature: string | null = null;
+  private closed = false;
 
   constructor(options: FileSourceOptions) {
     this.options = options;
@@ -27,6 +31,10 @@ export class FileSource {
 
   /** Reads every configured file now. */
   async load(): Promise<SourceState> {
+    return (await this.read()).state;
+  }
+
+  private async read(): Promise<{ state: SourceState; changed: boolean }> {
     const issues: ConfigIssue[] = [];
     const files: { file: string; text: string }[] = [];
     for (const path of this.options.paths) {
@@ -41,27 +49,53 @@ export class FileSource {
     if (files.length === 0 && issues.length === 0) {
       issues.push({ severity: 'error', file: this.options.paths.join(', '), path: '', message: 'no .yaml, .yml or .json files found' });
     }
+    const hash = createHash('sha256');
+    for (const { file, text } of files) hash.update(`${file}\0${text.length}\0${text}\0`);
+    for (const issue of issues) hash.update(`${issue.file}\0${issue.message}\0`);
+    const signature = hash.digest('hex');
+    const changed = signature !== this.lastSignature;
+    this.lastSignature = signature;
     const loaded = loadResourcesFromTexts(files);
-    return { source: this.name, resources: loaded.resources, issues: [...issues, ...loaded.issues] };
+    return { state: { source: this.name, resources: loaded.resources, issues: [...issues, ...loaded.issues] }, changed };
   }
 
-  /** Watches the paths; `emit` gets a complete new state after each burst of changes. */
-  watch(emit: (state: SourceState) => void): void {
-    this.watcher = watch([...this.options.paths], { ignoreInitial: true, persistent: true });
-    this.watcher.on('all', () => this.schedule(emit));
-    this.watcher.on('error', () => this.schedule(emit));
+  /**
+   * Watches the paths; `emit` gets a complete new state after each burst of changes that altered what the files
+   * hold. Resolves once the watcher is in place. Changes made between the last load() and that moment are not lost:
+   * the files are read once more then, and emitted if they differ.
+   */
+  watch(emit: (state: SourceState) => void): Promise<void> {
+    const watcher = watch([...this.options.paths], { ignoreInitial: true, persistent: true });
+    this.watcher = watcher;
+    watcher.on('all', () => this.schedule(emit));
+    watcher.on('error', () => this.schedule(emit));
+    return new Promise((resolve) => {
+      const ready = (): void => {
+        watcher.off('ready', ready).off('error', ready);
+        this.schedule(emit);
+        resolve();
+      };
+      watcher.on('ready', ready).on('error', ready);
+    });
   }
 
   private schedule(emit: (state: SourceState) => void): void {
+    if (this.closed) return;
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       this.timer = null;
       // Reloads run one at a time so that states are emitted in order.
-      this.loading = this.loading.then(async () => emit(await this.load())).catch(() => undefined);
+      this.loading = this.loading
+        .then(async () => {
+          const { state, changed } = await this.read();
+          if (changed && !this.closed) emit(state);
+        })
+        .catch(() => undefined);
     }, this.options.debounceMs);
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     if (this.timer !== null) clearTimeout(this.timer);
     await this.watcher?.close();
     await this.loading;

@@ -1,0 +1,168 @@
+// Request and process lifecycle: health endpoints, client disconnects cancelling upstream work, and graceful drain,
+// in-process (RouterApp.shutdown) and as a real `switchyard serve` subprocess receiving SIGTERM/SIGINT.
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { request } from 'undici';
+import type { RouterApp } from '../../src/cli/router-app.ts';
+import type { MockEngineHandle } from '../../src/mock-engine/index.ts';
+import {
+  createEnv, get, mockFault, mockStats, modelServer, podStub, simpleRoute, startMock, startRouter, waitFor, writeYaml, type TestEnv,
+} from '../support/harness.ts';
+import { killAll, openStream, startServe, tokenEvents, tryConnect, type CliProcess } from '../support/process.ts';
+
+const words = (n: number): string => Array.from({ length: n }, (_, i) => `t${i}`).join(' ');
+
+/** A mock answering in echo mode (one token per prompt word) behind model "echo". */
+async function echoEnv(itlMs: number): Promise<{ env: TestEnv; mock: MockEngineHandle }> {
+  const env = await createEnv();
+  const mock = await startMock(env, { model: 'echo-upstream', mode: 'echo', itlMs });
+  await writeYaml(env, 'echo.yaml', [
+    modelServer('echo-srv', { model: 'echo-upstream' }),
+    podStub('echo-0', 'echo-srv', mock.port),
+    simpleRoute('echo', 'echo', 'echo-srv'),
+  ]);
+  return { env, mock };
+}
+
+const portOf = (url: string): number => Number(new URL(url).port);
+
+describe('lifecycle (in-process router)', () => {
+  const envs: TestEnv[] = [];
+  after(() => Promise.all(envs.map((e) => e.cleanup())));
+  const setUp = async (itlMs: number): Promise<{ router: RouterApp; mock: MockEngineHandle; env: TestEnv }> => {
+    const { env, mock } = await echoEnv(itlMs);
+    envs.push(env);
+    return { router: await startRouter(env), mock, env };
+  };
+
+  it('answers /healthz and /readyz once the configuration is loaded', async () => {
+    const { router } = await setUp(0);
+    const health = await get(`${router.url}/healthz`);
+    assert.equal(health.status, 200);
+    assert.deepEqual(health.json(), { status: 'ok' });
+    const ready = await get(`${router.url}/readyz`);
+    assert.equal(ready.status, 200);
+    assert.deepEqual(ready.json(), { status: 'ready' });
+  });
+
+  it('a client leaving a slow stream cancels the upstream request at once', async () => {
+    const { router, mock } = await setUp(50);
+    const stream = await openStream(`${router.url}/v1/completions`, { model: 'echo', prompt: words(200), max_tokens: 200 });
+    assert.equal(stream.status, 200);
+    await stream.firstEvent;
+    assert.equal((await mockStats(mock)).inFlight, 1);
+    stream.abort();
+    // The stream would run 10 s; the upstream must see the cancellation long before.
+    await waitFor(async () => {
+      const s = await mockStats(mock);
+      return s.cancelled === 1 && s.inFlight === 0;
+    }, 3000, 'upstream cancellation');
+    const stats = await mockStats(mock);
+    assert.equal(stats.completed, 0);
+    await waitFor(() => router.server.activeRequests === 0, 3000, 'router request closed');
+  });
+
+  it('a client leaving a non-streaming request that waits for headers cancels it upstream', async () => {
+    const { router, mock } = await setUp(0);
+    await mockFault(mock, { headerDelayMs: 10_000 });
+    const controller = new AbortController();
+    const pending = request(`${router.url}/v1/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'echo', prompt: 'hello' }),
+      signal: controller.signal,
+    });
+    await waitFor(async () => (await mockStats(mock)).inFlight === 1, 3000, 'the request reaching the mock');
+    controller.abort();
+    await assert.rejects(pending);
+    await waitFor(async () => {
+      const s = await mockStats(mock);
+      return s.cancelled === 1 && s.inFlight === 0;
+    }, 3000, 'upstream cancellation');
+    assert.equal((await mockStats(mock)).completed, 0);
+  });
+
+  it('shutdown stops accepting, lets an open stream finish with all its tokens, then resolves true', async () => {
+    const { router, env } = await setUp(40);
+    const stream = await openStream(`${router.url}/v1/completions`, { model: 'echo', prompt: words(40), max_tokens: 40 });
+    await stream.firstEvent;
+    const drained = router.shutdown(10_000);
+    env.router = null;
+    let finished = false;
+    void stream.done.then(() => (finished = true));
+    await waitFor(async () => (await tryConnect(portOf(router.url))) === 'refused', 3000, 'the listener closing');
+    assert.equal(finished, false, 'new connections are refused while the stream is still running');
+    const result = await stream.done;
+    assert.equal(result.error, null);
+    assert.equal(result.sawDone, true);
+    assert.equal(tokenEvents(result), 40);
+    assert.equal(result.text, words(40));
+    assert.equal(await drained, true);
+  });
+
+  it('shutdown with a drain timeout shorter than the stream cuts it and resolves false', async () => {
+    const { router, env, mock } = await setUp(50);
+    const stream = await openStream(`${router.url}/v1/completions`, { model: 'echo', prompt: words(200), max_tokens: 200 });
+    await stream.firstEvent;
+    env.router = null;
+    assert.equal(await router.shutdown(200), false);
+    const result = await stream.done;
+    assert.equal(result.sawDone, false, 'the stream was cut');
+    assert.ok(tokenEvents(result) < 200);
+    await waitFor(async () => (await mockStats(mock)).inFlight === 0, 3000, 'upstream request ended');
+    assert.equal((await mockStats(mock)).cancelled, 1);
+  });
+});
+
+describe('lifecycle (switchyard serve subprocess)', () => {
+  const envs: TestEnv[] = [];
+  after(async () => {
+    await killAll();
+    await Promise.all(envs.map((e) => e.cleanup()));
+  });
+  const serve = async (itlMs: number, drainTimeout: string): Promise<{ proc: CliProcess; url: string; mock: MockEngineHandle }> => {
+    const { env, mock } = await echoEnv(itlMs);
+    envs.push(env);
+    const { proc, url } = await startServe(['--config', env.dir, '--drain-timeout', drainTimeout]);
+    return { proc, url, mock };
+  };
+
+  it('SIGTERM: refuses new connections, finishes the open stream, exits 0', async () => {
+    const { proc, url } = await serve(50, '20s');
+    assert.equal((await get(`${url}/readyz`)).status, 200);
+    assert.equal((await get(`${url}/healthz`)).status, 200);
+    // 60 tokens 50 ms apart: the stream outlasts the signal handling by far, even on a loaded machine.
+    const stream = await openStream(`${url}/v1/chat/completions`, { model: 'echo', messages: [{ role: 'user', content: words(60) }], max_tokens: 60 });
+    assert.equal(stream.status, 200);
+    await stream.firstEvent;
+    let finished = false;
+    void stream.done.then(() => (finished = true));
+    proc.signal('SIGTERM');
+    await waitFor(async () => (await tryConnect(portOf(url))) === 'refused', 10_000, 'the listener closing');
+    assert.equal(finished, false, 'new connections are refused while the stream is still running');
+    assert.equal(proc.hasExited, false, 'the process waits for the stream');
+    const result = await stream.done;
+    assert.equal(result.error, null);
+    assert.equal(result.sawDone, true);
+    assert.equal(result.text, words(60), 'every token arrived');
+    const exit = await proc.waitForExit();
+    assert.deepEqual(exit, { code: 0, signal: null }, proc.describe());
+    assert.match(proc.stdout, /"msg":"draining"/);
+    assert.match(proc.stdout, /"msg":"drained; exiting"/);
+  });
+
+  it('SIGINT with a drain timeout shorter than the stream: the stream is cut, exit 0', async () => {
+    const { proc, url, mock } = await serve(50, '300ms');
+    const stream = await openStream(`${url}/v1/completions`, { model: 'echo', prompt: words(200), max_tokens: 200 });
+    await stream.firstEvent;
+    proc.signal('SIGINT');
+    const exit = await proc.waitForExit();
+    assert.deepEqual(exit, { code: 0, signal: null }, proc.describe());
+    const result = await stream.done;
+    assert.equal(result.sawDone, false, 'the stream was cut');
+    assert.ok(tokenEvents(result) < 200, `the stream was cut (${tokenEvents(result)} tokens)`);
+    assert.match(proc.stdout, /drain timeout reached/);
+    await waitFor(async () => (await mockStats(mock)).inFlight === 0, 3000, 'upstream request ended');
+    assert.equal((await mockStats(mock)).cancelled, 1);
+  });
+});
