@@ -12,6 +12,11 @@ const program = new Command('switchyard')
   .showHelpAfterError()
   .configureHelp({ showGlobalOptions: true });
 
+/** A duration flag whose help shows the default as written ("30s"), not as milliseconds. */
+function duration(flags: string, description: string, defaultMs: number, shown: string): Option {
+  return new Option(flags, description).argParser(parseDurationMs).default(defaultMs, shown);
+}
+
 const logLevel = new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info');
 
 program
@@ -20,13 +25,13 @@ program
   .requiredOption('-c, --config <path>', 'YAML file or directory of YAML files (repeatable)', collect)
   .option('-p, --port <port>', 'listen port', parsePort, 8080)
   .option('--host <host>', 'listen address', '0.0.0.0')
-  .option('--drain-timeout <duration>', 'on SIGTERM/SIGINT, how long running requests may take to finish', parseDurationMs, 30_000)
-  .option('--max-body-size <size>', 'largest accepted request body', parseByteSize, 16 * 1024 * 1024)
-  .option('--reload-debounce <duration>', 'quiet time after a file change before reloading', parseDurationMs, 200)
-  .option('--health-check-interval <duration>', 'interval of active GET /health probes to pods (0 disables)', parseDurationMs, 5000)
+  .addOption(duration('--drain-timeout <duration>', 'on SIGTERM/SIGINT, how long running requests may take to finish', 30_000, '30s'))
+  .addOption(new Option('--max-body-size <size>', 'largest accepted request body').argParser(parseByteSize).default(16 * 1024 * 1024, '16MiB'))
+  .addOption(duration('--reload-debounce <duration>', 'quiet time after a file change before reloading', 200, '200ms'))
+  .addOption(duration('--health-check-interval <duration>', 'interval of active GET /health probes to pods (0 disables)', 5000, '5s'))
   .option('--router-config <file>', 'Kthena router configuration file: scheduler plugins, weights and args (watched and hot-reloaded)')
-  .option('--metrics-scrape-interval <duration>', 'interval of GET /metrics and /v1/models on every pod (0 disables)', parseDurationMs, 1000)
-  .option('--metrics-scrape-timeout <duration>', 'timeout of one metrics or models request to a pod', parseDurationMs, 5000)
+  .addOption(duration('--metrics-scrape-interval <duration>', 'interval of GET /metrics and /v1/models on every pod (0 disables)', 1000, '1s'))
+  .addOption(duration('--metrics-scrape-timeout <duration>', 'timeout of one metrics or models request to a pod', 5000, '5s'))
   .addOption(logLevel)
   .action(async (flags: ServeFlags) => (await import('./serve.ts')).runServe(flags));
 
