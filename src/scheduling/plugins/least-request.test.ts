@@ -42,12 +42,21 @@ describe('least-request', () => {
     });
   });
 
-  describe('score: base = inFlight + 100·max(inFlight − running, 0), (max − base)/max·100', () => {
-    const cases: { name: string; inFlight: number[]; running: (number | null)[]; expected: number[] }[] = [
+  describe('score: base = inFlight + 100·min(max(inFlight − running, 0), waiting), (max − base)/max·100', () => {
+    const cases: { name: string; inFlight: number[]; running: (number | null)[]; waiting?: number[]; expected: number[] }[] = [
       { name: 'all idle: all 100', inFlight: [0, 0, 0], running: [0, 0, 0], expected: [100, 100, 100] },
       { name: 'in flight and running alike: by count', inFlight: [4, 2, 0], running: [4, 2, 0], expected: [0, 50, 100] },
       { name: 'requests queued behind the engine weigh 100 each', inFlight: [3, 3, 1], running: [3, 1, 1], expected: [98.52, 0, 99.51] },
       { name: 'unknown running: in flight only', inFlight: [2, 1, 0], running: [null, null, null], expected: [0, 50, 100] },
+      {
+        // The last scrape predates the requests just sent: they are not running yet in the metrics, nor waiting.
+        name: 'requests the engine does not report as waiting are not queued (scrape lag)',
+        inFlight: [4, 1, 0],
+        running: [4, 0, 0],
+        waiting: [0, 0, 0],
+        expected: [0, 75, 100],
+      },
+      { name: 'queued is capped by the engine\'s waiting count', inFlight: [3, 3, 0], running: [1, 1, 0], waiting: [1, 5, 0], expected: [49.26, 0, 100] },
     ];
     for (const c of cases) {
       it(c.name, () => {
@@ -55,7 +64,7 @@ describe('least-request', () => {
         pods.forEach((pod, i) => {
           env.podStates.get(pod.origin).inFlight = c.inFlight[i];
           const running = c.running[i];
-          if (running !== null) env.engines.stats.set(pod.origin, { running });
+          if (running !== null) env.engines.stats.set(pod.origin, c.waiting === undefined ? { running } : { running, waiting: c.waiting[i] });
         });
         assert.deepEqual(rounded(runScore(plugin, pods)), c.expected);
       });

@@ -1,8 +1,11 @@
 // least-request (filter + score), after Kthena's plugins/least_request.go.
 // Filter: drop pods whose engine reports `waiting >= maxWaitingRequests`; a pod whose metrics are unknown stays.
-// Score: base = inFlight + 100·max(inFlight − running, 0), where inFlight is this router's own count and running is
-// scraped (unknown running: base = inFlight); score = (maxBase − base)/maxBase·100, or 100 for all when maxBase is 0.
-// Without any scraped metrics it is "fewest requests in flight", the behaviour of LeastRequestPicker.
+// Score: base = inFlight + 100·queued, where inFlight is this router's own count and queued = max(inFlight − running, 0)
+// with running scraped (unknown running: queued = 0); score = (maxBase − base)/maxBase·100, or 100 for all when
+// maxBase is 0. Without any scraped metrics it is "fewest requests in flight", the behaviour of LeastRequestPicker.
+// Unlike Kthena, queued is capped by the engine's scraped waiting count: a request sent since the last scrape is not
+// "running" yet in the metrics, and Kthena counts it as queued, so a pod that just received one request looks worse
+// than a pod running dozens (a burst then goes to the busiest pod). A request is queued only if the engine says so.
 import { z } from 'zod';
 import type { PodEndpoint } from '../../snapshot/types.ts';
 import type { SchedulingCycle } from '../framework/cycle.ts';
@@ -37,8 +40,12 @@ export class LeastRequestPlugin implements SchedulerPlugin {
       if (alive[i] === 0) continue;
       const origin = pods[i].origin;
       const inFlight = this.env.podStates.peek(origin)?.inFlight ?? 0;
-      const running = this.env.engines.metrics(origin, cycle.now)?.running ?? NaN;
-      const base = Number.isNaN(running) ? inFlight : inFlight + 100 * Math.max(inFlight - running, 0);
+      const stats = this.env.engines.metrics(origin, cycle.now);
+      const running = stats?.running ?? NaN;
+      let queued = Number.isNaN(running) ? 0 : Math.max(inFlight - running, 0);
+      const waiting = stats?.waiting ?? NaN;
+      if (!Number.isNaN(waiting)) queued = Math.min(queued, waiting);
+      const base = inFlight + 100 * queued;
       out[i] = base; // kept here until the maximum is known
       if (base > maxBase) maxBase = base;
     }
