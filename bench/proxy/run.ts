@@ -1,0 +1,449 @@
+// Proxy overhead benchmark: `npm run bench`.
+//
+// Starts a zero-latency backend, nginx as a plain keep-alive reverse proxy, and Switchyard (`switchyard serve`), then
+// drives each (and the backend directly) with wrk: non-streaming JSON and 20-chunk SSE, at 1 and 64 connections.
+// With two or more cores the proxy under test runs on core 1 and wrk + backends on core 0. The proxy's CPU time
+// (utime+stime of its process tree, from /proc) is sampled around each run, so the main figure, requests per proxy
+// CPU-second, does not depend much on which process is the bottleneck. Prints one table and writes the results as
+// JSON under bench/results/. See bench/README.md for what each figure means.
+//
+// Options: --duration S (10)  --warmup S (1)  --json-backend static|mock (static)  --modes json,sse  --connections 1,64
+//          --raw-node (also measure raw-node-proxy.ts, the best plain Node loop)  --node-flags '<flags for Switchyard's node>'
+//          --switchyard-args '<more switchyard serve arguments>'
+//          --cpu-prof (profile the Switchyard process; the profile is left in the temp dir)  --keep-temp
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { availableParallelism, cpus, release, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { treeCpuTime, treePeakRssMb, treeRssMb } from './procfs.ts';
+import { buildRows, checkTargets, formatCpuSplit, formatTable, formatTargets, type Measurement, type Mode, type Target } from './report.ts';
+import { runWrk, totalErrors, type WrkResult } from './wrk.ts';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const HERE = fileURLToPath(new URL('./', import.meta.url));
+const SWITCHYARD_BIN = join(ROOT, 'bin', 'switchyard.js');
+const RESULTS_DIR = join(ROOT, 'bench', 'results');
+
+const MODEL = 'bench-model';
+const STATIC_MODEL = 'bench-static';
+const TOKENS = 20;
+/** 23 words; the mock runs in echo mode, so max_tokens 20 gives exactly 20 tokens (20 SSE chunks + [DONE]). */
+const PROMPT = 'San Francisco is a city on the coast of northern California, known for its hills, fog, cable cars and the Golden Gate Bridge.';
+const LOAD_CONNECTIONS = 64;
+
+const { values: flags } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '10' },
+    warmup: { type: 'string', default: '1' },
+    'json-backend': { type: 'string', default: 'static' },
+    modes: { type: 'string', default: 'json,sse' },
+    connections: { type: 'string', default: `1,${LOAD_CONNECTIONS}` },
+    'cpu-prof': { type: 'boolean', default: false },
+    'node-flags': { type: 'string', default: '' },
+    'switchyard-args': { type: 'string', default: '' },
+    'raw-node': { type: 'boolean', default: false },
+    'keep-temp': { type: 'boolean', default: false },
+  },
+});
+const durationS = Number(flags.duration);
+const warmupS = Number(flags.warmup);
+const jsonBackend = flags['json-backend'];
+if (!Number.isInteger(durationS) || durationS < 1) throw new Error('--duration must be a whole number of seconds >= 1');
+if (!Number.isInteger(warmupS) || warmupS < 0) throw new Error('--warmup must be a whole number of seconds >= 0');
+if (jsonBackend !== 'static' && jsonBackend !== 'mock') throw new Error('--json-backend must be static or mock');
+const TARGETS: readonly Target[] = flags['raw-node'] ? ['direct', 'nginx', 'switchyard', 'node-raw'] : ['direct', 'nginx', 'switchyard'];
+/** Extra Node/V8 flags for the Switchyard (and raw Node) process, e.g. --node-flags=--max-semi-space-size=8 */
+const SWITCHYARD_NODE_FLAGS = flags['node-flags'].split(' ').filter(Boolean);
+/** Extra `switchyard serve` arguments, e.g. --switchyard-args='--access-log off' */
+const SWITCHYARD_ARGS = flags['switchyard-args'].split(' ').filter(Boolean);
+const MODES = flags.modes.split(',').map((m) => m.trim()) as Mode[];
+if (MODES.length === 0 || MODES.some((m) => m !== 'json' && m !== 'sse')) throw new Error('--modes takes json and/or sse, comma-separated');
+const CONNECTIONS = flags.connections.split(',').map(Number);
+if (CONNECTIONS.length === 0 || CONNECTIONS.some((c) => !Number.isInteger(c) || c < 1)) throw new Error('--connections takes positive integers, comma-separated');
+
+const cores = availableParallelism();
+const pinned = cores >= 2;
+const PIN_LOAD: readonly string[] = pinned ? ['taskset', '-c', '0'] : [];
+const PIN_PROXY: readonly string[] = pinned ? ['taskset', '-c', '1'] : [];
+
+// ---------------------------------------------------------------------------------------------------------------
+// Tools and processes
+
+function has(command: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
+}
+
+/** nginx and wrk come from Debian (nginx-light, wrk); install them when missing and we are root. */
+function ensureTools(): void {
+  const missing = [['nginx', 'nginx-light'], ['wrk', 'wrk']].filter(([command]) => !has(command)).map(([, pkg]) => pkg);
+  if (!has('taskset') && pinned) missing.push('util-linux');
+  if (missing.length === 0) return;
+  if (process.getuid?.() !== 0 || !has('apt-get')) {
+    throw new Error(`missing ${missing.join(', ')}: install them (Debian: apt-get update && apt-get install -y ${missing.join(' ')})`);
+  }
+  console.log(`installing ${missing.join(', ')} with apt-get ...`);
+  for (const args of [['update', '-qq'], ['install', '-y', '-qq', ...missing]]) {
+    const result = spawnSync('apt-get', args, { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    if (result.status !== 0) throw new Error(`apt-get ${args.join(' ')} failed`);
+  }
+}
+
+function versionOf(command: string, args: string[], pattern: RegExp): string {
+  const result = spawnSync(command, args, { encoding: 'utf8' });
+  const match = pattern.exec(`${result.stdout}${result.stderr}`);
+  return match?.[1] ?? 'unknown';
+}
+
+function gitCommit(): string {
+  const head = spawnSync('git', ['rev-parse', 'HEAD'], { cwd: ROOT, encoding: 'utf8' });
+  if (head.status !== 0) return 'unknown';
+  const dirty = spawnSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: ROOT, encoding: 'utf8' }).stdout.trim() !== '';
+  return `${head.stdout.trim()}${dirty ? '+dirty' : ''}`;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+interface Service {
+  readonly name: string;
+  readonly child: ChildProcess;
+  readonly pid: number;
+  readonly logPath: string;
+  exited: boolean;
+}
+
+const services: Service[] = [];
+
+function start(name: string, command: readonly string[], workDir: string): Service {
+  const logPath = join(workDir, `${name}.log`);
+  const log = openSync(logPath, 'a');
+  const [file, ...args] = command;
+  const child = spawn(file, args, { cwd: ROOT, stdio: ['ignore', log, log] });
+  closeSync(log);
+  if (child.pid === undefined) throw new Error(`cannot start ${name}: ${command.join(' ')}`);
+  const service: Service = { name, child, pid: child.pid, logPath, exited: false };
+  child.on('exit', () => (service.exited = true));
+  services.push(service);
+  return service;
+}
+
+function logTail(service: Service, lines = 30): string {
+  try {
+    return readFileSync(service.logPath, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '';
+  }
+}
+
+/** Polls `url` until it answers `status`; fails if the service exits or 15 s pass. */
+async function waitReady(service: Service, url: string, status = 200): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  let last = '';
+  while (Date.now() < deadline) {
+    if (service.exited) throw new Error(`${service.name} exited while starting:\n${logTail(service)}`);
+    try {
+      const res = await fetch(url);
+      await res.arrayBuffer();
+      if (res.status === status) return;
+      last = `HTTP ${res.status}`;
+    } catch (err) {
+      last = (err as Error).message;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${service.name} not ready at ${url} after 15 s (${last}):\n${logTail(service)}`);
+}
+
+async function stopAll(): Promise<void> {
+  // Reverse order: proxies before backends. SIGTERM: Switchyard drains (and writes its CPU profile), nginx quits fast.
+  for (const service of [...services].reverse()) {
+    if (service.exited) continue;
+    const exited = new Promise<void>((resolve) => service.child.once('exit', () => resolve()));
+    service.child.kill('SIGTERM');
+    const timer = setTimeout(() => service.child.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(timer);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Configuration files
+
+function fill(template: string, values: Record<string, string | number>): string {
+  return template.replace(/\{\{(\w+)\}\}/g, (_, key: string) => {
+    if (!(key in values)) throw new Error(`no value for {{${key}}}`);
+    return String(values[key]);
+  });
+}
+
+function switchyardConfig(enginePort: number, staticPort: number): string {
+  const backend = (name: string, model: string, port: number): string => `
+apiVersion: networking.serving.volcano.sh/v1alpha1
+kind: ModelRoute
+metadata:
+  name: ${name}
+  namespace: default
+spec:
+  modelName: "${model}"
+  rules:
+  - name: default
+    targetModels:
+    - modelServerName: ${name}
+---
+apiVersion: networking.serving.volcano.sh/v1alpha1
+kind: ModelServer
+metadata:
+  name: ${name}
+  namespace: default
+spec:
+  workloadSelector:
+    matchLabels:
+      app: ${name}
+  workloadPort:
+    port: 8000
+  model: "${model}"
+  inferenceEngine: "vLLM"
+  trafficPolicy:
+    timeout: 60s
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: ${name}-0
+  namespace: default
+  labels:
+    app: ${name}
+  annotations:
+    switchyard.dev/port: "${port}"
+status:
+  phase: Running
+  podIP: 127.0.0.1
+`;
+  return `# Written by bench/proxy/run.ts.${backend('bench-engine', MODEL, enginePort)}---${backend('bench-static', STATIC_MODEL, staticPort)}`;
+}
+
+function requestBody(mode: Mode): string {
+  const model = mode === 'json' && jsonBackend === 'static' ? STATIC_MODEL : MODEL;
+  return JSON.stringify(mode === 'sse' ? { model, prompt: PROMPT, max_tokens: TOKENS, stream: true } : { model, prompt: PROMPT, max_tokens: TOKENS });
+}
+
+/** One request through `url`; checks the status and the shape of the answer, returns its body size. */
+async function preflight(label: string, url: string, mode: Mode): Promise<number> {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: requestBody(mode) });
+  const text = await res.text();
+  if (res.status !== 200) throw new Error(`${label}: HTTP ${res.status}: ${text.slice(0, 500)}`);
+  if (mode === 'json') {
+    const parsed = JSON.parse(text) as { choices?: { text?: string }[] };
+    if (typeof parsed.choices?.[0]?.text !== 'string') throw new Error(`${label}: not a completion: ${text.slice(0, 500)}`);
+  } else {
+    const events = text.split('\n\n').filter((e) => e.startsWith('data: '));
+    const tokens = events.filter((e) => e !== 'data: [DONE]' && (JSON.parse(e.slice(6)) as { choices?: unknown[] }).choices?.length === 1);
+    if (events.at(-1) !== 'data: [DONE]' || tokens.length !== TOKENS) {
+      throw new Error(`${label}: expected ${TOKENS} token events and [DONE], got ${tokens.length} token events:\n${text.slice(0, 500)}`);
+    }
+  }
+  return Buffer.byteLength(text);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Main
+
+async function main(): Promise<number> {
+  ensureTools();
+  if (pinned) spawnSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)], { stdio: 'ignore' }); // keep the runner off the proxy's core
+  const workDir = mkdtempSync(join(tmpdir(), 'switchyard-bench-'));
+  const profileDir = join(workDir, 'cpu-profiles');
+  const [enginePort, staticPort, nginxEnginePort, nginxStaticPort, switchyardPort, rawNodePort] = await Promise.all([
+    freePort(), freePort(), freePort(), freePort(), freePort(), freePort(),
+  ]);
+  const started = new Date();
+  console.log(
+    `proxy benchmark: ${cores} core(s)${pinned ? ', proxy pinned to core 1, wrk + backends to core 0' : ', no pinning (one core)'}, ` +
+      `${durationS} s per run + ${warmupS} s warm-up, JSON backend: ${jsonBackend === 'static' ? 'nginx static (return 200)' : 'mock engine'}`,
+  );
+
+  // Backends on the load core.
+  const engine = start('engine', [...PIN_LOAD, process.execPath, SWITCHYARD_BIN, 'mock', '--model', MODEL, '--port', String(enginePort),
+    '--mode', 'echo', '--max-tokens', String(TOKENS), '--instance-name', 'bench-engine'], workDir);
+  await waitReady(engine, `http://127.0.0.1:${enginePort}/health`);
+  // The static backend answers with what the mock gives for the same requests (its own model name in the engine
+  // endpoints the router scrapes).
+  const capture = async (path: string, body?: string): Promise<string> => {
+    const res = await fetch(`http://127.0.0.1:${enginePort}${path}`, body === undefined ? {} : {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body,
+    });
+    const text = await res.text();
+    if (res.status !== 200) throw new Error(`mock engine answered ${res.status} to ${path}: ${text}`);
+    return text;
+  };
+  const nginxString = (text: string): string => {
+    if (text.includes('$')) throw new Error('nginx would expand the $ in a static answer as a variable');
+    return text.replace(/\\/g, '\\\\').replace(/'/g, "\\'");
+  };
+  const completion = await capture('/v1/completions', JSON.stringify({ model: MODEL, prompt: PROMPT, max_tokens: TOKENS }));
+  writeFileSync(join(workDir, 'static-metrics.txt'), (await capture('/metrics')).replaceAll(`"${MODEL}"`, `"${STATIC_MODEL}"`));
+  writeFileSync(join(workDir, 'static-models.json'), (await capture('/v1/models')).replaceAll(`"${MODEL}"`, `"${STATIC_MODEL}"`));
+  chmodSync(workDir, 0o755); // nginx workers (user nobody when started as root) read those files
+  const staticConf = join(workDir, 'nginx-static.conf');
+  writeFileSync(staticConf, fill(readFileSync(join(HERE, 'nginx-static-backend.conf.template'), 'utf8'), {
+    DIR: workDir, STATIC_PORT: staticPort, STATIC_BODY: nginxString(completion),
+  }));
+  const staticBackend = start('nginx-static', [...PIN_LOAD, 'nginx', '-p', workDir, '-e', join(workDir, 'nginx-static.error.log'),
+    '-c', staticConf, '-g', 'daemon off;'], workDir);
+  await waitReady(staticBackend, `http://127.0.0.1:${staticPort}/health`);
+
+  // Proxies on the proxy core.
+  const nginxConf = join(workDir, 'nginx-proxy.conf');
+  writeFileSync(nginxConf, fill(readFileSync(join(HERE, 'nginx-proxy.conf.template'), 'utf8'), {
+    DIR: workDir, ENGINE_PORT: enginePort, STATIC_PORT: staticPort, ENGINE_PROXY_PORT: nginxEnginePort, STATIC_PROXY_PORT: nginxStaticPort,
+  }));
+  const nginx = start('nginx-proxy', [...PIN_PROXY, 'nginx', '-p', workDir, '-e', join(workDir, 'nginx-proxy.error.log'),
+    '-c', nginxConf, '-g', 'daemon off;'], workDir);
+  const configPath = join(workDir, 'switchyard.yaml');
+  writeFileSync(configPath, switchyardConfig(enginePort, staticPort));
+  if (flags['cpu-prof']) mkdirSync(profileDir);
+  const profiling = flags['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
+  // Everything else at its defaults, as in production: health checks, engine scraping, access log (to the log file).
+  // Listeners on fixed default ports (metrics, debug) get free ports instead, when this version has them.
+  const serveHelp = spawnSync(process.execPath, [SWITCHYARD_BIN, 'serve', '--help'], { cwd: ROOT, encoding: 'utf8' }).stdout;
+  const extraListeners: string[] = [];
+  for (const flag of ['--metrics-port', '--debug-port']) {
+    if (serveHelp.includes(flag)) extraListeners.push(flag, String(await freePort()));
+  }
+  const switchyard = start('switchyard', [...PIN_PROXY, process.execPath, ...SWITCHYARD_NODE_FLAGS, ...profiling, SWITCHYARD_BIN, 'serve',
+    '-c', configPath, '-p', String(switchyardPort), '--host', '127.0.0.1', '--log-level', 'warn', ...extraListeners, ...SWITCHYARD_ARGS], workDir);
+  const rawNode = flags['raw-node']
+    ? start('node-raw', [...PIN_PROXY, process.execPath, ...SWITCHYARD_NODE_FLAGS, join(HERE, 'raw-node-proxy.ts'), String(rawNodePort),
+      `${MODEL}=http://127.0.0.1:${enginePort}`, `${STATIC_MODEL}=http://127.0.0.1:${staticPort}`], workDir)
+    : null;
+  await waitReady(nginx, `http://127.0.0.1:${nginxEnginePort}/health`);
+  await waitReady(switchyard, `http://127.0.0.1:${switchyardPort}/readyz`);
+  if (rawNode !== null) await waitReady(rawNode, `http://127.0.0.1:${rawNodePort}/`);
+
+  const proxies = new Map<Target, Service>([['nginx', nginx], ['switchyard', switchyard]]);
+  if (rawNode !== null) proxies.set('node-raw', rawNode);
+  const urlOf = (target: Target, mode: Mode): string => {
+    const viaStatic = mode === 'json' && jsonBackend === 'static';
+    const port = target === 'direct' ? (viaStatic ? staticPort : enginePort)
+      : target === 'nginx' ? (viaStatic ? nginxStaticPort : nginxEnginePort)
+      : target === 'node-raw' ? rawNodePort
+      : switchyardPort;
+    return `http://127.0.0.1:${port}/v1/completions`;
+  };
+
+  // Every target must answer 200 with a complete response before anything is measured.
+  const expectedBytes = new Map<string, number>();
+  for (const mode of MODES) {
+    for (const target of TARGETS) expectedBytes.set(`${target}/${mode}`, await preflight(`${target} ${mode}`, urlOf(target, mode), mode));
+  }
+
+  const measurements: Measurement[] = [];
+  const failures: string[] = [];
+  const check = (label: string, result: WrkResult, minBodyBytes: number): void => {
+    if (totalErrors(result.errors) > 0) failures.push(`${label}: wrk reported errors ${JSON.stringify(result.errors)}`);
+    else if (result.requests === 0) failures.push(`${label}: no request completed`);
+    else if (result.bytes / result.requests < minBodyBytes) {
+      failures.push(`${label}: ${(result.bytes / result.requests).toFixed(0)} bytes per response, expected at least ${minBodyBytes} (truncated answers?)`);
+    }
+  };
+  for (const mode of MODES) {
+    for (const connections of CONNECTIONS) {
+      for (const target of TARGETS) {
+        const label = `${target} ${mode} c=${connections}`;
+        const run = {
+          url: urlOf(target, mode), body: requestBody(mode), connections, threads: connections >= 2 ? 2 : 1, pin: PIN_LOAD,
+        };
+        // wrk's byte count includes the status line and headers, so the body size alone is a safe lower bound.
+        const minBytes = expectedBytes.get(`${target}/${mode}`) ?? 0;
+        if (warmupS > 0) check(`${label} (warm-up)`, await runWrk({ ...run, durationS: warmupS }), minBytes);
+        const proxy = proxies.get(target);
+        const cpuBefore = proxy === undefined ? null : treeCpuTime(proxy.pid);
+        const result = await runWrk({ ...run, durationS });
+        const cpuAfter = proxy === undefined ? null : treeCpuTime(proxy.pid);
+        const proxyCpu = cpuBefore === null || cpuAfter === null ? null
+          : { userS: cpuAfter.userS - cpuBefore.userS, systemS: cpuAfter.systemS - cpuBefore.systemS };
+        check(label, result, minBytes);
+        const proxyRssMb = proxy === undefined ? null : treeRssMb(proxy.pid);
+        measurements.push({ target, mode, connections, threads: run.threads, wrk: result, proxyCpu, proxyRssMb });
+        const cpuText = proxyCpu === null ? '' : `, proxy CPU ${(proxyCpu.userS + proxyCpu.systemS).toFixed(2)} s`;
+        console.log(`  ${label.padEnd(24)} ${(result.requests / (result.durationUs / 1e6)).toFixed(0).padStart(7)} req/s, ` +
+          `p50 ${(result.latencyUs.p50 / 1000).toFixed(3)} ms${cpuText}`);
+        if (failures.length > 0) break;
+      }
+      if (failures.length > 0) break;
+    }
+    if (failures.length > 0) break;
+  }
+
+  const peakRssMb = new Map<Target, number>([...proxies].map(([target, service]) => [target, treePeakRssMb(service.pid)]));
+  const engineRssMb = treePeakRssMb(engine.pid);
+  const exitedEarly = services.filter((s) => s.exited).map((s) => s.name);
+  if (exitedEarly.length > 0) failures.push(`exited during the benchmark: ${exitedEarly.join(', ')}`);
+  await stopAll();
+
+  const rows = buildRows(measurements);
+  const checks = checkTargets(rows, peakRssMb.get('switchyard') ?? 0, LOAD_CONNECTIONS);
+  console.log('');
+  console.log(formatTable(rows, peakRssMb));
+  console.log(`\nProxy CPU per request at c=${LOAD_CONNECTIONS}:\n${formatCpuSplit(rows, LOAD_CONNECTIONS)}`);
+  console.log('');
+  console.log(formatTargets(checks));
+
+  const versions = {
+    node: process.version,
+    nginx: versionOf('nginx', ['-v'], /nginx\/(\S+)/),
+    wrk: versionOf('wrk', ['-v'], /^wrk (\S+)/m),
+    switchyardCommit: gitCommit(),
+  };
+  const result = {
+    benchmark: 'proxy',
+    timestamp: started.toISOString(),
+    machine: { cores, cpuModel: cpus()[0]?.model ?? 'unknown', kernel: release(), pinned },
+    versions,
+    settings: {
+      durationS, warmupS, jsonBackend, tokens: TOKENS, connections: CONNECTIONS, targets: TARGETS, switchyardNodeFlags: SWITCHYARD_NODE_FLAGS, switchyardArgs: SWITCHYARD_ARGS,
+      bodies: { json: requestBody('json'), sse: requestBody('sse') },
+    },
+    rows,
+    peakRssMb: { ...Object.fromEntries(peakRssMb), engine: engineRssMb },
+    targets: checks,
+    failures,
+  };
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  const resultPath = join(RESULTS_DIR, `proxy-${started.toISOString().replace(/[:.]/g, '-')}.json`);
+  writeFileSync(resultPath, `${JSON.stringify(result, null, 2)}\n`);
+  console.log(`\nnode ${versions.node}, nginx ${versions.nginx}, wrk ${versions.wrk}, switchyard ${versions.switchyardCommit}`);
+  console.log(`results: ${resultPath}`);
+  if (flags['cpu-prof']) console.log(`Switchyard CPU profile(s): ${profileDir}`);
+
+  if (failures.length > 0) {
+    console.error(`\nBENCHMARK FAILED: the numbers above must not be used.\n${failures.join('\n')}`);
+    for (const service of services) console.error(`\n--- ${service.name} log (${service.logPath}) ---\n${logTail(service, 15)}`);
+    return 1;
+  }
+  if (!flags['keep-temp'] && !flags['cpu-prof']) rmSync(workDir, { recursive: true, force: true });
+  return 0;
+}
+
+process.once('SIGINT', () => {
+  void stopAll().then(() => process.exit(130));
+});
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(`benchmark error: ${err instanceof Error ? err.message : String(err)}`);
+    void stopAll().then(() => process.exit(1));
+  },
+);
