@@ -4,6 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { startMockEngine, type MockEngineHandle } from '../mock-engine/index.ts';
 import { createLogger, type LogLevel } from '../observability/logger.ts';
 import { formatIssue } from '../resources/types.ts';
+import { connectorName } from '../proxy/connectors/index.ts';
+import { bootstrapPort } from '../proxy/connectors/sglang-connector.ts';
 import { SnapshotStore } from '../snapshot/snapshot-store.ts';
 import type { RoutingSnapshot } from '../snapshot/types.ts';
 import { FileSource } from '../sources/file-source.ts';
@@ -18,9 +20,20 @@ export interface MockPlan {
   readonly model: string;
   readonly engine: 'vllm' | 'sglang';
   readonly loraAdapters: string[];
+  /** PD-disaggregated ModelServers: the pod's role and group, and the handshake its connector needs. */
+  readonly pd?: {
+    readonly role: 'prefill' | 'decode';
+    readonly group: string;
+    readonly kvConnector: 'http' | 'lmcache' | 'nixl' | 'mooncake';
+    readonly bootstrapPort: number;
+  };
 }
 
-/** One mock per pod endpoint: serving the ModelServer's model, plus the LoRA adapters routed to that server. */
+/**
+ * One mock per pod endpoint: serving the ModelServer's model, plus the LoRA adapters routed to that server; a pod that
+ * a PD-disaggregated ModelServer classes as prefill or decode plays that role. A pod selected by several ModelServers
+ * (the seed's PD pods carry the plain 1.5B server's label too) gets one mock with the adapters of all of them.
+ */
 export function planMocks(snapshot: RoutingSnapshot): MockPlan[] {
   const adaptersByServer = new Map<string, Set<string>>();
   for (const routes of snapshot.routesByLora.values()) {
@@ -35,20 +48,30 @@ export function planMocks(snapshot: RoutingSnapshot): MockPlan[] {
       }
     }
   }
-  const plans: MockPlan[] = [];
+  const plans = new Map<string, MockPlan>();
   for (const server of snapshot.servers.values()) {
+    const connector = connectorName(server);
     for (const pod of server.pods) {
-      plans.push({
-        pod: pod.podKey,
+      const role = server.pd?.roleOf.get(pod.podKey);
+      const group = server.pd?.groupOf.get(pod.podKey);
+      const earlier = plans.get(pod.origin);
+      const adapters = new Set([...(earlier?.loraAdapters ?? []), ...(adaptersByServer.get(server.key) ?? [])]);
+      const pd =
+        role !== undefined && group !== undefined
+          ? { role, group, kvConnector: connector === 'sglang' ? 'http' : connector, bootstrapPort: bootstrapPort(pod) } as const
+          : earlier?.pd;
+      plans.set(pod.origin, {
+        pod: earlier?.pod ?? pod.podKey,
         host: pod.ip,
         port: pod.port,
-        model: server.model ?? server.name,
-        engine: server.engine === 'SGLang' ? 'sglang' : 'vllm',
-        loraAdapters: [...(adaptersByServer.get(server.key) ?? [])].sort(),
+        model: earlier?.model ?? server.model ?? server.name,
+        engine: server.engine === 'SGLang' ? 'sglang' : (earlier?.engine ?? 'vllm'),
+        loraAdapters: [...adapters].sort(),
+        ...(pd !== undefined && { pd }),
       });
     }
   }
-  return plans;
+  return [...plans.values()];
 }
 
 export async function runDemo(flags: { port: number; logLevel: LogLevel }): Promise<void> {
@@ -73,9 +96,11 @@ export async function runDemo(flags: { port: number; logLevel: LogLevel }): Prom
           instanceName: plan.pod,
           ttftMs: 50,
           itlMs: 20,
+          ...(plan.pd !== undefined && { role: plan.pd.role, group: plan.pd.group, kvConnector: plan.pd.kvConnector, bootstrapPort: plan.pd.bootstrapPort }),
         }),
       );
-      process.stdout.write(`  mock ${plan.engine.padEnd(6)} ${plan.pod.padEnd(30)} ${plan.host}:${plan.port}  ${plan.model}${plan.loraAdapters.length ? ` + LoRA ${plan.loraAdapters.join(', ')}` : ''}\n`);
+      const role = plan.pd === undefined ? '' : `  [${plan.pd.role}, group ${plan.pd.group}]`;
+      process.stdout.write(`  mock ${plan.engine.padEnd(6)} ${plan.pod.padEnd(37)} ${plan.host}:${plan.port}  ${plan.model}${plan.loraAdapters.length ? ` + LoRA ${plan.loraAdapters.join(', ')}` : ''}${role}\n`);
     }
   } catch (err) {
     await closeMocks();
@@ -120,7 +145,7 @@ function curl(router: string, model: string, extraHeader = ''): string {
 export function demoInstructions(router: string, startMs: number): string {
   return `
 Switchyard is routing on http://${router} (configuration: examples/routing/, started in ${startMs} ms).
-Edit the YAML there and the router reloads it. Try the seed's scenarios:
+Edit the YAML there and the router reloads it. Try the seed's five scenarios:
 
 # 1. Simple model-based routing → deepseek-r1-1-5b
 ${curl(router, 'deepseek-simple')}
@@ -136,6 +161,10 @@ done
 
 # 4. Header-based routing: premium users → deepseek-r1-7b (SGLang), others → deepseek-r1-1-5b
 ${curl(router, 'deepseek-multi-models', 'user-type: premium')}
+
+# 5. PD-disaggregated routing: the prefill on a P-instance pod, then the decode on the D-instance pod of the same
+#    group (kvConnector http); -i shows the x-mock-pd-* headers naming the decode that answered
+${curl(router, 'deepseek-r1-1-5b-pd-disaggregation').replace('curl ', 'curl -i ')}
 
 # Streaming, and the model list:
 curl -N http://${router}/v1/chat/completions -H "Content-Type: application/json" \\

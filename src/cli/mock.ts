@@ -25,6 +25,12 @@ export interface MockFlags {
   decodeMsPerSeq?: number;
   maxLoras?: number;
   loraLoadMs?: number;
+  // PD disaggregation.
+  role?: 'prefill' | 'decode';
+  kvConnector: 'http' | 'lmcache' | 'nixl' | 'mooncake';
+  group?: string;
+  bootstrapPort: number;
+  pdTimeoutMs: number;
 }
 
 export async function runMock(flags: MockFlags): Promise<void> {
@@ -49,6 +55,11 @@ export async function runMock(flags: MockFlags): Promise<void> {
     decodeMsPerSeq: flags.decodeMsPerSeq,
     maxLoras: flags.maxLoras,
     loraLoadMs: flags.loraLoadMs,
+    role: flags.role,
+    kvConnector: flags.kvConnector,
+    group: flags.group,
+    bootstrapPort: flags.bootstrapPort,
+    pdTimeoutMs: flags.pdTimeoutMs,
   };
   if (flags.servedModelName !== undefined) options.servedModelName = flags.servedModelName;
   if (flags.instanceName !== undefined) options.instanceName = flags.instanceName;
@@ -61,7 +72,9 @@ export async function runMock(flags: MockFlags): Promise<void> {
   }
   const adapters = flags.lora.length > 0 ? ` with LoRA ${flags.lora.join(', ')}` : '';
   const simulated = engine.simulated ? ' (batch simulator)' : '';
-  process.stdout.write(`mock ${flags.engine} engine serving ${flags.servedModelName ?? flags.model}${adapters} on ${engine.url}${simulated}\n`);
+  const role = flags.role === undefined ? '' : ` as ${flags.role}${flags.group !== undefined ? ` of group ${flags.group}` : ''}` +
+    (engine.bootstrapPort !== null ? `, bootstrap server on port ${engine.bootstrapPort}` : flags.engine === 'vllm' ? ` (kv connector ${flags.kvConnector})` : '');
+  process.stdout.write(`mock ${flags.engine} engine serving ${flags.servedModelName ?? flags.model}${adapters} on ${engine.url}${simulated}${role}\n`);
   const stop = (): void => {
     void engine.close().then(() => process.exit(0));
   };

@@ -19,6 +19,7 @@ import {
 } from './openai-format.ts';
 import type { ResolvedMockEngineOptions } from './options.ts';
 import { SseStream } from './sse.ts';
+import type { PdRole } from './pd-role.ts';
 import type { TrackedRequest } from './test-hooks.ts';
 import { planAnswer, summarizeChatMessages, summarizeCompletionPrompt, type PromptSummary } from './text.ts';
 import { pause } from './token-loop.ts';
@@ -30,6 +31,8 @@ export interface EngineContext {
   metrics: EngineMetrics;
   /** Times the tokens (fixed delays or the batch simulator) and knows the engine's load. */
   generator: TokenGenerator;
+  /** The part played in a disaggregated deployment (--role), if any. */
+  pd?: PdRole;
 }
 
 interface GenerationRequest {
@@ -115,6 +118,8 @@ interface Generation {
   timer: GenerationTimer;
   tracked: TrackedRequest;
   res: ServerResponse;
+  /** Top-level fields the PD role adds to a non-streamed answer. */
+  extraFields: Readonly<Record<string, unknown>> | null;
 }
 
 export async function handleGeneration(
@@ -125,6 +130,10 @@ export async function handleGeneration(
   body: Record<string, unknown>,
 ): Promise<void> {
   const request = parseGenerationRequest(kind, body, context);
+  // A disaggregated role checks its side of the KV handshake first (and may wait for the other side).
+  const pd = context.pd === undefined ? null : await context.pd.admit(kind, body, tracked.signal);
+  if (tracked.signal.aborted) return;
+  if (pd !== null) for (const [name, value] of Object.entries(pd.headers)) res.setHeader(name, value);
   const { tokens, stopReason } = planAnswer(context.options, request.model, request.prompt, request.maxTokens);
   const adapter = request.model === context.models.servedName ? null : request.model;
   const job: GenerationJob = { prompt: request.prompt.tokens, output: tokens, adapter };
@@ -138,6 +147,7 @@ export async function handleGeneration(
     timer: new GenerationTimer(context.metrics, request.prompt.promptTokens),
     tracked,
     res,
+    extraFields: pd?.fields ?? null,
   };
   const answered = request.stream ? await streamAnswer(generation, context) : await collectAnswer(generation, context);
   generation.timer.finished(answered ? generation.stopReason : 'abort');
@@ -145,7 +155,7 @@ export async function handleGeneration(
 
 /** Non-streaming: the whole answer once the last token exists. Returns whether it was sent. */
 async function collectAnswer(generation: Generation, context: EngineContext): Promise<boolean> {
-  const { request, job, identity, tokens, stopReason, timer, tracked, res } = generation;
+  const { request, job, identity, tokens, stopReason, timer, tracked, res, extraFields } = generation;
   await context.generator.generate(job, tracked.signal, () => timer.tokenSent());
   if (tracked.signal.aborted) return false;
   if (tracked.fault?.dropAfterChunks !== undefined) {
@@ -154,7 +164,8 @@ async function collectAnswer(generation: Generation, context: EngineContext): Pr
   }
   const text = tokens.join('');
   const usage = usageOf(request.prompt.promptTokens, timer.tokensSent);
-  sendJson(res, 200, request.kind === 'chat' ? chatResponse(identity, text, stopReason, usage) : completionResponse(identity, text, stopReason, usage));
+  const answer = request.kind === 'chat' ? chatResponse(identity, text, stopReason, usage) : completionResponse(identity, text, stopReason, usage);
+  sendJson(res, 200, extraFields === null ? answer : { ...answer, ...extraFields });
   return true;
 }
 

@@ -2,6 +2,10 @@
 
 export type EngineKind = 'vllm' | 'sglang';
 export type ResponseMode = 'echo' | 'fixed' | 'random';
+/** A disaggregated engine's part (pd-role.ts); absent: an ordinary engine. */
+export type PdRoleName = 'prefill' | 'decode';
+/** vLLM's KV connector the mock imitates (SGLang always uses its bootstrap protocol). */
+export type KvConnectorKind = 'http' | 'lmcache' | 'nixl' | 'mooncake';
 
 export interface MockEngineOptions {
   /** The model path/name, e.g. "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B". */
@@ -31,6 +35,18 @@ export interface MockEngineOptions {
   instanceName?: string;
   /** Seed of every pseudo-random choice (random mode); default 0. */
   seed: number;
+
+  // PD disaggregation (pd-role.ts). Off unless `role` is given.
+  /** Behave as the prefill or the decode instance of a disaggregated deployment. */
+  role?: PdRoleName;
+  /** vLLM only: the KV connector whose handshake to check; default http (no handshake, any order). */
+  kvConnector: KvConnectorKind;
+  /** The PD group this instance belongs to; a prefill refuses KV claims from decodes of another group. */
+  group?: string;
+  /** SGLang prefill: port of its bootstrap server (SGLang's --disaggregation-bootstrap-port); 0 = ephemeral; default 8998. */
+  bootstrapPort: number;
+  /** How long a prefill's KV waits for its decode, and a decode for its prefill, in ms; default 10000. */
+  pdTimeoutMs: number;
 
   // Batch simulator (simulator/). Off unless `simulate` is true or any option below is given.
   /** Run requests through the simulated engine loop; default: true when any simulator option is given. */
@@ -78,6 +94,9 @@ export const MOCK_ENGINE_DEFAULTS: Omit<MockEngineOptions, 'model'> = {
   maxTokens: 16,
   mode: 'fixed',
   seed: 0,
+  kvConnector: 'http',
+  bootstrapPort: 8998,
+  pdTimeoutMs: 10_000,
   maxNumSeqs: 256,
   maxNumBatchedTokens: 0,
   kvBlocks: 8192,
@@ -122,6 +141,7 @@ export function resolveMockEngineOptions(options: Partial<MockEngineOptions> & {
   if (!Array.isArray(merged.loraAdapters) || merged.loraAdapters.some((name) => typeof name !== 'string' || name === '')) {
     problems.push('loraAdapters must be a list of non-empty names');
   }
+  problems.push(...pdOptionProblems(merged));
   if (problems.length > 0) throw new Error(`invalid mock engine options: ${problems.join('; ')}`);
   const simulate = merged.simulate ?? SIMULATOR_OPTION_KEYS.some((key) => given[key] !== undefined);
   return {
@@ -131,4 +151,14 @@ export function resolveMockEngineOptions(options: Partial<MockEngineOptions> & {
     simulate,
     decodeMsBase: merged.decodeMsBase ?? merged.itlMs,
   };
+}
+
+function pdOptionProblems(merged: MockEngineOptions): string[] {
+  const problems: string[] = [];
+  if (merged.role !== undefined && merged.role !== 'prefill' && merged.role !== 'decode') problems.push(`role must be prefill or decode, got ${String(merged.role)}`);
+  if (!['http', 'lmcache', 'nixl', 'mooncake'].includes(merged.kvConnector)) problems.push(`kvConnector must be http, lmcache, nixl or mooncake, got ${String(merged.kvConnector)}`);
+  if (merged.group !== undefined && (typeof merged.group !== 'string' || merged.group === '')) problems.push('group must be a non-empty string');
+  if (!Number.isInteger(merged.bootstrapPort) || merged.bootstrapPort < 0 || merged.bootstrapPort > 65535) problems.push(`bootstrapPort must be an integer in 0..65535, got ${String(merged.bootstrapPort)}`);
+  if (!Number.isInteger(merged.pdTimeoutMs) || merged.pdTimeoutMs < 1) problems.push(`pdTimeoutMs must be an integer >= 1, got ${String(merged.pdTimeoutMs)}`);
+  return problems;
 }

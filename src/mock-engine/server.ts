@@ -10,6 +10,8 @@ import { handleGeneration, type EngineContext } from './inference.ts';
 import { EngineMetrics } from './metrics.ts';
 import { ModelRegistry } from './models.ts';
 import { resolveMockEngineOptions, type MockEngineOptions } from './options.ts';
+import { advertisedHost, startPdRole } from './pd-factory.ts';
+import type { PdRole } from './pd-role.ts';
 import { TestHooks, applyFaultPrelude, type TrackedRequest } from './test-hooks.ts';
 
 export interface MockEngineHandle {
@@ -19,6 +21,8 @@ export interface MockEngineHandle {
   instanceName: string;
   /** Whether the batch simulator times the tokens (else fixed ttftMs / itlMs delays). */
   simulated: boolean;
+  /** An SGLang-style prefill's bootstrap server port (role prefill, engine sglang), else null. */
+  bootstrapPort: number | null;
   /** Stops listening and destroys open connections, streams included. */
   close(): Promise<void>;
 }
@@ -71,8 +75,26 @@ function buildRoutes(context: EngineContext, hooks: TestHooks): RouteTable {
     },
     '/mock/stats': { GET: { kind: 'plain', run: (req, res) => hooks.handleStats(req, res) } },
     '/mock/faults': { POST: { kind: 'json', run: (req, res, body) => hooks.handleFaults(req, res, body) } },
-    '/mock/reset': { POST: { kind: 'plain', run: (req, res) => hooks.handleReset(req, res) } },
+    '/mock/reset': {
+      POST: {
+        kind: 'plain',
+        run: (req, res) => {
+          context.pd?.resetStats();
+          hooks.handleReset(req, res);
+        },
+      },
+    },
+    ...pdRoutes(context.pd),
   };
+}
+
+/** GET /mock/pd (the role's counters) and, on vLLM-style prefills, POST /mock/pd/claim (pd-vllm.ts). */
+function pdRoutes(pd: PdRole | undefined): RouteTable {
+  if (pd === undefined) return {};
+  const routes: RouteTable = { '/mock/pd': { GET: { kind: 'plain', run: (_req, res) => sendJson(res, 200, pd.stats()) } } };
+  const claim = pd.handleClaim?.bind(pd);
+  if (claim !== undefined) routes['/mock/pd/claim'] = { POST: { kind: 'json', run: claim } };
+  return routes;
 }
 
 /** The path without query; absolute-form targets (`http://host/path`, as sent to proxies) are accepted too. */
@@ -154,11 +176,20 @@ export async function startMockEngine(options: Partial<MockEngineOptions> & { mo
   const metrics = new EngineMetrics(resolved.engine, resolved.servedModelName, () => readLoad());
   const generator = createGenerator(resolved, metrics);
   readLoad = () => generator.load();
+  let pd: PdRole | null;
+  try {
+    pd = await startPdRole(resolved, { instance: instanceName, host: advertisedHost(resolved.host), port }, resolved.host);
+  } catch (error) {
+    generator.close();
+    await new Promise((resolve) => server.close(resolve));
+    throw new Error(`cannot start the ${resolved.role} role: ${(error as Error).message}`, { cause: error });
+  }
   const context: EngineContext = {
     options: resolved,
     models: new ModelRegistry(resolved.servedModelName, resolved.model, resolved.engine, resolved.loraAdapters),
     metrics,
     generator,
+    ...(pd !== null && { pd }),
   };
   const hooks = new TestHooks(instanceName, generator);
   const routes = buildRoutes(context, hooks);
@@ -187,9 +218,9 @@ export async function startMockEngine(options: Partial<MockEngineOptions> & { mo
       generator.close();
       server.close(() => resolve());
       server.closeAllConnections(); // open streams end now; their generation loops stop on the close event
-    });
+    }).then(() => pd?.close());
     return closing;
   };
   const urlHost = resolved.host.includes(':') ? `[${resolved.host}]` : resolved.host;
-  return { url: `http://${urlHost}:${port}`, port, instanceName, simulated: resolved.simulate, close };
+  return { url: `http://${urlHost}:${port}`, port, instanceName, simulated: resolved.simulate, bootstrapPort: pd?.bootstrapPort ?? null, close };
 }

@@ -95,6 +95,7 @@ describe('Pod stubs', () => {
 
   const stub = (metadataExtra: string, status: string) => `apiVersion: v1\nkind: Pod\nmetadata: {name: p${metadataExtra}}\nstatus: ${status}\n`;
   const PORT = 'metadata.annotations["switchyard.dev/port"]';
+  const BOOTSTRAP = 'metadata.annotations["switchyard.dev/bootstrap-port"]';
   const cases: [string, string, string, ExpectedIssue[]][] = [
     ['an IPv6 pod IP', '', '{podIP: "fd00::12"}', []],
     ['an invalid pod IP', '', '{podIP: 10.244.0.300}', [['error', 'status.podIP', '"10.244.0.300" is not a valid IPv4 or IPv6 address']]],
@@ -106,6 +107,11 @@ describe('Pod stubs', () => {
     ['a port annotation above 65535', ', annotations: {switchyard.dev/port: "65536"}', '{}', [['error', PORT, 'got "65536"']]],
     ['a port annotation with a sign', ', annotations: {switchyard.dev/port: "+80"}', '{}', [['error', PORT, 'got "+80"']]],
     ['an unquoted port annotation', ', annotations: {switchyard.dev/port: 8080}', '{}', [['error', PORT, 'annotation values must be strings; quote the value']]],
+    ['a bootstrap-port annotation', ', annotations: {switchyard.dev/bootstrap-port: "8998"}', '{}', []],
+    ['a bootstrap-port annotation that is not a number', ', annotations: {switchyard.dev/bootstrap-port: "sglang"}', '{}', [['error', BOOTSTRAP, 'must be a port number from 1 to 65535, got "sglang"']]],
+    ['a bootstrap-port annotation of 0', ', annotations: {switchyard.dev/bootstrap-port: "0"}', '{}', [['error', BOOTSTRAP, 'got "0"']]],
+    ['a bootstrap-port annotation above 65535', ', annotations: {switchyard.dev/bootstrap-port: "70000"}', '{}', [['error', BOOTSTRAP, 'got "70000"']]],
+    ['both port annotations wrong', ', annotations: {switchyard.dev/port: "x", switchyard.dev/bootstrap-port: "-1"}', '{}', [['error', PORT, 'got "x"'], ['error', BOOTSTRAP, 'got "-1"']]],
   ];
   for (const [name, metadataExtra, status, expected] of cases) {
     it(name, () => {

@@ -163,6 +163,13 @@ export type ResourceKind = Resource['kind'];
 /** Annotation on a Pod stub that overrides the ModelServer's workloadPort.port for that pod. */
 export const PORT_ANNOTATION = 'switchyard.dev/port';
 
+/**
+ * Annotation on a Pod stub naming the port of the SGLang bootstrap server of a prefill pod (SGLang's
+ * --disaggregation-bootstrap-port); sent to decode pods as bootstrap_port. Default: SGLang's 8998.
+ */
+export const BOOTSTRAP_PORT_ANNOTATION = 'switchyard.dev/bootstrap-port';
+export const DEFAULT_BOOTSTRAP_PORT = 8998;
+
 /** Where a resource came from, for error messages and stable ordering. */
 export interface ResourceOrigin {
   /** File path, or a source-specific locator such as "kubernetes". */

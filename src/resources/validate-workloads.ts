@@ -2,7 +2,7 @@
 import type { FieldPath } from './field-path.ts';
 import { labelKeyProblem, labelValueProblem } from './kubernetes-names.ts';
 import { errorAt, type FieldProblem } from './problem.ts';
-import { PORT_ANNOTATION, type ModelServer, type PodStub } from './types.ts';
+import { BOOTSTRAP_PORT_ANNOTATION, PORT_ANNOTATION, type ModelServer, type PodStub } from './types.ts';
 
 export function validateModelServer(server: ModelServer): FieldProblem[] {
   const { matchLabels, pdGroup } = server.spec.workloadSelector;
@@ -36,9 +36,13 @@ function validateLabels(labels: Readonly<Record<string, string>>, path: FieldPat
 }
 
 export function validatePodStub(pod: PodStub): FieldProblem[] {
-  const port = pod.metadata.annotations[PORT_ANNOTATION];
+  return [PORT_ANNOTATION, BOOTSTRAP_PORT_ANNOTATION].flatMap((name) => portAnnotationProblems(pod, name));
+}
+
+function portAnnotationProblems(pod: PodStub, annotation: string): FieldProblem[] {
+  const port = pod.metadata.annotations[annotation];
   if (port === undefined) return [];
   const value = /^\d{1,5}$/.test(port) ? Number(port) : NaN;
   if (value >= 1 && value <= 65535) return [];
-  return [errorAt(['metadata', 'annotations', PORT_ANNOTATION], `must be a port number from 1 to 65535, got ${JSON.stringify(port)}`)];
+  return [errorAt(['metadata', 'annotations', annotation], `must be a port number from 1 to 65535, got ${JSON.stringify(port)}`)];
 }

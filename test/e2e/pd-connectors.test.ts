@@ -1,0 +1,150 @@
+// PD disaggregation, every connector, through the router with the official openai client, against role mocks that
+// check the handshake for real (nixl/mooncake: one-time transfer ids claimed from the named prefill; sglang: both
+// sides meet on the prefill's bootstrap server; http/lmcache: no handshake). Two groups per connector: the pair
+// always stays within a group, as the instances reported by the mocks show.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type OpenAI from 'openai';
+import { client, createEnv, mockStats, simpleRoute, startRouter, writeYaml, type TestEnv } from '../support/harness.ts';
+import { CONNECTORS, pdPods, pdServer, startPdMocks, type Connector, type PdPairMocks } from '../support/pd-fixtures.ts';
+
+const MODEL = 'org/pd-model';
+const ANSWER = `This is simulated message from ${MODEL}!`;
+
+interface PdBody {
+  model?: string;
+  stream?: boolean;
+  stream_options?: unknown;
+  max_tokens?: number;
+  max_completion_tokens?: number;
+  kv_transfer_params?: Record<string, unknown>;
+  bootstrap_room?: number;
+  bootstrap_host?: string;
+  bootstrap_port?: number;
+}
+
+describe('PD disaggregation: every connector end to end', () => {
+  let env: TestEnv;
+  let openai: OpenAI;
+  const mocks = new Map<Connector, PdPairMocks[]>();
+  let prompts = 0;
+  // A new prompt each time: the default scheduler's prefix-cache plugin would keep a repeated prompt on one pair.
+  const prompt = (): string => `San Francisco is a city number ${++prompts}`;
+
+  before(async () => {
+    env = await createEnv();
+    const docs: string[] = [];
+    for (const connector of CONNECTORS) {
+      const pairs = await startPdMocks(env, connector, connector, ['g1', 'g2'], { model: MODEL });
+      mocks.set(connector, pairs);
+      docs.push(pdServer(`pd-${connector}`, connector, { model: MODEL }), ...pdPods(`pd-${connector}`, pairs), simpleRoute(`pd-${connector}`, `pd-${connector}`, `pd-${connector}`));
+    }
+    await writeYaml(env, 'pd.yaml', docs);
+    openai = client(await startRouter(env));
+  });
+  after(() => env.cleanup());
+
+  const groupOf = (connector: Connector, instance: string | null): string | undefined =>
+    mocks.get(connector)!.find((p) => p.prefill.instanceName === instance || p.decode.instanceName === instance)?.group;
+
+  /** The last prefill and decode request bodies each pair's mocks received (the pair that served has both). */
+  async function lastBodies(connector: Connector, decodeInstance: string): Promise<{ prefill: PdBody; decode: PdBody }> {
+    const pair = mocks.get(connector)!.find((p) => p.decode.instanceName === decodeInstance)!;
+    const [p, d] = await Promise.all([mockStats(pair.prefill), mockStats(pair.decode)]);
+    return { prefill: p.lastRequest!.body as PdBody, decode: d.lastRequest!.body as PdBody };
+  }
+
+  for (const connector of CONNECTORS) {
+    describe(connector, () => {
+      const model = `pd-${connector}`;
+      const handshake = connector === 'nixl' || connector === 'mooncake' || connector === 'sglang';
+
+      it('answers non-streaming completions from a prefill/decode pair of one group', async () => {
+        const { data, response } = await openai.completions.create({ model, prompt: prompt(), max_tokens: 7 }).withResponse();
+        assert.equal(data.choices[0].text, ANSWER);
+        assert.equal(data.model, MODEL);
+        const decode = response.headers.get('x-mock-pd-decode');
+        assert.ok(decode !== null, 'the decode pod answered');
+        assert.equal(response.headers.get('x-mock-instance'), decode);
+        const { prefill, decode: decodeBody } = await lastBodies(connector, decode);
+        // The prefill computes the prompt and one token, without streaming.
+        assert.equal(prefill.max_tokens, 1);
+        assert.equal(prefill.stream, undefined);
+        assert.equal(prefill.model, MODEL);
+        // The decode gets the client's request.
+        assert.equal(decodeBody.max_tokens, 7);
+        if (handshake) {
+          const prefillName = response.headers.get('x-mock-pd-prefill');
+          assert.equal(groupOf(connector, prefillName), groupOf(connector, decode), `${prefillName} and ${decode} are one group`);
+        }
+        if (connector === 'nixl' || connector === 'mooncake') {
+          assert.deepEqual(prefill.kv_transfer_params, { do_remote_decode: true, do_remote_prefill: false });
+          assert.equal(decodeBody.kv_transfer_params?.do_remote_prefill, true);
+          assert.equal(decodeBody.kv_transfer_params?.remote_engine_id, response.headers.get('x-mock-pd-prefill'));
+        } else if (connector === 'sglang') {
+          const pair = mocks.get(connector)!.find((p) => p.decode.instanceName === decode)!;
+          assert.equal(typeof prefill.bootstrap_room, 'number');
+          assert.equal(decodeBody.bootstrap_room, prefill.bootstrap_room, 'one room for both sides');
+          assert.equal(decodeBody.bootstrap_host, '127.0.0.1');
+          assert.equal(decodeBody.bootstrap_port, pair.prefill.bootstrapPort, 'the pod annotation, not a guess');
+        } else {
+          assert.equal(decodeBody.kv_transfer_params, undefined);
+          assert.equal(decodeBody.bootstrap_room, undefined);
+        }
+      });
+
+      it('streams chat chunk by chunk, hiding the usage chunk it asked for on the client\'s behalf', async () => {
+        const { data: stream, response } = await openai.chat.completions
+          .create({ model, messages: [{ role: 'user', content: prompt() }], stream: true, max_completion_tokens: 12 })
+          .withResponse();
+        let text = '';
+        let chunks = 0;
+        for await (const chunk of stream) {
+          chunks++;
+          assert.equal(chunk.usage ?? null, null);
+          assert.ok(chunk.choices.length > 0, 'no usage-only chunk reaches the client');
+          text += chunk.choices[0].delta.content ?? '';
+        }
+        assert.equal(text, ANSWER);
+        assert.ok(chunks > 2);
+        const decode = response.headers.get('x-mock-pd-decode')!;
+        const bodies = await lastBodies(connector, decode);
+        assert.equal(bodies.prefill.stream, undefined, 'stream removed from the prefill');
+        assert.equal(bodies.prefill.stream_options, undefined, 'stream_options removed from the prefill');
+        assert.equal(bodies.prefill.max_completion_tokens, 1, 'present in the client request: 1 for the prefill');
+        assert.deepEqual(bodies.decode.stream_options, { include_usage: true }, 'usage asked of the decode');
+      });
+
+      it('passes the usage chunk through when the client asks for it', async () => {
+        const stream = await openai.completions.create({ model, prompt: prompt(), stream: true, stream_options: { include_usage: true } });
+        let text = '';
+        let usage: OpenAI.CompletionUsage | null = null;
+        for await (const chunk of stream) {
+          text += chunk.choices[0]?.text ?? '';
+          if (chunk.usage) usage = chunk.usage;
+        }
+        assert.equal(text, ANSWER);
+        assert.ok(usage !== null && usage.completion_tokens === 6);
+      });
+
+      it('keeps every pair within one group and uses both groups', async () => {
+        const used = new Set<string>();
+        for (let i = 0; i < 16; i++) {
+          const { response } = await openai.completions.create({ model, prompt: prompt(), max_tokens: 2 }).withResponse();
+          const decode = response.headers.get('x-mock-pd-decode');
+          const group = groupOf(connector, decode);
+          assert.ok(group !== undefined);
+          used.add(group);
+          if (handshake) assert.equal(groupOf(connector, response.headers.get('x-mock-pd-prefill')), group);
+        }
+        assert.deepEqual([...used].sort(), ['g1', 'g2']);
+        // Every prefill request was followed by a decode in the same group: per group, the counts match.
+        for (const pair of mocks.get(connector)!) {
+          const [p, d] = await Promise.all([mockStats(pair.prefill), mockStats(pair.decode)]);
+          assert.equal(p.received, d.received, `group ${pair.group}: prefills ${p.received}, decodes ${d.received}`);
+          assert.equal(p.cancelled + d.cancelled, 0);
+        }
+      });
+    });
+  }
+});
