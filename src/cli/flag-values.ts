@@ -34,6 +34,12 @@ export function parseByteSize(value: string): number {
   return Math.floor(Number(m[1]) * unit);
 }
 
+/** A Prometheus metric name prefix, e.g. switchyard or kthena_router. */
+export function parseMetricPrefix(value: string): string {
+  if (!/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(value)) throw new InvalidArgumentError('expected a metric name prefix such as switchyard or kthena_router');
+  return value;
+}
+
 export function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
 }

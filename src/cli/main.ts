@@ -1,6 +1,6 @@
 // `switchyard` command line: serve, validate, mock, demo.
 import { Command, Option } from 'commander';
-import { collect, parseByteSize, parseDurationMs, parseNonNegativeNumber, parsePort, parsePositiveInt } from './flag-values.ts';
+import { collect, parseByteSize, parseDurationMs, parseMetricPrefix, parseNonNegativeNumber, parsePort, parsePositiveInt } from './flag-values.ts';
 import type { LogLevel } from '../observability/logger.ts';
 import type { MockFlags } from './mock.ts';
 import type { ServeFlags } from './serve.ts';
@@ -32,6 +32,13 @@ program
   .option('--router-config <file>', 'Kthena router configuration file: scheduler plugins, weights and args (watched and hot-reloaded)')
   .addOption(duration('--metrics-scrape-interval <duration>', 'interval of GET /metrics and /v1/models on every pod (0 disables)', 1000, '1s'))
   .addOption(duration('--metrics-scrape-timeout <duration>', 'timeout of one metrics or models request to a pod', 5000, '5s'))
+  .option('--metrics-port <port>', 'port of the Prometheus GET /metrics listener, on --host (0 disables)', parsePort, 9090)
+  .option('--expose-metrics-on-router-port', 'also serve GET /metrics on --port')
+  .option('--metrics-prefix <prefix>', 'metric name prefix; kthena_router gives the names of Kthena Router', parseMetricPrefix, 'switchyard')
+  .option('--access-log <output>', 'access log, one line per request: stdout, stderr, a file path, or off', 'stdout')
+  .addOption(new Option('--access-log-format <format>', 'access log format (text: Kthena\'s text shape)').choices(['json', 'text']).default('json'))
+  .option('--debug-port <port>', 'port of the debug server (config dumps, POST /debug/explain), on 127.0.0.1 only (0 disables)', parsePort, 15000)
+  .option('--allow-explain-header', 'answer requests carrying "x-switchyard-explain: 1" with the routing decision in that response header')
   .addOption(logLevel)
   .action(async (flags: ServeFlags) => (await import('./serve.ts')).runServe(flags));
 
@@ -71,9 +78,20 @@ program
   .option('--decode-ms-per-seq <ms>', 'extra step cost per sequence decoding in it (default 0)', parseNonNegativeNumber)
   .option('--max-loras <n>', 'LoRA adapter slots; 0 = no limit (default 0)', parsePositiveInt)
   .option('--lora-load-ms <ms>', 'step cost of loading an adapter into a slot (default 0)', parseNonNegativeNumber)
+  // PD disaggregation: no role = an ordinary engine.
+  .addOption(new Option('--role <role>', 'act as the prefill or decode instance of a PD-disaggregated deployment').choices(['prefill', 'decode']))
+  .addOption(new Option('--kv-connector <type>', 'vLLM: the KV connector handshake to check (http and lmcache: none)').choices(['http', 'lmcache', 'nixl', 'mooncake']).default('http'))
+  .option('--group <name>', 'PD group of this instance; a prefill hands its KV only to decodes of the same group')
+  .option('--bootstrap-port <port>', 'SGLang prefill: port of its bootstrap server (0: any free port)', parsePort, 8998)
+  .option('--pd-timeout-ms <ms>', 'how long a prefill waits for its decode to take the KV, and a decode for its prefill', parsePositiveInt, 10_000)
   .addHelpText(
     'after',
     `
+PD roles (--role): a vLLM nixl/mooncake prefill answers kv_transfer_params naming itself and a one-time transfer id,
+which the decode claims from it (POST /mock/pd/claim) before generating; an SGLang prefill opens a bootstrap server on
+--bootstrap-port where the decode of the same bootstrap_room meets it. Answers carry x-mock-pd-prefill/-decode;
+GET /mock/pd shows the handshake counters.
+
 Batch simulator: one engine loop steps the whole batch. A step lasts --decode-ms-base + --decode-ms-per-seq x decoding
 sequences (if any decode) + --prefill-ms-per-token x prompt tokens computed + --ttft-ms x prefills started +
 --lora-load-ms x adapters loaded. Prompts are cut into blocks of --block-size tokens with chained hashes; cached blocks

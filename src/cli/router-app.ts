@@ -1,6 +1,7 @@
 // Composition root of `switchyard serve`: file source → snapshot store → server, with pools, pod state, health
 // checks and engine-metrics scraping following every snapshot swap, and the filter/score scheduler configured by the
-// router configuration file. Tests start the same thing in-process.
+// router configuration file, and observability (metrics, access log, debug server: observability-setup.ts).
+// Tests start the same thing in-process.
 import type { Logger } from 'pino';
 import { EngineStateTable, type EngineStatsSource } from '../engines/engine-state.ts';
 import { DEFAULT_SCRAPER_OPTIONS, EngineScraper, staleAfterMs } from '../engines/scraper.ts';
@@ -13,8 +14,9 @@ import type { RequestRecord } from '../server/inference-handler.ts';
 import { RouterServer } from '../server/router-server.ts';
 import { SnapshotStore } from '../snapshot/snapshot-store.ts';
 import { FileSource } from '../sources/file-source.ts';
+import { Observability, type ObservabilityOptions } from './observability-setup.ts';
 
-export interface RouterAppOptions {
+export interface RouterAppOptions extends Omit<ObservabilityOptions, 'metricsHost'> {
   readonly configPaths: readonly string[];
   readonly port: number;
   readonly host?: string;
@@ -30,6 +32,8 @@ export interface RouterAppOptions {
   readonly metricsScrapeIntervalMs?: number;
   /** Timeout of one scrape request; default 5 s. */
   readonly metricsScrapeTimeoutMs?: number;
+  /** Honour x-switchyard-explain on inference requests (--allow-explain-header). */
+  readonly allowExplainHeader?: boolean;
 }
 
 export interface RouterApp {
@@ -39,6 +43,9 @@ export interface RouterApp {
   readonly server: RouterServer;
   /** Scraped engine state per pod origin (metrics, loaded models). */
   readonly engines: EngineStatsSource;
+  /** Base URL of the /metrics listener, of the debug listener (127.0.0.1); null when off. */
+  readonly metricsUrl: string | null;
+  readonly debugUrl: string | null;
   /** Graceful: stop accepting, finish running requests within the timeout, release everything. */
   shutdown(drainTimeoutMs: number): Promise<boolean>;
 }
@@ -67,14 +74,18 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
   };
   const engines = new EngineStateTable({ staleAfterMs: staleAfterMs(scrape) });
   const scraper = scrape.intervalMs > 0 ? new EngineScraper(engines, scrape) : null;
+  const observability = await Observability.create({ ...options, metricsHost: options.host }, { store, engines, podStates }, log);
   const scheduler = await setUpScheduler({
     routerConfigFile: options.routerConfigFile,
     reloadDebounceMs: options.reloadDebounceMs,
-    env: { podStates, engines, random: Math.random },
+    env: { podStates, engines, random: Math.random, observer: observability.metrics },
     onPluginError: (plugin, stage, err) => log.warn({ plugin, stage, err }, 'scheduler plugin failed; treated as having no opinion'),
   });
   logIssues(log, scheduler.issues);
-  if (!scheduler.ok) throw new ConfigRejectedError(scheduler.issues.filter((i) => i.severity === 'error'));
+  if (!scheduler.ok) {
+    await observability.close();
+    throw new ConfigRejectedError(scheduler.issues.filter((i) => i.severity === 'error'));
+  }
   const picker = scheduler.picker;
 
   store.onSwap((next) => {
@@ -109,14 +120,16 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
   });
 
   const server = new RouterServer(
-    { store, picker, pools, podStates, onRequestDone: options.onRequestDone },
-    { maxBodyBytes: options.maxBodyBytes },
+    { store, picker, pools, podStates, onDispatch: observability.onDispatch, onRequestDone: observability.onRequestDone },
+    { maxBodyBytes: options.maxBodyBytes, allowExplainHeader: options.allowExplainHeader, metrics: observability.routerPortMetrics },
   );
+  observability.bind(() => server.activeApiRequests, picker);
   let address;
   try {
     address = await server.listen(options.port, options.host);
+    await observability.listen({ store, engines, podStates, picker });
   } catch (err) {
-    await Promise.all([source.close(), scheduler.close()]);
+    await Promise.all([server.drain(0), source.close(), scheduler.close(), observability.close()]);
     await pools.closeAll();
     throw err;
   }
@@ -132,12 +145,14 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
     store,
     server,
     engines,
+    metricsUrl: observability.metricsUrl,
+    debugUrl: observability.debugUrl,
     async shutdown(drainTimeoutMs: number): Promise<boolean> {
       // Stop accepting first (drain closes the listener at once), then release the watcher and the prober.
       const drained = server.drain(drainTimeoutMs);
       await Promise.all([source.close(), health?.stop(), scheduler.close(), scraper?.stop()]);
       const clean = await drained;
-      await pools.closeAll();
+      await Promise.all([pools.closeAll(), observability.close()]);
       return clean;
     },
   };

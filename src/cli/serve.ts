@@ -18,6 +18,16 @@ export interface ServeFlags {
   routerConfig?: string;
   metricsScrapeInterval: number;
   metricsScrapeTimeout: number;
+  /** 0 disables. */
+  metricsPort: number;
+  exposeMetricsOnRouterPort?: boolean;
+  metricsPrefix: string;
+  /** stdout, stderr, a file path, or off. */
+  accessLog: string;
+  accessLogFormat: 'json' | 'text';
+  /** 0 disables. */
+  debugPort: number;
+  allowExplainHeader?: boolean;
   logLevel: LogLevel;
 }
 
@@ -35,6 +45,12 @@ export async function runServe(flags: ServeFlags): Promise<void> {
       routerConfigFile: flags.routerConfig,
       metricsScrapeIntervalMs: flags.metricsScrapeInterval,
       metricsScrapeTimeoutMs: flags.metricsScrapeTimeout,
+      metricsPort: flags.metricsPort === 0 ? null : flags.metricsPort,
+      exposeMetricsOnRouterPort: flags.exposeMetricsOnRouterPort === true,
+      metricsPrefix: flags.metricsPrefix,
+      accessLog: flags.accessLog === 'off' ? null : { output: flags.accessLog, format: flags.accessLogFormat },
+      debugPort: flags.debugPort === 0 ? null : flags.debugPort,
+      allowExplainHeader: flags.allowExplainHeader === true,
       logger,
     });
   } catch (err) {

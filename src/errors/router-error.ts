@@ -22,9 +22,13 @@ export const ERROR_CODES = {
   /** The scheduler's filters removed every pod (e.g. all have too many requests waiting). */
   pods_overloaded: { status: 503, type: 'server_error' },
   not_ready: { status: 503, type: 'server_error' },
+  /** PD-disaggregated ModelServer: no group has both a ready prefill pod and a ready decode pod. */
+  no_pd_pair: { status: 503, type: 'server_error' },
   upstream_unavailable: { status: 502, type: 'server_error' },
   upstream_timeout: { status: 504, type: 'timeout_error' },
   upstream_stream_error: { status: 502, type: 'server_error' },
+  /** A pod's answer broke the PD protocol (e.g. a nixl prefill answer without kv_transfer_params). */
+  upstream_protocol_error: { status: 502, type: 'server_error' },
   internal_error: { status: 500, type: 'server_error' },
 } as const satisfies Record<string, ErrorCodeSpec>;
 

@@ -39,13 +39,16 @@ export interface ExchangeOutcome {
   readonly usage: TokenUsage | null;
   readonly error: RouterError | null;
   readonly clientAborted: boolean;
+  /** performance.now() when the response headers of the answering attempt arrived; 0 or absent if none did. */
+  readonly headersAt?: number;
 }
 
 /** Connection attempts that never reached a pod are retried on other pods even without a retry policy. */
-const MAX_CONNECT_RETRIES = 3;
-const MAX_USAGE_BODY = 1 << 20;
-const RETRYABLE_STATUS = new Set([502, 503, 504]);
-const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT']);
+export const MAX_CONNECT_RETRIES = 3;
+/** Non-streamed bodies up to this size are parsed for their usage. */
+export const MAX_USAGE_BODY = 1 << 20;
+export const RETRYABLE_STATUS: ReadonlySet<number> = new Set([502, 503, 504]);
+export const CONNECT_ERRORS: ReadonlySet<string> = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT']);
 
 class UpstreamTimeout extends Error {}
 class ClientGone extends Error {}
@@ -66,6 +69,7 @@ export class ProxyExchange {
   private lastError: RouterError | null = null;
   private upstreamStatus = 0;
   private servedBy: PodEndpoint | null = null;
+  private headersAt = 0;
 
   constructor(options: ExchangeOptions, pools: UpstreamPools, states: PodStateTable) {
     this.o = options;
@@ -126,6 +130,7 @@ export class ProxyExchange {
     this.committed = true;
     this.upstreamStatus = status;
     this.servedBy = attempt.pod;
+    this.headersAt = performance.now();
     const contentType = headers['content-type'];
     const isSse = this.o.stream && typeof contentType === 'string' && contentType.startsWith('text/event-stream');
     const tap = isSse ? new SseUsageTap(this.o.hideUsage) : null;
@@ -146,6 +151,7 @@ export class ProxyExchange {
   /** The committed attempt completed. */
   completed(status: number, usage: TokenUsage | null): void {
     if (this.finished) return;
+    this.lastError = null; // a failed earlier attempt does not make the answered request an error
     this.o.res.end();
     this.finish(status, usage);
   }
@@ -188,6 +194,7 @@ export class ProxyExchange {
       usage,
       error: this.clientGone ? null : this.lastError,
       clientAborted: this.clientGone,
+      headersAt: this.headersAt,
     });
   }
 

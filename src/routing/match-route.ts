@@ -1,5 +1,6 @@
 // Request facts + snapshot → which route, rule and target serve the request (Kthena's MatchModelTarget semantics).
 import type { CompiledRoute, CompiledRule, CompiledTarget, RoutingSnapshot } from '../snapshot/types.ts';
+import { MISMATCH_BODY_MODEL, MISMATCH_NO_WEIGHT, MISMATCH_URI, RULE_MATCHES, type RouteTrace } from './route-trace.ts';
 
 export interface RequestFacts {
   /** The body's "model". */
@@ -23,21 +24,38 @@ export type RouteDecision =
 
 const NO_MATCH: RouteDecision = { matched: false };
 
-export function matchRoute(snapshot: RoutingSnapshot, facts: RequestFacts): RouteDecision {
+/** `trace` (explanations only; null on the hot path) hears every step; a dry-run trace peeks the round-robin. */
+export function matchRoute(snapshot: RoutingSnapshot, facts: RequestFacts, trace: RouteTrace | null = null): RouteDecision {
   let isLora = false;
   let candidates = snapshot.routesByModel.get(facts.model);
   if (candidates === undefined) {
     candidates = snapshot.routesByLora.get(facts.model);
-    if (candidates === undefined) return NO_MATCH;
+    if (candidates === undefined) {
+      trace?.lookedUp(null, []);
+      return NO_MATCH;
+    }
     isLora = true;
   }
+  if (trace !== null) trace.lookedUp(isLora ? 'loraAdapters' : 'modelName', candidates);
   // Oldest route first; a route none of whose rules match hands over to the next one.
   for (let r = 0; r < candidates.length; r++) {
     const route = candidates[r];
     for (let i = 0; i < route.rules.length; i++) {
       const rule = route.rules[i];
-      if (rule.picker === null || !ruleMatches(rule, facts)) continue;
-      const target = rule.picker.next();
+      const mismatch = rule.picker === null ? MISMATCH_NO_WEIGHT : ruleMismatch(rule, facts);
+      if (mismatch !== RULE_MATCHES) {
+        if (trace !== null) trace.ruleSkipped(route, rule, mismatch);
+        continue;
+      }
+      const picker = rule.picker!;
+      let target: CompiledTarget | undefined;
+      if (trace === null) {
+        target = picker.next();
+      } else {
+        const before = picker.state();
+        target = trace.dryRun ? picker.peek() : picker.next();
+        trace.targetPicked(route, rule, target, before);
+      }
       if (target !== undefined) return { matched: true, route, rule, target, isLora };
     }
   }
@@ -45,16 +63,21 @@ export function matchRoute(snapshot: RoutingSnapshot, facts: RequestFacts): Rout
 }
 
 export function ruleMatches(rule: CompiledRule, facts: RequestFacts): boolean {
-  if (rule.bodyModel !== null && rule.bodyModel !== facts.model) return false;
+  return ruleMismatch(rule, facts) === RULE_MATCHES;
+}
+
+/** RULE_MATCHES, or the first condition that fails: MISMATCH_BODY_MODEL, a header's index, MISMATCH_URI. */
+export function ruleMismatch(rule: CompiledRule, facts: RequestFacts): number {
+  if (rule.bodyModel !== null && rule.bodyModel !== facts.model) return MISMATCH_BODY_MODEL;
   const headers = rule.headers;
   if (headers !== null) {
     for (let i = 0; i < headers.length; i++) {
       const h = headers[i];
-      if (!h.match(firstHeaderValue(facts.rawHeaders, h.name))) return false;
+      if (!h.match(firstHeaderValue(facts.rawHeaders, h.name))) return i;
     }
   }
-  if (rule.uri !== null && !rule.uri(facts.path)) return false;
-  return true;
+  if (rule.uri !== null && !rule.uri(facts.path)) return MISMATCH_URI;
+  return RULE_MATCHES;
 }
 
 /** First value of a header (case-insensitive name), "" when absent, like Go's Header.Get. */

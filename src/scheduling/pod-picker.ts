@@ -1,6 +1,7 @@
 // The one interface between routing and proxying for choosing pods. The default is the model-aware filter/score
 // framework (framework/framework-picker.ts); LeastRequestPicker is the simple fallback behind the same call.
 import type { CompiledServer, PodEndpoint } from '../snapshot/types.ts';
+import type { ScheduleTrace } from './schedule-trace.ts';
 
 export interface ScheduleRequest {
   /** The request's model name as the client sent it. */
@@ -12,14 +13,17 @@ export interface ScheduleRequest {
   readonly rawHeaders: readonly string[];
   /** The parsed JSON request body (read, never modified): plugins take the prompt or messages from it. */
   readonly body?: Readonly<Record<string, unknown>>;
+  /** PD-disaggregated ModelServers: which role the candidates play (each role is scheduled on its own). */
+  readonly pdRole?: 'prefill' | 'decode';
 }
 
 export interface PodPicker {
   /**
    * Candidates in the order to try them: the first is the choice, the rest are the retry order.
    * Empty when no candidate may be used (every pod filtered out: overloaded).
+   * `trace` (explanations only; absent or null on the hot path) hears every filter, score and the ranking.
    */
-  schedule(request: ScheduleRequest, candidates: readonly PodEndpoint[]): readonly PodEndpoint[];
+  schedule(request: ScheduleRequest, candidates: readonly PodEndpoint[], trace?: ScheduleTrace | null): readonly PodEndpoint[];
   /**
    * Post-schedule hook: `request` (the object given to schedule) was served successfully by `pod`.
    * Lets plugins learn from the outcome, e.g. prefix-cache remembers which pod holds the prompt's prefix.

@@ -6,13 +6,20 @@ import { RouterError } from '../errors/router-error.ts';
 import type { PodStateTable } from '../pods/pod-state.ts';
 import { buildUpstreamHeaders } from '../proxy/headers.ts';
 import { editTopLevel, scanTopLevelMembers, type BodyEdit } from '../proxy/json-body.ts';
-import { ProxyExchange, type ExchangeOutcome } from '../proxy/proxy-exchange.ts';
+import type { PdOutcome } from '../proxy/pd-exchange.ts';
+import { ProxyExchange } from '../proxy/proxy-exchange.ts';
 import type { UpstreamPools } from '../proxy/upstream-pools.ts';
-import { matchRoute } from '../routing/match-route.ts';
+import { DecisionRecorder } from '../observability/explain/decision-recorder.ts';
+import { explainRequested, setExplainHeader } from '../observability/explain/summary.ts';
+import { endRecord, startRecord, type RequestRecord } from '../observability/request-record.ts';
+import { ensureTraceContext } from '../observability/trace-context.ts';
 import type { PodPicker, ScheduleRequest } from '../scheduling/pod-picker.ts';
 import type { SnapshotStore } from '../snapshot/snapshot-store.ts';
-import type { CompiledRoute, CompiledRule, CompiledServer } from '../snapshot/types.ts';
+import { proxyPdInference } from './pd-inference.ts';
 import { readBody } from './read-body.ts';
+import { resolveRoute } from './resolve-route.ts';
+
+export type { RequestRecord } from '../observability/request-record.ts';
 
 export interface InferenceDeps {
   readonly store: SnapshotStore;
@@ -22,22 +29,12 @@ export interface InferenceDeps {
   readonly maxBodyBytes: number;
   /** True while draining: responses carry Connection: close. */
   readonly draining: () => boolean;
+  /** The request is routed and scheduled; its upstream exchange starts now (metrics: active gauges). */
+  readonly onDispatch: (record: RequestRecord) => void;
+  /** Every request ends here exactly once: answered, refused, or abandoned by its client. */
   readonly onRequestDone: (record: RequestRecord) => void;
-}
-
-/** What happened to one request; observability reads this. */
-export interface RequestRecord {
-  readonly requestId: string;
-  readonly path: string;
-  readonly model: string | null;
-  readonly route: CompiledRoute | null;
-  readonly rule: CompiledRule | null;
-  readonly server: CompiledServer | null;
-  readonly upstreamModel: string | null;
-  readonly status: number;
-  readonly error: RouterError | null;
-  readonly outcome: ExchangeOutcome | null;
-  readonly startedAt: number;
+  /** Honour x-switchyard-explain (--allow-explain-header): the decision goes back in a response header. */
+  readonly allowExplainHeader: boolean;
 }
 
 const MAX_REQUEST_ID_LENGTH = 200;
@@ -45,25 +42,25 @@ const MAX_REQUEST_ID_LENGTH = 200;
 const DOT_SEGMENT = /(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)/i;
 
 export function handleInference(deps: InferenceDeps, req: IncomingMessage, res: ServerResponse, path: string): void {
-  const startedAt = Date.now();
   const requestId = requestIdOf(req);
-  const refuse = (error: RouterError, model: string | null = null): void => {
+  const record = startRecord(req, requestId, path);
+  const refuse = (error: RouterError, model: string | null = record.model): void => {
     sendError(res, error, requestId, deps.draining());
-    deps.onRequestDone({
-      requestId, path, model, route: null, rule: null, server: null, upstreamModel: null,
-      status: error.status, error, outcome: null, startedAt,
-    });
+    record.model = model;
+    deps.onRequestDone(endRecord(record, error.status, error, null));
   };
   readBody(req, deps.maxBodyBytes, (result) => {
     if (!result.ok) {
       if (result.reason === 'too_large') {
         res.shouldKeepAlive = false; // the rest of the body is not read; the connection cannot be reused
         refuse(new RouterError('request_too_large', `request body exceeds the limit of ${deps.maxBodyBytes} bytes`));
+      } else {
+        deps.onRequestDone(endRecord(record, 0, null, null)); // the client went away while sending the body
       }
       return;
     }
     try {
-      proxyInference(deps, req, res, path, result.body, requestId, startedAt, refuse);
+      proxyInference(deps, req, res, path, result.body, record, refuse);
     } catch (err) {
       if (err instanceof RouterError) refuse(err);
       else refuse(new RouterError('internal_error', `internal error: ${(err as Error).message}`));
@@ -77,38 +74,34 @@ function proxyInference(
   res: ServerResponse,
   path: string,
   body: Buffer,
-  requestId: string,
-  startedAt: number,
+  record: RequestRecord,
   refuse: (error: RouterError, model?: string | null) => void,
 ): void {
+  const requestId = record.requestId;
   const queryAt = path.indexOf('?');
   const pathOnly = queryAt < 0 ? path : path.slice(0, queryAt);
   // Forwarded as is, "/v1/../x" would reach pod endpoints outside /v1 on engines that resolve dot segments.
   if (DOT_SEGMENT.test(pathOnly)) return refuse(new RouterError('not_found', `no route for POST ${pathOnly}`));
   const parsed = parseRequestBody(body);
   const model = parsed.model as string;
+  record.model = model;
+  record.body = parsed;
   const snapshot = deps.store.snapshot;
   if (snapshot === null) return refuse(new RouterError('not_ready', 'the router has no configuration yet'), model);
 
-  const decision = matchRoute(snapshot, { model, path: pathOnly, rawHeaders: req.rawHeaders });
-  if (!decision.matched) {
-    return refuse(new RouterError('model_not_found', `The model \`${model}\` does not exist.`), model);
+  const facts = { model, path: pathOnly, rawHeaders: req.rawHeaders };
+  const explain = deps.allowExplainHeader ? explainRequested(req.rawHeaders) : null;
+  const trace = explain === null ? null : new DecisionRecorder(false, facts);
+  const routed = resolveRoute(snapshot, facts, trace);
+  if (!routed.ok) {
+    setExplainHeader(res, trace, explain, routed.error);
+    return refuse(routed.error, model);
   }
-  const { route, rule, target, isLora } = decision;
-  if (target.kind === 'provider') {
-    return snapshot.providers.has(target.providerKey)
-      ? refuse(new RouterError('unsupported_target', `ExternalModelProvider ${target.providerKey} targets are not supported yet`), model)
-      : refuse(new RouterError('model_server_not_found', `ExternalModelProvider ${target.providerKey} not found`), model);
-  }
-  const server = snapshot.servers.get(target.serverKey);
-  if (server === undefined) {
-    return refuse(new RouterError('model_server_not_found', `ModelServer ${target.serverKey} not found`), model);
-  }
-  if (server.pods.length === 0) {
-    return refuse(new RouterError('no_ready_pods', `no ready pods for ModelServer ${server.key}`), model);
-  }
-
-  const upstreamModel = !isLora && server.model !== undefined ? server.model : model;
+  const { route, rule, server, isLora, upstreamModel } = routed;
+  record.route = route;
+  record.rule = rule;
+  record.server = server;
+  record.upstreamModel = upstreamModel;
   const edits: BodyEdit[] = [];
   if (upstreamModel !== model) edits.push({ key: 'model', value: upstreamModel });
   const stream = parsed.stream === true;
@@ -124,22 +117,44 @@ function proxyInference(
   }
   const upstreamBody = edits.length === 0 ? body : editTopLevel(body, edits);
 
-  const scheduleRequest: ScheduleRequest = { model, upstreamModel, isLora, server, rawHeaders: req.rawHeaders, body: parsed };
-  const pods = deps.picker.schedule(scheduleRequest, server.pods);
-  if (pods.length === 0) {
-    return refuse(new RouterError('pods_overloaded', `every pod of ModelServer ${server.key} is overloaded (the scheduler's filters removed them all)`), model);
+  if (server.pd !== null) {
+    // PD-disaggregated: a prefill pod and a decode pod of one group serve the request (pd-inference.ts).
+    const dispatched = (): void => {
+      record.scheduledAt = performance.now();
+      deps.onDispatch(record);
+    };
+    const done = (outcome: PdOutcome): void => {
+      if (outcome.prefillPhase !== null) record.prefill = outcome.prefillPhase;
+      if (outcome.decodePhase !== null) record.decode = outcome.decodePhase;
+      deps.onRequestDone(endRecord(record, outcome.status, outcome.error, outcome));
+    };
+    return proxyPdInference(deps, { req, res, path, requestId, model, upstreamModel, isLora, server, body, parsed, upstreamBody, stream, hideUsage, onDispatch: dispatched, onDone: done }, refuse);
   }
 
+  const scheduleRequest: ScheduleRequest = { model, upstreamModel, isLora, server, rawHeaders: req.rawHeaders, body: parsed };
+  const pods = deps.picker.schedule(scheduleRequest, server.pods, trace);
+  if (pods.length === 0) {
+    const error = new RouterError('pods_overloaded', `every pod of ModelServer ${server.key} is overloaded (the scheduler's filters removed them all)`);
+    setExplainHeader(res, trace, explain, error);
+    return refuse(error, model);
+  }
+  setExplainHeader(res, trace, explain, null);
+
+  const headers = buildUpstreamHeaders(req.rawHeaders, {
+    requestId,
+    remoteAddress: req.socket.remoteAddress,
+    encrypted: 'encrypted' in req.socket && req.socket.encrypted === true,
+  });
+  record.traceId = ensureTraceContext(headers);
+  record.scheduled = pods;
+  record.scheduledAt = performance.now();
+  deps.onDispatch(record);
   const exchange = new ProxyExchange(
     {
       res,
       path,
       body: upstreamBody,
-      headers: buildUpstreamHeaders(req.rawHeaders, {
-        requestId,
-        remoteAddress: req.socket.remoteAddress,
-        encrypted: 'encrypted' in req.socket && req.socket.encrypted === true,
-      }),
+      headers,
       requestId,
       stream,
       hideUsage,
@@ -153,10 +168,7 @@ function proxyInference(
         if (outcome.error === null && outcome.pod !== null && outcome.status >= 200 && outcome.status < 300) {
           deps.picker.served?.(scheduleRequest, outcome.pod);
         }
-        deps.onRequestDone({
-          requestId, path, model, route, rule, server, upstreamModel,
-          status: outcome.status, error: outcome.error, outcome, startedAt,
-        });
+        deps.onRequestDone(endRecord(record, outcome.status, outcome.error, outcome));
       },
     },
     deps.pools,
@@ -176,14 +188,15 @@ function includeUsageEdit(body: Buffer, options: unknown): BodyEdit {
   return { key: 'stream_options', json: editTopLevel(current, [{ key: 'include_usage', value: true }]).toString('utf8') };
 }
 
-interface ParsedBody {
+export interface ParsedBody {
   [key: string]: unknown;
   model: unknown;
   stream?: unknown;
   stream_options?: unknown;
 }
 
-function parseRequestBody(body: Buffer): ParsedBody {
+/** The body as JSON with a non-empty string `model`, or the RouterError refusing it (also used by /debug/explain). */
+export function parseRequestBody(body: Buffer): ParsedBody {
   let parsed: unknown;
   try {
     parsed = JSON.parse(body.toString('utf8'));

@@ -3,13 +3,19 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { RouterError } from '../errors/router-error.ts';
 import { handleInference, sendError, type InferenceDeps, type RequestRecord } from './inference-handler.ts';
+import { serveMetrics, type MetricsExposition } from './metrics-server.ts';
 
 export interface RouterServerOptions {
   readonly maxBodyBytes: number;
   readonly keepAliveTimeoutMs?: number;
+  /** Honour x-switchyard-explain (--allow-explain-header). */
+  readonly allowExplainHeader?: boolean;
+  /** Also serve GET /metrics on this listener (--expose-metrics-on-router-port). */
+  readonly metrics?: MetricsExposition | null;
 }
 
-export type RouterServerDeps = Omit<InferenceDeps, 'draining' | 'maxBodyBytes' | 'onRequestDone'> & {
+export type RouterServerDeps = Omit<InferenceDeps, 'draining' | 'maxBodyBytes' | 'onRequestDone' | 'onDispatch' | 'allowExplainHeader'> & {
+  readonly onDispatch?: (record: RequestRecord) => void;
   readonly onRequestDone?: (record: RequestRecord) => void;
 };
 
@@ -18,8 +24,11 @@ const JSON_HEADERS = { 'content-type': 'application/json' } as const;
 export class RouterServer {
   readonly server: Server;
   private readonly inference: InferenceDeps;
+  private readonly metrics: MetricsExposition | null;
   private draining = false;
   private active = 0;
+  /** Requests in the /v1/* pipeline (Kthena's active_requests). */
+  private activeApi = 0;
   private idleWaiters: (() => void)[] = [];
 
   constructor(deps: RouterServerDeps, options: RouterServerOptions) {
@@ -27,8 +36,11 @@ export class RouterServer {
       ...deps,
       maxBodyBytes: options.maxBodyBytes,
       draining: () => this.draining,
+      onDispatch: deps.onDispatch ?? (() => undefined),
       onRequestDone: deps.onRequestDone ?? (() => undefined),
+      allowExplainHeader: options.allowExplainHeader ?? false,
     };
+    this.metrics = options.metrics ?? null;
     this.server = createServer({ keepAliveTimeout: options.keepAliveTimeoutMs ?? 65_000, requestTimeout: 0 }, this.onRequest);
     // A malformed request line or header is answered by Node with 400; never let it crash the process.
     this.server.on('clientError', (_err, socket) => {
@@ -51,6 +63,11 @@ export class RouterServer {
     return this.active;
   }
 
+  /** Requests on /v1/* being handled now, streams included. */
+  get activeApiRequests(): number {
+    return this.activeApi;
+  }
+
   get isDraining(): boolean {
     return this.draining;
   }
@@ -65,6 +82,10 @@ export class RouterServer {
     }
   };
 
+  private readonly onApiResponseClosed = (): void => {
+    this.activeApi--;
+  };
+
   private readonly onResponseClosed = (): void => {
     this.active--;
     if (this.draining) {
@@ -76,6 +97,8 @@ export class RouterServer {
   private dispatch(req: IncomingMessage, res: ServerResponse): void {
     const url = req.url ?? '/';
     if (url.startsWith('/v1/')) {
+      this.activeApi++;
+      res.once('close', this.onApiResponseClosed);
       if (req.method === 'POST') return handleInference(this.inference, req, res, url);
       const queryAt = url.indexOf('?');
       const path = queryAt < 0 ? url : url.slice(0, queryAt);
@@ -84,6 +107,7 @@ export class RouterServer {
       return this.refuse(res, new RouterError('method_not_allowed', `${req.method ?? ''} ${path} is not supported; inference endpoints take POST`));
     }
     if (url === '/healthz') return this.json(res, 200, '{"status":"ok"}');
+    if (this.metrics !== null && req.method === 'GET' && (url === '/metrics' || url.startsWith('/metrics?'))) return serveMetrics(this.metrics, res);
     if (url === '/readyz') {
       const ready = this.inference.store.snapshot !== null && !this.draining;
       return this.json(res, ready ? 200 : 503, ready ? '{"status":"ready"}' : `{"status":"${this.draining ? 'draining' : 'not ready'}"}`);

@@ -9,6 +9,7 @@ import type {
   PodStub,
   Rule,
 } from '../resources/types.ts';
+import { classifyPdPods } from './pd-groups.ts';
 import { PodIndex, isPodReady, toEndpoint } from './pod-selection.ts';
 import { compileStringMatch } from './string-matcher.ts';
 import type {
@@ -115,6 +116,7 @@ function compileServer(server: ModelServer, podIndex: PodIndex): CompiledServer 
     pods,
     pdGroup: spec.workloadSelector.pdGroup,
     kvConnectorType: spec.kvConnector?.type,
+    pd: spec.workloadSelector.pdGroup ? classifyPdPods(spec.workloadSelector.pdGroup, pods) : null,
     resource: server,
   };
 }

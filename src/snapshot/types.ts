@@ -39,7 +39,32 @@ export interface CompiledServer {
   readonly pods: readonly PodEndpoint[];
   readonly pdGroup: PDGroup | undefined;
   readonly kvConnectorType: KVConnectorType | undefined;
+  /** Prefill/decode classification of `pods` when spec.workloadSelector.pdGroup is set, else null. */
+  readonly pd: CompiledPd | null;
   readonly resource: ModelServer;
+}
+
+export type PdRole = 'prefill' | 'decode';
+
+export interface PdGroupPods {
+  /** Ready pods of the group in each role, sorted by pod key. */
+  readonly prefill: readonly PodEndpoint[];
+  readonly decode: readonly PodEndpoint[];
+}
+
+/** A PD-disaggregated ModelServer's pods by role and group (snapshot/pd-groups.ts). */
+export interface CompiledPd {
+  readonly groupKey: string;
+  /** Every group (value of the groupKey label) with at least one classified pod, by name. */
+  readonly groups: ReadonlyMap<string, PdGroupPods>;
+  /** Decode candidates: the decode pods of the groups that also have a prefill pod, sorted by pod key. */
+  readonly decodePods: readonly PodEndpoint[];
+  /** Prefill candidates per group, only for groups that also have a decode pod. */
+  readonly prefillPodsByGroup: ReadonlyMap<string, readonly PodEndpoint[]>;
+  /** Pod key → group, for every classified pod. */
+  readonly groupOf: ReadonlyMap<string, string>;
+  /** Pod key → role, for every classified pod. */
+  readonly roleOf: ReadonlyMap<string, PdRole>;
 }
 
 export type CompiledTarget =

@@ -38,6 +38,18 @@ export class WeightedPicker<T> {
     return items[best];
   }
 
+  /** What next() would return now, changing nothing (explanations must not move the sequence). */
+  peek(): T | undefined {
+    const { current, weights, items } = this;
+    let best = -1;
+    for (let i = 0; i < items.length; i++) {
+      const w = weights[i];
+      if (w <= 0) continue;
+      if (best < 0 || current[i] + w > current[best] + weights[best]) best = i;
+    }
+    return best < 0 ? undefined : items[best];
+  }
+
   /** The current running weights, for debugging and explanations. */
   state(): readonly number[] {
     return Array.from(this.current);

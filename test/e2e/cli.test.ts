@@ -66,7 +66,8 @@ describe('switchyard command line', { concurrency: true }, () => {
   it('validate accepts examples/routing: exit 0', async () => {
     const run = await runCli(['validate', '--config', 'examples/routing']);
     assert.equal(run.code, 0, run.stdout + run.stderr);
-    assert.match(run.stdout, /^valid: 4 ModelRoute\(s\), 4 ModelServer\(s\), 0 ExternalModelProvider\(s\), 5 ready pod endpoint\(s\)$/m);
+    // 7 pod stubs; the 4 labelled app: deepseek-r1-1-5b are endpoints of both the plain and the PD ModelServer.
+    assert.match(run.stdout, /^valid: 5 ModelRoute\(s\), 5 ModelServer\(s\), 0 ExternalModelProvider\(s\), 11 ready pod endpoint\(s\)$/m);
     assert.doesNotMatch(run.stdout, /error/);
   });
 
@@ -128,16 +129,23 @@ describe('switchyard command line', { concurrency: true }, () => {
 
 });
 
+async function mockCounters(port: number): Promise<{ received: number; lastRequest: unknown }> {
+  return (await (await fetch(`http://127.0.0.1:${port}/mock/stats`)).json()) as { received: number; lastRequest: unknown };
+}
+
 describe('switchyard demo', () => {
   after(killAll);
 
-  it('demo: mock engines and the router answer the seed\'s four scenarios; SIGINT exits 0', async (t) => {
+  it('demo: mock engines and the router answer the seed\'s five scenarios; SIGINT exits 0', async (t) => {
     const port = await freePort();
     const demo = spawnCli(['demo', '--port', String(port)]);
     const ready = await demo.waitForOutput(/Switchyard is routing on (http:\/\/\S+) \(configuration: examples\/routing\/, started in (\d+) ms\)/, 30_000);
     t.diagnostic(`demo ready ${Date.now() - demo.startedAt} ms after spawn (it reports ${ready[2]} ms after its own start)`);
     assert.equal(ready[1], `http://127.0.0.1:${port}`);
-    for (const p of [18001, 18002, 18003, 18004, 18005]) assert.match(demo.stdout, new RegExp(`127\\.0\\.0\\.1:${p}`));
+    for (const p of [18001, 18002, 18003, 18004, 18005, 18006, 18007]) assert.match(demo.stdout, new RegExp(`127\\.0\\.0\\.1:${p}`));
+    assert.match(demo.stdout, /deepseek-r1-1-5b-pd-prefill-0 +127\.0\.0\.1:18006 .*\[prefill, group pd-group-0\]/);
+    assert.match(demo.stdout, /deepseek-r1-1-5b-pd-decode-0 +127\.0\.0\.1:18007 .*\[decode, group pd-group-0\]/);
+    assert.match(demo.stdout, /# 5\. PD-disaggregated routing/);
     const openai = new OpenAI({ baseURL: `${ready[1]}/v1`, apiKey: 'demo', maxRetries: 0 });
 
     const simple = await openai.completions.create({ model: 'deepseek-simple', prompt: 'San Francisco is a', temperature: 0 });
@@ -155,6 +163,15 @@ describe('switchyard demo', () => {
     const premium = new OpenAI({ baseURL: `${ready[1]}/v1`, apiKey: 'demo', maxRetries: 0, defaultHeaders: { 'user-type': 'premium' } });
     assert.equal((await premium.completions.create({ model: 'deepseek-multi-models', prompt: 'San Francisco is a' })).model, M7);
     assert.equal((await openai.completions.create({ model: 'deepseek-multi-models', prompt: 'San Francisco is a' })).model, M15);
+
+    // 5. PD disaggregation: the decode pod answers after the prefill pod of its group computed the prompt.
+    const prefillBefore = await mockCounters(18006);
+    const { data: pd, response } = await openai.completions.create({ model: 'deepseek-r1-1-5b-pd-disaggregation', prompt: 'San Francisco is a', temperature: 0 }).withResponse();
+    assert.equal(pd.choices[0].text, `This is simulated message from ${M15}!`);
+    assert.equal(response.headers.get('x-mock-pd-decode'), 'default/deepseek-r1-1-5b-pd-decode-0');
+    const prefillAfter = await mockCounters(18006);
+    assert.equal(prefillAfter.received, prefillBefore.received + 1, 'the prefill pod computed the prompt first');
+    assert.deepEqual((prefillAfter.lastRequest as { body: { max_tokens: number } }).body.max_tokens, 1);
 
     demo.signal('SIGINT');
     const exit = await demo.waitForExit();

@@ -1,4 +1,4 @@
-// The seed's routing scenarios 1-4, on its verbatim YAML, through real sockets with the official openai client.
+// The seed's routing scenarios 1-5, on its verbatim YAML, through real sockets with the official openai client.
 import assert from 'node:assert/strict';
 import { copyFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -7,6 +7,7 @@ import type OpenAI from 'openai';
 import { DEMO_CONFIG_DIR } from '../../src/cli/demo.ts';
 import type { MockEngineHandle } from '../../src/mock-engine/index.ts';
 import { client, createEnv, mockStats, podStub, startMock, startRouter, writeYaml, type TestEnv } from '../support/harness.ts';
+import { pdPods, startPdMocks, type PdPairMocks } from '../support/pd-fixtures.ts';
 
 const M15 = 'deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B';
 const M7 = 'deepseek-ai/DeepSeek-R1-Distill-Qwen-7B';
@@ -20,7 +21,7 @@ describe('seed routing scenarios', () => {
   before(async () => {
     env = await createEnv();
     for (const file of await readdir(DEMO_CONFIG_DIR)) {
-      if (file !== 'pods.yaml') await copyFile(join(DEMO_CONFIG_DIR, file), join(env.dir, file));
+      if (file !== 'pods.yaml') await copyFile(join(DEMO_CONFIG_DIR, file), join(env.dir, file)); // scenario 5's PD server has no pods here
     }
     base = [
       await startMock(env, { model: M15, loraAdapters: ['lora-A', 'lora-B'], instanceName: 'p15-0' }),
@@ -161,6 +162,53 @@ describe('seed routing scenarios', () => {
   it('lists every routable model and adapter', async () => {
     const list = await openai.models.list();
     const ids = list.data.map((m) => m.id).sort();
-    assert.deepEqual(ids, ['deepseek-multi-models', 'deepseek-simple', 'deepseek-subset', 'lora-A', 'lora-B']);
+    assert.deepEqual(ids, ['deepseek-multi-models', 'deepseek-r1-1-5b-pd-disaggregation', 'deepseek-simple', 'deepseek-subset', 'lora-A', 'lora-B']);
+  });
+});
+
+describe('seed routing scenario 5: PD-disaggregated routing', () => {
+  const PD_FILES = ['ModelServer-ds1.5b-pd-disaggregation.yaml', 'ModelRoute-ds1.5b-pd-disaggregation.yaml'];
+  const MODEL = 'deepseek-r1-1-5b-pd-disaggregation';
+  let env: TestEnv;
+  let openai: OpenAI;
+  let pairs: PdPairMocks[];
+  let ungrouped: MockEngineHandle;
+
+  before(async () => {
+    env = await createEnv();
+    for (const file of PD_FILES) await copyFile(join(DEMO_CONFIG_DIR, file), join(env.dir, file));
+    // The seed's ModelServer has no kvConnector: the http connector, whose engines need no handshake.
+    pairs = await startPdMocks(env, 'seed', 'http', ['pd-0', 'pd-1'], { model: M15 });
+    ungrouped = await startMock(env, { model: M15, instanceName: 'ungrouped' });
+    await writeYaml(env, 'pods.yaml', [...pdPods('deepseek-r1-1-5b', pairs), podStub('ungrouped', 'deepseek-r1-1-5b', ungrouped.port)]);
+    openai = client(await startRouter(env));
+  });
+  after(() => env.cleanup());
+
+  it('prefills on a P-instance pod, then decodes on a D-instance pod of the same group', async () => {
+    for (let i = 0; i < 16; i++) {
+      const { data, response } = await openai.completions.create({ model: MODEL, prompt: `San Francisco is a ${i}`, temperature: 0 }).withResponse();
+      assert.equal(data.model, M15);
+      assert.equal(data.choices[0].text, `This is simulated message from ${M15}!`);
+      const pair = pairs.find((p) => p.decode.instanceName === response.headers.get('x-mock-pd-decode'));
+      assert.ok(pair, 'a decode pod answered');
+      const prefill = await mockStats(pair.prefill);
+      const body = prefill.lastRequest?.body as { prompt: string; max_tokens: number; model: string };
+      assert.deepEqual([body.prompt, body.max_tokens, body.model], [`San Francisco is a ${i}`, 1, M15], 'its group\'s prefill computed this prompt');
+    }
+    const counts = await Promise.all(pairs.map(async (p) => [(await mockStats(p.prefill)).received, (await mockStats(p.decode)).received]));
+    for (const [prefills, decodes] of counts) assert.equal(prefills, decodes, 'one prefill per decode in each group');
+    assert.ok(counts.every(([, decodes]) => decodes > 0), `both groups serve: ${JSON.stringify(counts)}`);
+  });
+
+  it('streams the decode to the client', async () => {
+    const stream = await openai.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'Hello' }], stream: true });
+    let text = '';
+    for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+    assert.equal(text, `This is simulated message from ${M15}!`);
+  });
+
+  it('leaves a pod without the group label out of PD', async () => {
+    assert.equal((await mockStats(ungrouped)).received, 0);
   });
 });

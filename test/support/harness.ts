@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import OpenAI from 'openai';
 import pino from 'pino';
 import { request } from 'undici';
-import { startRouterApp, type RouterApp } from '../../src/cli/router-app.ts';
+import { startRouterApp, type RouterApp, type RouterAppOptions } from '../../src/cli/router-app.ts';
 import { startMockEngine, type MockEngineHandle, type MockEngineOptions } from '../../src/mock-engine/index.ts';
 
 export interface TestEnv {
@@ -51,7 +51,7 @@ export async function startRouter(
     /** Engine metrics scraping is off unless asked for: pods' metrics stay unknown, so scheduling is by in-flight count. */
     metricsScrapeIntervalMs?: number;
     routerConfigFile?: string;
-  } = {},
+  } & Pick<RouterAppOptions, 'metricsPort' | 'exposeMetricsOnRouterPort' | 'metricsPrefix' | 'accessLog' | 'debugPort' | 'allowExplainHeader'> = {},
 ): Promise<RouterApp> {
   env.router = await startRouterApp({
     configPaths: [env.dir],
@@ -62,6 +62,12 @@ export async function startRouter(
     healthCheckIntervalMs: overrides.healthCheckIntervalMs ?? 0,
     metricsScrapeIntervalMs: overrides.metricsScrapeIntervalMs ?? 0,
     routerConfigFile: overrides.routerConfigFile,
+    metricsPort: overrides.metricsPort,
+    exposeMetricsOnRouterPort: overrides.exposeMetricsOnRouterPort,
+    metricsPrefix: overrides.metricsPrefix,
+    accessLog: overrides.accessLog,
+    debugPort: overrides.debugPort,
+    allowExplainHeader: overrides.allowExplainHeader,
     logger: pino({ level: 'silent' }),
   });
   return env.router;

@@ -132,7 +132,8 @@ export async function killAll(): Promise<void> {
 
 /** `switchyard serve` with --port 0 logs its address as a JSON line {"url":…,"msg":"switchyard listening"}. */
 export async function startServe(args: readonly string[], timeoutMs = 30_000): Promise<{ proc: CliProcess; url: string }> {
-  const proc = spawnCli(['serve', '--port', '0', '--host', '127.0.0.1', '--health-check-interval', '0', ...args]);
+  // No metrics or debug listener on their fixed default ports (9090, 15000) unless a test asks: tests run in parallel.
+  const proc = spawnCli(['serve', '--port', '0', '--host', '127.0.0.1', '--health-check-interval', '0', '--metrics-port', '0', '--debug-port', '0', ...args]);
   const match = await proc.waitForOutput(/^(\{.*"msg":"switchyard listening".*\})$/m, timeoutMs);
   const line = JSON.parse(match[1]) as { url?: unknown };
   if (typeof line.url !== 'string') throw new Error(`no url in ${match[1]}`);

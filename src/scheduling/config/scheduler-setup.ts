@@ -36,7 +36,7 @@ export type SchedulerSetup =
 
 export async function setUpScheduler(options: SchedulerSetupOptions): Promise<SchedulerSetup> {
   const { env } = options;
-  const pickerOptions = { podStates: env.podStates, random: env.random, onPluginError: options.onPluginError };
+  const pickerOptions = { podStates: env.podStates, random: env.random, onPluginError: options.onPluginError, observer: env.observer };
   if (options.routerConfigFile === undefined) {
     const picker = new FrameworkPicker(buildProfile(defaultSchedulerConfig(), env), pickerOptions);
     return { ok: true, picker, issues: [], watch: () => Promise.resolve(), close: () => Promise.resolve() };

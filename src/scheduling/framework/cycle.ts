@@ -1,5 +1,6 @@
 // The state of scheduling one request: what every plugin may read, computed at most once.
 import type { ScheduleRequest } from '../pod-picker.ts';
+import type { SchedulerObserver } from './observer.ts';
 import { renderPrompt } from './prompt.ts';
 import type { SchedulerProfile } from './types.ts';
 
@@ -9,15 +10,18 @@ export class SchedulingCycle {
   readonly now: number;
   /** The profile that scheduled the request; its hooks run when the request is served. */
   readonly profile: SchedulerProfile;
+  /** Metrics sink; null when metrics are off or the cycle only explains a decision. */
+  readonly observer: SchedulerObserver | null;
   /** Block hashes of the prompt, set by prefix-cache for its post-schedule hook (Kthena's Context.Hashes). */
   hashes: Float64Array | null = null;
   private promptText: string | null = null;
   private promptLimit = 0;
 
-  constructor(request: ScheduleRequest, now: number, profile: SchedulerProfile) {
+  constructor(request: ScheduleRequest, now: number, profile: SchedulerProfile, observer: SchedulerObserver | null = null) {
     this.request = request;
     this.now = now;
     this.profile = profile;
+    this.observer = observer;
   }
 
   /** The request's prompt (ChatML for chat), at most `maxChars` long; '' when it has none. */

@@ -8,7 +8,9 @@
 import type { PodStateTable } from '../../pods/pod-state.ts';
 import type { PodEndpoint } from '../../snapshot/types.ts';
 import type { PodPicker, ScheduleRequest } from '../pod-picker.ts';
+import type { ScheduleTrace } from '../schedule-trace.ts';
 import { SchedulingCycle } from './cycle.ts';
+import type { SchedulerObserver } from './observer.ts';
 import { MAX_SCORE, NEUTRAL_SCORE, type SchedulerPlugin, type SchedulerProfile } from './types.ts';
 
 export interface FrameworkPickerOptions {
@@ -17,6 +19,8 @@ export interface FrameworkPickerOptions {
   readonly random?: () => number;
   /** A plugin threw: the request goes on as if the plugin had no opinion (filter: removed nothing). */
   readonly onPluginError?: (plugin: string, stage: 'filter' | 'score' | 'served', error: unknown) => void;
+  /** Metrics: every plugin call is timed only when this is set. */
+  readonly observer?: SchedulerObserver | null;
 }
 
 const EMPTY: readonly PodEndpoint[] = Object.freeze([]);
@@ -26,6 +30,7 @@ export class FrameworkPicker implements PodPicker {
   private readonly podStates: PodStateTable;
   private readonly random: () => number;
   private readonly onPluginError: FrameworkPickerOptions['onPluginError'];
+  private readonly observer: SchedulerObserver | null;
   /** Cycles of scheduled requests awaiting their post-schedule hooks; entries go with the request object. */
   private readonly cycles = new WeakMap<ScheduleRequest, SchedulingCycle>();
   // Scratch space reused by every call (schedule() runs to completion before the next one starts).
@@ -42,6 +47,7 @@ export class FrameworkPicker implements PodPicker {
     this.podStates = options.podStates;
     this.random = options.random ?? Math.random;
     this.onPluginError = options.onPluginError;
+    this.observer = options.observer ?? null;
   }
 
   get profile(): SchedulerProfile {
@@ -53,11 +59,15 @@ export class FrameworkPicker implements PodPicker {
     this.current = profile;
   }
 
-  schedule(request: ScheduleRequest, candidates: readonly PodEndpoint[]): readonly PodEndpoint[] {
+  schedule(request: ScheduleRequest, candidates: readonly PodEndpoint[], trace: ScheduleTrace | null = null): readonly PodEndpoint[] {
     const n = candidates.length;
     if (n === 0) return EMPTY;
     const profile = this.current;
-    const cycle = new SchedulingCycle(request, Date.now(), profile);
+    const dryRun = trace !== null && trace.dryRun;
+    // Explaining is not traffic: it is neither timed nor counted.
+    const observer = dryRun ? null : this.observer;
+    const cycle = new SchedulingCycle(request, Date.now(), profile, observer);
+    if (trace !== null) trace.started(request, candidates);
     this.reserve(n);
     const { alive, totals, scores } = this;
     alive.fill(1, 0, n);
@@ -65,12 +75,17 @@ export class FrameworkPicker implements PodPicker {
     const backup = this.aliveBackup;
     for (const filter of profile.filters) {
       for (let i = 0; i < n; i++) backup[i] = alive[i];
+      const startedAt = observer !== null ? performance.now() : 0;
+      let failure: unknown = null;
       try {
         filter.filter!(cycle, candidates, alive);
       } catch (err) {
         for (let i = 0; i < n; i++) alive[i] = backup[i];
         this.report(filter, 'filter', err);
+        failure = err;
       }
+      if (observer !== null) observer.pluginDuration(request.model, filter.name, 'filter', (performance.now() - startedAt) / 1000);
+      if (trace !== null) trace.filtered(filter.name, backup, alive, failure);
       if (countAlive(alive, n) === 0) return EMPTY;
     }
 
@@ -78,12 +93,17 @@ export class FrameworkPicker implements PodPicker {
     for (const { plugin, weight } of profile.scores) {
       if (weight === 0) continue;
       scores.fill(NaN, 0, n);
+      const startedAt = observer !== null ? performance.now() : 0;
+      let failure: unknown = null;
       try {
         plugin.score!(cycle, candidates, alive, scores);
       } catch (err) {
         scores.fill(NaN, 0, n);
         this.report(plugin, 'score', err);
+        failure = err;
       }
+      if (observer !== null) observer.pluginDuration(request.model, plugin.name, 'score', (performance.now() - startedAt) / 1000);
+      if (trace !== null) trace.scored(plugin.name, weight, alive, scores, failure);
       for (let i = 0; i < n; i++) {
         if (alive[i] === 0) continue;
         const s = scores[i];
@@ -92,7 +112,8 @@ export class FrameworkPicker implements PodPicker {
     }
 
     const result = this.rank(candidates, n, cycle.now);
-    if (profile.hooks.length > 0) this.cycles.set(request, cycle);
+    if (trace !== null) trace.ranked(result, totals, this.penalties);
+    if (profile.hooks.length > 0 && !dryRun) this.cycles.set(request, cycle);
     return result;
   }
 

@@ -6,6 +6,7 @@ import type { EngineStatsSource } from '../../engines/engine-state.ts';
 import type { PodStateTable } from '../../pods/pod-state.ts';
 import type { PodEndpoint } from '../../snapshot/types.ts';
 import type { SchedulingCycle } from './cycle.ts';
+import type { SchedulerObserver } from './observer.ts';
 
 export const NEUTRAL_SCORE = 50;
 export const MAX_SCORE = 100;
@@ -18,6 +19,8 @@ export interface PluginEnv {
   readonly engines: EngineStatsSource;
   /** In [0, 1); injectable for tests. */
   readonly random: () => number;
+  /** Metrics sink (plugin durations, prefix-cache); absent or null when metrics are off. */
+  readonly observer?: SchedulerObserver | null;
 }
 
 export interface SchedulerPlugin {

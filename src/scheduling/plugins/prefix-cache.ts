@@ -59,6 +59,7 @@ export class PrefixCachePlugin implements SchedulerPlugin {
     for (let i = 0; i < pods.length; i++) if (alive[i] !== 0) out[i] = 0;
     const index = indexByOrigin(pods);
     let found = 0;
+    let best = 0;
     for (let k = hashes.length - 1; k >= 0 && found < this.topK; k--) {
       const holders = this.store.holders(hashes[k]);
       if (holders === undefined) continue;
@@ -66,13 +67,15 @@ export class PrefixCachePlugin implements SchedulerPlugin {
         const i = index.get(origin);
         if (i === undefined || alive[i] === 0 || out[i] > 0) continue;
         out[i] = ((k + 1) / hashes.length) * 100;
+        if (best === 0) best = (k + 1) / hashes.length; // the walk goes from the longest prefix down
         if (++found >= this.topK) break;
       }
     }
+    cycle.observer?.prefixCacheMatch(cycle.request.model, best);
   }
 
   served(cycle: SchedulingCycle, pod: PodEndpoint): void {
-    if (cycle.hashes !== null && cycle.hashes.length > 0) this.store.add(pod.origin, cycle.hashes);
+    if (cycle.hashes !== null && cycle.hashes.length > 0) this.store.add(pod.origin, cycle.hashes, cycle.request.model, cycle.observer);
   }
 
   retain(origins: ReadonlySet<string> | ReadonlyMap<string, unknown>): void {

@@ -1,20 +1,26 @@
 // Which pods have recently served which prompt prefixes (Kthena's plugins/cache/prefix_store.go): an index from
 // block hash to pods, and per pod an LRU of its hashes with `capacity` entries; an evicted hash leaves the index.
 // Hashes are chained and seeded by the model, so one hash stands for a whole prefix of one model.
+import type { SchedulerObserver } from '../framework/observer.ts';
 
 export class PrefixStore {
   private readonly capacity: number;
   /** hash → origins of the pods that hold it. */
   private readonly index = new Map<number, Set<string>>();
-  /** origin → its hashes, least recently used first (Map keeps insertion order). */
-  private readonly pods = new Map<string, Map<number, true>>();
+  /** origin → its hashes, least recently used first (Map keeps insertion order), each with the model it came from. */
+  private readonly pods = new Map<string, Map<number, string>>();
+  /** (hash, pod) entries over all pods. */
+  private total = 0;
 
   constructor(capacityPerPod: number) {
     this.capacity = capacityPerPod;
   }
 
-  /** Records that `origin` served a prompt with these block hashes (all of them, newest last). */
-  add(origin: string, hashes: ArrayLike<number>): void {
+  /**
+   * Records that `origin` served a prompt of `model` with these block hashes (all of them, newest last).
+   * Entries evicted to make room are reported to `observer` under the model they came from.
+   */
+  add(origin: string, hashes: ArrayLike<number>, model = '', observer: SchedulerObserver | null = null): void {
     let lru = this.pods.get(origin);
     if (lru === undefined) {
       lru = new Map();
@@ -23,10 +29,11 @@ export class PrefixStore {
     for (let i = 0; i < hashes.length; i++) {
       const hash = hashes[i];
       if (lru.delete(hash)) {
-        lru.set(hash, true);
+        lru.set(hash, model);
         continue;
       }
-      lru.set(hash, true);
+      lru.set(hash, model);
+      this.total++;
       let holders = this.index.get(hash);
       if (holders === undefined) {
         holders = new Set();
@@ -35,9 +42,11 @@ export class PrefixStore {
       holders.add(origin);
     }
     while (lru.size > this.capacity) {
-      const oldest = lru.keys().next().value!;
+      const [oldest, oldModel] = lru.entries().next().value!;
       lru.delete(oldest);
+      this.total--;
       this.unindex(oldest, origin);
+      observer?.prefixCacheEviction(oldModel);
     }
   }
 
@@ -51,6 +60,7 @@ export class PrefixStore {
     for (const [origin, lru] of this.pods) {
       if (origins.has(origin)) continue;
       for (const hash of lru.keys()) this.unindex(hash, origin);
+      this.total -= lru.size;
       this.pods.delete(origin);
     }
   }
@@ -58,6 +68,11 @@ export class PrefixStore {
   /** Hashes held by one pod (for tests and debugging). */
   sizeOf(origin: string): number {
     return this.pods.get(origin)?.size ?? 0;
+  }
+
+  /** (hash, pod) entries over all pods: a block cached on N pods counts N times (Kthena's prefix_cache_entries). */
+  get entries(): number {
+    return this.total;
   }
 
   /** Distinct hashes in the index. */

@@ -1,0 +1,109 @@
+// Every metric the router exposes: Kthena's names, label names, buckets and help texts under a configurable prefix
+// (default "switchyard"; "kthena_router" gives Kthena's exact names), plus Switchyard's retry and per-pod series.
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+export const DEFAULT_METRICS_PREFIX = 'switchyard';
+export const METRIC_PREFIX_PATTERN = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
+
+export const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+export const PLUGIN_DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5];
+export const MATCH_RATIO_BUCKETS = [0, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 1];
+
+/** Labels naming where a request went; "none" / "unresolved" when it went nowhere. */
+const DESTINATION = ['model_route', 'backend_type', 'backend_name', 'upstream_model'] as const;
+export const POD_LABELS = ['namespace', 'pod', 'model_server'] as const;
+
+/** Suffixes of the Kthena metrics (the exported names are `${prefix}_${suffix}`). */
+export const KTHENA_METRIC_SUFFIXES = [
+  'requests_total',
+  'request_duration_seconds',
+  'request_prefill_duration_seconds',
+  'request_decode_duration_seconds',
+  'tokens_total',
+  'scheduler_plugin_duration_seconds',
+  'rate_limit_exceeded_total',
+  'active_requests',
+  'active_downstream_requests',
+  'active_upstream_requests',
+  'prefix_cache_match_ratio',
+  'prefix_cache_evictions_total',
+  'prefix_cache_entries',
+] as const;
+
+export interface ScrapeSources {
+  /** Requests in the /v1/* pipeline now (Kthena's active_requests). */
+  activeRequests(): number;
+  /** (block, pod) entries of every prefix-cache plugin instance. */
+  prefixCacheEntries(): number;
+}
+
+export function defineRouterMetrics(registry: Registry, prefix: string, sources: ScrapeSources) {
+  const registers = [registry];
+  const name = (suffix: string): string => `${prefix}_${suffix}`;
+  return {
+    requests: new Counter({
+      name: name('requests_total'), help: 'Total number of HTTP requests processed by the router', registers,
+      labelNames: ['model', 'path', 'status_code', 'error_type', ...DESTINATION],
+    }),
+    duration: new Histogram({
+      name: name('request_duration_seconds'), help: 'End-to-end request processing latency distribution for all requests', registers,
+      labelNames: ['model', 'path', 'status_code', ...DESTINATION], buckets: DURATION_BUCKETS,
+    }),
+    prefill: new Histogram({
+      name: name('request_prefill_duration_seconds'), help: 'Prefill phase processing latency distribution for PD-disaggregated requests', registers,
+      labelNames: ['model', 'path', 'status_code'], buckets: DURATION_BUCKETS,
+    }),
+    decode: new Histogram({
+      name: name('request_decode_duration_seconds'), help: 'Decode phase processing latency distribution for PD-disaggregated requests', registers,
+      labelNames: ['model', 'path', 'status_code'], buckets: DURATION_BUCKETS,
+    }),
+    tokens: new Counter({
+      name: name('tokens_total'), help: 'Total tokens processed/generated', registers,
+      labelNames: ['model', 'path', 'token_type', ...DESTINATION],
+    }),
+    pluginDuration: new Histogram({
+      name: name('scheduler_plugin_duration_seconds'), help: 'Processing time per scheduler plugin', registers,
+      labelNames: ['model', 'plugin', 'type'], buckets: PLUGIN_DURATION_BUCKETS,
+    }),
+    rateLimitExceeded: new Counter({
+      name: name('rate_limit_exceeded_total'), help: 'Number of requests rejected due to rate limiting', registers,
+      labelNames: ['model', 'limit_type', 'path'],
+    }),
+    activeRequests: new Gauge({
+      name: name('active_requests'), help: 'Current number of active requests being handled by the router', registers,
+      collect() {
+        this.set(sources.activeRequests());
+      },
+    }),
+    activeDownstream: new Gauge({
+      name: name('active_downstream_requests'), help: 'Current number of active downstream requests (from clients to router)', registers,
+      labelNames: ['model'],
+    }),
+    activeUpstream: new Gauge({
+      name: name('active_upstream_requests'), help: 'Current number of active upstream requests (from router to upstream backends)', registers,
+      labelNames: ['model_server', ...DESTINATION],
+    }),
+    prefixMatchRatio: new Histogram({
+      name: name('prefix_cache_match_ratio'), registers, labelNames: ['model'], buckets: MATCH_RATIO_BUCKETS,
+      help: "Fraction of the prompt's blocks the best-matching candidate pod had already cached, per prefix-cache match attempt (0 = miss)",
+    }),
+    prefixEvictions: new Counter({
+      name: name('prefix_cache_evictions_total'), registers, labelNames: ['model'],
+      help: 'Number of (prefix block, pod) entries evicted from a per-pod cache when it reached capacity; excludes entries removed when a pod is deleted',
+    }),
+    prefixEntries: new Gauge({
+      name: name('prefix_cache_entries'), registers,
+      help: 'Total prefix-cache occupancy: number of (prefix block, pod) entries currently stored across all pods',
+      collect() {
+        this.set(sources.prefixCacheEntries());
+      },
+    }),
+    // Switchyard's own.
+    retries: new Counter({
+      name: name('upstream_retries_total'), registers, labelNames: ['model', 'model_server'],
+      help: 'Upstream attempts beyond the first (retries on other pods after connection errors, timeouts, 502, 503, 504)',
+    }),
+  };
+}
+
+export type RouterMetricSet = ReturnType<typeof defineRouterMetrics>;

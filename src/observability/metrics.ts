@@ -1,0 +1,229 @@
+// Prometheus metrics of the router (prom-client, one Registry per router). Requests are counted once, from their
+// RequestRecord; gauges move when a request is dispatched upstream and when it ends. Child series are cached per
+// label tuple, so a request costs a few Map lookups and prom-client's own update, never a label object.
+//
+// Label values as in Kthena: `model` is the request's model when some ModelRoute knows it, else "unknown";
+// `path` is the request path when it is an OpenAI API path, else "unknown" (bounded cardinality); model_route and
+// backend_name are "namespace/name", backend_type "model_server"; a request that never reached a backend has
+// model_route="none", backend_type="unresolved", backend_name="none", upstream_model="none".
+import { Registry, collectDefaultMetrics, type Counter, type Gauge, type Histogram } from 'prom-client';
+import type { SchedulerObserver } from '../scheduling/framework/observer.ts';
+import { finishReasonOf, statusOf } from './error-types.ts';
+import { defineRouterMetrics, type RouterMetricSet, type ScrapeSources } from './metric-definitions.ts';
+import { definePodMetrics, type PodMetricsSources } from './pod-metrics.ts';
+import { pathOnly, type RequestRecord } from './request-record.ts';
+import type { RequestTokens } from './token-estimate.ts';
+
+export const UNKNOWN = 'unknown';
+const NONE = 'none';
+const UNRESOLVED = 'unresolved';
+const MODEL_SERVER = 'model_server';
+/** Beyond this many cached children per map (only after many reloads), the cache starts over. */
+const MAX_CACHED = 10_000;
+
+/** Paths kept as `path` label values; any other path is "unknown". */
+const API_PATHS: ReadonlySet<string> = new Set([
+  '/v1/chat/completions', '/v1/completions', '/v1/embeddings', '/v1/responses', '/v1/messages', '/v1/models',
+  '/v1/rerank', '/v1/score', '/v1/moderations', '/v1/tokenize', '/v1/detokenize',
+  '/v1/audio/transcriptions', '/v1/audio/translations', '/v1/audio/speech', '/v1/images/generations',
+]);
+
+export function pathLabel(path: string): string {
+  const p = pathOnly(path);
+  return API_PATHS.has(p) ? p : UNKNOWN;
+}
+
+export interface RouterMetricsOptions extends ScrapeSources {
+  readonly prefix: string;
+  /** Whether some ModelRoute has this model as modelName or LoRA adapter (Kthena's store.HasModel). */
+  knownModel(model: string): boolean;
+  readonly pods: PodMetricsSources;
+  /** Node.js process metrics (process_*, nodejs_*), unprefixed; default true. */
+  readonly processMetrics?: boolean;
+}
+
+interface StatusSeries {
+  readonly duration: Histogram.Internal<string>;
+  /** error_type → requests_total child. */
+  readonly requests: Map<string, Counter.Internal>;
+  readonly label: string;
+}
+
+/** The series of one (model, path, route, backend, upstream model) tuple. */
+class Destination {
+  readonly labels: readonly [model: string, path: string, route: string, backendType: string, backendName: string, upstreamModel: string];
+  private readonly m: RouterMetricSet;
+  private readonly byStatus = new Map<number, StatusSeries>();
+  private inputTokens: Counter.Internal | null = null;
+  private outputTokens: Counter.Internal | null = null;
+  private upstream: Gauge.Internal<string> | null = null;
+
+  constructor(m: RouterMetricSet, labels: Destination['labels']) {
+    this.m = m;
+    this.labels = labels;
+  }
+
+  status(status: number): StatusSeries {
+    let series = this.byStatus.get(status);
+    if (series === undefined) {
+      const [model, path, route, type, name, upstream] = this.labels;
+      const label = String(status);
+      series = { label, duration: this.m.duration.labels(model, path, label, route, type, name, upstream), requests: new Map() };
+      this.byStatus.set(status, series);
+    }
+    return series;
+  }
+
+  requests(series: StatusSeries, errorType: string): Counter.Internal {
+    let child = series.requests.get(errorType);
+    if (child === undefined) {
+      const [model, path, route, type, name, upstream] = this.labels;
+      child = this.m.requests.labels(model, path, series.label, errorType, route, type, name, upstream);
+      series.requests.set(errorType, child);
+    }
+    return child;
+  }
+
+  tokens(kind: 'input' | 'output'): Counter.Internal {
+    const cached = kind === 'input' ? this.inputTokens : this.outputTokens;
+    if (cached !== null) return cached;
+    const [model, path, route, type, name, upstream] = this.labels;
+    const child = this.m.tokens.labels(model, path, kind, route, type, name, upstream);
+    if (kind === 'input') this.inputTokens = child;
+    else this.outputTokens = child;
+    return child;
+  }
+
+  activeUpstream(): Gauge.Internal<string> {
+    if (this.upstream === null) {
+      const [, , route, type, name, upstream] = this.labels;
+      this.upstream = this.m.activeUpstream.labels(type === MODEL_SERVER ? name : NONE, route, type, name, upstream);
+    }
+    return this.upstream;
+  }
+}
+
+export class RouterMetrics implements SchedulerObserver {
+  readonly registry = new Registry();
+  private readonly m: RouterMetricSet;
+  private readonly knownModel: (model: string) => boolean;
+  private readonly destinations = new Map<string, Destination>();
+  private readonly downstream = new Map<string, Gauge.Internal<string>>();
+  private readonly retries = new Map<string, Counter.Internal>();
+  /** type → plugin → model → child. */
+  private readonly plugins = { filter: new Map<string, Map<string, Histogram.Internal<string>>>(), score: new Map<string, Map<string, Histogram.Internal<string>>>() };
+  private readonly prefixRatio = new Map<string, Histogram.Internal<string>>();
+  private readonly prefixEvictions = new Map<string, Counter.Internal>();
+  /** Records counted in the active gauges (each is taken out exactly once), with their destination. */
+  private readonly dispatched = new WeakMap<RequestRecord, Destination>();
+
+  constructor(options: RouterMetricsOptions) {
+    this.knownModel = (model) => options.knownModel(model);
+    this.m = defineRouterMetrics(this.registry, options.prefix, options);
+    definePodMetrics(this.registry, options.prefix, options.pods);
+    if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** The request was routed and scheduled; its upstream exchange starts now. */
+  requestDispatched(record: RequestRecord): void {
+    const model = this.modelLabel(record);
+    const destination = this.destination(record, model, true);
+    this.dispatched.set(record, destination);
+    destination.activeUpstream().inc();
+    this.downstreamOf(model).inc();
+  }
+
+  requestDone(record: RequestRecord, tokens: RequestTokens): void {
+    let destination = this.dispatched.get(record);
+    if (destination !== undefined) {
+      this.dispatched.delete(record);
+      destination.activeUpstream().dec();
+      this.downstreamOf(destination.labels[0]).dec();
+    } else {
+      // Refused before anything went upstream: no destination, as in Kthena (which binds it after scheduling).
+      destination = this.destination(record, this.modelLabel(record), record.outcome !== null);
+    }
+    const model = destination.labels[0];
+    const series = destination.status(statusOf(record));
+    destination.requests(series, finishReasonOf(record)).inc();
+    series.duration.observe(Math.max(0, record.endedAt - record.receivedAt) / 1000);
+    if (tokens.input > 0) destination.tokens('input').inc(tokens.input);
+    if (tokens.output > 0) destination.tokens('output').inc(tokens.output);
+    const attempts = record.outcome?.attempts ?? 0;
+    if (attempts > 1) this.retriesOf(model, record.server?.key ?? NONE).inc(attempts - 1);
+    const path = destination.labels[1];
+    if (record.prefill !== undefined) this.m.prefill.labels(model, path, String(record.prefill.status)).observe(record.prefill.durationMs / 1000);
+    if (record.decode !== undefined) this.m.decode.labels(model, path, String(record.decode.status)).observe(record.decode.durationMs / 1000);
+  }
+
+  pluginDuration(model: string, plugin: string, type: 'filter' | 'score', seconds: number): void {
+    const byPlugin = this.plugins[type];
+    let byModel = byPlugin.get(plugin);
+    if (byModel === undefined) byPlugin.set(plugin, (byModel = new Map<string, Histogram.Internal<string>>()));
+    let child = byModel.get(model);
+    if (child === undefined) byModel.set(bounded(byModel, model), (child = this.m.pluginDuration.labels(model, plugin, type)));
+    child.observe(seconds);
+  }
+
+  prefixCacheMatch(model: string, ratio: number): void {
+    let child = this.prefixRatio.get(model);
+    if (child === undefined) this.prefixRatio.set(bounded(this.prefixRatio, model), (child = this.m.prefixMatchRatio.labels(model)));
+    child.observe(ratio);
+  }
+
+  prefixCacheEviction(model: string): void {
+    let child = this.prefixEvictions.get(model);
+    if (child === undefined) this.prefixEvictions.set(bounded(this.prefixEvictions, model), (child = this.m.prefixEvictions.labels(model)));
+    child.inc();
+  }
+
+  /** For rate limiting (not implemented yet): limitType is input_tokens, output_tokens or requests. */
+  rateLimitExceeded(model: string, limitType: string, path: string): void {
+    this.m.rateLimitExceeded.labels(model, limitType, pathLabel(path)).inc();
+  }
+
+  /** The text exposition format, for GET /metrics. */
+  async exposition(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+
+  private modelLabel(record: RequestRecord): string {
+    const model = record.model;
+    if (model === null) return UNKNOWN;
+    return record.route !== null || this.knownModel(model) ? model : UNKNOWN;
+  }
+
+  private destination(record: RequestRecord, model: string, resolved: boolean): Destination {
+    const path = pathLabel(record.path);
+    const bound = resolved && record.server !== null;
+    const route = bound ? (record.route?.key ?? NONE) : NONE;
+    const server = bound ? record.server!.key : NONE;
+    const upstream = bound ? (record.upstreamModel ?? NONE) : NONE;
+    const key = `${model}\n${path}\n${route}\n${server}\n${upstream}`;
+    let destination = this.destinations.get(key);
+    if (destination === undefined) {
+      destination = new Destination(this.m, [model, path, route, bound ? MODEL_SERVER : UNRESOLVED, server, upstream]);
+      this.destinations.set(bounded(this.destinations, key), destination);
+    }
+    return destination;
+  }
+
+  private downstreamOf(model: string): Gauge.Internal<string> {
+    let child = this.downstream.get(model);
+    if (child === undefined) this.downstream.set(model, (child = this.m.activeDownstream.labels(model)));
+    return child;
+  }
+
+  private retriesOf(model: string, server: string): Counter.Internal {
+    const key = `${model}\n${server}`;
+    let child = this.retries.get(key);
+    if (child === undefined) this.retries.set(bounded(this.retries, key), (child = this.m.retries.labels(model, server)));
+    return child;
+  }
+}
+
+/** Clears a cache that grew past MAX_CACHED (prom-client keeps the series; only the shortcuts go). */
+function bounded<K>(cache: Map<K, unknown>, key: K): K {
+  if (cache.size >= MAX_CACHED) cache.clear();
+  return key;
+}

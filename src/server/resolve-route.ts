@@ -1,0 +1,41 @@
+// Request facts + snapshot → route, rule, ModelServer and the model name the pods will see, or the error that
+// refuses the request. Shared by the request pipeline and POST /debug/explain, so an explanation takes the very
+// same path as a real request (with a trace, which is null on the hot path).
+import { RouterError } from '../errors/router-error.ts';
+import { matchRoute, type RequestFacts } from '../routing/match-route.ts';
+import type { RouteTrace } from '../routing/route-trace.ts';
+import type { CompiledRoute, CompiledRule, CompiledServer, RoutingSnapshot } from '../snapshot/types.ts';
+
+export type ResolvedRoute =
+  | {
+      readonly ok: true;
+      readonly route: CompiledRoute;
+      readonly rule: CompiledRule;
+      readonly server: CompiledServer;
+      /** The model was found among loraAdapters: it is not rewritten. */
+      readonly isLora: boolean;
+      /** spec.model for non-LoRA requests when set, else the request's model. */
+      readonly upstreamModel: string;
+    }
+  | { readonly ok: false; readonly error: RouterError };
+
+export function resolveRoute(snapshot: RoutingSnapshot, facts: RequestFacts, trace: RouteTrace | null = null): ResolvedRoute {
+  const model = facts.model;
+  const decision = matchRoute(snapshot, facts, trace);
+  if (!decision.matched) return refused('model_not_found', `The model \`${model}\` does not exist.`);
+  const { route, rule, target, isLora } = decision;
+  if (target.kind === 'provider') {
+    return snapshot.providers.has(target.providerKey)
+      ? refused('unsupported_target', `ExternalModelProvider ${target.providerKey} targets are not supported yet`)
+      : refused('model_server_not_found', `ExternalModelProvider ${target.providerKey} not found`);
+  }
+  const server = snapshot.servers.get(target.serverKey);
+  if (server === undefined) return refused('model_server_not_found', `ModelServer ${target.serverKey} not found`);
+  if (server.pods.length === 0) return refused('no_ready_pods', `no ready pods for ModelServer ${server.key}`);
+  const upstreamModel = !isLora && server.model !== undefined ? server.model : model;
+  return { ok: true, route, rule, server, isLora, upstreamModel };
+}
+
+function refused(code: ConstructorParameters<typeof RouterError>[0], message: string): ResolvedRoute {
+  return { ok: false, error: new RouterError(code, message) };
+}
