@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { loadResourcesFromTexts, parseResourceDocuments } from './load-documents.ts';
+import { loadResourcesFromTexts, parseResourceDocuments, type ParseCache } from './load-documents.ts';
 import { assertIssues, load } from './test-helpers.ts';
 import { formatIssue, type ModelRoute, type ModelServer } from './types.ts';
 
@@ -361,6 +361,25 @@ describe('loadResourcesFromTexts and validateResourceSet', () => {
       resources.map(({ resource, origin }) => [resource.metadata.name, origin.file, origin.documentIndex, origin.loadOrder]),
       [['a1', 'a.yaml', 0, 0], ['a2', 'a.yaml', 1, 1], ['b1', 'b.yaml', 0, 2]],
     );
+  });
+
+  it('with a parse cache, parses only changed files and keeps loadOrder and duplicate checks exact', () => {
+    const cache: ParseCache = new Map();
+    const first = loadResourcesFromTexts([
+      { file: 'a.yaml', text: route('a1') },
+      { file: 'b.yaml', text: `${route('b1')}---\n${route('b2')}` },
+    ], cache);
+    const second = loadResourcesFromTexts([
+      { file: 'a.yaml', text: `${route('a1')}---\n${route('a2')}` },
+      { file: 'b.yaml', text: `${route('b1')}---\n${route('b2')}` },
+    ], cache);
+    // b.yaml was not parsed again: the same resource objects, with loadOrder shifted behind the grown a.yaml.
+    assert.equal(second.resources[2].resource, first.resources[1].resource);
+    assert.deepEqual(second.resources.map((r) => [r.resource.metadata.name, r.origin.loadOrder]), [['a1', 0], ['a2', 1], ['b1', 2], ['b2', 3]]);
+    assert.equal(first.resources[1].origin.loadOrder, 1, 'the earlier result is not changed');
+    const third = loadResourcesFromTexts([{ file: 'b.yaml', text: `${route('b1')}---\n${route('b1')}` }], cache);
+    assert.deepEqual([...cache.keys()], ['b.yaml'], 'files no longer loaded leave the cache');
+    assert.match(formatIssue(third.issues[0]), /defined twice/);
   });
 
   it('reports the same kind, namespace and name defined twice, naming both places', () => {

@@ -55,15 +55,37 @@ export function parseResourceDocuments(text: string, file: string, firstLoadOrde
   return result;
 }
 
-/** Loads files in the given order (loadOrder continues across them) and runs the cross-document checks. */
-export function loadResourcesFromTexts(files: readonly { file: string; text: string }[]): LoadResult {
+/**
+ * Per-file parse results from an earlier load, keyed by file name. A file whose text is unchanged is not parsed
+ * again: YAML parsing dominates a reload, so a large configuration reloads at the cost of the files that changed.
+ */
+export type ParseCache = Map<string, { readonly text: string; readonly parsed: LoadResult }>;
+
+/**
+ * Loads files in the given order (loadOrder continues across them) and runs the cross-document checks.
+ * With `cache`, unchanged files reuse their earlier parse and the cache is left holding exactly these files.
+ */
+export function loadResourcesFromTexts(files: readonly { file: string; text: string }[], cache?: ParseCache): LoadResult {
   const resources: LoadedResource[] = [];
   const issues: ConfigIssue[] = [];
+  const seen = cache === undefined ? null : new Set<string>();
   for (const { file, text } of files) {
-    const loaded = parseResourceDocuments(text, file, resources.length);
-    resources.push(...loaded.resources);
-    issues.push(...loaded.issues);
+    let parsed: LoadResult;
+    const cached = cache?.get(file);
+    if (cached !== undefined && cached.text === text) {
+      parsed = cached.parsed;
+    } else {
+      parsed = parseResourceDocuments(text, file, 0);
+      cache?.set(file, { text, parsed });
+    }
+    seen?.add(file);
+    const offset = resources.length;
+    for (const item of parsed.resources) {
+      resources.push(offset === 0 ? item : { resource: item.resource, origin: { ...item.origin, loadOrder: item.origin.loadOrder + offset } });
+    }
+    issues.push(...parsed.issues);
   }
+  if (cache !== undefined && seen !== null) for (const file of cache.keys()) if (!seen.has(file)) cache.delete(file);
   issues.push(...validateResourceSet(resources));
   return { resources, issues };
 }

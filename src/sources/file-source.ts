@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { extname, join, resolve } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
-import { loadResourcesFromTexts } from '../resources/load-documents.ts';
+import { loadResourcesFromTexts, type ParseCache } from '../resources/load-documents.ts';
 import type { ConfigIssue, SourceState } from '../resources/types.ts';
 
 const CONFIG_EXTENSIONS = new Set(['.yaml', '.yml', '.json']);
@@ -24,6 +24,7 @@ export class FileSource {
   /** Hash of the files read by the latest load; a reload that reads the same bytes emits nothing. */
   private lastSignature: string | null = null;
   private closed = false;
+  private readonly parseCache: ParseCache = new Map();
 
   constructor(options: FileSourceOptions) {
     this.options = options;
@@ -55,7 +56,7 @@ export class FileSource {
     const signature = hash.digest('hex');
     const changed = signature !== this.lastSignature;
     this.lastSignature = signature;
-    const loaded = loadResourcesFromTexts(files);
+    const loaded = loadResourcesFromTexts(files, this.parseCache);
     return { state: { source: this.name, resources: loaded.resources, issues: [...issues, ...loaded.issues] }, changed };
   }
 
