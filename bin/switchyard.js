@@ -1,7 +1,10 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=8
 /* global process */
-// Entry point for `npx switchyard`. Node >= 22.18 runs the TypeScript sources directly (type stripping);
-// npm scripts and npx use the Node 24 pinned in devDependencies.
+// Entry point for `npx switchyard`. npm scripts and npx use the Node 24 pinned in devDependencies.
+// --max-semi-space-size=8 caps V8's young generation (by default it grows to tens of MB under load, which the router
+// does not need: peak RSS ~150 MB instead of ~240 MB at the same CPU; see bench/README.md). It only applies where
+// this file starts the process (npx switchyard, bin/switchyard.js, the npm scripts); `node bin/switchyard.js` without
+// the flag runs the same router with V8's default sizes.
 const [major, minor] = process.versions.node.split('.').map(Number);
 if (major < 22 || (major === 22 && minor < 18)) {
   process.stderr.write(
@@ -9,4 +12,7 @@ if (major < 22 || (major === 22 && minor < 18)) {
   );
   process.exit(1);
 }
-await import('../src/cli/main.ts');
+// The compiled JavaScript in dist/ (`npm run build`, run by `npm ci`) when it was built from exactly these sources:
+// it starts faster and takes ~30 MB less memory than type-stripping the TypeScript sources, which run otherwise.
+const { distIsCurrent } = await import('./build-stamp.js');
+await import(distIsCurrent() ? '../dist/cli/main.js' : '../src/cli/main.ts');

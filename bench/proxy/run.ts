@@ -55,8 +55,13 @@ if (!Number.isInteger(durationS) || durationS < 1) throw new Error('--duration m
 if (!Number.isInteger(warmupS) || warmupS < 0) throw new Error('--warmup must be a whole number of seconds >= 0');
 if (jsonBackend !== 'static' && jsonBackend !== 'mock') throw new Error('--json-backend must be static or mock');
 const TARGETS: readonly Target[] = flags['raw-node'] ? ['direct', 'nginx', 'switchyard', 'node-raw'] : ['direct', 'nginx', 'switchyard'];
-/** Extra Node/V8 flags for the Switchyard (and raw Node) process, e.g. --node-flags=--max-semi-space-size=8 */
+/** Extra Node/V8 flags for the Switchyard (and raw Node) process, e.g. --node-flags=--trace-gc */
 const SWITCHYARD_NODE_FLAGS = flags['node-flags'].split(' ').filter(Boolean);
+/**
+ * The Node flags of bin/switchyard.js's shebang (`#!/usr/bin/env -S node --flag ...`): Switchyard runs as
+ * `npx switchyard` and the npm scripts start it. --node-flags come after them, so they can override them.
+ */
+const SHEBANG_NODE_FLAGS = /^#!\S*\benv -S node\b(.*)$/.exec(readFileSync(SWITCHYARD_BIN, 'utf8').split('\n', 1)[0])?.[1].split(' ').filter(Boolean) ?? [];
 /** Extra `switchyard serve` arguments, e.g. --switchyard-args='--access-log off' */
 const SWITCHYARD_ARGS = flags['switchyard-args'].split(' ').filter(Boolean);
 const MODES = flags.modes.split(',').map((m) => m.trim()) as Mode[];
@@ -270,7 +275,8 @@ async function main(): Promise<number> {
   const started = new Date();
   console.log(
     `proxy benchmark: ${cores} core(s)${pinned ? ', proxy pinned to core 1, wrk + backends to core 0' : ', no pinning (one core)'}, ` +
-      `${durationS} s per run + ${warmupS} s warm-up, JSON backend: ${jsonBackend === 'static' ? 'nginx static (return 200)' : 'mock engine'}`,
+      `${durationS} s per run + ${warmupS} s warm-up, JSON backend: ${jsonBackend === 'static' ? 'nginx static (return 200)' : 'mock engine'}, ` +
+      `Switchyard node flags: ${[...SHEBANG_NODE_FLAGS, ...SWITCHYARD_NODE_FLAGS].join(' ') || 'none'}`,
   );
 
   // Backends on the load core.
@@ -321,7 +327,7 @@ async function main(): Promise<number> {
   for (const flag of ['--metrics-port', '--debug-port']) {
     if (serveHelp.includes(flag)) extraListeners.push(flag, String(await freePort()));
   }
-  const switchyard = start('switchyard', [...PIN_PROXY, process.execPath, ...SWITCHYARD_NODE_FLAGS, ...profiling, SWITCHYARD_BIN, 'serve',
+  const switchyard = start('switchyard', [...PIN_PROXY, process.execPath, ...SHEBANG_NODE_FLAGS, ...SWITCHYARD_NODE_FLAGS, ...profiling, SWITCHYARD_BIN, 'serve',
     '-c', configPath, '-p', String(switchyardPort), '--host', '127.0.0.1', '--log-level', 'warn', ...extraListeners, ...SWITCHYARD_ARGS], workDir);
   const rawNode = flags['raw-node']
     ? start('node-raw', [...PIN_PROXY, process.execPath, ...SWITCHYARD_NODE_FLAGS, join(HERE, 'raw-node-proxy.ts'), String(rawNodePort),
@@ -412,7 +418,7 @@ async function main(): Promise<number> {
     machine: { cores, cpuModel: cpus()[0]?.model ?? 'unknown', kernel: release(), pinned },
     versions,
     settings: {
-      durationS, warmupS, jsonBackend, tokens: TOKENS, connections: CONNECTIONS, targets: TARGETS, switchyardNodeFlags: SWITCHYARD_NODE_FLAGS, switchyardArgs: SWITCHYARD_ARGS,
+      durationS, warmupS, jsonBackend, tokens: TOKENS, connections: CONNECTIONS, targets: TARGETS, switchyardNodeFlags: [...SHEBANG_NODE_FLAGS, ...SWITCHYARD_NODE_FLAGS], switchyardArgs: SWITCHYARD_ARGS,
       bodies: { json: requestBody('json'), sse: requestBody('sse') },
     },
     rows,

@@ -1,7 +1,8 @@
 // Scrapes every pod's GET /metrics (Prometheus text) and GET /v1/models at an interval, with bounded concurrency
 // and a per-scrape timeout, into an EngineStateTable. A pod still being scraped is not queued again, so one slow
 // pod delays nobody else. New pods are scraped at once (setOrigins), removed ones are forgotten.
-import { Agent, request, type Dispatcher } from 'undici';
+import { Agent } from 'undici';
+import { backgroundGet, type BackgroundGet } from '../util/background-get.ts';
 import type { EngineStateTable } from './engine-state.ts';
 import { readEngineMetrics } from './metric-names.ts';
 import { parsePrometheusText } from './prometheus-text.ts';
@@ -28,7 +29,8 @@ export class EngineScraper {
   private readonly table: EngineStateTable;
   private readonly options: ScraperOptions;
   private readonly agent: Agent;
-  private readonly stopping = new AbortController();
+  /** Requests in progress, cancelled by stop(). */
+  private readonly inFlight = new Set<BackgroundGet<string>>();
   private origins: readonly string[] = [];
   private originSet: ReadonlySet<string> = new Set();
   /** Origin → completion of its queued or running scrape. */
@@ -69,7 +71,8 @@ export class EngineScraper {
     this.stopped = true;
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
-    this.stopping.abort();
+    const stopped = new DOMException('This operation was aborted', 'AbortError');
+    for (const get of this.inFlight) get.cancel(stopped);
     this.queue.length = 0;
     for (const entry of this.pending.values()) entry.resolve();
     this.pending.clear();
@@ -126,37 +129,21 @@ export class EngineScraper {
     }
   }
 
+  /** The body of a 2xx answer; rejects on anything else ("status N", errors, the timeout, stop()). */
   private async fetchText(origin: string, path: string): Promise<string> {
-    const signal = AbortSignal.any([this.stopping.signal, AbortSignal.timeout(this.options.timeoutMs)]);
-    const res = await request(origin + path, {
-      dispatcher: this.agent,
-      method: 'GET',
+    const get = backgroundGet(this.agent, origin, path, {
       headers: { accept: path === '/metrics' ? 'text/plain;version=0.0.4' : 'application/json' },
-      headersTimeout: this.options.timeoutMs,
-      bodyTimeout: this.options.timeoutMs,
-      signal,
+      timeoutMs: this.options.timeoutMs,
+      read: 'text',
+      maxBodyBytes: this.options.maxBodyBytes,
     });
-    if (res.statusCode < 200 || res.statusCode >= 300) {
-      await res.body.dump();
-      throw new Error(`status ${res.statusCode}`);
+    this.inFlight.add(get);
+    try {
+      return await get.done;
+    } finally {
+      this.inFlight.delete(get);
     }
-    return readLimited(res.body, this.options.maxBodyBytes);
   }
-}
-
-async function readLimited(body: Dispatcher.ResponseData['body'], limit: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    const buffer = chunk as Buffer;
-    size += buffer.length;
-    if (size > limit) {
-      body.destroy();
-      throw new Error(`response larger than ${limit} bytes`);
-    }
-    chunks.push(buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** The ids of an OpenAI-style model list: {"data":[{"id":…},…]}. */

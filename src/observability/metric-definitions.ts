@@ -1,6 +1,8 @@
 // Every metric the router exposes: Kthena's names, label names, buckets and help texts under a configurable prefix
 // (default "switchyard"; "kthena_router" gives Kthena's exact names), plus Switchyard's retry and per-pod series.
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+// Series updated per request are metric-series.ts families (cheap updates); the scrape-time gauges are prom-client's.
+import { Gauge, type Registry } from 'prom-client';
+import { CounterFamily, GaugeFamily, HistogramFamily } from './metric-series.ts';
 
 export const DEFAULT_METRICS_PREFIX = 'switchyard';
 export const METRIC_PREFIX_PATTERN = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
@@ -41,31 +43,31 @@ export function defineRouterMetrics(registry: Registry, prefix: string, sources:
   const registers = [registry];
   const name = (suffix: string): string => `${prefix}_${suffix}`;
   return {
-    requests: new Counter({
+    requests: new CounterFamily({
       name: name('requests_total'), help: 'Total number of HTTP requests processed by the router', registers,
       labelNames: ['model', 'path', 'status_code', 'error_type', ...DESTINATION],
     }),
-    duration: new Histogram({
+    duration: new HistogramFamily({
       name: name('request_duration_seconds'), help: 'End-to-end request processing latency distribution for all requests', registers,
       labelNames: ['model', 'path', 'status_code', ...DESTINATION], buckets: DURATION_BUCKETS,
     }),
-    prefill: new Histogram({
+    prefill: new HistogramFamily({
       name: name('request_prefill_duration_seconds'), help: 'Prefill phase processing latency distribution for PD-disaggregated requests', registers,
       labelNames: ['model', 'path', 'status_code'], buckets: DURATION_BUCKETS,
     }),
-    decode: new Histogram({
+    decode: new HistogramFamily({
       name: name('request_decode_duration_seconds'), help: 'Decode phase processing latency distribution for PD-disaggregated requests', registers,
       labelNames: ['model', 'path', 'status_code'], buckets: DURATION_BUCKETS,
     }),
-    tokens: new Counter({
+    tokens: new CounterFamily({
       name: name('tokens_total'), help: 'Total tokens processed/generated', registers,
       labelNames: ['model', 'path', 'token_type', ...DESTINATION],
     }),
-    pluginDuration: new Histogram({
+    pluginDuration: new HistogramFamily({
       name: name('scheduler_plugin_duration_seconds'), help: 'Processing time per scheduler plugin', registers,
       labelNames: ['model', 'plugin', 'type'], buckets: PLUGIN_DURATION_BUCKETS,
     }),
-    rateLimitExceeded: new Counter({
+    rateLimitExceeded: new CounterFamily({
       name: name('rate_limit_exceeded_total'), help: 'Number of requests rejected due to rate limiting', registers,
       labelNames: ['model', 'limit_type', 'path'],
     }),
@@ -75,19 +77,19 @@ export function defineRouterMetrics(registry: Registry, prefix: string, sources:
         this.set(sources.activeRequests());
       },
     }),
-    activeDownstream: new Gauge({
+    activeDownstream: new GaugeFamily({
       name: name('active_downstream_requests'), help: 'Current number of active downstream requests (from clients to router)', registers,
       labelNames: ['model'],
     }),
-    activeUpstream: new Gauge({
+    activeUpstream: new GaugeFamily({
       name: name('active_upstream_requests'), help: 'Current number of active upstream requests (from router to upstream backends)', registers,
       labelNames: ['model_server', ...DESTINATION],
     }),
-    prefixMatchRatio: new Histogram({
+    prefixMatchRatio: new HistogramFamily({
       name: name('prefix_cache_match_ratio'), registers, labelNames: ['model'], buckets: MATCH_RATIO_BUCKETS,
       help: "Fraction of the prompt's blocks the best-matching candidate pod had already cached, per prefix-cache match attempt (0 = miss)",
     }),
-    prefixEvictions: new Counter({
+    prefixEvictions: new CounterFamily({
       name: name('prefix_cache_evictions_total'), registers, labelNames: ['model'],
       help: 'Number of (prefix block, pod) entries evicted from a per-pod cache when it reached capacity; excludes entries removed when a pod is deleted',
     }),
@@ -99,7 +101,7 @@ export function defineRouterMetrics(registry: Registry, prefix: string, sources:
       },
     }),
     // Switchyard's own.
-    retries: new Counter({
+    retries: new CounterFamily({
       name: name('upstream_retries_total'), registers, labelNames: ['model', 'model_server'],
       help: 'Upstream attempts beyond the first (retries on other pods after connection errors, timeouts, 502, 503, 504)',
     }),

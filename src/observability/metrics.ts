@@ -6,10 +6,11 @@
 // `path` is the request path when it is an OpenAI API path, else "unknown" (bounded cardinality); model_route and
 // backend_name are "namespace/name", backend_type "model_server"; a request that never reached a backend has
 // model_route="none", backend_type="unresolved", backend_name="none", upstream_model="none".
-import { Registry, collectDefaultMetrics, type Counter, type Gauge, type Histogram } from 'prom-client';
+import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { SchedulerObserver } from '../scheduling/framework/observer.ts';
 import { finishReasonOf, statusOf } from './error-types.ts';
 import { defineRouterMetrics, type RouterMetricSet, type ScrapeSources } from './metric-definitions.ts';
+import type { CounterSeries, GaugeSeries, HistogramSeries } from './metric-series.ts';
 import { definePodMetrics, type PodMetricsSources } from './pod-metrics.ts';
 import { pathOnly, type RequestRecord } from './request-record.ts';
 import type { RequestTokens } from './token-estimate.ts';
@@ -43,9 +44,9 @@ export interface RouterMetricsOptions extends ScrapeSources {
 }
 
 interface StatusSeries {
-  readonly duration: Histogram.Internal<string>;
+  readonly duration: HistogramSeries;
   /** error_type → requests_total child. */
-  readonly requests: Map<string, Counter.Internal>;
+  readonly requests: Map<string, CounterSeries>;
   readonly label: string;
 }
 
@@ -54,9 +55,12 @@ class Destination {
   readonly labels: readonly [model: string, path: string, route: string, backendType: string, backendName: string, upstreamModel: string];
   private readonly m: RouterMetricSet;
   private readonly byStatus = new Map<number, StatusSeries>();
-  private inputTokens: Counter.Internal | null = null;
-  private outputTokens: Counter.Internal | null = null;
-  private upstream: Gauge.Internal<string> | null = null;
+  private inputTokens: CounterSeries | null = null;
+  private outputTokens: CounterSeries | null = null;
+  private upstream: GaugeSeries | null = null;
+  /** The last status's series: requests of one destination nearly always end with the same status. */
+  private lastStatus = -1;
+  private lastSeries: StatusSeries | null = null;
 
   constructor(m: RouterMetricSet, labels: Destination['labels']) {
     this.m = m;
@@ -64,6 +68,7 @@ class Destination {
   }
 
   status(status: number): StatusSeries {
+    if (status === this.lastStatus) return this.lastSeries!;
     let series = this.byStatus.get(status);
     if (series === undefined) {
       const [model, path, route, type, name, upstream] = this.labels;
@@ -71,10 +76,12 @@ class Destination {
       series = { label, duration: this.m.duration.labels(model, path, label, route, type, name, upstream), requests: new Map() };
       this.byStatus.set(status, series);
     }
+    this.lastStatus = status;
+    this.lastSeries = series;
     return series;
   }
 
-  requests(series: StatusSeries, errorType: string): Counter.Internal {
+  requests(series: StatusSeries, errorType: string): CounterSeries {
     let child = series.requests.get(errorType);
     if (child === undefined) {
       const [model, path, route, type, name, upstream] = this.labels;
@@ -84,7 +91,7 @@ class Destination {
     return child;
   }
 
-  tokens(kind: 'input' | 'output'): Counter.Internal {
+  tokens(kind: 'input' | 'output'): CounterSeries {
     const cached = kind === 'input' ? this.inputTokens : this.outputTokens;
     if (cached !== null) return cached;
     const [model, path, route, type, name, upstream] = this.labels;
@@ -94,7 +101,7 @@ class Destination {
     return child;
   }
 
-  activeUpstream(): Gauge.Internal<string> {
+  activeUpstream(): GaugeSeries {
     if (this.upstream === null) {
       const [, , route, type, name, upstream] = this.labels;
       this.upstream = this.m.activeUpstream.labels(type === MODEL_SERVER ? name : NONE, route, type, name, upstream);
@@ -107,15 +114,15 @@ export class RouterMetrics implements SchedulerObserver {
   readonly registry = new Registry();
   private readonly m: RouterMetricSet;
   private readonly knownModel: (model: string) => boolean;
-  private readonly destinations = new Map<string, Destination>();
-  private readonly downstream = new Map<string, Gauge.Internal<string>>();
-  private readonly retries = new Map<string, Counter.Internal>();
+  /** model → path → route → server → upstream model → destination (nested: no key string built per request). */
+  private destinations: Nested<Destination> = new Map();
+  private destinationCount = 0;
+  private readonly downstream = new Map<string, GaugeSeries>();
+  private readonly retries = new Map<string, CounterSeries>();
   /** type → plugin → model → child. */
-  private readonly plugins = { filter: new Map<string, Map<string, Histogram.Internal<string>>>(), score: new Map<string, Map<string, Histogram.Internal<string>>>() };
-  private readonly prefixRatio = new Map<string, Histogram.Internal<string>>();
-  private readonly prefixEvictions = new Map<string, Counter.Internal>();
-  /** Records counted in the active gauges (each is taken out exactly once), with their destination. */
-  private readonly dispatched = new WeakMap<RequestRecord, Destination>();
+  private readonly plugins = { filter: new Map<string, Map<string, HistogramSeries>>(), score: new Map<string, Map<string, HistogramSeries>>() };
+  private readonly prefixRatio = new Map<string, HistogramSeries>();
+  private readonly prefixEvictions = new Map<string, CounterSeries>();
 
   constructor(options: RouterMetricsOptions) {
     this.knownModel = (model) => options.knownModel(model);
@@ -128,15 +135,16 @@ export class RouterMetrics implements SchedulerObserver {
   requestDispatched(record: RequestRecord): void {
     const model = this.modelLabel(record);
     const destination = this.destination(record, model, true);
-    this.dispatched.set(record, destination);
+    // Counted in the active gauges: taken out exactly once, by requestDone.
+    record.dispatchedTo = destination;
     destination.activeUpstream().inc();
     this.downstreamOf(model).inc();
   }
 
   requestDone(record: RequestRecord, tokens: RequestTokens): void {
-    let destination = this.dispatched.get(record);
+    let destination = record.dispatchedTo instanceof Destination ? record.dispatchedTo : undefined;
     if (destination !== undefined) {
-      this.dispatched.delete(record);
+      record.dispatchedTo = null;
       destination.activeUpstream().dec();
       this.downstreamOf(destination.labels[0]).dec();
     } else {
@@ -159,7 +167,7 @@ export class RouterMetrics implements SchedulerObserver {
   pluginDuration(model: string, plugin: string, type: 'filter' | 'score', seconds: number): void {
     const byPlugin = this.plugins[type];
     let byModel = byPlugin.get(plugin);
-    if (byModel === undefined) byPlugin.set(plugin, (byModel = new Map<string, Histogram.Internal<string>>()));
+    if (byModel === undefined) byPlugin.set(plugin, (byModel = new Map<string, HistogramSeries>()));
     let child = byModel.get(model);
     if (child === undefined) byModel.set(bounded(byModel, model), (child = this.m.pluginDuration.labels(model, plugin, type)));
     child.observe(seconds);
@@ -199,22 +207,30 @@ export class RouterMetrics implements SchedulerObserver {
     const route = bound ? (record.route?.key ?? NONE) : NONE;
     const server = bound ? record.server!.key : NONE;
     const upstream = bound ? (record.upstreamModel ?? NONE) : NONE;
-    const key = `${model}\n${path}\n${route}\n${server}\n${upstream}`;
-    let destination = this.destinations.get(key);
+    const byPath = this.destinations.get(model);
+    const byRoute = byPath?.get(path);
+    const byServer = byRoute?.get(route);
+    const byUpstream = byServer?.get(server);
+    let destination = byUpstream?.get(upstream);
     if (destination === undefined) {
       destination = new Destination(this.m, [model, path, route, bound ? MODEL_SERVER : UNRESOLVED, server, upstream]);
-      this.destinations.set(bounded(this.destinations, key), destination);
+      if (++this.destinationCount > MAX_CACHED) {
+        // Only after many reloads: the shortcuts start over (the families keep the series).
+        this.destinations = new Map();
+        this.destinationCount = 1;
+      }
+      nestedSet(this.destinations, [model, path, route, server, upstream], destination);
     }
     return destination;
   }
 
-  private downstreamOf(model: string): Gauge.Internal<string> {
+  private downstreamOf(model: string): GaugeSeries {
     let child = this.downstream.get(model);
     if (child === undefined) this.downstream.set(model, (child = this.m.activeDownstream.labels(model)));
     return child;
   }
 
-  private retriesOf(model: string, server: string): Counter.Internal {
+  private retriesOf(model: string, server: string): CounterSeries {
     const key = `${model}\n${server}`;
     let child = this.retries.get(key);
     if (child === undefined) this.retries.set(bounded(this.retries, key), (child = this.m.retries.labels(model, server)));
@@ -222,7 +238,19 @@ export class RouterMetrics implements SchedulerObserver {
   }
 }
 
-/** Clears a cache that grew past MAX_CACHED (prom-client keeps the series; only the shortcuts go). */
+type Nested<V> = Map<string, Map<string, Map<string, Map<string, Map<string, V>>>>>;
+
+function nestedSet<V>(root: Nested<V>, keys: readonly [string, string, string, string, string], value: V): void {
+  let map = root as Map<string, unknown>;
+  for (let i = 0; i < keys.length - 1; i++) {
+    let next = map.get(keys[i]) as Map<string, unknown> | undefined;
+    if (next === undefined) map.set(keys[i], (next = new Map()));
+    map = next;
+  }
+  map.set(keys[keys.length - 1], value);
+}
+
+/** Clears a cache that grew past MAX_CACHED (the families keep the series; only the shortcuts go). */
 function bounded<K>(cache: Map<K, unknown>, key: K): K {
   if (cache.size >= MAX_CACHED) cache.clear();
   return key;

@@ -48,6 +48,8 @@ export interface RequestRecord {
   /** PD-disaggregated requests only. */
   prefill?: PhaseTiming;
   decode?: PhaseTiming;
+  /** Metrics' bookkeeping: the series a dispatched request is counted in until it ends (metrics.ts); null otherwise. */
+  dispatchedTo?: object | null;
 }
 
 /** A request just received: the record the pipeline fills in. */
@@ -56,7 +58,7 @@ export function startRecord(req: IncomingMessage, requestId: string, path: strin
     requestId, method: req.method ?? 'POST', path, protocol: protocolOf(req),
     startedAt: Date.now(), receivedAt: performance.now(), scheduledAt: 0, endedAt: 0,
     model: null, body: null, route: null, rule: null, server: null, upstreamModel: null, scheduled: null, traceId: null,
-    status: 0, error: null, outcome: null,
+    status: 0, error: null, outcome: null, dispatchedTo: null,
   };
 }
 

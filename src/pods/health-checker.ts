@@ -1,6 +1,7 @@
 // Active health checking: GET /health on every configured pod at an interval. A failed probe takes the pod out of
 // scheduling until a probe succeeds again. Used in standalone mode, where no kubelet reports readiness.
-import { Agent, request } from 'undici';
+import { Agent } from 'undici';
+import { backgroundGet } from '../util/background-get.ts';
 import type { PodStateTable } from './pod-state.ts';
 
 export interface HealthCheckOptions {
@@ -65,16 +66,9 @@ export class HealthChecker {
 
   private async probe(origin: string): Promise<void> {
     try {
-      const res = await request(origin + this.options.path, {
-        dispatcher: this.agent,
-        method: 'GET',
-        headersTimeout: this.options.timeoutMs,
-        bodyTimeout: this.options.timeoutMs,
-        signal: AbortSignal.timeout(this.options.timeoutMs),
-      });
-      await res.body.dump();
-      const ok = res.statusCode >= 200 && res.statusCode < 300;
-      if (!this.stopped) this.states.reportProbe(origin, ok, ok ? null : `health probe answered ${res.statusCode}`);
+      const status = await backgroundGet(this.agent, origin, this.options.path, { timeoutMs: this.options.timeoutMs, read: 'status' }).done;
+      const ok = status >= 200 && status < 300;
+      if (!this.stopped) this.states.reportProbe(origin, ok, ok ? null : `health probe answered ${status}`);
     } catch (err) {
       if (!this.stopped) this.states.reportProbe(origin, false, `health probe failed: ${(err as Error).message}`);
     }

@@ -19,6 +19,11 @@ const REPLACED_UPSTREAM = new Set(['host', 'content-length', 'x-forwarded-for', 
 /** Extra hop-by-hop names listed in a Connection header ("keep-alive, x-foo" → {x-foo}). */
 function connectionListed(value: string | undefined): Set<string> | null {
   if (value === undefined) return null;
+  if (!value.includes(',')) {
+    // One token, nearly always "keep-alive" or "close": no list to split.
+    const name = value.trim().toLowerCase();
+    return name === '' || name === 'close' || HOP_BY_HOP.has(name) ? null : new Set([name]);
+  }
   let extra: Set<string> | null = null;
   for (const token of value.split(',')) {
     const name = token.trim().toLowerCase();

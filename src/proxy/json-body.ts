@@ -50,6 +50,31 @@ export function scanTopLevelMembers(body: Buffer): TopLevelObject | null {
 }
 
 /**
+ * The value span of `quotedKey` (e.g. `"usage"` as bytes) when that member is the last one of the body's top-level
+ * object, found from the end of the body without scanning it; null when the body does not end that way (then
+ * scanTopLevelMembers is the way). Engines put `usage` last in their answers, so this finds it in the common case.
+ * For a body that is valid JSON the span is the one scanTopLevelMembers gives for the last member with that key:
+ * the key is outside any string (a quote inside a string follows a backslash, and this key follows `{` or `,`), and
+ * the object it closes with the body's final `}` is the top-level one.
+ */
+export function lastMemberFromEnd(body: Buffer, quotedKey: Buffer): { valueStart: number; valueEnd: number } | null {
+  let closeBrace = body.length - 1;
+  while (closeBrace >= 0 && isWhitespace(body[closeBrace])) closeBrace--;
+  if (closeBrace < 0 || body[closeBrace] !== CLOSE_BRACE || body[skipWhitespace(body, 0)] !== OPEN_BRACE) return null;
+  const keyStart = body.lastIndexOf(quotedKey, closeBrace);
+  if (keyStart <= 0) return null;
+  let before = keyStart - 1;
+  while (before > 0 && isWhitespace(body[before])) before--;
+  if (body[before] !== COMMA && body[before] !== OPEN_BRACE) return null;
+  const colon = skipWhitespace(body, keyStart + quotedKey.length);
+  if (body[colon] !== COLON) return null;
+  const valueStart = skipWhitespace(body, colon + 1);
+  const valueEnd = skipValue(body, valueStart);
+  if (valueEnd < 0 || skipWhitespace(body, valueEnd) !== closeBrace) return null;
+  return { valueStart, valueEnd };
+}
+
+/**
  * Applies edits with JSON.parse semantics: every member with an edited key is replaced or removed
  * (duplicates included); a set key that is absent is appended after the last kept member.
  * When several edits name the same key, the last one wins. Returns `body` itself when nothing changes.

@@ -5,6 +5,7 @@ import type { Dispatcher } from 'undici';
 import { RouterError } from '../errors/router-error.ts';
 import type { PodLiveState, PodStateTable } from '../pods/pod-state.ts';
 import type { PodEndpoint } from '../snapshot/types.ts';
+import { DeadlineNode, deadlineList } from './deadlines.ts';
 import { buildClientHeaders } from './headers.ts';
 import { SseUsageTap, parseUsageFromJsonBody, type TokenUsage } from './sse-usage.ts';
 import type { UpstreamPools } from './upstream-pools.ts';
@@ -70,20 +71,23 @@ export class ProxyExchange {
   private upstreamStatus = 0;
   private servedBy: PodEndpoint | null = null;
   private headersAt = 0;
+  private drainListened = false;
 
   constructor(options: ExchangeOptions, pools: UpstreamPools, states: PodStateTable) {
     this.o = options;
     this.pools = pools;
     this.podStates = states;
     this.policyRetriesLeft = options.retryAttempts;
-    options.res.once('close', this.onClientClose);
+    // A response closes once: a plain listener (no once() wrapper), found through the response.
+    (options.res as ExchangedResponse)[EXCHANGE] = this;
+    options.res.on('close', onResponseClose);
   }
 
   start(): void {
     this.nextAttempt();
   }
 
-  private readonly onClientClose = (): void => {
+  onClientClose(): void {
     if (this.finished) return;
     this.clientGone = true;
     if (this.retryTimer !== null) clearTimeout(this.retryTimer);
@@ -144,6 +148,17 @@ export class ProxyExchange {
     return this.o.res;
   }
 
+  /** The current attempt paused its upstream read: resume it when the client's socket drains. */
+  awaitDrain(): void {
+    if (this.drainListened) return;
+    this.drainListened = true;
+    this.o.res.on('drain', onResponseDrain);
+  }
+
+  drained(): void {
+    this.current?.resume();
+  }
+
   get options(): ExchangeOptions {
     return this.o;
   }
@@ -152,7 +167,7 @@ export class ProxyExchange {
   completed(status: number, usage: TokenUsage | null): void {
     if (this.finished) return;
     this.lastError = null; // a failed earlier attempt does not make the answered request an error
-    this.o.res.end();
+    if (!this.o.res.writableEnded) this.o.res.end(); // the attempt may have ended it with the last bytes
     this.finish(status, usage);
   }
 
@@ -203,13 +218,31 @@ export class ProxyExchange {
   }
 }
 
-/** One try against one pod. Implements undici's dispatch handler. */
-class Attempt implements Dispatcher.DispatchHandler {
+const EXCHANGE = Symbol('exchange');
+const DIGITS = /^\d+$/;
+
+interface ExchangedResponse extends ServerResponse {
+  [EXCHANGE]: ProxyExchange;
+}
+
+/** 'close' listener of an exchanged response: the client went away, or the response ended. */
+function onResponseClose(this: ExchangedResponse): void {
+  this[EXCHANGE].onClientClose();
+}
+
+/** 'drain' listener of an exchanged response whose attempt paused the upstream read. */
+function onResponseDrain(this: ExchangedResponse): void {
+  this[EXCHANGE].drained();
+}
+
+/** One try against one pod. Implements undici's dispatch handler; its response timeout is a deadline node. */
+class Attempt extends DeadlineNode implements Dispatcher.DispatchHandler {
   readonly pod: PodEndpoint;
   private readonly exchange: ProxyExchange;
   private readonly state: PodLiveState;
   private controller: Dispatcher.DispatchController | null = null;
-  private timer: NodeJS.Timeout | null = null;
+  /** The upstream read is paused until the client's socket drains. */
+  private paused = false;
   private abandonReason: Error | null = null;
   private released = false;
   /** A retryable status arrived: drain its body, then retry. */
@@ -219,8 +252,12 @@ class Attempt implements Dispatcher.DispatchHandler {
   private status = 0;
   private bodyChunks: Buffer[] | null = null;
   private bodySize = 0;
+  /** A body of known length that is not an event stream: its size (-1 otherwise), and the bytes sent on so far. */
+  private expectedBytes = -1;
+  private sentBytes = 0;
 
   constructor(exchange: ProxyExchange, pod: PodEndpoint, state: PodLiveState) {
+    super();
     this.exchange = exchange;
     this.pod = pod;
     this.state = state;
@@ -229,17 +266,17 @@ class Attempt implements Dispatcher.DispatchHandler {
   dispatch(pool: Dispatcher): void {
     this.state.inFlight++;
     const o = this.exchange.options;
-    if (o.timeoutMs !== undefined) this.timer = setTimeout(this.onTimeout, o.timeoutMs);
+    if (o.timeoutMs !== undefined) deadlineList(o.timeoutMs).add(this);
     pool.dispatch({ path: o.path, method: 'POST', headers: o.headers, body: o.body }, this);
   }
 
-  private readonly onTimeout = (): void => {
-    this.timer = null;
+  /** trafficPolicy.timeout passed without response headers. */
+  deadlinePassed(): void {
     if (this.committed) return;
     const ms = this.exchange.options.timeoutMs ?? 0;
     this.abandon(new UpstreamTimeout(`no response headers within ${ms} ms`));
     this.exchange.attemptFailed(this, new RouterError('upstream_timeout', `pod ${this.pod.podKey} did not answer within ${ms} ms`), 'retryable');
-  };
+  }
 
   /** Stop this attempt: the exchange has moved on or the client left. */
   abandon(reason: Error): void {
@@ -265,9 +302,18 @@ class Attempt implements Dispatcher.DispatchHandler {
     }
     this.committed = true;
     this.tap = this.exchange.commit(this, statusCode, headers);
-    if (this.tap === null && statusCode < 300 && isJson(headers['content-type'])) this.bodyChunks = [];
-    // Backpressure: a slow client pauses the upstream read until its socket drains.
-    this.exchange.response.on('drain', () => controller.resume());
+    if (this.tap === null) {
+      if (statusCode < 300 && isJson(headers['content-type'])) this.bodyChunks = [];
+      const length = headers['content-length'];
+      if (typeof length === 'string' && DIGITS.test(length)) this.expectedBytes = Number(length);
+    }
+  }
+
+  /** The client's socket drained: resume the upstream read paused for it. */
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.controller?.resume();
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -279,7 +325,20 @@ class Attempt implements Dispatcher.DispatchHandler {
       if (this.bodySize <= MAX_USAGE_BODY) this.bodyChunks.push(chunk);
       else this.bodyChunks = null;
     }
-    if (out !== null && out.length > 0 && !this.exchange.response.write(out)) controller.pause();
+    if (this.expectedBytes >= 0 && out !== null) {
+      this.sentBytes += out.length;
+      if (this.sentBytes === this.expectedBytes) {
+        // The last bytes of the body: headers and body leave in one write, no cork and flush of a separate end().
+        this.exchange.response.end(out);
+        return;
+      }
+    }
+    if (out !== null && out.length > 0 && !this.exchange.response.write(out)) {
+      // Backpressure: a slow client pauses the upstream read until its socket drains.
+      this.paused = true;
+      controller.pause();
+      this.exchange.awaitDrain();
+    }
   }
 
   onResponseEnd(): void {
@@ -326,10 +385,7 @@ class Attempt implements Dispatcher.DispatchHandler {
   }
 
   private clearTimer(): void {
-    if (this.timer !== null) {
-      clearTimeout(this.timer);
-      this.timer = null;
-    }
+    this.deadlineList?.remove(this);
   }
 
   private release(): void {

@@ -295,4 +295,21 @@ describe('parseUsageFromJsonBody', () => {
   it('lets the last duplicate win, like JSON.parse', () => {
     assert.deepEqual(parseUsageFromJsonBody(Buffer.from('{"usage":{"prompt_tokens":1},"usage":{"prompt_tokens":2,"completion_tokens":3}}')), usage(2, 3));
   });
+
+  it('finds usage wherever it is: last (read from the end), not last, nested only, in strings, escaped', () => {
+    const u = '{"prompt_tokens":2,"completion_tokens":3}';
+    const cases: [string, TokenUsage | null][] = [
+      [`  {"id":"x","usage" : ${u} }\n`, usage(2, 3)],
+      [`{"id":"x","usage":${u},"system_fingerprint":"fp"}`, usage(2, 3)],
+      [`{"usage":${u},"k":"usage"}`, usage(2, 3)],
+      [`{"a":{"usage":${u}}}`, null],
+      [`{"a":[{"usage":${u}}]}`, null],
+      [`{"choices":[],"usage":{"prompt_tokens":9},"a":{"usage":${u}}}`, usage(9, 0)],
+      [`{"us\\u0061ge":${u}}`, usage(2, 3)],
+      [`{"x":"\\",\\"usage\\":${u.replace(/"/g, '\\"')}"}`, null],
+      [`{"s":"\\\\","usage":${u}}`, usage(2, 3)],
+      [`[{"usage":${u}}]`, null],
+    ];
+    for (const [body, expected] of cases) assert.deepEqual(parseUsageFromJsonBody(Buffer.from(body)), expected, body);
+  });
 });

@@ -3,7 +3,7 @@
 // incomplete trailing event is ever held, and only events that carry a usage object are JSON-parsed.
 // Holding the incomplete event keeps the client at an event boundary, so a stream that breaks can still
 // end with a well-formed error event.
-import { scanTopLevelMembers } from './json-body.ts';
+import { lastMemberFromEnd, scanTopLevelMembers } from './json-body.ts';
 
 export interface TokenUsage {
   promptTokens: number;
@@ -12,7 +12,8 @@ export interface TokenUsage {
 }
 
 const USAGE_KEY = Buffer.from('"usage"');
-const DONE_MARKER = Buffer.from('[DONE]');
+const USAGE_TEXT = '"usage"';
+const DONE_TEXT = '[DONE]';
 const LF = 0x0a;
 const CR = 0x0d;
 // Blank lines that end an event (SSE allows LF, CRLF or CR line endings).
@@ -101,13 +102,16 @@ export class SseUsageTap {
    * followed by an object are parsed.
    */
   private scan(region: Buffer, hide: boolean): number[] | null {
-    if (!this.doneSeen) this.scanForDone(region);
+    // The markers are ASCII: searched in a latin1 view (one character per byte, so indexes are byte offsets), which
+    // costs less than a native Buffer search per marker per chunk.
+    const text = region.toString('latin1');
+    if (!this.doneSeen) this.scanForDone(region, text);
     let hidden: number[] | null = null;
     let from = 0;
     while (true) {
-      const key = region.indexOf(USAGE_KEY, from);
+      const key = text.indexOf(USAGE_TEXT, from);
       if (key < 0) return hidden;
-      from = key + USAGE_KEY.length;
+      from = key + USAGE_TEXT.length;
       if (!isFollowedByObject(region, from)) continue;
       const start = eventStartBefore(region, key);
       const end = eventEndAfter(region, from);
@@ -116,10 +120,10 @@ export class SseUsageTap {
     }
   }
 
-  private scanForDone(region: Buffer): void {
+  private scanForDone(region: Buffer, text: string): void {
     let from = 0;
     while (true) {
-      const marker = region.indexOf(DONE_MARKER, from);
+      const marker = text.indexOf(DONE_TEXT, from);
       if (marker < 0) return;
       const end = eventEndAfter(region, marker);
       if (eventData(region.toString('utf8', eventStartBefore(region, marker), end)) === '[DONE]') {
@@ -147,12 +151,18 @@ export class SseUsageTap {
   }
 }
 
-/** Usage of a non-streaming response (chat/completions or Responses API); parses only the `usage` member. */
+/**
+ * Usage of a non-streaming response (chat/completions or Responses API); parses only the `usage` member. Engines
+ * put it last, where it is found from the end of the body; otherwise the top-level members are scanned.
+ */
 export function parseUsageFromJsonBody(body: Buffer): TokenUsage | null {
-  const object = scanTopLevelMembers(body);
-  if (object === null) return null;
-  const member = object.members.findLast((m) => m.key === 'usage');
-  if (member === undefined) return null;
+  let member: { valueStart: number; valueEnd: number } | null | undefined = lastMemberFromEnd(body, USAGE_KEY);
+  if (member === null) {
+    const object = scanTopLevelMembers(body);
+    if (object === null) return null;
+    member = object.members.findLast((m) => m.key === 'usage');
+    if (member === undefined) return null;
+  }
   try {
     return tokenUsage(JSON.parse(body.toString('utf8', member.valueStart, member.valueEnd)));
   } catch {

@@ -15,6 +15,8 @@ export interface ScheduleRequest {
   readonly body?: Readonly<Record<string, unknown>>;
   /** PD-disaggregated ModelServers: which role the candidates play (each role is scheduled on its own). */
   readonly pdRole?: 'prefill' | 'decode';
+  /** The picker's own state between schedule() and served() (the framework picker's scheduling cycle). */
+  pickerState?: object | null;
 }
 
 export interface PodPicker {

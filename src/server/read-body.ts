@@ -1,41 +1,76 @@
 // Reads a request body into one Buffer, refusing bodies above the limit before reading them when possible.
+// On the request path: the listeners are module-level functions that find their reader through the request, so a
+// read allocates one small object, and they stay attached once it settled (the request object goes soon after; a
+// late event finds the reader settled). No 'error' listener: an aborted request then emits only 'close' (Node does
+// not emit 'error' on an IncomingMessage nobody listens to), which settles the read as aborted.
 import type { IncomingMessage } from 'node:http';
 
 export type BodyResult = { ok: true; body: Buffer } | { ok: false; reason: 'too_large' | 'aborted' };
 
+const READER = Symbol('bodyReader');
+
+interface Reading extends IncomingMessage {
+  [READER]: BodyReader;
+}
+
+class BodyReader {
+  readonly limit: number;
+  readonly done: (result: BodyResult) => void;
+  first: Buffer | null = null;
+  chunks: Buffer[] | null = null;
+  size = 0;
+  settled = false;
+
+  constructor(limit: number, done: (result: BodyResult) => void) {
+    this.limit = limit;
+    this.done = done;
+  }
+
+  settle(result: BodyResult): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.first = null;
+    this.chunks = null;
+    this.done(result);
+  }
+}
+
+const TOO_LARGE: BodyResult = Object.freeze({ ok: false, reason: 'too_large' });
+const ABORTED: BodyResult = Object.freeze({ ok: false, reason: 'aborted' });
+const EMPTY = Buffer.alloc(0);
+
+function onData(this: Reading, chunk: Buffer): void {
+  const reader = this[READER];
+  if (reader.settled) return;
+  reader.size += chunk.length;
+  if (reader.size > reader.limit) {
+    reader.settle(TOO_LARGE);
+    return;
+  }
+  if (reader.first === null) reader.first = chunk;
+  else (reader.chunks ??= [reader.first]).push(chunk);
+}
+
+function onEnd(this: Reading): void {
+  const reader = this[READER];
+  if (reader.settled) return;
+  const body = reader.chunks !== null ? Buffer.concat(reader.chunks, reader.size) : (reader.first ?? EMPTY);
+  reader.settle({ ok: true, body });
+}
+
+function onClose(this: Reading): void {
+  const reader = this[READER];
+  if (!reader.settled && !this.complete) reader.settle(ABORTED);
+}
+
 export function readBody(req: IncomingMessage, limit: number, done: (result: BodyResult) => void): void {
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > limit) {
-    done({ ok: false, reason: 'too_large' });
+    done(TOO_LARGE);
     return;
   }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let settled = false;
-  const settle = (result: BodyResult): void => {
-    if (settled) return;
-    settled = true;
-    req.off('data', onData);
-    req.off('end', onEnd);
-    req.off('error', onAbort);
-    req.off('close', onClose);
-    done(result);
-  };
-  const onData = (chunk: Buffer): void => {
-    size += chunk.length;
-    if (size > limit) {
-      settle({ ok: false, reason: 'too_large' });
-      return;
-    }
-    chunks.push(chunk);
-  };
-  const onEnd = (): void => settle({ ok: true, body: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size) });
-  const onAbort = (): void => settle({ ok: false, reason: 'aborted' });
-  const onClose = (): void => {
-    if (!req.complete) onAbort();
-  };
+  (req as Reading)[READER] = new BodyReader(limit, done);
   req.on('data', onData);
   req.on('end', onEnd);
-  req.on('error', onAbort);
   req.on('close', onClose);
 }

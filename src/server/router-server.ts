@@ -21,6 +21,11 @@ export type RouterServerDeps = Omit<InferenceDeps, 'draining' | 'maxBodyBytes' |
 
 const JSON_HEADERS = { 'content-type': 'application/json' } as const;
 
+/** Requests counted in activeApiRequests (Kthena's active_requests). */
+function isApiPath(url: string | undefined): boolean {
+  return (url ?? '/').startsWith('/v1/');
+}
+
 export class RouterServer {
   readonly server: Server;
   private readonly inference: InferenceDeps;
@@ -41,6 +46,7 @@ export class RouterServer {
       allowExplainHeader: options.allowExplainHeader ?? false,
     };
     this.metrics = options.metrics ?? null;
+    this.onResponseClosed = RouterServer.closeListener(this);
     this.server = createServer({ keepAliveTimeout: options.keepAliveTimeoutMs ?? 65_000, requestTimeout: 0 }, this.onRequest);
     // A malformed request line or header is answered by Node with 400; never let it crash the process.
     this.server.on('clientError', (_err, socket) => {
@@ -74,7 +80,8 @@ export class RouterServer {
 
   private readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     this.active++;
-    res.once('close', this.onResponseClosed);
+    // A response closes once: a plain listener (no once() wrapper) that stays on the spent response.
+    res.on('close', this.onResponseClosed);
     try {
       this.dispatch(req, res);
     } catch (err) {
@@ -82,23 +89,28 @@ export class RouterServer {
     }
   };
 
-  private readonly onApiResponseClosed = (): void => {
-    this.activeApi--;
-  };
+  /** Listener of every response's 'close' (`this` is the response, as EventEmitter calls it). */
+  private readonly onResponseClosed: (this: ServerResponse) => void;
 
-  private readonly onResponseClosed = (): void => {
+  private static closeListener(server: RouterServer): (this: ServerResponse) => void {
+    return function (this: ServerResponse): void {
+      server.responseClosed(this);
+    };
+  }
+
+  private responseClosed(res: ServerResponse): void {
     this.active--;
+    if (isApiPath(res.req.url)) this.activeApi--;
     if (this.draining) {
       this.server.closeIdleConnections();
       if (this.active === 0) for (const wake of this.idleWaiters.splice(0)) wake();
     }
-  };
+  }
 
   private dispatch(req: IncomingMessage, res: ServerResponse): void {
     const url = req.url ?? '/';
-    if (url.startsWith('/v1/')) {
-      this.activeApi++;
-      res.once('close', this.onApiResponseClosed);
+    if (isApiPath(url)) {
+      this.activeApi++; // taken back when the response closes
       if (req.method === 'POST') return handleInference(this.inference, req, res, url);
       const queryAt = url.indexOf('?');
       const path = queryAt < 0 ? url : url.slice(0, queryAt);

@@ -129,6 +129,9 @@ describe('router errors', () => {
       const a = await post(`${url}/v1/completions`, { model: 'no-such-model' });
       const b = await post(`${url}/v1/completions`, { model: 'no-such-model' });
       assert.notEqual(a.headers['x-request-id'], b.headers['x-request-id']);
+      for (const id of [a.headers['x-request-id'], b.headers['x-request-id']]) {
+        assert.match(String(id), /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/, 'shaped like a UUID');
+      }
     });
   });
 

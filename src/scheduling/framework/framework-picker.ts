@@ -31,8 +31,6 @@ export class FrameworkPicker implements PodPicker {
   private readonly random: () => number;
   private readonly onPluginError: FrameworkPickerOptions['onPluginError'];
   private readonly observer: SchedulerObserver | null;
-  /** Cycles of scheduled requests awaiting their post-schedule hooks; entries go with the request object. */
-  private readonly cycles = new WeakMap<ScheduleRequest, SchedulingCycle>();
   // Scratch space reused by every call (schedule() runs to completion before the next one starts).
   private alive = new Uint8Array(16);
   private aliveBackup = new Uint8Array(16);
@@ -73,9 +71,10 @@ export class FrameworkPicker implements PodPicker {
     alive.fill(1, 0, n);
 
     const backup = this.aliveBackup;
+    // Plugin timing: one clock reading per plugin, each plugin's time running from the previous reading.
+    let clock = observer !== null ? performance.now() : 0;
     for (const filter of profile.filters) {
       for (let i = 0; i < n; i++) backup[i] = alive[i];
-      const startedAt = observer !== null ? performance.now() : 0;
       let failure: unknown = null;
       try {
         filter.filter!(cycle, candidates, alive);
@@ -84,7 +83,7 @@ export class FrameworkPicker implements PodPicker {
         this.report(filter, 'filter', err);
         failure = err;
       }
-      if (observer !== null) observer.pluginDuration(request.model, filter.name, 'filter', (performance.now() - startedAt) / 1000);
+      if (observer !== null) clock = this.timed(observer, request.model, filter.name, 'filter', clock);
       if (trace !== null) trace.filtered(filter.name, backup, alive, failure);
       if (countAlive(alive, n) === 0) return EMPTY;
     }
@@ -93,7 +92,6 @@ export class FrameworkPicker implements PodPicker {
     for (const { plugin, weight } of profile.scores) {
       if (weight === 0) continue;
       scores.fill(NaN, 0, n);
-      const startedAt = observer !== null ? performance.now() : 0;
       let failure: unknown = null;
       try {
         plugin.score!(cycle, candidates, alive, scores);
@@ -102,7 +100,7 @@ export class FrameworkPicker implements PodPicker {
         this.report(plugin, 'score', err);
         failure = err;
       }
-      if (observer !== null) observer.pluginDuration(request.model, plugin.name, 'score', (performance.now() - startedAt) / 1000);
+      if (observer !== null) clock = this.timed(observer, request.model, plugin.name, 'score', clock);
       if (trace !== null) trace.scored(plugin.name, weight, alive, scores, failure);
       for (let i = 0; i < n; i++) {
         if (alive[i] === 0) continue;
@@ -113,14 +111,15 @@ export class FrameworkPicker implements PodPicker {
 
     const result = this.rank(candidates, n, cycle.now);
     if (trace !== null) trace.ranked(result, totals, this.penalties);
-    if (profile.hooks.length > 0 && !dryRun) this.cycles.set(request, cycle);
+    // The cycle awaits the post-schedule hooks on the request object itself (it goes with the request).
+    if (profile.hooks.length > 0 && !dryRun) request.pickerState = cycle;
     return result;
   }
 
   served(request: ScheduleRequest, pod: PodEndpoint): void {
-    const cycle = this.cycles.get(request);
-    if (cycle === undefined) return;
-    this.cycles.delete(request);
+    const cycle = request.pickerState;
+    if (!(cycle instanceof SchedulingCycle)) return;
+    request.pickerState = null;
     for (const hook of cycle.profile.hooks) {
       try {
         hook.served!(cycle, pod);
@@ -133,6 +132,13 @@ export class FrameworkPicker implements PodPicker {
   /** Forwards a change of the configured pods to every plugin that keeps per-pod state. */
   retain(origins: ReadonlySet<string> | ReadonlyMap<string, unknown>): void {
     for (const plugin of this.current.plugins) plugin.retain?.(origins);
+  }
+
+  /** Reports the time since `since` as the plugin's duration; returns the clock reading it took. */
+  private timed(observer: SchedulerObserver, model: string, plugin: string, type: 'filter' | 'score', since: number): number {
+    const now = performance.now();
+    observer.pluginDuration(model, plugin, type, (now - since) / 1000);
+    return now;
   }
 
   /** Alive pods, healthy before unhealthy, then by total score (highest first), then at random. */

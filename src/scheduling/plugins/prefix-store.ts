@@ -1,14 +1,54 @@
 // Which pods have recently served which prompt prefixes (Kthena's plugins/cache/prefix_store.go): an index from
 // block hash to pods, and per pod an LRU of its hashes with `capacity` entries; an evicted hash leaves the index.
 // Hashes are chained and seeded by the model, so one hash stands for a whole prefix of one model.
+// The per-pod LRU is a map to entries linked in recency order: a hash served again (every block of a repeated
+// prompt, on every request) moves its entry to the end, a lookup and a few pointer writes, instead of a Map delete
+// and insert per block.
 import type { SchedulerObserver } from '../framework/observer.ts';
+
+class LruEntry {
+  readonly hash: number;
+  /** The model of the prompt that last used this block. */
+  model: string;
+  older: LruEntry | null = null;
+  newer: LruEntry | null = null;
+
+  constructor(hash: number, model: string) {
+    this.hash = hash;
+    this.model = model;
+  }
+}
+
+/** One pod's hashes, least recently used first. */
+class PodLru {
+  readonly entries = new Map<number, LruEntry>();
+  oldest: LruEntry | null = null;
+  newest: LruEntry | null = null;
+
+  append(entry: LruEntry): void {
+    entry.older = this.newest;
+    entry.newer = null;
+    if (this.newest === null) this.oldest = entry;
+    else this.newest.newer = entry;
+    this.newest = entry;
+  }
+
+  unlink(entry: LruEntry): void {
+    if (entry.older === null) this.oldest = entry.newer;
+    else entry.older.newer = entry.newer;
+    if (entry.newer === null) this.newest = entry.older;
+    else entry.newer.older = entry.older;
+    entry.older = null;
+    entry.newer = null;
+  }
+}
 
 export class PrefixStore {
   private readonly capacity: number;
   /** hash → origins of the pods that hold it. */
   private readonly index = new Map<number, Set<string>>();
-  /** origin → its hashes, least recently used first (Map keeps insertion order), each with the model it came from. */
-  private readonly pods = new Map<string, Map<number, string>>();
+  /** origin → its hashes, each with the model it came from. */
+  private readonly pods = new Map<string, PodLru>();
   /** (hash, pod) entries over all pods. */
   private total = 0;
 
@@ -23,16 +63,23 @@ export class PrefixStore {
   add(origin: string, hashes: ArrayLike<number>, model = '', observer: SchedulerObserver | null = null): void {
     let lru = this.pods.get(origin);
     if (lru === undefined) {
-      lru = new Map();
+      lru = new PodLru();
       this.pods.set(origin, lru);
     }
     for (let i = 0; i < hashes.length; i++) {
       const hash = hashes[i];
-      if (lru.delete(hash)) {
-        lru.set(hash, model);
+      let entry = lru.entries.get(hash);
+      if (entry !== undefined) {
+        entry.model = model;
+        if (entry !== lru.newest) {
+          lru.unlink(entry);
+          lru.append(entry);
+        }
         continue;
       }
-      lru.set(hash, model);
+      entry = new LruEntry(hash, model);
+      lru.entries.set(hash, entry);
+      lru.append(entry);
       this.total++;
       let holders = this.index.get(hash);
       if (holders === undefined) {
@@ -41,12 +88,13 @@ export class PrefixStore {
       }
       holders.add(origin);
     }
-    while (lru.size > this.capacity) {
-      const [oldest, oldModel] = lru.entries().next().value!;
-      lru.delete(oldest);
+    while (lru.entries.size > this.capacity) {
+      const oldest = lru.oldest!;
+      lru.unlink(oldest);
+      lru.entries.delete(oldest.hash);
       this.total--;
-      this.unindex(oldest, origin);
-      observer?.prefixCacheEviction(oldModel);
+      this.unindex(oldest.hash, origin);
+      observer?.prefixCacheEviction(oldest.model);
     }
   }
 
@@ -59,15 +107,15 @@ export class PrefixStore {
   retain(origins: ReadonlySet<string> | ReadonlyMap<string, unknown>): void {
     for (const [origin, lru] of this.pods) {
       if (origins.has(origin)) continue;
-      for (const hash of lru.keys()) this.unindex(hash, origin);
-      this.total -= lru.size;
+      for (const hash of lru.entries.keys()) this.unindex(hash, origin);
+      this.total -= lru.entries.size;
       this.pods.delete(origin);
     }
   }
 
   /** Hashes held by one pod (for tests and debugging). */
   sizeOf(origin: string): number {
-    return this.pods.get(origin)?.size ?? 0;
+    return this.pods.get(origin)?.entries.size ?? 0;
   }
 
   /** (hash, pod) entries over all pods: a block cached on N pods counts N times (Kthena's prefix_cache_entries). */
