@@ -80,6 +80,7 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
     reloadDebounceMs: options.reloadDebounceMs,
     env: { podStates, engines, random: Math.random, observer: observability.metrics },
     onPluginError: (plugin, stage, err) => log.warn({ plugin, stage, err }, 'scheduler plugin failed; treated as having no opinion'),
+    maxInFlightPerPod: pools.connectionsPerPod,
   });
   logIssues(log, scheduler.issues);
   if (!scheduler.ok) {

@@ -23,6 +23,11 @@ export class UpstreamPools {
     this.options = options;
   }
 
+  /** Requests beyond this many to one pod wait in its pool for a connection; the scheduler avoids such pods. */
+  get connectionsPerPod(): number {
+    return this.options.connectionsPerPod;
+  }
+
   get(origin: string): Pool {
     let pool = this.pools.get(origin);
     if (pool === undefined) {

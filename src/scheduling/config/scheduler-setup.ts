@@ -14,6 +14,7 @@ export interface SchedulerSetupOptions {
   readonly reloadDebounceMs: number;
   readonly env: PluginEnv;
   readonly onPluginError?: FrameworkPickerOptions['onPluginError'];
+  readonly maxInFlightPerPod?: number;
 }
 
 export interface ReloadEvent {
@@ -36,7 +37,13 @@ export type SchedulerSetup =
 
 export async function setUpScheduler(options: SchedulerSetupOptions): Promise<SchedulerSetup> {
   const { env } = options;
-  const pickerOptions = { podStates: env.podStates, random: env.random, onPluginError: options.onPluginError, observer: env.observer };
+  const pickerOptions: FrameworkPickerOptions = {
+    podStates: env.podStates,
+    random: env.random,
+    onPluginError: options.onPluginError,
+    observer: env.observer,
+    maxInFlightPerPod: options.maxInFlightPerPod,
+  };
   if (options.routerConfigFile === undefined) {
     const picker = new FrameworkPicker(buildProfile(defaultSchedulerConfig(), env), pickerOptions);
     return { ok: true, picker, issues: [], watch: () => Promise.resolve(), close: () => Promise.resolve() };

@@ -86,6 +86,19 @@ describe('FrameworkPicker', () => {
     });
   }
 
+  it('puts pods at their connection limit after the others, and unhealthy pods after those', () => {
+    const env = makeEnv();
+    const picker = new FrameworkPicker(profile([], [[fixedScores('a', { p0: 100, p1: 90, p2: 10 }), 1]]), {
+      podStates: env.podStates,
+      maxInFlightPerPod: 2,
+    });
+    env.podStates.get(pods[0].origin).inFlight = 2;
+    env.podStates.get(pods[1].origin).inFlight = 1;
+    assert.deepEqual(names(picker.schedule(makeRequest(), pods)), ['p1', 'p2', 'p0']);
+    env.podStates.reportConnectFailure(pods[1].origin, 'ECONNREFUSED');
+    assert.deepEqual(names(picker.schedule(makeRequest(), pods)), ['p2', 'p0', 'p1']);
+  });
+
   it('puts unhealthy pods last, best first among them, and still returns them', () => {
     const env = makeEnv();
     const picker = new FrameworkPicker(profile([], [[fixedScores('a', { p0: 100, p1: 50, p2: 90 }), 1]]), { podStates: env.podStates });

@@ -2,7 +2,9 @@
 //   1. filters run in order, each removing pods; if none is left the result is empty (the handler answers 503);
 //   2. every score plugin scores the remaining pods 0-100 (a pod it did not score gets the neutral 50) and the
 //      weighted sum ranks them, best first, ties broken at random;
-//   3. unhealthy pods (passive back-off or failed probe) go after the healthy ones, as in LeastRequestPicker;
+//   3. pods already holding as many requests as the router opens connections to one pod go after the others (a
+//      request sent there would wait in the connection pool), and unhealthy pods (passive back-off or failed
+//      probe) go last, as in LeastRequestPicker;
 //   4. the whole ordered list is returned: the first pod is the choice, the next ones are the retry order.
 // Scores go into typed arrays owned by the picker and reused by every request; nothing is compiled per request.
 import type { PodStateTable } from '../../pods/pod-state.ts';
@@ -21,6 +23,8 @@ export interface FrameworkPickerOptions {
   readonly onPluginError?: (plugin: string, stage: 'filter' | 'score' | 'served', error: unknown) => void;
   /** Metrics: every plugin call is timed only when this is set. */
   readonly observer?: SchedulerObserver | null;
+  /** Requests in flight at which a pod counts as full: the connections the router opens to one pod. */
+  readonly maxInFlightPerPod?: number;
 }
 
 const EMPTY: readonly PodEndpoint[] = Object.freeze([]);
@@ -31,6 +35,7 @@ export class FrameworkPicker implements PodPicker {
   private readonly random: () => number;
   private readonly onPluginError: FrameworkPickerOptions['onPluginError'];
   private readonly observer: SchedulerObserver | null;
+  private readonly maxInFlightPerPod: number;
   // Scratch space reused by every call (schedule() runs to completion before the next one starts).
   private alive = new Uint8Array(16);
   private aliveBackup = new Uint8Array(16);
@@ -46,6 +51,7 @@ export class FrameworkPicker implements PodPicker {
     this.random = options.random ?? Math.random;
     this.onPluginError = options.onPluginError;
     this.observer = options.observer ?? null;
+    this.maxInFlightPerPod = options.maxInFlightPerPod ?? Infinity;
   }
 
   get profile(): SchedulerProfile {
@@ -141,7 +147,7 @@ export class FrameworkPicker implements PodPicker {
     return now;
   }
 
-  /** Alive pods, healthy before unhealthy, then by total score (highest first), then at random. */
+  /** Alive pods: healthy with room first, then full, then unhealthy; within each by total score, then at random. */
   private rank(candidates: readonly PodEndpoint[], n: number, now: number): PodEndpoint[] {
     const { alive, ties, penalties, order } = this;
     let m = 0;
@@ -150,7 +156,7 @@ export class FrameworkPicker implements PodPicker {
       order[m++] = i;
       ties[i] = this.random();
       const state = this.podStates.peek(candidates[i].origin);
-      penalties[i] = state !== undefined && !state.isHealthy(now) ? 1 : 0;
+      penalties[i] = state === undefined ? 0 : !state.isHealthy(now) ? 2 : state.inFlight >= this.maxInFlightPerPod ? 1 : 0;
     }
     if (m > 1) order.subarray(0, m).sort(this.compare);
     const result = new Array<PodEndpoint>(m);
