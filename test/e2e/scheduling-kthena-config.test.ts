@@ -1,6 +1,7 @@
 // Kthena's own router configuration, verbatim, through `switchyard serve --router-config`; and the simulator's
 // metrics as the router scrapes them: what the scheduler reads must be what the engine is doing.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import type { RouterApp } from '../../src/cli/router-app.ts';
 import type { EngineStateTable } from '../../src/engines/engine-state.ts';
@@ -10,37 +11,7 @@ import { createEnv, get, post, waitFor, type TestEnv } from '../support/harness.
 import { BASE, Holds, SCRAPE_MS, engineStats, scraped, startScheduledRouter, startSimulated, writePods, writeRouterConfig } from '../support/scheduling.ts';
 
 /** pkg/kthena-router/scheduler/testdata/configmap.yaml, identical to the Helm chart's routerConfiguration. */
-const KTHENA_CHART_CONFIG = `scheduler:
-  pluginConfig:
-    - name: least-request
-      args:
-        maxWaitingRequests: 10
-    - name: least-latency
-      args:
-        TTFTTPOTWeightFactor: 0.5
-    - name: prefix-cache
-      args:
-        blockSizeToHash: 64
-        maxBlocksToMatch: 128
-        maxHashCacheSize: 50000
-        topKMatches: 5
-  plugins:
-    Filter:
-      enabled:
-        - least-request
-      disabled:
-        - lora-affinity
-    Score:
-      enabled:
-        - name: least-request
-          weight: 1
-        - name: gpu-usage
-          weight: 1
-        - name: least-latency
-          weight: 1
-        - name: prefix-cache
-          weight: 1
-`;
+const KTHENA_CHART_CONFIG = readFileSync(new URL('../../examples/router-config/kthena-chart.yaml', import.meta.url), 'utf8');
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { formatIssue } from '../../resources/types.ts';
 import { makeEnv } from '../framework/test-support.ts';
@@ -10,38 +11,7 @@ import { DEFAULT_FILTERS, DEFAULT_SCORES, defaultSchedulerConfig, parseRouterCon
 const FILE = '/etc/switchyard/router.yaml';
 
 /** Kthena's Helm chart configmap, verbatim. */
-const KTHENA_CHART = `
-scheduler:
-  pluginConfig:
-    - name: least-request
-      args:
-        maxWaitingRequests: 10
-    - name: least-latency
-      args:
-        TTFTTPOTWeightFactor: 0.5
-    - name: prefix-cache
-      args:
-        blockSizeToHash: 64
-        maxBlocksToMatch: 128
-        maxHashCacheSize: 50000
-        topKMatches: 5
-  plugins:
-    Filter:
-      enabled:
-        - least-request
-      disabled:
-        - lora-affinity
-    Score:
-      enabled:
-        - name: least-request
-          weight: 1
-        - name: gpu-usage
-          weight: 1
-        - name: least-latency
-          weight: 1
-        - name: prefix-cache
-          weight: 1
-`;
+const KTHENA_CHART = readFileSync(new URL('../../../examples/router-config/kthena-chart.yaml', import.meta.url), 'utf8');
 
 function ok(text: string): { config: SchedulerConfig; warnings: string[] } {
   const result = parseRouterConfig(text, FILE);
