@@ -10,8 +10,8 @@ import type { PdRole, PodEndpoint } from '../snapshot/types.ts';
 import { PdProtocolError, type PairBodies } from './connectors/index.ts';
 import type { PairFailureKind, PdExchange, PhaseTiming } from './pd-exchange.ts';
 import { UpstreamLeg, type LegFailure, type LegListener } from './pd-leg.ts';
-import { MAX_USAGE_BODY, RETRYABLE_STATUS } from './proxy-exchange.ts';
-import { parseUsageFromJsonBody, type SseUsageTap, type TokenUsage } from './sse-usage.ts';
+import { AnswerUsage } from './answer-usage.ts';
+import { RETRYABLE_STATUS } from './proxy-exchange.ts';
 
 /** A prefill answer is one token; anything this large is not one. */
 const MAX_PREFILL_ANSWER = 1 << 20;
@@ -37,9 +37,7 @@ export class PairAttempt implements LegListener {
   private heldEnded = false;
   /** The decode's answer is the client's. */
   private relaying = false;
-  private tap: SseUsageTap | null = null;
-  private bodyChunks: Buffer[] | null = null;
-  private bodySize = 0;
+  private answer: AnswerUsage | null = null;
   /** performance.now() when each leg started and ended (0: not yet), and whether it succeeded. */
   private readonly timing = { prefill: { start: 0, end: 0, ok: false }, decode: { start: 0, end: 0, ok: false } };
 
@@ -125,7 +123,7 @@ export class PairAttempt implements LegListener {
   onFailure(leg: UpstreamLeg, failure: LegFailure): void {
     this.legEnded(leg.role, false);
     if (leg.role === 'decode' && this.relaying) {
-      this.ex.brokeMidway(this, failure.error, this.tap !== null, this.tap?.usage ?? null);
+      this.ex.brokeMidway(this, failure.error, (this.answer?.tap ?? null) !== null, this.answer?.partialUsage ?? null);
       return;
     }
     this.failed([leg.pod], failure.error, failure.kind === 'connect' ? 'connect' : 'retryable');
@@ -203,9 +201,7 @@ export class PairAttempt implements LegListener {
       return false;
     }
     this.relaying = true;
-    this.tap = committed.tap;
-    const type = this.decodeHeaders['content-type'];
-    if (this.tap === null && this.decodeStatus < 300 && typeof type === 'string' && type.includes('json')) this.bodyChunks = [];
+    this.answer = new AnswerUsage(committed.tap, this.decodeStatus, this.decodeHeaders);
     // Backpressure: a slow client pauses the decode read until its socket drains.
     this.ex.response.on('drain', () => decode.resume());
     return true;
@@ -213,26 +209,12 @@ export class PairAttempt implements LegListener {
 
   /** Passes a chunk of the committed decode answer on; false when the client's socket is full. */
   private forward(chunk: Buffer): boolean {
-    let out: Buffer | null = chunk;
-    if (this.tap !== null) out = this.tap.push(chunk);
-    else if (this.bodyChunks !== null) {
-      this.bodySize += chunk.length;
-      if (this.bodySize <= MAX_USAGE_BODY) this.bodyChunks.push(chunk);
-      else this.bodyChunks = null;
-    }
+    const out = this.answer === null ? chunk : this.answer.pass(chunk);
     return out === null || out.length === 0 || this.ex.response.write(out);
   }
 
   private finishRelay(): void {
-    let usage: TokenUsage | null = null;
-    if (this.tap !== null) {
-      const rest = this.tap.end();
-      if (rest !== null && rest.length > 0) this.ex.response.write(rest);
-      usage = this.tap.usage;
-    } else if (this.bodyChunks !== null && this.bodyChunks.length > 0) {
-      usage = parseUsageFromJsonBody(this.bodyChunks.length === 1 ? this.bodyChunks[0] : Buffer.concat(this.bodyChunks));
-    }
-    this.ex.completed(this, usage);
+    this.ex.completed(this, this.answer === null ? null : this.answer.finish(this.ex.response));
   }
 
   private failed(pods: readonly PodEndpoint[], error: RouterError, kind: PairFailureKind): void {

@@ -7,7 +7,8 @@ import type { PodLiveState, PodStateTable } from '../pods/pod-state.ts';
 import type { PodEndpoint } from '../snapshot/types.ts';
 import { DeadlineNode, deadlineList } from './deadlines.ts';
 import { buildClientHeaders } from './headers.ts';
-import { SseUsageTap, parseUsageFromJsonBody, type TokenUsage } from './sse-usage.ts';
+import { AnswerUsage } from './answer-usage.ts';
+import { SseUsageTap, type TokenUsage } from './sse-usage.ts';
 import type { UpstreamPools } from './upstream-pools.ts';
 
 export interface ExchangeOptions {
@@ -46,8 +47,6 @@ export interface ExchangeOutcome {
 
 /** Connection attempts that never reached a pod are retried on other pods even without a retry policy. */
 export const MAX_CONNECT_RETRIES = 3;
-/** Non-streamed bodies up to this size are parsed for their usage. */
-export const MAX_USAGE_BODY = 1 << 20;
 export const RETRYABLE_STATUS: ReadonlySet<number> = new Set([502, 503, 504]);
 export const CONNECT_ERRORS: ReadonlySet<string> = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT']);
 
@@ -248,10 +247,8 @@ class Attempt extends DeadlineNode implements Dispatcher.DispatchHandler {
   /** A retryable status arrived: drain its body, then retry. */
   private discarding = false;
   private committed = false;
-  private tap: SseUsageTap | null = null;
+  private answer: AnswerUsage | null = null;
   private status = 0;
-  private bodyChunks: Buffer[] | null = null;
-  private bodySize = 0;
   /** A body of known length that is not an event stream: its size (-1 otherwise), and the bytes sent on so far. */
   private expectedBytes = -1;
   private sentBytes = 0;
@@ -301,9 +298,9 @@ class Attempt extends DeadlineNode implements Dispatcher.DispatchHandler {
       return;
     }
     this.committed = true;
-    this.tap = this.exchange.commit(this, statusCode, headers);
-    if (this.tap === null) {
-      if (statusCode < 300 && isJson(headers['content-type'])) this.bodyChunks = [];
+    const tap = this.exchange.commit(this, statusCode, headers);
+    this.answer = new AnswerUsage(tap, statusCode, headers);
+    if (tap === null) {
       const length = headers['content-length'];
       if (typeof length === 'string' && DIGITS.test(length)) this.expectedBytes = Number(length);
     }
@@ -318,13 +315,9 @@ class Attempt extends DeadlineNode implements Dispatcher.DispatchHandler {
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.abandonReason !== null || this.discarding) return;
-    let out: Buffer | null = chunk;
-    if (this.tap !== null) out = this.tap.push(chunk);
-    else if (this.bodyChunks !== null) {
-      this.bodySize += chunk.length;
-      if (this.bodySize <= MAX_USAGE_BODY) this.bodyChunks.push(chunk);
-      else this.bodyChunks = null;
-    }
+    const answer = this.answer;
+    if (answer === null) return; // only a committed attempt reads its body
+    const out = answer.pass(chunk);
     if (this.expectedBytes >= 0 && out !== null) {
       this.sentBytes += out.length;
       if (this.sentBytes === this.expectedBytes) {
@@ -350,15 +343,7 @@ class Attempt extends DeadlineNode implements Dispatcher.DispatchHandler {
       this.exchange.attemptFailed(this, new RouterError('upstream_unavailable', `pod ${this.pod.podKey} answered ${this.status}`), 'retryable');
       return;
     }
-    let usage: TokenUsage | null = null;
-    if (this.tap !== null) {
-      const rest = this.tap.end();
-      if (rest !== null && rest.length > 0) this.exchange.response.write(rest);
-      usage = this.tap.usage;
-    } else if (this.bodyChunks !== null && this.bodyChunks.length > 0) {
-      usage = parseUsageFromJsonBody(this.bodyChunks.length === 1 ? this.bodyChunks[0] : Buffer.concat(this.bodyChunks));
-    }
-    this.exchange.completed(this.status, usage);
+    this.exchange.completed(this.status, this.answer === null ? null : this.answer.finish(this.exchange.response));
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
@@ -371,8 +356,8 @@ class Attempt extends DeadlineNode implements Dispatcher.DispatchHandler {
     if (this.committed) {
       this.exchange.brokeMidway(
         new RouterError('upstream_stream_error', `pod ${this.pod.podKey} broke off the response: ${error.message}`),
-        this.tap !== null,
-        this.tap?.usage ?? null,
+        (this.answer?.tap ?? null) !== null,
+        this.answer?.partialUsage ?? null,
       );
       return;
     }
@@ -393,8 +378,4 @@ class Attempt extends DeadlineNode implements Dispatcher.DispatchHandler {
     this.released = true;
     this.state.inFlight--;
   }
-}
-
-function isJson(contentType: string | string[] | undefined): boolean {
-  return typeof contentType === 'string' && contentType.includes('json');
 }

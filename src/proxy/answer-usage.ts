@@ -1,0 +1,47 @@
+// Token usage of the answer being relayed to the client, for the aggregated and the prefill/decode paths alike:
+// a stream's usage comes through the SSE tap; a JSON body is copied (up to a bound) and its `usage` read at the end.
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
+import { parseUsageFromJsonBody, type SseUsageTap, type TokenUsage } from './sse-usage.ts';
+
+/** A JSON answer larger than this is passed on without learning its usage. */
+export const MAX_USAGE_BODY = 1 << 20;
+
+export class AnswerUsage {
+  readonly tap: SseUsageTap | null;
+  private chunks: Buffer[] | null;
+  private size = 0;
+
+  constructor(tap: SseUsageTap | null, status: number, headers: IncomingHttpHeaders) {
+    this.tap = tap;
+    const type = headers['content-type'];
+    this.chunks = tap === null && status < 300 && typeof type === 'string' && type.includes('json') ? [] : null;
+  }
+
+  /** The bytes to send on for one upstream chunk (null or empty: nothing yet). */
+  pass(chunk: Buffer): Buffer | null {
+    if (this.tap !== null) return this.tap.push(chunk);
+    if (this.chunks !== null) {
+      this.size += chunk.length;
+      if (this.size <= MAX_USAGE_BODY) this.chunks.push(chunk);
+      else this.chunks = null;
+    }
+    return chunk;
+  }
+
+  /** The answer ended: sends what the tap still held, and returns the usage learnt. */
+  finish(res: ServerResponse): TokenUsage | null {
+    if (this.tap !== null) {
+      const rest = this.tap.end();
+      if (rest !== null && rest.length > 0) res.write(rest);
+      return this.tap.usage;
+    }
+    const chunks = this.chunks;
+    if (chunks === null || chunks.length === 0) return null;
+    return parseUsageFromJsonBody(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+  }
+
+  /** Usage seen so far when the answer broke off (streams only). */
+  get partialUsage(): TokenUsage | null {
+    return this.tap?.usage ?? null;
+  }
+}
