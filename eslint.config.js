@@ -2,7 +2,7 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
-/** Layering: a module imports only from what feeds it (see docs/architecture.md). */
+/** Layering: a module imports only from what feeds it (the Layout section of README.md). */
 const layer = (files, forbidden) => ({
   files,
   rules: {

@@ -1,5 +1,6 @@
 // Every error the router itself answers with. One catalogue, so status, OpenAI error type and code stay consistent
-// and docs/errors.md can be checked against it (see router-error.test.ts).
+// and README's error table can be checked against it (see router-error.test.ts).
+import type { ServerResponse } from 'node:http';
 
 export type OpenAIErrorType = 'invalid_request_error' | 'not_found_error' | 'server_error' | 'timeout_error';
 
@@ -55,4 +56,13 @@ export class RouterError extends Error {
 
 export function errorBody(message: string, type: string, code: string): string {
   return JSON.stringify({ error: { message, type, code } });
+}
+
+/** Answers `error` as the whole response: its status and OpenAI-style body, the request id, and close when draining. */
+export function writeErrorResponse(res: ServerResponse, error: RouterError, requestId: string, close: boolean): void {
+  const body = error.toBody();
+  const headers = ['content-type', 'application/json', 'content-length', String(Buffer.byteLength(body)), 'x-request-id', requestId];
+  if (close) headers.push('connection', 'close');
+  res.writeHead(error.status, headers);
+  res.end(body);
 }

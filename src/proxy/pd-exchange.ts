@@ -8,7 +8,7 @@
 //   - trafficPolicy.timeout bounds each leg: the prefill's whole answer, and the decode's response headers.
 //   - A client that goes away cancels both legs at once.
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
-import { RouterError } from '../errors/router-error.ts';
+import { RouterError, writeErrorResponse } from '../errors/router-error.ts';
 import type { PodStateTable } from '../pods/pod-state.ts';
 import type { PdPair } from '../scheduling/pd-pairs.ts';
 import type { PodEndpoint } from '../snapshot/types.ts';
@@ -220,11 +220,7 @@ export class PdExchange {
     const res = this.o.res;
     if (!this.committed && !res.headersSent) {
       this.committed = true;
-      const body = error.toBody();
-      const headers = ['content-type', 'application/json', 'content-length', String(Buffer.byteLength(body)), 'x-request-id', this.o.requestId];
-      if (this.o.closeConnection()) headers.push('connection', 'close');
-      res.writeHead(error.status, headers);
-      res.end(body);
+      writeErrorResponse(res, error, this.o.requestId, this.o.closeConnection());
     }
     this.finish(error.status, null);
   }

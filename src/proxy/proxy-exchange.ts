@@ -2,7 +2,7 @@
 // Built on undici's dispatch() callbacks: no streams, no per-chunk promises; chunks go to the client as they come.
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
-import { RouterError } from '../errors/router-error.ts';
+import { RouterError, writeErrorResponse } from '../errors/router-error.ts';
 import type { PodLiveState, PodStateTable } from '../pods/pod-state.ts';
 import type { PodEndpoint } from '../snapshot/types.ts';
 import { DeadlineNode, deadlineList } from './deadlines.ts';
@@ -188,11 +188,7 @@ export class ProxyExchange {
     this.lastError = error;
     const res = this.o.res;
     if (!res.headersSent) {
-      const body = error.toBody();
-      const headers = ['content-type', 'application/json', 'content-length', String(Buffer.byteLength(body)), 'x-request-id', this.o.requestId];
-      if (this.o.closeConnection()) headers.push('connection', 'close');
-      res.writeHead(error.status, headers);
-      res.end(body);
+      writeErrorResponse(res, error, this.o.requestId, this.o.closeConnection());
     }
     this.finish(error.status, null);
   }

@@ -2,7 +2,7 @@
 // schedule → proxy. Every step that can refuse does so with a RouterError, answered in one place.
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { RouterError } from '../errors/router-error.ts';
+import { RouterError, writeErrorResponse } from '../errors/router-error.ts';
 import type { PodStateTable } from '../pods/pod-state.ts';
 import { buildUpstreamHeaders } from '../proxy/headers.ts';
 import { editTopLevel, scanTopLevelMembers, type BodyEdit } from '../proxy/json-body.ts';
@@ -266,11 +266,6 @@ export function sendError(res: ServerResponse, error: RouterError, requestId: st
     res.destroy();
     return;
   }
-  const body = error.toBody();
-  const headers = ['content-type', 'application/json', 'content-length', String(Buffer.byteLength(body))];
   // Errors answered outside the inference pipeline (unknown path, wrong method) pass no id: every router error carries one.
-  headers.push('x-request-id', requestId ?? requestIdOf(res.req));
-  if (close) headers.push('connection', 'close');
-  res.writeHead(error.status, headers);
-  res.end(body);
+  writeErrorResponse(res, error, requestId ?? requestIdOf(res.req), close);
 }
