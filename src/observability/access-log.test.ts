@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { RouterError } from '../errors/router-error.ts';
-import type { ExchangeOutcome } from '../proxy/proxy-exchange.ts';
+import type { ExchangeOutcome } from '../proxy/backend.ts';
 import type { CompiledRoute, CompiledRule, CompiledServer, PodEndpoint } from '../snapshot/types.ts';
 import { AccessLog, accessLogEntry, jsonLine } from './access-log.ts';
 import { BatchWriter } from './batch-writer.ts';

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { ERROR_CODES, RouterError, type ErrorCode } from '../errors/router-error.ts';
 import { ERROR_TYPES, errorOriginOf, errorTypeOf, finishReasonOf, statusOf } from './error-types.ts';
 import type { RequestRecord } from './request-record.ts';
-import type { ExchangeOutcome } from '../proxy/proxy-exchange.ts';
+import type { ExchangeOutcome } from '../proxy/backend.ts';
 
 /** Kthena's access-log error types and finish reasons (reference §2.6, §6.5, §6.6). */
 const KTHENA_TYPES = new Set([

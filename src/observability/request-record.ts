@@ -3,7 +3,7 @@
 // starts, onRequestDone when it ends). Metrics and the access log read only this.
 import type { IncomingMessage } from 'node:http';
 import type { RouterError } from '../errors/router-error.ts';
-import type { ExchangeOutcome } from '../proxy/proxy-exchange.ts';
+import type { ExchangeOutcome } from '../proxy/backend.ts';
 import type { CompiledRoute, CompiledRule, CompiledServer, PodEndpoint } from '../snapshot/types.ts';
 
 /** One phase of a PD-disaggregated request, for the prefill/decode duration histograms. */

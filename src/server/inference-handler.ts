@@ -6,8 +6,8 @@ import { RouterError, writeErrorResponse } from '../errors/router-error.ts';
 import type { PodStateTable } from '../pods/pod-state.ts';
 import { buildUpstreamHeaders } from '../proxy/headers.ts';
 import { editTopLevel, scanTopLevelMembers, type BodyEdit } from '../proxy/json-body.ts';
-import type { PdOutcome } from '../proxy/pd-exchange.ts';
-import { ProxyExchange, type ExchangeOptions, type ExchangeOutcome } from '../proxy/proxy-exchange.ts';
+import { runExchange, type Backend, type ExchangeOutcome, type ExchangeRequest } from '../proxy/exchange.ts';
+import { PodBackend } from '../proxy/pod-backend.ts';
 import type { UpstreamPools } from '../proxy/upstream-pools.ts';
 import { DecisionRecorder } from '../observability/explain/decision-recorder.ts';
 import { explainRequested, setExplainHeader } from '../observability/explain/summary.ts';
@@ -15,8 +15,7 @@ import { endRecord, startRecord, type RequestRecord } from '../observability/req
 import { ensureTraceContext } from '../observability/trace-context.ts';
 import type { PodPicker, ScheduleRequest } from '../scheduling/pod-picker.ts';
 import type { SnapshotStore } from '../snapshot/snapshot-store.ts';
-import type { PodEndpoint } from '../snapshot/types.ts';
-import { proxyPdInference } from './pd-inference.ts';
+import { pdBackend } from './pd-inference.ts';
 import { readBody, type BodyResult } from './read-body.ts';
 import { resolveRoute } from './resolve-route.ts';
 
@@ -48,27 +47,25 @@ export function handleInference(deps: InferenceDeps, req: IncomingMessage, res: 
 }
 
 /**
- * One POST /v1/* request through the pipeline. It is also the options of its upstream exchange (ExchangeOptions),
+ * One POST /v1/* request through the pipeline. It is also the request of its upstream exchange (ExchangeRequest),
  * so that a request allocates one object for its state instead of a closure per callback.
  */
-class InferenceCall implements ExchangeOptions {
+class InferenceCall implements ExchangeRequest {
   private readonly deps: InferenceDeps;
   private readonly req: IncomingMessage;
   readonly res: ServerResponse;
   readonly path: string;
   readonly requestId: string;
   private readonly record: RequestRecord;
-  // ExchangeOptions, set once the request is routed and scheduled.
+  // ExchangeRequest, set once the request is routed and scheduled.
   body: Buffer = EMPTY_BODY;
   headers: string[] = [];
   stream = false;
   hideUsage = false;
-  pods: readonly PodEndpoint[] = [];
   timeoutMs: number | undefined = undefined;
   retryAttempts = 0;
   retryIntervalMs = 0;
   readonly closeConnection: () => boolean;
-  private scheduleRequest: ScheduleRequest | null = null;
 
   constructor(deps: InferenceDeps, req: IncomingMessage, res: ServerResponse, path: string) {
     this.deps = deps;
@@ -144,19 +141,25 @@ class InferenceCall implements ExchangeOptions {
       }
     }
     const upstreamBody = edits === null ? body : editTopLevel(body, edits);
+    const headers = buildUpstreamHeaders(req.rawHeaders, {
+      requestId,
+      remoteAddress: req.socket.remoteAddress,
+      encrypted: 'encrypted' in req.socket && req.socket.encrypted === true,
+    });
+    this.body = upstreamBody;
+    this.headers = headers;
+    this.stream = stream;
+    this.hideUsage = hideUsage;
+    this.timeoutMs = server.timeoutMs;
+    this.retryAttempts = server.retryAttempts;
+    this.retryIntervalMs = server.retryIntervalMs;
 
     if (server.pd !== null) {
       // PD-disaggregated: a prefill pod and a decode pod of one group serve the request (pd-inference.ts).
-      const dispatched = (): void => {
-        record.scheduledAt = performance.now();
-        deps.onDispatch(record);
-      };
-      const done = (outcome: PdOutcome): void => {
-        if (outcome.prefillPhase !== null) record.prefill = outcome.prefillPhase;
-        if (outcome.decodePhase !== null) record.decode = outcome.decodePhase;
-        deps.onRequestDone(endRecord(record, outcome.status, outcome.error, outcome));
-      };
-      return proxyPdInference(deps, { req, res, path, requestId, model, upstreamModel, isLora, server, body, parsed, upstreamBody, stream, hideUsage, onDispatch: dispatched, onDone: done }, this.refuse);
+      const pd = pdBackend(deps, { req, model, upstreamModel, isLora, server, body, parsed, upstreamBody }, this.refuse);
+      if (pd === null) return;
+      record.scheduled = pd.firstPair;
+      return this.dispatch(pd.backend);
     }
 
     const scheduleRequest: ScheduleRequest = { model, upstreamModel, isLora, server, rawHeaders: req.rawHeaders, body: parsed };
@@ -167,34 +170,23 @@ class InferenceCall implements ExchangeOptions {
       return this.refuse(error, model);
     }
     if (explain !== null) setExplainHeader(res, trace, explain, null);
-
-    const headers = buildUpstreamHeaders(req.rawHeaders, {
-      requestId,
-      remoteAddress: req.socket.remoteAddress,
-      encrypted: 'encrypted' in req.socket && req.socket.encrypted === true,
-    });
-    record.traceId = ensureTraceContext(headers);
     record.scheduled = pods;
-    record.scheduledAt = performance.now();
-    deps.onDispatch(record);
-    this.scheduleRequest = scheduleRequest;
-    this.body = upstreamBody;
-    this.headers = headers;
-    this.stream = stream;
-    this.hideUsage = hideUsage;
-    this.pods = pods;
-    this.timeoutMs = server.timeoutMs;
-    this.retryAttempts = server.retryAttempts;
-    this.retryIntervalMs = server.retryIntervalMs;
-    new ProxyExchange(this, deps.pools, deps.podStates).start();
+    this.dispatch(new PodBackend(pods, deps.pools, deps.podStates, deps.picker, scheduleRequest));
   }
 
-  /** ExchangeOptions: the exchange ended. */
+  /** The request is routed and scheduled: the exchange with its backend starts. */
+  private dispatch(backend: Backend): void {
+    const record = this.record;
+    record.traceId = ensureTraceContext(this.headers);
+    record.scheduledAt = performance.now();
+    this.deps.onDispatch(record);
+    runExchange(this, backend);
+  }
+
+  /** ExchangeRequest: the exchange ended. */
   onDone(outcome: ExchangeOutcome): void {
-    // Post-schedule hook (e.g. prefix-cache learns which pod now holds this prompt).
-    if (outcome.error === null && outcome.pod !== null && outcome.status >= 200 && outcome.status < 300 && this.scheduleRequest !== null) {
-      this.deps.picker.served?.(this.scheduleRequest, outcome.pod);
-    }
+    if (outcome.prefillPhase != null) this.record.prefill = outcome.prefillPhase;
+    if (outcome.decodePhase != null) this.record.decode = outcome.decodePhase;
     this.deps.onRequestDone(endRecord(this.record, outcome.status, outcome.error, outcome));
   }
 }

@@ -4,7 +4,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
 import { startRouterApp } from '../../src/cli/router-app.ts';
-import type { PdOutcome } from '../../src/proxy/pd-exchange.ts';
+import { accessLogEntry } from '../../src/observability/access-log.ts';
+import { requestTokens } from '../../src/observability/token-estimate.ts';
+import type { PdOutcome } from '../../src/proxy/pd-backend.ts';
 import type { RequestRecord } from '../../src/server/inference-handler.ts';
 import { createEnv, mockFault, post, simpleRoute, waitFor, writeYaml, type TestEnv } from '../support/harness.ts';
 import { pdPods, pdServer, startPdMocks, type PdPairMocks } from '../support/pd-fixtures.ts';
@@ -50,6 +52,18 @@ describe('PD request records', () => {
     assert.equal(record.prefill?.status, 200);
     assert.equal(record.decode?.status, 200);
     assert.ok(record.prefill.durationMs >= 0 && record.decode.durationMs >= 0);
+  });
+
+  it('fills the access-log fields as the aggregated path does: selected pod, trace id, backend, tokens', async () => {
+    const { res, record } = await send({ stream: true });
+    assert.equal(res.status, 200);
+    const entry = accessLogEntry(record, requestTokens(record.outcome.usage, record.body));
+    assert.equal(entry.selected_pod, res.headers['x-mock-pd-decode'], 'the decode pod of the pair chosen first');
+    assert.equal(entry.upstream_pod, undefined, 'the first pair answered');
+    assert.match(entry.trace_id ?? '', /^[0-9a-f]{32}$/);
+    assert.equal(entry.backend_type, 'model_server');
+    assert.equal(entry.upstream_attempts, 1);
+    assert.ok((entry.output_tokens ?? 0) > 0, 'usage read from the decode stream');
   });
 
   it('counts the pair attempts of a retried request', async () => {

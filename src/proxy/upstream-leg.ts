@@ -1,17 +1,19 @@
-// One upstream request of a prefill/decode pair (a "leg"), on undici's dispatch() callbacks like the aggregated path's
-// attempts: the pod's in-flight count, passive health, the per-leg timeout and cancellation live here; what to do with
-// the answer is the listener's business (pd-exchange.ts).
+// One upstream request (a "leg") on undici's dispatch() callbacks, for every backend: a pod, either side of a
+// prefill/decode pair, an external provider. The upstream's in-flight count, passive health, the timeout (a deadline
+// node: no timer per request) and cancellation live here; what to do with the answer is the listener's business.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { RouterError } from '../errors/router-error.ts';
 import type { PodLiveState, PodStateTable } from '../pods/pod-state.ts';
-import type { PdRole, PodEndpoint } from '../snapshot/types.ts';
-import { CONNECT_ERRORS } from './proxy-exchange.ts';
+import { DeadlineNode, deadlineList } from './deadlines.ts';
+
+/** Connection errors of a request that never reached its upstream: safe to try elsewhere. */
+export const CONNECT_ERRORS: ReadonlySet<string> = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT']);
 
 export type LegFailureKind =
-  /** The pod was never reached (refused, unreachable): safe to retry elsewhere. */
+  /** The upstream was never reached (refused, unreachable): safe to retry elsewhere. */
   | 'connect'
-  /** No answer within trafficPolicy.timeout. */
+  /** No answer within the timeout. */
   | 'timeout'
   /** The connection broke, before or after the response headers. */
   | 'broken';
@@ -32,37 +34,44 @@ export interface LegListener {
   onFailure(leg: UpstreamLeg, failure: LegFailure): void;
 }
 
+/** What a leg sends (an ExchangeRequest is one: a pod attempt sends the client's request as the exchange has it). */
 export interface LegRequest {
   readonly path: string;
   readonly headers: string[];
   readonly body: Buffer;
+  /** Bounds the wait for the response headers, or the whole response when the leg's timeoutCoversBody. */
   readonly timeoutMs: number | undefined;
-  /** The timeout bounds the whole response (prefill: its body is needed) rather than the wait for headers. */
-  readonly timeoutCoversBody: boolean;
 }
 
-export class UpstreamLeg implements Dispatcher.DispatchHandler {
-  readonly role: PdRole;
-  readonly pod: PodEndpoint;
+/** Subclasses name the upstream ("pod ns/name", "prefill pod ns/name", …) for error messages. */
+export abstract class UpstreamLeg extends DeadlineNode implements Dispatcher.DispatchHandler {
+  /** Connection pool and live-state key. */
+  readonly origin: string;
   private readonly states: PodStateTable;
   private readonly state: PodLiveState;
   private readonly listener: LegListener;
   private readonly request: LegRequest;
+  /** The timeout bounds the whole response (a prefill: its body is needed) rather than the wait for headers. */
+  private readonly timeoutCoversBody: boolean;
   private controller: Dispatcher.DispatchController | null = null;
-  private timer: NodeJS.Timeout | null = null;
   private abandonReason: Error | null = null;
   private released = false;
   private headersSeen = false;
+  private paused = false;
   private done = false;
 
-  constructor(role: PdRole, pod: PodEndpoint, states: PodStateTable, listener: LegListener, request: LegRequest) {
-    this.role = role;
-    this.pod = pod;
+  constructor(origin: string, states: PodStateTable, listener: LegListener, request: LegRequest, timeoutCoversBody: boolean) {
+    super();
+    this.origin = origin;
     this.states = states;
-    this.state = states.get(pod.origin);
+    this.state = states.get(origin);
     this.listener = listener;
     this.request = request;
+    this.timeoutCoversBody = timeoutCoversBody;
   }
+
+  /** The upstream as error messages name it. */
+  abstract get label(): string;
 
   /** Ended (answered in full, failed or abandoned). */
   get settled(): boolean {
@@ -72,11 +81,11 @@ export class UpstreamLeg implements Dispatcher.DispatchHandler {
   dispatch(pool: Dispatcher): void {
     this.state.inFlight++;
     const { path, headers, body, timeoutMs } = this.request;
-    if (timeoutMs !== undefined) this.timer = setTimeout(this.onTimeout, timeoutMs);
+    if (timeoutMs !== undefined) deadlineList(timeoutMs).add(this);
     pool.dispatch({ path, method: 'POST', headers, body }, this);
   }
 
-  /** Cancels the request (the pod sees the connection close); no listener call follows. */
+  /** Cancels the request (the upstream sees the connection close); no listener call follows. */
   abandon(reason: Error): void {
     if (this.abandonReason !== null || this.done) return;
     this.abandonReason = reason;
@@ -85,23 +94,26 @@ export class UpstreamLeg implements Dispatcher.DispatchHandler {
     this.release();
   }
 
+  /** Resumes a read paused because the client's socket was full. */
   resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
     if (this.controller !== null && !this.settled) this.controller.resume();
   }
 
-  private readonly onTimeout = (): void => {
-    this.timer = null;
+  /** The timeout passed (the node is off its deadline list already). */
+  deadlinePassed(): void {
     if (this.settled) return;
     const ms = this.request.timeoutMs ?? 0;
-    const what = this.request.timeoutCoversBody ? 'did not answer' : 'sent no response headers';
-    this.abandon(new Error(`${this.role} leg timed out`));
+    const what = this.timeoutCoversBody ? 'did not answer' : 'sent no response headers';
+    this.abandon(new Error(`${this.label} timed out`));
     this.done = true;
     this.listener.onFailure(this, {
       kind: 'timeout',
-      error: new RouterError('upstream_timeout', `${this.role} pod ${this.pod.podKey} ${what} within ${ms} ms`),
+      error: new RouterError('upstream_timeout', `${this.label} ${what} within ${ms} ms`),
       afterHeaders: this.headersSeen,
     });
-  };
+  }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller;
@@ -111,13 +123,17 @@ export class UpstreamLeg implements Dispatcher.DispatchHandler {
   onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
     if (this.settled) return;
     this.headersSeen = true;
-    if (!this.request.timeoutCoversBody) this.clearTimer();
+    if (!this.timeoutCoversBody) this.clearTimer();
     this.listener.onStart(this, statusCode, headers);
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.settled) return;
-    if (!this.listener.onData(this, chunk)) controller.pause();
+    if (!this.listener.onData(this, chunk) && !this.settled) {
+      // Backpressure: a slow client pauses the upstream read until its socket drains.
+      this.paused = true;
+      controller.pause();
+    }
   }
 
   onResponseEnd(): void {
@@ -125,7 +141,7 @@ export class UpstreamLeg implements Dispatcher.DispatchHandler {
     this.done = true;
     this.clearTimer();
     this.release();
-    this.states.reportSuccess(this.pod.origin);
+    this.states.reportSuccess(this.origin);
     this.listener.onEnd(this);
   }
 
@@ -136,22 +152,19 @@ export class UpstreamLeg implements Dispatcher.DispatchHandler {
     this.done = true;
     const code = (error as { code?: string }).code;
     const connect = code !== undefined && CONNECT_ERRORS.has(code);
-    if (connect) this.states.reportConnectFailure(this.pod.origin, `${code}: ${error.message}`);
+    if (connect) this.states.reportConnectFailure(this.origin, `${code}: ${error.message}`);
     const detail = code !== undefined ? `${code}: ${error.message}` : error.message;
     this.listener.onFailure(this, {
       kind: connect ? 'connect' : 'broken',
       error: this.headersSeen
-        ? new RouterError('upstream_stream_error', `${this.role} pod ${this.pod.podKey} broke off the response: ${error.message}`)
-        : new RouterError('upstream_unavailable', `${this.role} pod ${this.pod.podKey} could not be reached (${detail})`),
+        ? new RouterError('upstream_stream_error', `${this.label} broke off the response: ${error.message}`)
+        : new RouterError('upstream_unavailable', `${this.label} could not be reached (${detail})`),
       afterHeaders: this.headersSeen,
     });
   }
 
   private clearTimer(): void {
-    if (this.timer !== null) {
-      clearTimeout(this.timer);
-      this.timer = null;
-    }
+    this.deadlineList?.remove(this);
   }
 
   private release(): void {

@@ -1,0 +1,239 @@
+// One client request served by a backend (backend.ts): the single owner of the client's response. Every write to it
+// goes through commit / relay / completed / brokeMidway / fail below, each of which refuses once the exchange has
+// moved on, so a client never gets a second response. What every backend shares lives here:
+//   - retries only before anything reached the client: attempts that never reached their upstream up to 3 times
+//     without a policy; 502/503/504, timeouts and broken connections within trafficPolicy.retry.attempts, after
+//     retryInterval (or the backend's delay, e.g. a provider's Retry-After);
+//   - committing an answer: the client's headers, the SSE usage tap, the copy of a JSON answer's usage;
+//   - a committed answer that breaks ends with one SSE error event (streams) or a cut connection, never a second one;
+//   - a client that goes away cancels the running attempt at once;
+//   - timing (when the answering headers came) and the outcome the request record gets.
+// Built on undici's dispatch() callbacks (upstream-leg.ts): no streams, no per-chunk promises or allocations.
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
+import { RouterError, writeErrorResponse } from '../errors/router-error.ts';
+import type { PodEndpoint } from '../snapshot/types.ts';
+import { AnswerUsage } from './answer-usage.ts';
+import type { AttemptSink, Backend, BackendAttempt, ExchangeOutcome, ExchangeRequest, FailureKind } from './backend.ts';
+import { buildClientHeaders } from './headers.ts';
+import { SseUsageTap, type TokenUsage } from './sse-usage.ts';
+
+export type { Backend, BackendAttempt, ExchangeOutcome, ExchangeRequest } from './backend.ts';
+
+/** Attempts that never reached their upstream are retried on other candidates even without a retry policy. */
+export const MAX_CONNECT_RETRIES = 3;
+
+const DIGITS = /^\d+$/;
+
+class ClientGone extends Error {}
+
+/**
+ * Serves `request` with `backend`: the one entry point of the proxy. Returns at once; request.onDone reports the end
+ * (exactly once: answered, failed, or abandoned by the client).
+ */
+export function runExchange(request: ExchangeRequest, backend: Backend): void {
+  new Exchange(request, backend).start();
+}
+
+export class Exchange implements AttemptSink {
+  readonly request: ExchangeRequest;
+  private readonly backend: Backend;
+  private current: BackendAttempt | null = null;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private attempts = 0;
+  private connectRetriesLeft = MAX_CONNECT_RETRIES;
+  private policyRetriesLeft: number;
+  private committed = false;
+  private finished = false;
+  private clientGone = false;
+  private lastError: RouterError | null = null;
+  private upstreamStatus = 0;
+  private servedBy: PodEndpoint | null = null;
+  private headersAt = 0;
+  private answer: AnswerUsage | null = null;
+  /** A body of known length that is not an event stream: its size (-1 otherwise), and the bytes sent on so far. */
+  private expectedBytes = -1;
+  private sentBytes = 0;
+  private drainListened = false;
+
+  constructor(request: ExchangeRequest, backend: Backend) {
+    this.request = request;
+    this.backend = backend;
+    this.policyRetriesLeft = request.retryAttempts;
+    // A response closes once: a plain listener (no once() wrapper, no closure), finding the exchange through the response.
+    (request.res as ExchangedResponse)[EXCHANGE] = this;
+    request.res.on('close', onResponseClose);
+  }
+
+  start(): void {
+    this.nextAttempt();
+  }
+
+  /** The response closed: the client went away, or the response ended (then the exchange has finished already). */
+  onClientClose(): void {
+    if (this.finished) return;
+    this.clientGone = true;
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    this.current?.abandon(new ClientGone('client disconnected'));
+    this.finish(0, null);
+  }
+
+  /** Starts the next attempt (also after a retry interval). */
+  nextAttempt(): void {
+    this.retryTimer = null;
+    if (this.clientGone || this.finished) return;
+    let attempt: BackendAttempt | null;
+    try {
+      attempt = this.backend.next(this);
+    } catch (err) {
+      this.fail(err instanceof RouterError ? err : new RouterError('internal_error', `internal error building the upstream request: ${(err as Error).message}`));
+      return;
+    }
+    if (attempt === null) {
+      this.fail(this.lastError ?? this.backend.exhausted());
+      return;
+    }
+    this.attempts++;
+    this.current = attempt;
+    attempt.start();
+  }
+
+  wouldRetry(attempt: BackendAttempt): boolean {
+    if (attempt !== this.current || this.committed || this.finished) return false;
+    return this.policyRetriesLeft > 0 && this.backend.hasNext();
+  }
+
+  attemptFailed(attempt: BackendAttempt, error: RouterError, kind: FailureKind, delayMs?: number): void {
+    if (attempt !== this.current || this.finished || this.committed) return;
+    this.current = null;
+    this.lastError = error;
+    const another = this.backend.hasNext();
+    if (kind === 'connect' && another && this.connectRetriesLeft > 0) {
+      this.connectRetriesLeft--;
+      this.nextAttempt();
+    } else if (kind !== 'final' && another && this.policyRetriesLeft > 0) {
+      this.policyRetriesLeft--;
+      this.retryTimer = setTimeout(retryLater, delayMs ?? this.request.retryIntervalMs, this);
+    } else {
+      this.fail(error);
+    }
+  }
+
+  commit(attempt: BackendAttempt, pod: PodEndpoint | null, status: number, headers: IncomingHttpHeaders): boolean {
+    const res = this.request.res;
+    if (attempt !== this.current || this.finished || this.committed || res.headersSent) return false;
+    this.committed = true;
+    this.lastError = null; // the client gets an upstream answer, whatever failed before
+    this.upstreamStatus = status;
+    this.servedBy = pod;
+    this.headersAt = performance.now();
+    const contentType = headers['content-type'];
+    const isSse = this.request.stream && typeof contentType === 'string' && contentType.startsWith('text/event-stream');
+    const tap = isSse ? new SseUsageTap(this.request.hideUsage) : null;
+    this.answer = new AnswerUsage(tap, status, headers);
+    if (tap === null) {
+      const length = headers['content-length'];
+      if (typeof length === 'string' && DIGITS.test(length)) this.expectedBytes = Number(length);
+    }
+    res.writeHead(status, buildClientHeaders(headers, this.request.requestId, tap !== null && this.request.hideUsage, this.request.closeConnection()));
+    if (isSse) res.flushHeaders();
+    return true;
+  }
+
+  relay(chunk: Buffer): boolean {
+    const answer = this.answer;
+    if (answer === null || this.finished) return true;
+    const out = answer.pass(chunk);
+    if (out === null || out.length === 0) return true;
+    const res = this.request.res;
+    if (this.expectedBytes >= 0) {
+      this.sentBytes += out.length;
+      if (this.sentBytes === this.expectedBytes) {
+        // The last bytes of the body: headers and body leave in one write, no cork and flush of a separate end().
+        res.end(out);
+        return true;
+      }
+    }
+    if (res.write(out)) return true;
+    if (!this.drainListened) {
+      this.drainListened = true;
+      res.on('drain', onResponseDrain);
+    }
+    return false;
+  }
+
+  /** The client's socket drained: the current attempt resumes its paused read. */
+  drained(): void {
+    this.current?.resume();
+  }
+
+  completed(attempt: BackendAttempt): void {
+    if (attempt !== this.current || this.finished || !this.committed) return;
+    const res = this.request.res;
+    const usage = this.answer === null ? null : this.answer.finish(res);
+    if (!res.writableEnded) res.end(); // the last relay may have ended it with the last bytes
+    this.finish(this.upstreamStatus, usage);
+  }
+
+  brokeMidway(attempt: BackendAttempt, error: RouterError): void {
+    if (attempt !== this.current || this.finished || !this.committed) return;
+    this.lastError = error;
+    const res = this.request.res;
+    const sse = (this.answer?.tap ?? null) !== null;
+    if (sse && !res.writableEnded) res.end(`data: ${error.toBody()}\n\n`);
+    else res.destroy();
+    this.finish(this.upstreamStatus, this.answer?.partialUsage ?? null);
+  }
+
+  private fail(error: RouterError): void {
+    if (this.finished) return;
+    this.lastError = error;
+    const res = this.request.res;
+    if (!this.committed && !res.headersSent) {
+      this.committed = true;
+      writeErrorResponse(res, error, this.request.requestId, this.request.closeConnection());
+    }
+    this.finish(error.status, null);
+  }
+
+  private finish(status: number, usage: TokenUsage | null): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.current = null;
+    const error = this.clientGone ? null : this.lastError;
+    const outcome: Mutable<ExchangeOutcome> = {
+      status: this.clientGone ? 0 : status,
+      attempts: this.attempts,
+      pod: this.servedBy,
+      upstreamStatus: this.upstreamStatus,
+      usage,
+      error,
+      clientAborted: this.clientGone,
+      headersAt: this.headersAt,
+    };
+    this.backend.describe?.(outcome);
+    if (error === null && !this.clientGone && this.servedBy !== null && status >= 200 && status < 300) this.backend.served(this.servedBy);
+    this.request.onDone(outcome);
+  }
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+const EXCHANGE = Symbol('exchange');
+
+interface ExchangedResponse extends ServerResponse {
+  [EXCHANGE]: Exchange;
+}
+
+function retryLater(exchange: Exchange): void {
+  exchange.nextAttempt();
+}
+
+/** 'close' listener of an exchanged response: the client went away, or the response ended. */
+function onResponseClose(this: ExchangedResponse): void {
+  this[EXCHANGE].onClientClose();
+}
+
+/** 'drain' listener of an exchanged response whose attempt paused the upstream read. */
+function onResponseDrain(this: ExchangedResponse): void {
+  this[EXCHANGE].drained();
+}
