@@ -39,6 +39,9 @@ program
   .addOption(new Option('--access-log-format <format>', 'access log format (text: Kthena\'s text shape)').choices(['json', 'text']).default('json'))
   .option('--debug-port <port>', 'port of the debug server (config dumps, POST /debug/explain), on 127.0.0.1 only (0 disables)', parsePort, 15000)
   .option('--allow-explain-header', 'answer requests carrying "x-switchyard-explain: 1" with the routing decision in that response header')
+  .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate chain (with --tls-key; reloaded when the files change)')
+  .option('--tls-key <file>', 'PEM private key of --tls-cert')
+  .option('--upstream-ca <file>', 'PEM bundle of CAs trusted for pods with workloadPort.protocol https, besides the system\'s')
   .addOption(logLevel)
   .action(async (flags: ServeFlags) => (await import('./serve.ts')).runServe(flags));
 
@@ -84,6 +87,8 @@ program
   .option('--group <name>', 'PD group of this instance; a prefill hands its KV only to decodes of the same group')
   .option('--bootstrap-port <port>', 'SGLang prefill: port of its bootstrap server (0: any free port)', parsePort, 8998)
   .option('--pd-timeout-ms <ms>', 'how long a prefill waits for its decode to take the KV, and a decode for its prefill', parsePositiveInt, 10_000)
+  .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (with --tls-key)')
+  .option('--tls-key <file>', 'PEM private key of --tls-cert')
   .addHelpText(
     'after',
     `

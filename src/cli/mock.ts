@@ -1,4 +1,5 @@
 // `switchyard mock`: one mock inference engine in the foreground.
+import { readFileSync } from 'node:fs';
 import { startMockEngine, type MockEngineOptions } from '../mock-engine/index.ts';
 
 export interface MockFlags {
@@ -31,6 +32,8 @@ export interface MockFlags {
   group?: string;
   bootstrapPort: number;
   pdTimeoutMs: number;
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 export async function runMock(flags: MockFlags): Promise<void> {
@@ -65,6 +68,10 @@ export async function runMock(flags: MockFlags): Promise<void> {
   if (flags.instanceName !== undefined) options.instanceName = flags.instanceName;
   let engine;
   try {
+    if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) throw new Error('--tls-cert and --tls-key go together');
+    if (flags.tlsCert !== undefined && flags.tlsKey !== undefined) {
+      options.tls = { cert: readFileSync(flags.tlsCert, 'utf8'), key: readFileSync(flags.tlsKey, 'utf8') };
+    }
     engine = await startMockEngine(options);
   } catch (err) {
     process.stderr.write(`switchyard mock: cannot start: ${(err as Error).message}\n`);

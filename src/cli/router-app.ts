@@ -2,16 +2,18 @@
 // checks and engine-metrics scraping following every snapshot swap, and the filter/score scheduler configured by the
 // router configuration file, and observability (metrics, access log, debug server: observability-setup.ts).
 // Tests start the same thing in-process.
+import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { EngineStateTable, type EngineStatsSource } from '../engines/engine-state.ts';
 import { DEFAULT_SCRAPER_OPTIONS, EngineScraper, staleAfterMs } from '../engines/scraper.ts';
 import { HealthChecker, DEFAULT_HEALTH_CHECK } from '../pods/health-checker.ts';
 import { PodStateTable } from '../pods/pod-state.ts';
-import { UpstreamPools } from '../proxy/upstream-pools.ts';
+import { DEFAULT_POOL_OPTIONS, UpstreamPools } from '../proxy/upstream-pools.ts';
 import { formatIssue, type ConfigIssue } from '../resources/types.ts';
 import { setUpScheduler } from '../scheduling/config/scheduler-setup.ts';
 import type { RequestRecord } from '../server/inference-handler.ts';
 import { RouterServer } from '../server/router-server.ts';
+import { readTlsFiles, watchTlsFiles, type TlsFiles } from '../server/tls-files.ts';
 import { SnapshotStore } from '../snapshot/snapshot-store.ts';
 import { FileSource } from '../sources/file-source.ts';
 import { Observability, type ObservabilityOptions } from './observability-setup.ts';
@@ -34,6 +36,10 @@ export interface RouterAppOptions extends Omit<ObservabilityOptions, 'metricsHos
   readonly metricsScrapeTimeoutMs?: number;
   /** Honour x-switchyard-explain on inference requests (--allow-explain-header). */
   readonly allowExplainHeader?: boolean;
+  /** Serve HTTPS with these PEM files (--tls-cert, --tls-key), reloaded when they change. */
+  readonly tls?: TlsFiles;
+  /** PEM bundle of CAs trusted for https pods (--upstream-ca), besides Node's. */
+  readonly upstreamCaFile?: string;
 }
 
 export interface RouterApp {
@@ -63,12 +69,15 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
   const source = new FileSource({ paths: options.configPaths, debounceMs: options.reloadDebounceMs });
   const store = new SnapshotStore();
   const podStates = new PodStateTable();
-  const pools = new UpstreamPools();
+  const ca = await readUpstreamCa(options.upstreamCaFile);
+  const tls = options.tls === undefined ? null : await readTlsFiles(options.tls);
+  const pools = new UpstreamPools({ ...DEFAULT_POOL_OPTIONS, ca });
   const health = options.healthCheckIntervalMs > 0
-    ? new HealthChecker(podStates, { ...DEFAULT_HEALTH_CHECK, intervalMs: options.healthCheckIntervalMs })
+    ? new HealthChecker(podStates, { ...DEFAULT_HEALTH_CHECK, intervalMs: options.healthCheckIntervalMs, ca })
     : null;
   const scrape = {
     ...DEFAULT_SCRAPER_OPTIONS,
+    ca,
     intervalMs: options.metricsScrapeIntervalMs ?? DEFAULT_SCRAPER_OPTIONS.intervalMs,
     timeoutMs: options.metricsScrapeTimeoutMs ?? DEFAULT_SCRAPER_OPTIONS.timeoutMs,
   };
@@ -122,7 +131,16 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
 
   const server = new RouterServer(
     { store, picker, pools, podStates, onDispatch: observability.onDispatch, onRequestDone: observability.onRequestDone },
-    { maxBodyBytes: options.maxBodyBytes, allowExplainHeader: options.allowExplainHeader, metrics: observability.routerPortMetrics },
+    { maxBodyBytes: options.maxBodyBytes, allowExplainHeader: options.allowExplainHeader, metrics: observability.routerPortMetrics, tls },
+  );
+  const tlsWatcher = options.tls === undefined ? null : await watchTlsFiles(
+    options.tls,
+    options.reloadDebounceMs,
+    (next) => {
+      server.setTlsCredentials(next);
+      log.info({ cert: options.tls?.certFile }, 'TLS certificate reloaded');
+    },
+    (err) => log.error({ err: err.message }, 'TLS certificate change rejected; the last good one keeps serving'),
   );
   observability.bind(() => server.activeApiRequests, picker);
   let address;
@@ -130,14 +148,14 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
     address = await server.listen(options.port, options.host);
     await observability.listen({ store, engines, podStates, picker });
   } catch (err) {
-    await Promise.all([server.drain(0), source.close(), scheduler.close(), observability.close()]);
+    await Promise.all([server.drain(0), source.close(), scheduler.close(), observability.close(), tlsWatcher?.close()]);
     await pools.closeAll();
     throw err;
   }
   health?.start();
   scraper?.start();
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  const url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
+  const url = `${tls === null ? 'http' : 'https'}://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
   log.info({ url }, 'switchyard listening');
 
   return {
@@ -151,12 +169,25 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
     async shutdown(drainTimeoutMs: number): Promise<boolean> {
       // Stop accepting first (drain closes the listener at once), then release the watcher and the prober.
       const drained = server.drain(drainTimeoutMs);
-      await Promise.all([source.close(), health?.stop(), scheduler.close(), scraper?.stop()]);
+      await Promise.all([source.close(), health?.stop(), scheduler.close(), scraper?.stop(), tlsWatcher?.close()]);
       const clean = await drained;
       await Promise.all([pools.closeAll(), observability.close()]);
       return clean;
     },
   };
+}
+
+/** The --upstream-ca bundle's text; throws naming the file when it cannot be read or holds no certificate. */
+async function readUpstreamCa(file: string | undefined): Promise<string | undefined> {
+  if (file === undefined) return undefined;
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new Error(`cannot read --upstream-ca ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  if (!text.includes('-----BEGIN CERTIFICATE-----')) throw new Error(`--upstream-ca ${file} holds no PEM certificate`);
+  return text;
 }
 
 function logIssues(log: Logger, issues: readonly ConfigIssue[]): void {

@@ -28,11 +28,18 @@ export interface ServeFlags {
   /** 0 disables. */
   debugPort: number;
   allowExplainHeader?: boolean;
+  tlsCert?: string;
+  tlsKey?: string;
+  upstreamCa?: string;
   logLevel: LogLevel;
 }
 
 export async function runServe(flags: ServeFlags): Promise<void> {
   const logger = createLogger(flags.logLevel);
+  if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) {
+    process.stderr.write('switchyard: --tls-cert and --tls-key go together\n');
+    process.exit(1);
+  }
   let app: RouterApp;
   try {
     app = await startRouterApp({
@@ -51,6 +58,8 @@ export async function runServe(flags: ServeFlags): Promise<void> {
       accessLog: flags.accessLog === 'off' ? null : { output: flags.accessLog, format: flags.accessLogFormat },
       debugPort: flags.debugPort === 0 ? null : flags.debugPort,
       allowExplainHeader: flags.allowExplainHeader === true,
+      tls: flags.tlsCert !== undefined && flags.tlsKey !== undefined ? { certFile: flags.tlsCert, keyFile: flags.tlsKey } : undefined,
+      upstreamCaFile: flags.upstreamCa,
       logger,
     });
   } catch (err) {

@@ -2,6 +2,7 @@
 // and a per-scrape timeout, into an EngineStateTable. A pod still being scraped is not queued again, so one slow
 // pod delays nobody else. New pods are scraped at once (setOrigins), removed ones are forgotten.
 import { Agent } from 'undici';
+import { tlsConnect } from '../util/tls-trust.ts';
 import { backgroundGet, type BackgroundGet } from '../util/background-get.ts';
 import type { EngineStateTable } from './engine-state.ts';
 import { readEngineMetrics } from './metric-names.ts';
@@ -16,6 +17,8 @@ export interface ScraperOptions {
   readonly concurrency: number;
   /** Larger responses are refused (the pod's data becomes unknown). */
   readonly maxBodyBytes: number;
+  /** CA certificates trusted for https pods (--upstream-ca), besides Node's; absent: Node's only. */
+  readonly ca?: string;
 }
 
 export const DEFAULT_SCRAPER_OPTIONS: ScraperOptions = { intervalMs: 1000, timeoutMs: 5000, concurrency: 100, maxBodyBytes: 8 * 1024 * 1024 };
@@ -44,7 +47,7 @@ export class EngineScraper {
   constructor(table: EngineStateTable, options: ScraperOptions = DEFAULT_SCRAPER_OPTIONS) {
     this.table = table;
     this.options = options;
-    this.agent = new Agent({ connections: 2, keepAliveTimeout: Math.max(options.intervalMs * 4, 4000), connectTimeout: options.timeoutMs });
+    this.agent = new Agent({ connections: 2, keepAliveTimeout: Math.max(options.intervalMs * 4, 4000), connectTimeout: options.timeoutMs, connect: tlsConnect(options.ca) });
   }
 
   /** Replaces the set of pods; pods not seen before are scraped at once (after start()), gone ones forgotten. */

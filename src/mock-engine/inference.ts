@@ -81,7 +81,7 @@ function parseGenerationRequest(kind: GenerationKind, body: Record<string, unkno
 }
 
 /** Feeds metrics from real timings as tokens leave, and counts them for usage. */
-class GenerationTimer {
+export class GenerationTimer {
   readonly #metrics: EngineMetrics;
   readonly #startedAt = performance.now();
   #lastTokenAt: number | undefined;

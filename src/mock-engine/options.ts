@@ -35,6 +35,8 @@ export interface MockEngineOptions {
   instanceName?: string;
   /** Seed of every pseudo-random choice (random mode); default 0. */
   seed: number;
+  /** Serve HTTPS with this certificate and key (PEM) instead of plain HTTP, as an engine behind TLS. */
+  tls?: { cert: string; key: string };
 
   // PD disaggregation (pd-role.ts). Off unless `role` is given.
   /** Behave as the prefill or the decode instance of a disaggregated deployment. */

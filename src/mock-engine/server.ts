@@ -1,12 +1,15 @@
 // startMockEngine: one node:http server imitating one vLLM / SGLang engine. Routes are listed in ROUTES below;
 // the test hooks under /mock/ are documented in test-hooks.ts.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { handleEmbeddings } from './embeddings.ts';
 import { createGenerator } from './generator.ts';
 import { HttpError, canRespond, errorBody, parseJsonObject, readBodyText, sendError, sendJson, sendText } from './http-io.ts';
 import { handleGeneration, type EngineContext } from './inference.ts';
+import { handleCountTokens, handleMessages } from './messages-api.ts';
+import { handleResponses } from './responses-api.ts';
 import { EngineMetrics } from './metrics.ts';
 import { ModelRegistry } from './models.ts';
 import { resolveMockEngineOptions, type MockEngineOptions } from './options.ts';
@@ -42,6 +45,9 @@ function buildRoutes(context: EngineContext, hooks: TestHooks): RouteTable {
     '/v1/completions': { POST: { kind: 'inference', run: (tracked, res, body) => handleGeneration('completion', context, tracked, res, body) } },
     '/v1/chat/completions': { POST: { kind: 'inference', run: (tracked, res, body) => handleGeneration('chat', context, tracked, res, body) } },
     '/v1/embeddings': { POST: { kind: 'inference', run: (tracked, res, body) => handleEmbeddings(context, tracked, res, body) } },
+    '/v1/responses': { POST: { kind: 'inference', run: (tracked, res, body) => handleResponses(context, tracked, res, body) } },
+    '/v1/messages': { POST: { kind: 'inference', run: (tracked, res, body) => handleMessages(context, tracked, res, body) } },
+    '/v1/messages/count_tokens': { POST: { kind: 'inference', run: (tracked, res, body) => handleCountTokens(context, tracked, res, body) } },
     '/v1/models': { GET: { kind: 'plain', run: (req, res) => context.models.handleList(req, res) } },
     '/v1/load_lora_adapter': { POST: { kind: 'json', run: (req, res, body) => context.models.handleLoad(req, res, body) } },
     '/v1/unload_lora_adapter': {
@@ -168,7 +174,7 @@ function listen(server: Server, port: number, host: string): Promise<number> {
 
 export async function startMockEngine(options: Partial<MockEngineOptions> & { model: string }): Promise<MockEngineHandle> {
   const resolved = resolveMockEngineOptions(options);
-  const server = createServer();
+  const server: Server = resolved.tls === undefined ? createServer() : createHttpsServer({ cert: resolved.tls.cert, key: resolved.tls.key });
   const port = await listen(server, resolved.port, resolved.host);
   const instanceName = resolved.instanceName ?? `${resolved.host}:${port}`;
   // The gauges read the generator, which needs the metrics to count into: tie the knot through a closure.
@@ -222,5 +228,5 @@ export async function startMockEngine(options: Partial<MockEngineOptions> & { mo
     return closing;
   };
   const urlHost = resolved.host.includes(':') ? `[${resolved.host}]` : resolved.host;
-  return { url: `http://${urlHost}:${port}`, port, instanceName, simulated: resolved.simulate, bootstrapPort: pd?.bootstrapPort ?? null, close };
+  return { url: `${resolved.tls === undefined ? 'http' : 'https'}://${urlHost}:${port}`, port, instanceName, simulated: resolved.simulate, bootstrapPort: pd?.bootstrapPort ?? null, close };
 }

@@ -31,11 +31,11 @@ export class SseStream {
     }
   }
 
-  /** Writes `data: <json>\n\n` (or the literal `[DONE]` sentinel). */
-  send(data: object | '[DONE]'): void {
+  /** Writes `data: <json>\n\n` (or the literal `[DONE]` sentinel), after `event: <name>` when named. */
+  send(data: object | '[DONE]', name?: string): void {
     if (!this.open) return;
     // Large token events are not a concern here, so backpressure is ignored: a slow reader just buffers.
-    const event = `data: ${data === '[DONE]' ? data : JSON.stringify(data)}\n\n`;
+    const event = `${name === undefined ? '' : `event: ${name}\n`}data: ${data === '[DONE]' ? data : JSON.stringify(data)}\n\n`;
     this.#eventsSent++;
     if (this.#eventsSent !== this.#dropAfterEvents) {
       this.#res.write(event);

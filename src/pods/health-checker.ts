@@ -1,6 +1,7 @@
 // Active health checking: GET /health on every configured pod at an interval. A failed probe takes the pod out of
 // scheduling until a probe succeeds again. Used in standalone mode, where no kubelet reports readiness.
 import { Agent } from 'undici';
+import { tlsConnect } from '../util/tls-trust.ts';
 import { backgroundGet } from '../util/background-get.ts';
 import type { PodStateTable } from './pod-state.ts';
 
@@ -9,6 +10,8 @@ export interface HealthCheckOptions {
   readonly timeoutMs: number;
   readonly path: string;
   readonly concurrency: number;
+  /** CA certificates trusted for https pods (--upstream-ca), besides Node's; absent: Node's only. */
+  readonly ca?: string;
 }
 
 export const DEFAULT_HEALTH_CHECK: HealthCheckOptions = { intervalMs: 5000, timeoutMs: 2000, path: '/health', concurrency: 32 };
@@ -25,7 +28,7 @@ export class HealthChecker {
   constructor(states: PodStateTable, options: HealthCheckOptions = DEFAULT_HEALTH_CHECK) {
     this.states = states;
     this.options = options;
-    this.agent = new Agent({ connections: 2, keepAliveTimeout: options.intervalMs * 2, connectTimeout: options.timeoutMs });
+    this.agent = new Agent({ connections: 2, keepAliveTimeout: options.intervalMs * 2, connectTimeout: options.timeoutMs, connect: tlsConnect(options.ca) });
   }
 
   /** Replace the set of pods to probe; new ones are probed at once. */

@@ -14,7 +14,7 @@ export class AnswerUsage {
   constructor(tap: SseUsageTap | null, status: number, headers: IncomingHttpHeaders) {
     this.tap = tap;
     const type = headers['content-type'];
-    this.chunks = tap === null && status < 300 && typeof type === 'string' && type.includes('json') ? [] : null;
+    this.chunks = tap === null && status < 300 && typeof type === 'string' && type.includes('json') && !isEncoded(headers) ? [] : null;
   }
 
   /** The bytes to send on for one upstream chunk (null or empty: nothing yet). */
@@ -44,4 +44,10 @@ export class AnswerUsage {
   get partialUsage(): TokenUsage | null {
     return this.tap?.usage ?? null;
   }
+}
+
+/** The answer has a content coding (gzip, …): its bytes are not readable as they pass. */
+export function isEncoded(headers: IncomingHttpHeaders): boolean {
+  const coding = headers['content-encoding'];
+  return coding !== undefined && coding !== '' && coding !== 'identity';
 }

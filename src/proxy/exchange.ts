@@ -12,7 +12,7 @@
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import { RouterError, writeErrorResponse } from '../errors/router-error.ts';
 import type { PodEndpoint } from '../snapshot/types.ts';
-import { AnswerUsage } from './answer-usage.ts';
+import { AnswerUsage, isEncoded } from './answer-usage.ts';
 import type { AttemptSink, Backend, BackendAttempt, ExchangeOutcome, ExchangeRequest, FailureKind } from './backend.ts';
 import { buildClientHeaders } from './headers.ts';
 import { SseUsageTap, type TokenUsage } from './sse-usage.ts';
@@ -127,7 +127,8 @@ export class Exchange implements AttemptSink {
     this.servedBy = pod;
     this.headersAt = performance.now();
     const contentType = headers['content-type'];
-    const isSse = this.request.stream && typeof contentType === 'string' && contentType.startsWith('text/event-stream');
+    // An encoded stream (an upstream that ignored Accept-Encoding: identity) cannot be tapped: it passes as it is.
+    const isSse = this.request.stream && typeof contentType === 'string' && contentType.startsWith('text/event-stream') && !isEncoded(headers);
     const tap = isSse ? new SseUsageTap(this.request.hideUsage) : null;
     this.answer = new AnswerUsage(tap, status, headers);
     if (tap === null) {

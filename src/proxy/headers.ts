@@ -38,6 +38,11 @@ export interface UpstreamHeaderContext {
   /** The client's address, appended to x-forwarded-for. */
   readonly remoteAddress: string | undefined;
   readonly encrypted: boolean;
+  /**
+   * Ask for an answer without content coding (streams): the SSE usage tap reads the events, so a gzip answer would
+   * pass it unread (and an usage-only event the router asked for would reach the client).
+   */
+  readonly identityEncoding?: boolean;
 }
 
 /** The upstream request's headers as undici's flat [name, value, …] array, built once per client request. */
@@ -56,6 +61,7 @@ export function buildUpstreamHeaders(rawHeaders: readonly string[], ctx: Upstrea
     const lower = name.toLowerCase();
     const value = rawHeaders[i + 1];
     if (HOP_BY_HOP.has(lower) || (listed !== null && listed.has(lower))) continue;
+    if (ctx.identityEncoding === true && lower === 'accept-encoding') continue;
     if (REPLACED_UPSTREAM.has(lower)) {
       if (lower === 'x-forwarded-for') forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
       else if (lower === 'host') host = value;
@@ -71,6 +77,7 @@ export function buildUpstreamHeaders(rawHeaders: readonly string[], ctx: Upstrea
   if (host !== undefined) out.push('x-forwarded-host', host);
   out.push('x-forwarded-proto', forwardedProto ?? (ctx.encrypted ? 'https' : 'http'));
   out.push('x-request-id', ctx.requestId);
+  if (ctx.identityEncoding === true) out.push('accept-encoding', 'identity');
   return out;
 }
 

@@ -123,6 +123,22 @@ const STREAMS: Stream[] = [
     sawDone: false,
   },
   {
+    name: 'Messages API stream: input (with cache tokens) from message_start, output from message_delta',
+    events: [
+      {
+        text: 'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","content":[],"model":"m","stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":7,"cache_creation_input_tokens":2,"cache_read_input_tokens":3,"output_tokens":1}}}\n\n',
+      },
+      { text: 'event: content_block_start\ndata: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}\n\n' },
+      { text: 'event: ping\ndata: {"type": "ping"}\n\n' },
+      { text: 'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hi \\"usage\\": {"}}\n\n' },
+      { text: 'event: content_block_stop\ndata: {"type":"content_block_stop","index":0}\n\n' },
+      { text: 'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":15}}\n\n' },
+      { text: 'event: message_stop\ndata: {"type":"message_stop"}\n\n' },
+    ],
+    usage: usage(12, 15),
+    sawDone: false,
+  },
+  {
     name: 'incomplete last event',
     events: [{ text: chatChunk('{"content":"a"}') }, { text: chatUsage(2, 1), usageOnly: true }, { text: 'data: [DONE]\n' }],
     usage: usage(2, 1),
@@ -279,6 +295,11 @@ describe('SseUsageTap', () => {
 });
 
 describe('parseUsageFromJsonBody', () => {
+  it('reads the Messages API usage, cache reads and writes counted as input', () => {
+    const body = '{"id":"msg_1","type":"message","content":[{"type":"text","text":"x"}],"usage":{"input_tokens":4,"cache_read_input_tokens":6,"output_tokens":2}}';
+    assert.deepEqual(parseUsageFromJsonBody(Buffer.from(body)), usage(10, 2));
+  });
+
   it('reads chat/completions and Responses API usage', () => {
     const chat = `{"id":"chatcmpl-1","object":"chat.completion","model":"${MODEL}","choices":[{"index":0,"message":{"role":"assistant","content":"{\\"usage\\":1}"},"finish_reason":"stop"}],"usage":{"prompt_tokens":20,"total_tokens":27,"completion_tokens":7,"prompt_tokens_details":null}}`;
     assert.deepEqual(parseUsageFromJsonBody(Buffer.from(chat)), usage(20, 7));

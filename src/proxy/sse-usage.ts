@@ -144,8 +144,9 @@ export class SseUsageTap {
       return false; // not ours to judge: forwarded untouched
     }
     if (!isRecord(event)) return false;
-    // Responses API events (response.completed, .incomplete, .failed) carry usage inside `response`.
-    const usage = tokenUsage(event.usage) ?? (isRecord(event.response) ? tokenUsage(event.response.usage) : null);
+    // Responses API events (response.completed, .incomplete, .failed) carry usage inside `response`, the Messages
+    // API's message_start inside `message`; its message_delta then brings the output count alone.
+    const usage = tokenUsage(event.usage, this.lastUsage) ?? tokenUsage(nestedUsage(event.response), this.lastUsage) ?? tokenUsage(nestedUsage(event.message), this.lastUsage);
     if (usage !== null) this.lastUsage = usage;
     return isRecord(event.usage) && Array.isArray(event.choices) && event.choices.length === 0;
   }
@@ -170,15 +171,25 @@ export function parseUsageFromJsonBody(body: Buffer): TokenUsage | null {
   }
 }
 
-/** Reads `prompt_tokens`/`completion_tokens` or the Responses API's `input_tokens`/`output_tokens`. */
-export function tokenUsage(value: unknown): TokenUsage | null {
+/**
+ * Reads `prompt_tokens`/`completion_tokens`, or the Responses and Messages APIs' `input_tokens`/`output_tokens`
+ * (Messages: input counts its cache reads and writes too). Counts a report leaves out keep their `previous` value.
+ */
+export function tokenUsage(value: unknown, previous: TokenUsage | null = null): TokenUsage | null {
   if (!isRecord(value)) return null;
-  const prompt = count(value.prompt_tokens) ?? count(value.input_tokens);
+  let prompt = count(value.prompt_tokens) ?? count(value.input_tokens);
   const completion = count(value.completion_tokens) ?? count(value.output_tokens);
   if (prompt === undefined && completion === undefined) return null;
-  const promptTokens = prompt ?? 0;
-  const completionTokens = completion ?? 0;
+  const cacheWrite = count(value.cache_creation_input_tokens);
+  const cacheRead = count(value.cache_read_input_tokens);
+  if (cacheWrite !== undefined || cacheRead !== undefined) prompt = (prompt ?? 0) + (cacheWrite ?? 0) + (cacheRead ?? 0);
+  const promptTokens = prompt ?? previous?.promptTokens ?? 0;
+  const completionTokens = completion ?? previous?.completionTokens ?? 0;
   return { promptTokens, completionTokens, totalTokens: count(value.total_tokens) ?? promptTokens + completionTokens };
+}
+
+function nestedUsage(value: unknown): unknown {
+  return isRecord(value) ? value.usage : undefined;
 }
 
 function count(value: unknown): number | undefined {

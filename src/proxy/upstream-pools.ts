@@ -1,12 +1,15 @@
 // One keep-alive undici Pool per upstream origin. Pools of pods that left the configuration are closed once their
 // running requests finish (Pool.close waits for them).
 import { Pool } from 'undici';
+import { tlsConnect } from '../util/tls-trust.ts';
 
 export interface UpstreamPoolOptions {
   /** Connections per pod; each open stream holds one. */
   readonly connectionsPerPod: number;
   readonly connectTimeoutMs: number;
   readonly keepAliveTimeoutMs: number;
+  /** CA certificates trusted for https pods (--upstream-ca), besides Node's; absent: Node's only. */
+  readonly ca?: string;
 }
 
 export const DEFAULT_POOL_OPTIONS: UpstreamPoolOptions = {
@@ -36,6 +39,7 @@ export class UpstreamPools {
         pipelining: 1,
         connectTimeout: this.options.connectTimeoutMs,
         keepAliveTimeout: this.options.keepAliveTimeoutMs,
+        connect: tlsConnect(this.options.ca),
         // The router applies its own per-attempt timeout (trafficPolicy.timeout); a non-streamed answer can take minutes.
         headersTimeout: 0,
         bodyTimeout: 300_000, // idle time between body chunks, like Envoy's stream idle timeout

@@ -5,10 +5,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RouterError, writeErrorResponse } from '../errors/router-error.ts';
 import type { PodStateTable } from '../pods/pod-state.ts';
 import { buildUpstreamHeaders } from '../proxy/headers.ts';
-import { editTopLevel, scanTopLevelMembers, type BodyEdit } from '../proxy/json-body.ts';
+import { editTopLevel, type BodyEdit } from '../proxy/json-body.ts';
 import { runExchange, type Backend, type ExchangeOutcome, type ExchangeRequest } from '../proxy/exchange.ts';
 import { PodBackend } from '../proxy/pod-backend.ts';
 import type { UpstreamPools } from '../proxy/upstream-pools.ts';
+import { streamUsageEdit } from '../proxy/usage-request.ts';
 import { DecisionRecorder } from '../observability/explain/decision-recorder.ts';
 import { explainRequested, setExplainHeader } from '../observability/explain/summary.ts';
 import { endRecord, startRecord, type RequestRecord } from '../observability/request-record.ts';
@@ -130,21 +131,16 @@ class InferenceCall implements ExchangeRequest {
     let edits: BodyEdit[] | null = null;
     if (upstreamModel !== model) edits = [{ key: 'model', value: upstreamModel }];
     const stream = parsed.stream === true;
-    let hideUsage = false;
-    if (stream) {
-      const options = parsed.stream_options;
-      const asked = isObject(options) && options.include_usage === true;
-      if (!asked) {
-        // Learn token usage from the stream; the extra usage-only event is hidden from this client.
-        (edits ??= []).push(includeUsageEdit(body, options));
-        hideUsage = true;
-      }
-    }
+    // Streams: learn token usage; an usage-only event the router asked for is hidden from this client.
+    const usageEdit = stream ? streamUsageEdit(pathOnly, body, parsed.stream_options) : null;
+    const hideUsage = usageEdit !== null;
+    if (usageEdit !== null) (edits ??= []).push(usageEdit);
     const upstreamBody = edits === null ? body : editTopLevel(body, edits);
     const headers = buildUpstreamHeaders(req.rawHeaders, {
       requestId,
       remoteAddress: req.socket.remoteAddress,
       encrypted: 'encrypted' in req.socket && req.socket.encrypted === true,
+      identityEncoding: stream,
     });
     this.body = upstreamBody;
     this.headers = headers;
@@ -192,17 +188,6 @@ class InferenceCall implements ExchangeRequest {
 }
 
 const EMPTY_BODY = Buffer.alloc(0);
-
-/**
- * Sets stream_options.include_usage, keeping the client's other options. Their bytes are spliced, not re-serialised:
- * JSON.stringify overflows the stack on deeply nested values that JSON.parse accepted.
- */
-function includeUsageEdit(body: Buffer, options: unknown): BodyEdit {
-  const member = isObject(options) ? scanTopLevelMembers(body)?.members.findLast((m) => m.key === 'stream_options') : undefined;
-  if (member === undefined) return { key: 'stream_options', value: { include_usage: true } };
-  const current = body.subarray(member.valueStart, member.valueEnd);
-  return { key: 'stream_options', json: editTopLevel(current, [{ key: 'include_usage', value: true }]).toString('utf8') };
-}
 
 export interface ParsedBody {
   [key: string]: unknown;

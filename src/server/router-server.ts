@@ -1,5 +1,6 @@
 // The main listener: health endpoints, GET /v1/models, POST /v1/* inference, and graceful drain.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { RouterError } from '../errors/router-error.ts';
 import { handleInference, sendError, type InferenceDeps, type RequestRecord } from './inference-handler.ts';
@@ -12,6 +13,13 @@ export interface RouterServerOptions {
   readonly allowExplainHeader?: boolean;
   /** Also serve GET /metrics on this listener (--expose-metrics-on-router-port). */
   readonly metrics?: MetricsExposition | null;
+  /** Serve HTTPS with this certificate chain and key (PEM; --tls-cert, --tls-key); replaced by setTlsCredentials. */
+  readonly tls?: TlsCredentials | null;
+}
+
+export interface TlsCredentials {
+  readonly cert: string;
+  readonly key: string;
 }
 
 export type RouterServerDeps = Omit<InferenceDeps, 'draining' | 'maxBodyBytes' | 'onRequestDone' | 'onDispatch' | 'allowExplainHeader'> & {
@@ -47,7 +55,10 @@ export class RouterServer {
     };
     this.metrics = options.metrics ?? null;
     this.onResponseClosed = RouterServer.closeListener(this);
-    this.server = createServer({ keepAliveTimeout: options.keepAliveTimeoutMs ?? 65_000, requestTimeout: 0 }, this.onRequest);
+    const serverOptions = { keepAliveTimeout: options.keepAliveTimeoutMs ?? 65_000, requestTimeout: 0 };
+    this.server = options.tls == null
+      ? createServer(serverOptions, this.onRequest)
+      : createHttpsServer({ ...serverOptions, cert: options.tls.cert, key: options.tls.key }, this.onRequest);
     // A malformed request line or header is answered by Node with 400; never let it crash the process.
     this.server.on('clientError', (_err, socket) => {
       if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
@@ -63,6 +74,12 @@ export class RouterServer {
         resolve(this.server.address() as AddressInfo);
       });
     });
+  }
+
+  /** New certificate and key for connections from now on (throws when they do not fit together). */
+  setTlsCredentials(tls: TlsCredentials): void {
+    if (!('setSecureContext' in this.server)) throw new Error('the router listens without TLS');
+    (this.server as HttpsServer).setSecureContext({ cert: tls.cert, key: tls.key });
   }
 
   get activeRequests(): number {

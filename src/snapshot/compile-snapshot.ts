@@ -102,7 +102,7 @@ function compileServer(server: ModelServer, podIndex: PodIndex): CompiledServer 
   const selected = podIndex.select(metadata.namespace, spec.workloadSelector.matchLabels);
   const pods = selected
     .filter(isPodReady)
-    .map((pod) => toEndpoint(pod, spec.workloadPort.port))
+    .map((pod) => toEndpoint(pod, spec.workloadPort.port, spec.workloadPort.protocol))
     .sort((a, b) => (a.podKey < b.podKey ? -1 : a.podKey > b.podKey ? 1 : 0));
   return {
     key: keyOf(metadata),

@@ -60,7 +60,8 @@ export function matchesLabels(
   return true;
 }
 
-export function toEndpoint(pod: PodStub, serverPort: number): PodEndpoint {
+/** `protocol` is the ModelServer's workloadPort.protocol: https pods are reached over TLS. */
+export function toEndpoint(pod: PodStub, serverPort: number, protocol: 'http' | 'https' = 'http'): PodEndpoint {
   const ip = pod.status.podIP!;
   const override = pod.metadata.annotations[PORT_ANNOTATION];
   const port = override !== undefined ? Number(override) : serverPort;
@@ -71,7 +72,7 @@ export function toEndpoint(pod: PodStub, serverPort: number): PodEndpoint {
     name: pod.metadata.name,
     ip,
     port,
-    origin: `http://${host}:${port}`,
+    origin: `${protocol}://${host}:${port}`,
     labels: pod.metadata.labels,
     annotations: pod.metadata.annotations,
   };

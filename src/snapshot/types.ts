@@ -18,7 +18,7 @@ export interface PodEndpoint {
   readonly name: string;
   readonly ip: string;
   readonly port: number;
-  /** "http://ip:port" (IPv6 in brackets); identifies the upstream connection pool and live state. */
+  /** "http://ip:port" or "https://ip:port" (workloadPort.protocol; IPv6 in brackets); identifies the upstream connection pool and live state. */
   readonly origin: string;
   readonly labels: Readonly<Record<string, string>>;
   readonly annotations: Readonly<Record<string, string>>;

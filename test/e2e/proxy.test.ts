@@ -132,8 +132,8 @@ describe('proxying', () => {
     });
 
     it('forwards any POST /v1/* path, query included, and passes the upstream answer through', async () => {
-      const res = await post(`${url}/v1/responses`, { model: 'chat', input: 'x' });
-      assert.equal(res.status, 404, 'the mock has no /v1/responses');
+      const res = await post(`${url}/v1/rerank`, { model: 'chat', query: 'x', documents: ['y'] });
+      assert.equal(res.status, 404, 'the mock has no /v1/rerank');
       assert.deepEqual(res.json(), { detail: 'Not Found' }, "the engine's own body, not a router error");
       const fakeRes = await post(`${url}/v1/some/new/endpoint?api-version=2&x=%20`, { model: 'fake', input: 'x' });
       assert.equal(fakeRes.status, 200, fakeRes.text);

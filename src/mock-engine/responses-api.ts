@@ -1,0 +1,117 @@
+// POST /v1/responses as vLLM serves OpenAI's Responses API: `input` (a string or a list of messages) and
+// `instructions` in, a `response` object out; streamed as response.created … response.output_text.delta …
+// response.completed (response.incomplete when max_output_tokens cut it), usage in the last event's response.
+import type { ServerResponse } from 'node:http';
+import { contentText, finishGeneration, generateWhole, hexId, parseLimit, planGeneration, type ApiGeneration, type ChatStyleMessage } from './api-generation.ts';
+import { HttpError, isRecord, sendJson } from './http-io.ts';
+import type { EngineContext } from './inference.ts';
+import { SseStream } from './sse.ts';
+import type { TrackedRequest } from './test-hooks.ts';
+
+function inputMessages(body: Record<string, unknown>): ChatStyleMessage[] {
+  const messages: ChatStyleMessage[] = [];
+  if (body.instructions !== undefined && body.instructions !== null) messages.push({ role: 'developer', content: contentText(body.instructions, 'instructions') });
+  const input = body.input;
+  if (typeof input === 'string') {
+    messages.push({ role: 'user', content: input });
+  } else if (Array.isArray(input) && input.length > 0) {
+    for (const item of input) {
+      if (!isRecord(item) || typeof item.role !== 'string') throw new HttpError(400, 'Each `input` item must be a message with a string `role`.');
+      messages.push({ role: item.role, content: contentText(item.content, 'content') });
+    }
+  } else {
+    throw new HttpError(400, '`input` must be a string or a non-empty list of messages.');
+  }
+  return messages;
+}
+
+interface ResponseIdentity {
+  readonly id: string;
+  readonly messageId: string;
+  readonly createdAt: number;
+}
+
+function responseObject(g: ApiGeneration, body: Record<string, unknown>, who: ResponseIdentity, state: 'in_progress' | 'done', outputTokens: number) {
+  const done = state === 'done';
+  const incomplete = done && g.stopReason === 'length';
+  const text = g.tokens.join('');
+  return {
+    id: who.id,
+    object: 'response',
+    created_at: who.createdAt,
+    status: !done ? 'in_progress' : incomplete ? 'incomplete' : 'completed',
+    background: false,
+    error: null,
+    incomplete_details: incomplete ? { reason: 'max_output_tokens' } : null,
+    instructions: body.instructions ?? null,
+    max_output_tokens: body.max_output_tokens ?? null,
+    metadata: null,
+    model: g.model,
+    output: done ? [outputMessage(who, text, 'completed')] : [],
+    parallel_tool_calls: true,
+    previous_response_id: null,
+    reasoning: null,
+    service_tier: 'auto',
+    temperature: body.temperature ?? 1,
+    text: { format: { type: 'text' } },
+    tool_choice: 'auto',
+    tools: [],
+    top_p: body.top_p ?? 1,
+    truncation: 'disabled',
+    usage: done
+      ? {
+          input_tokens: g.prompt.promptTokens,
+          input_tokens_details: { cached_tokens: 0 },
+          output_tokens: outputTokens,
+          output_tokens_details: { reasoning_tokens: 0 },
+          total_tokens: g.prompt.promptTokens + outputTokens,
+        }
+      : null,
+    user: null,
+  };
+}
+
+function outputMessage(who: ResponseIdentity, text: string, status: 'in_progress' | 'completed') {
+  const content = status === 'completed' ? [{ type: 'output_text', text, annotations: [], logprobs: [] }] : [];
+  return { id: who.messageId, type: 'message', status, role: 'assistant', content };
+}
+
+export async function handleResponses(context: EngineContext, tracked: TrackedRequest, res: ServerResponse, body: Record<string, unknown>): Promise<void> {
+  const messages = inputMessages(body);
+  const generation = planGeneration(context, body, messages, parseLimit(body, 'max_output_tokens', context.options.maxTokens, false));
+  const who: ResponseIdentity = { id: hexId('resp'), messageId: hexId('msg'), createdAt: Math.floor(Date.now() / 1000) };
+  let answered: boolean;
+  if (generation.stream) {
+    answered = await streamResponse(generation, body, who, context, tracked, res);
+  } else {
+    answered = await generateWhole(generation, context, tracked);
+    if (answered) sendJson(res, 200, responseObject(generation, body, who, 'done', generation.timer.tokensSent));
+  }
+  finishGeneration(generation, answered, res);
+}
+
+async function streamResponse(g: ApiGeneration, body: Record<string, unknown>, who: ResponseIdentity, context: EngineContext, tracked: TrackedRequest, res: ServerResponse): Promise<boolean> {
+  const stream = new SseStream(res, tracked);
+  let sequence = 0;
+  const send = (type: string, fields: Record<string, unknown>): void => stream.send({ type, sequence_number: sequence++, ...fields }, type);
+  const part = { item_id: who.messageId, output_index: 0, content_index: 0 };
+  stream.start();
+  send('response.created', { response: responseObject(g, body, who, 'in_progress', 0) });
+  send('response.in_progress', { response: responseObject(g, body, who, 'in_progress', 0) });
+  send('response.output_item.added', { output_index: 0, item: outputMessage(who, '', 'in_progress') });
+  send('response.content_part.added', { ...part, part: { type: 'output_text', text: '', annotations: [], logprobs: [] } });
+  await context.generator.generate(g.job, tracked.signal, (index) => {
+    if (!stream.open) return;
+    send('response.output_text.delta', { ...part, delta: g.tokens[index] ?? '', logprobs: [] });
+    g.timer.tokenSent();
+  });
+  if (tracked.signal.aborted || !stream.open) return false;
+  const text = g.tokens.join('');
+  send('response.output_text.done', { ...part, text, logprobs: [] });
+  send('response.content_part.done', { ...part, part: { type: 'output_text', text, annotations: [], logprobs: [] } });
+  send('response.output_item.done', { output_index: 0, item: outputMessage(who, text, 'completed') });
+  const final = responseObject(g, body, who, 'done', g.timer.tokensSent);
+  send(final.status === 'incomplete' ? 'response.incomplete' : 'response.completed', { response: final });
+  stream.end();
+  return res.writableEnded;
+}

@@ -1,0 +1,190 @@
+// TLS both ways, with certificates the test makes: pods whose ModelServer says workloadPort.protocol https are
+// proxied, probed and scraped over verified TLS (the CA from --upstream-ca); the router's own listener serves
+// HTTPS (--tls-cert, --tls-key) and picks up a rotated certificate without a restart.
+import assert from 'node:assert/strict';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { connect } from 'node:tls';
+import { after, before, describe, it } from 'node:test';
+import OpenAI from 'openai';
+import pino from 'pino';
+import { Agent, request } from 'undici';
+import { startRouterApp, type RouterApp } from '../../src/cli/router-app.ts';
+import { createEnv, podStub, simpleRoute, startMock, waitFor, type TestEnv } from '../support/harness.ts';
+import { createTestCa, type TestCa } from '../support/tls.ts';
+
+const MODEL = 'org/tls-model';
+
+function httpsServer(name: string, port: number, protocol: 'http' | 'https'): string {
+  return [
+    'apiVersion: networking.serving.volcano.sh/v1alpha1',
+    'kind: ModelServer',
+    'metadata:',
+    `  name: ${name}`,
+    '  namespace: default',
+    'spec:',
+    '  workloadSelector:',
+    '    matchLabels:',
+    `      app: ${name}`,
+    '  workloadPort:',
+    `    port: ${port}`,
+    `    protocol: ${protocol}`,
+    '  inferenceEngine: vLLM',
+    `  model: "${MODEL}"`,
+  ].join('\n');
+}
+
+/** An https pod that counts what the router's background work asks of it. */
+async function startCountingPod(tls: { cert: string; key: string }): Promise<{ server: Server; port: number; seen: Map<string, number> }> {
+  const seen = new Map<string, number>();
+  const server = createServer(tls, (req, res) => {
+    const path = req.url ?? '';
+    seen.set(path, (seen.get(path) ?? 0) + 1);
+    req.resume();
+    if (path === '/health') res.writeHead(200).end();
+    else if (path === '/metrics') res.writeHead(200, { 'content-type': 'text/plain' }).end('vllm:num_requests_running{model_name="m"} 0\n');
+    else if (path === '/v1/models') res.writeHead(200, { 'content-type': 'application/json' }).end('{"object":"list","data":[]}');
+    else res.writeHead(404).end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, port: (server.address() as AddressInfo).port, seen };
+}
+
+describe('TLS', () => {
+  let env: TestEnv;
+  let ca: TestCa;
+  let caFile: string;
+
+  before(async () => {
+    env = await createEnv();
+    ca = createTestCa();
+    caFile = join(env.dir, 'ca.pem');
+    await writeFile(caFile, ca.cert);
+  });
+  after(() => env.cleanup());
+
+  /** A config directory of its own for one router. */
+  const configDir = async (name: string, docs: string[]): Promise<string> => {
+    const dir = join(env.dir, name);
+    await mkdir(dir);
+    await writeFile(join(dir, 'config.yaml'), docs.join('\n---\n'));
+    return dir;
+  };
+  const start = (dir: string, extra: { upstreamCaFile?: string; tls?: { certFile: string; keyFile: string } } = {}, probes = 0): Promise<RouterApp> =>
+    startRouterApp({
+      configPaths: [dir], port: 0, host: '127.0.0.1', maxBodyBytes: 1 << 20, reloadDebounceMs: 50,
+      healthCheckIntervalMs: probes, metricsScrapeIntervalMs: probes, logger: pino({ level: 'silent' }), ...extra,
+    });
+
+  describe('to pods (workloadPort.protocol https)', () => {
+    it('proxies streams and whole answers over TLS verified with --upstream-ca', async () => {
+      const mock = await startMock(env, { model: MODEL, tls: ca.issue() });
+      assert.match(mock.url, /^https:/);
+      const dir = await configDir('pods', [httpsServer('secure', 8443, 'https'), podStub('secure-0', 'secure', mock.port), simpleRoute('secure', 'secure', 'secure')]);
+      const router = await start(dir, { upstreamCaFile: caFile });
+      try {
+        const openai = new OpenAI({ baseURL: `${router.url}/v1`, apiKey: 'k', maxRetries: 0 });
+        const whole = await openai.chat.completions.create({ model: 'secure', messages: [{ role: 'user', content: 'hi' }] });
+        assert.equal(whole.choices[0].message.content, `This is simulated message from ${MODEL}!`);
+        const stream = await openai.completions.create({ model: 'secure', prompt: 'hi', stream: true });
+        let text = '';
+        for await (const chunk of stream) text += chunk.choices[0]?.text ?? '';
+        assert.equal(text, `This is simulated message from ${MODEL}!`);
+      } finally {
+        await router.shutdown(1000);
+      }
+    });
+
+    it('refuses a pod whose certificate is not trusted: 502, never plain text', async () => {
+      const other = createTestCa('Unknown CA');
+      const mock = await startMock(env, { model: MODEL, tls: other.issue() });
+      const dir = await configDir('untrusted', [httpsServer('bad', 8443, 'https'), podStub('bad-0', 'bad', mock.port), simpleRoute('bad', 'bad', 'bad')]);
+      const router = await start(dir, { upstreamCaFile: caFile });
+      try {
+        const res = await request(`${router.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'bad', prompt: 'x' }) });
+        const body = (await res.body.json()) as { error: { code: string; message: string } };
+        assert.equal(res.statusCode, 502);
+        assert.equal(body.error.code, 'upstream_unavailable');
+        assert.match(body.error.message, /certificate|self.signed|issuer/i);
+        assert.equal(await receivedBy(mock.url, other.cert), 0, 'no request reached the pod');
+      } finally {
+        await router.shutdown(1000);
+      }
+    });
+
+    it('probes /health and scrapes /metrics and /v1/models over TLS', async () => {
+      const pod = await startCountingPod(ca.issue());
+      const dir = await configDir('probes', [httpsServer('probed', 8443, 'https'), podStub('probed-0', 'probed', pod.port), simpleRoute('probed', 'probed', 'probed')]);
+      const router = await start(dir, { upstreamCaFile: caFile }, 100);
+      try {
+        await waitFor(() => (pod.seen.get('/health') ?? 0) > 0 && (pod.seen.get('/metrics') ?? 0) > 0 && (pod.seen.get('/v1/models') ?? 0) > 0, 5000, 'probes and scrapes over TLS');
+        const origin = `https://127.0.0.1:${pod.port}`;
+        await waitFor(() => router.engines.metrics(origin, performance.now()) !== null, 5000, 'the scraped metrics');
+      } finally {
+        await router.shutdown(1000);
+        await new Promise((resolve) => pod.server.close(resolve));
+      }
+    });
+  });
+
+  describe('the router listener (--tls-cert, --tls-key)', () => {
+    it('serves HTTPS and reloads a rotated certificate', async () => {
+      const mock = await startMock(env, { model: MODEL });
+      const dir = await configDir('listener', [httpsServer('plain', mock.port, 'http'), podStub('plain-0', 'plain', mock.port), simpleRoute('plain', 'plain', 'plain')]);
+      const certFile = join(env.dir, 'router.pem');
+      const keyFile = join(env.dir, 'router.key');
+      const first = ca.issue('router-one');
+      await writeFile(certFile, first.cert);
+      await writeFile(keyFile, first.key);
+      const router = await start(dir, { tls: { certFile, keyFile } });
+      try {
+        assert.match(router.url, /^https:/);
+        const dispatcher = new Agent({ connect: { ca: ca.cert } });
+        const res = await request(`${router.url}/v1/completions`, {
+          method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'plain', prompt: 'x' }), dispatcher,
+        });
+        assert.equal(res.statusCode, 200);
+        assert.equal(((await res.body.json()) as { model: string }).model, MODEL);
+        await dispatcher.close();
+        assert.equal(await servedName(router.port, ca.cert), 'router-one');
+
+        const second = ca.issue('router-two');
+        await writeFile(keyFile, second.key);
+        await writeFile(certFile, second.cert);
+        await waitFor(async () => (await servedName(router.port, ca.cert)) === 'router-two', 10_000, 'the rotated certificate');
+
+        // A broken pair is refused; the last good one keeps serving.
+        await writeFile(certFile, 'not a certificate');
+        await new Promise((resolve) => setTimeout(resolve, 1500));
+        assert.equal(await servedName(router.port, ca.cert), 'router-two');
+      } finally {
+        await router.shutdown(1000);
+      }
+    });
+  });
+});
+
+/** The common name of the certificate the listener presents. */
+function servedName(port: number, ca: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port, ca, servername: 'localhost' }, () => {
+      const subject = socket.getPeerCertificate().subject;
+      socket.end();
+      resolve(String(subject?.CN ?? ''));
+    });
+    socket.on('error', reject);
+  });
+}
+
+/** Inference requests a TLS mock engine received. */
+async function receivedBy(url: string, ca: string): Promise<number> {
+  const dispatcher = new Agent({ connect: { ca } });
+  try {
+    const res = await request(`${url}/mock/stats`, { dispatcher });
+    return ((await res.body.json()) as { received: number }).received;
+  } finally {
+    await dispatcher.close();
+  }
+}
