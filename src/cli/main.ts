@@ -39,6 +39,7 @@ program
   .addOption(new Option('--access-log-format <format>', 'access log format (text: Kthena\'s text shape)').choices(['json', 'text']).default('json'))
   .option('--debug-port <port>', 'port of the debug server (config dumps, POST /debug/explain), on 127.0.0.1 only (0 disables)', parsePort, 15000)
   .option('--allow-explain-header', 'answer requests carrying "x-switchyard-explain: 1" with the routing decision in that response header')
+  .addOption(new Option('--rate-limit-failure-mode <mode>', 'when Redis (spec.rateLimit.global) cannot be asked: open lets requests through, closed refuses them (503)').choices(['open', 'closed']).default('open'))
   .addOption(logLevel)
   .action(async (flags: ServeFlags) => (await import('./serve.ts')).runServe(flags));
 

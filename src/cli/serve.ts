@@ -28,6 +28,7 @@ export interface ServeFlags {
   /** 0 disables. */
   debugPort: number;
   allowExplainHeader?: boolean;
+  rateLimitFailureMode: 'open' | 'closed';
   logLevel: LogLevel;
 }
 
@@ -51,6 +52,7 @@ export async function runServe(flags: ServeFlags): Promise<void> {
       accessLog: flags.accessLog === 'off' ? null : { output: flags.accessLog, format: flags.accessLogFormat },
       debugPort: flags.debugPort === 0 ? null : flags.debugPort,
       allowExplainHeader: flags.allowExplainHeader === true,
+      rateLimitFailureMode: flags.rateLimitFailureMode,
       logger,
     });
   } catch (err) {
