@@ -51,6 +51,7 @@ function routes(withSharedLimit = true): string[] {
     route('shared-rest', ['modelName: "shared"', ...toServer, ...(withSharedLimit ? ['rateLimit: {inputTokensPerUnit: 20, unit: hour}'] : [])])
       .replace('  namespace: default', '  namespace: default\n  creationTimestamp: "2024-01-02T00:00:00Z"'),
     route('unlimited', ['modelName: "unlimited"', ...toServer]),
+    route('long-prompts', ['modelName: "long-prompts"', ...toServer, 'rateLimit: {inputTokensPerUnit: 30, outputTokensPerUnit: 100, unit: minute}']),
   ];
 }
 
@@ -103,6 +104,16 @@ describe('token rate limits, local buckets', () => {
     assert.equal(total(families, 'switchyard_rate_limit_exceeded_total', { model: 'deepseek-r1-with-rate-limit', limit_type: 'input_tokens', path: '/v1/chat/completions' }), 3);
     const refused = total(families, 'switchyard_requests_total', { model: 'deepseek-r1-with-rate-limit', status_code: '429', error_type: 'rate_limit' });
     assert.equal(refused, 3);
+  });
+
+  it('six 136-character prompts on a 30-token budget: the first passes on the full bucket (Kthena: never), the rest get 429', async () => {
+    const prompt = 'Explain in detail how a token bucket rate limiter works, and why its burst size matters for large language model inference traffic...!!!';
+    assert.equal(prompt.length, 136); // 34 tokens by Kthena's estimate: more than the whole budget
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      statuses.push((await post(`${router.url}/v1/completions`, { model: 'long-prompts', prompt, max_tokens: 3 })).status);
+    }
+    assert.deepEqual(statuses, [200, 429, 429, 429, 429, 429]);
   });
 
   it('charges the output tokens of a non-streaming answer: the next request is refused on output tokens', async () => {
