@@ -17,6 +17,8 @@ const { values } = parseArgs({ options: { iterations: { type: 'string', default:
 const iterations = Number(values.iterations);
 const spec: LimitSpec = {
   key: 'default/bench-model',
+  inputKey: 'default/bench-model:input',
+  outputKey: 'default/bench-model:output',
   input: bucketSpec(1e12, 'minute'),
   output: bucketSpec(1e12, 'minute'),
   ttlSeconds: 600,

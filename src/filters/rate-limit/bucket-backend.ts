@@ -8,6 +8,9 @@ export type LimitType = 'input_tokens' | 'output_tokens';
 export interface LimitSpec {
   /** "namespace/model": the buckets' identity, shared by every route of that model in that namespace. */
   readonly key: string;
+  /** `${key}:input`, `${key}:output`: the buckets' names, computed once. */
+  readonly inputKey: string;
+  readonly outputKey: string;
   readonly input: BucketSpec | null;
   readonly output: BucketSpec | null;
   /** How long Redis keeps an idle bucket: 3 units, within 10 minutes and 90 days (as Kthena). */
@@ -35,8 +38,8 @@ export class LocalBackend implements BucketBackend {
 
   check(spec: LimitSpec, cost: number): BucketCheck {
     const now = performance.now();
-    const input = spec.input === null ? null : this.bucket(`${spec.key}:input`, spec.input, now);
-    const output = spec.output === null ? null : this.bucket(`${spec.key}:output`, spec.output, now);
+    const input = spec.input === null ? null : this.bucket(spec.inputKey, spec.input, now);
+    const output = spec.output === null ? null : this.bucket(spec.outputKey, spec.output, now);
     let inputLevel = input === null ? NaN : input.level(now);
     const outputLevel = output === null ? NaN : output.level(now);
     if (input !== null) {
@@ -51,15 +54,15 @@ export class LocalBackend implements BucketBackend {
   charge(spec: LimitSpec, outputTokens: number): void {
     if (spec.output === null) return;
     const now = performance.now();
-    this.bucket(`${spec.key}:output`, spec.output, now).take(outputTokens, now);
+    this.bucket(spec.outputKey, spec.output, now).take(outputTokens, now);
   }
 
   /** Keeps the buckets of these keys (their level survives a reload; a changed limit applies to it), drops the rest. */
   retain(specs: Iterable<LimitSpec>): void {
     const keep = new Set<string>();
     for (const spec of specs) {
-      if (spec.input !== null) keep.add(`${spec.key}:input`);
-      if (spec.output !== null) keep.add(`${spec.key}:output`);
+      if (spec.input !== null) keep.add(spec.inputKey);
+      if (spec.output !== null) keep.add(spec.outputKey);
     }
     for (const key of this.buckets.keys()) if (!keep.has(key)) this.buckets.delete(key);
   }

@@ -7,6 +7,8 @@ import { bucketSpec } from './token-bucket.ts';
 
 const spec = (input: number | null, output: number | null): LimitSpec => ({
   key: 'ns/m',
+  inputKey: 'ns/m:input',
+  outputKey: 'ns/m:output',
   input: input === null ? null : bucketSpec(input, 'hour'),
   output: output === null ? null : bucketSpec(output, 'hour'),
   ttlSeconds: 600,

@@ -169,7 +169,10 @@ function limitSpec(key: string, rateLimit: RateLimit): LimitSpec {
   const unit = unitSeconds(rateLimit.unit);
   const ttl = Math.min(MAX_TTL_S, Math.max(MIN_TTL_S, 3 * unit));
   const spec = (tokens: number | undefined): BucketSpec | null => (tokens === undefined ? null : bucketSpec(tokens, rateLimit.unit));
-  return { key, input: spec(rateLimit.inputTokensPerUnit), output: spec(rateLimit.outputTokensPerUnit), ttlSeconds: ttl };
+  return {
+    key, inputKey: `${key}:input`, outputKey: `${key}:output`,
+    input: spec(rateLimit.inputTokensPerUnit), output: spec(rateLimit.outputTokensPerUnit), ttlSeconds: ttl,
+  };
 }
 
 /** The headers report the input bucket when there is one (the budget a request spends up front), else the output one. */

@@ -116,7 +116,7 @@ export class RedisBackend implements BucketBackend {
 }
 
 function keys(spec: LimitSpec): [string, string] {
-  return [`${KEY_PREFIX}${spec.key}:input`, `${KEY_PREFIX}${spec.key}:output`];
+  return [`${KEY_PREFIX}${spec.inputKey}`, `${KEY_PREFIX}${spec.outputKey}`];
 }
 
 function specArgs(spec: LimitSpec, cost: number): (string | number)[] {

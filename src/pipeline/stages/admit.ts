@@ -59,11 +59,14 @@ export function releaseAdmission(ctx: RequestContext, outcome: ExchangeOutcome |
 }
 
 function startHeartbeat(ctx: RequestContext): NodeJS.Timeout {
-  return setInterval(() => {
+  const timer = setInterval(() => {
     if (ctx.ended) return;
     if (!ctx.sseOpened) openQueuedStream(ctx);
     ctx.res.write(HEARTBEAT);
   }, ctx.deps.queueHeartbeatMs ?? DEFAULT_HEARTBEAT_MS);
+  // Stops with the client, even if the admission is slow to hear the abort.
+  ctx.signal.addEventListener('abort', () => clearInterval(timer), { once: true });
+  return timer;
 }
 
 function headerValue(rawHeaders: readonly string[], lowerName: string): string | null {
