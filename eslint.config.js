@@ -40,16 +40,20 @@ export default tseslint.config(
     },
   },
   { files: ['**/*.js'], ...tseslint.configs.disableTypeChecked },
-  layer(['src/resources/**'], ['sources', 'snapshot', 'routing', 'scheduling', 'engines', 'proxy', 'server', 'cli', 'mock-engine', 'observability']),
+  layer(['src/resources/**'], ['sources', 'snapshot', 'routing', 'scheduling', 'engines', 'proxy', 'server', 'cli', 'mock-engine', 'observability', 'pipeline', 'filters']),
   layer(['src/sources/**'], ['snapshot', 'routing', 'scheduling', 'engines', 'proxy', 'server', 'cli', 'mock-engine']),
-  layer(['src/snapshot/**'], ['sources', 'routing', 'scheduling', 'engines', 'proxy', 'server', 'cli', 'mock-engine']),
-  layer(['src/routing/**'], ['sources', 'scheduling', 'engines', 'proxy', 'server', 'cli', 'mock-engine', 'observability']),
+  layer(['src/snapshot/**'], ['sources', 'routing', 'scheduling', 'engines', 'proxy', 'server', 'cli', 'mock-engine', 'pipeline', 'filters']),
+  layer(['src/routing/**'], ['sources', 'scheduling', 'engines', 'proxy', 'server', 'cli', 'mock-engine', 'observability', 'pipeline', 'filters']),
   // Engines scrape pods into live state that scheduling reads; they know nothing of requests. Their tests scrape mocks.
-  { ...layer(['src/engines/**'], ['routing', 'proxy', 'server', 'cli', 'mock-engine']), ignores: ['src/engines/**/*.test.ts'] },
-  layer(['src/scheduling/**'], ['sources', 'routing', 'proxy', 'server', 'cli', 'mock-engine']),
-  layer(['src/proxy/**'], ['sources', 'server', 'cli', 'mock-engine']),
+  { ...layer(['src/engines/**'], ['routing', 'proxy', 'server', 'cli', 'mock-engine', 'pipeline', 'filters']), ignores: ['src/engines/**/*.test.ts'] },
+  layer(['src/scheduling/**'], ['sources', 'routing', 'proxy', 'server', 'cli', 'mock-engine', 'pipeline', 'filters']),
+  layer(['src/proxy/**'], ['sources', 'server', 'cli', 'mock-engine', 'pipeline', 'filters']),
+  // Filters (rate limits, auth, fairness) judge requests for the pipeline; they know nothing of proxying or serving.
+  layer(['src/filters/**'], ['sources', 'proxy', 'server', 'cli', 'mock-engine', 'pipeline']),
+  // The request pipeline: stages in order, calling filters through its interfaces and the proxy layer in one stage.
+  layer(['src/pipeline/**'], ['sources', 'server', 'cli', 'mock-engine']),
   layer(['src/server/**'], ['sources', 'cli', 'mock-engine']),
   // Observability reads what the pipeline reports (records, snapshot, live state); the server and the CLI wire it in.
-  layer(['src/observability/**'], ['sources', 'server', 'cli', 'mock-engine']),
-  layer(['src/mock-engine/**'], ['resources', 'sources', 'snapshot', 'routing', 'scheduling', 'engines', 'proxy', 'server', 'cli', 'errors', 'observability']),
+  layer(['src/observability/**'], ['sources', 'server', 'cli', 'mock-engine', 'pipeline', 'filters']),
+  layer(['src/mock-engine/**'], ['resources', 'sources', 'snapshot', 'routing', 'scheduling', 'engines', 'proxy', 'server', 'cli', 'errors', 'observability', 'pipeline', 'filters']),
 );

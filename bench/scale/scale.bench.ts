@@ -42,7 +42,7 @@ import { buildProfile } from '../../src/scheduling/config/build-profile.ts';
 import { defaultSchedulerConfig } from '../../src/scheduling/config/router-config.ts';
 import { FrameworkPicker } from '../../src/scheduling/framework/framework-picker.ts';
 import type { ScheduleRequest } from '../../src/scheduling/pod-picker.ts';
-import { resolveRoute } from '../../src/server/resolve-route.ts';
+import { resolveRoute } from '../../src/pipeline/resolve-route.ts';
 import { SnapshotStore } from '../../src/snapshot/snapshot-store.ts';
 import type { RoutingSnapshot } from '../../src/snapshot/types.ts';
 import type { FleetReady, FleetSpec } from '../routing/fleet.ts';

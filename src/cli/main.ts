@@ -42,6 +42,7 @@ program
   .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate chain (with --tls-key; reloaded when the files change)')
   .option('--tls-key <file>', 'PEM private key of --tls-cert')
   .option('--upstream-ca <file>', 'PEM bundle of CAs trusted for pods with workloadPort.protocol https, besides the system\'s')
+  .addOption(new Option('--rate-limit-failure-mode <mode>', 'when Redis (spec.rateLimit.global) cannot be asked: open lets requests through, closed refuses them (503)').choices(['open', 'closed']).default('open'))
   .addOption(logLevel)
   .action(async (flags: ServeFlags) => (await import('./serve.ts')).runServe(flags));
 

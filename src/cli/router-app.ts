@@ -9,6 +9,8 @@ import { DEFAULT_SCRAPER_OPTIONS, EngineScraper, staleAfterMs } from '../engines
 import { HealthChecker, DEFAULT_HEALTH_CHECK } from '../pods/health-checker.ts';
 import { PodStateTable } from '../pods/pod-state.ts';
 import { DEFAULT_POOL_OPTIONS, UpstreamPools } from '../proxy/upstream-pools.ts';
+import { RateLimiter, type RateLimitFailureMode } from '../filters/rate-limit/rate-limiter.ts';
+import type { Admission, Authenticator } from '../pipeline/filters.ts';
 import { formatIssue, type ConfigIssue } from '../resources/types.ts';
 import { setUpScheduler } from '../scheduling/config/scheduler-setup.ts';
 import type { RequestRecord } from '../server/inference-handler.ts';
@@ -40,6 +42,13 @@ export interface RouterAppOptions extends Omit<ObservabilityOptions, 'metricsHos
   readonly tls?: TlsFiles;
   /** PEM bundle of CAs trusted for https pods (--upstream-ca), besides Node's. */
   readonly upstreamCaFile?: string;
+  /** When Redis cannot be asked about a global rate limit: let requests through (default) or refuse them. */
+  readonly rateLimitFailureMode?: RateLimitFailureMode;
+  /** Filters of the pipeline's authenticate and admit stages; absent: none. */
+  readonly authenticator?: Authenticator | null;
+  readonly admission?: Admission | null;
+  /** Streaming requests waiting for admission get SSE heartbeats this often (default 5 s). */
+  readonly queueHeartbeatMs?: number;
 }
 
 export interface RouterApp {
@@ -55,6 +64,9 @@ export interface RouterApp {
   /** Graceful: stop accepting, finish running requests within the timeout, release everything. */
   shutdown(drainTimeoutMs: number): Promise<boolean>;
 }
+
+/** How long start-up waits for Redis (global rate limits) before serving anyway. */
+const REDIS_CONNECT_WAIT_MS = 3000;
 
 export class ConfigRejectedError extends Error {
   readonly issues: readonly ConfigIssue[];
@@ -97,8 +109,18 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
     throw new ConfigRejectedError(scheduler.issues.filter((i) => i.severity === 'error'));
   }
   const picker = scheduler.picker;
+  const rateLimitFailureMode = options.rateLimitFailureMode ?? 'open';
+  const rateLimiter = new RateLimiter({
+    failureMode: rateLimitFailureMode,
+    onStoreError: (address, failureMode, err) => {
+      log.warn({ address, failureMode, err: err.message },
+        failureMode === 'open' ? 'rate-limit store unreachable: requests pass unlimited' : 'rate-limit store unreachable: requests are refused');
+    },
+    onStoreFailure: (failureMode) => observability.metrics?.rateLimitStoreError(failureMode),
+  });
 
   store.onSwap((next) => {
+    rateLimiter.update(next);
     pools.retain(next.endpoints);
     podStates.retain(next.endpoints);
     health?.setOrigins(next.endpoints.keys());
@@ -108,7 +130,12 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
 
   const first = store.apply(await source.load());
   logIssues(log, first.issues);
-  if (!first.accepted) throw new ConfigRejectedError(first.issues.filter((i) => i.severity === 'error'));
+  if (!first.accepted) {
+    await rateLimiter.close();
+    throw new ConfigRejectedError(first.issues.filter((i) => i.severity === 'error'));
+  }
+  // Global rate limits: give Redis a moment to connect (a router also starts while it is down).
+  if (!(await rateLimiter.ready(REDIS_CONNECT_WAIT_MS))) log.warn({ failureMode: rateLimitFailureMode }, 'rate-limit store (Redis) not reachable at start-up');
   log.info({ generation: first.snapshot.generation, ...first.snapshot.stats }, 'configuration loaded');
 
   // Resolves once the watcher is in place: from then on no change is missed (see FileSource.watch).
@@ -130,7 +157,14 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
   });
 
   const server = new RouterServer(
-    { store, picker, pools, podStates, onDispatch: observability.onDispatch, onRequestDone: observability.onRequestDone },
+    {
+      store, picker, pools, podStates, onDispatch: observability.onDispatch, onRequestDone: observability.onRequestDone,
+      rateLimiter,
+      authenticator: options.authenticator ?? null,
+      admission: options.admission ?? null,
+      queueHeartbeatMs: options.queueHeartbeatMs,
+      onRateLimited: observability.metrics === null ? null : (model, limitType, path) => observability.metrics?.rateLimitExceeded(model, limitType, path),
+    },
     { maxBodyBytes: options.maxBodyBytes, allowExplainHeader: options.allowExplainHeader, metrics: observability.routerPortMetrics, tls },
   );
   const tlsWatcher = options.tls === undefined ? null : await watchTlsFiles(
@@ -148,7 +182,7 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
     address = await server.listen(options.port, options.host);
     await observability.listen({ store, engines, podStates, picker });
   } catch (err) {
-    await Promise.all([server.drain(0), source.close(), scheduler.close(), observability.close(), tlsWatcher?.close()]);
+    await Promise.all([server.drain(0), source.close(), scheduler.close(), observability.close(), tlsWatcher?.close(), rateLimiter.close()]);
     await pools.closeAll();
     throw err;
   }
@@ -171,7 +205,7 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
       const drained = server.drain(drainTimeoutMs);
       await Promise.all([source.close(), health?.stop(), scheduler.close(), scraper?.stop(), tlsWatcher?.close()]);
       const clean = await drained;
-      await Promise.all([pools.closeAll(), observability.close()]);
+      await Promise.all([pools.closeAll(), observability.close(), rateLimiter.close()]);
       return clean;
     },
   };

@@ -31,6 +31,7 @@ export interface ServeFlags {
   tlsCert?: string;
   tlsKey?: string;
   upstreamCa?: string;
+  rateLimitFailureMode: 'open' | 'closed';
   logLevel: LogLevel;
 }
 
@@ -60,6 +61,7 @@ export async function runServe(flags: ServeFlags): Promise<void> {
       allowExplainHeader: flags.allowExplainHeader === true,
       tls: flags.tlsCert !== undefined && flags.tlsKey !== undefined ? { certFile: flags.tlsCert, keyFile: flags.tlsKey } : undefined,
       upstreamCaFile: flags.upstreamCa,
+      rateLimitFailureMode: flags.rateLimitFailureMode,
       logger,
     });
   } catch (err) {

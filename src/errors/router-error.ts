@@ -2,7 +2,8 @@
 // and README's error table can be checked against it (see router-error.test.ts).
 import type { ServerResponse } from 'node:http';
 
-export type OpenAIErrorType = 'invalid_request_error' | 'not_found_error' | 'server_error' | 'timeout_error';
+/** OpenAI's error types; `tokens` is OpenAI's type of a token rate limit (429 rate_limit_exceeded). */
+export type OpenAIErrorType = 'invalid_request_error' | 'not_found_error' | 'server_error' | 'timeout_error' | 'tokens';
 
 export interface ErrorCodeSpec {
   readonly status: number;
@@ -18,6 +19,14 @@ export const ERROR_CODES = {
   not_found: { status: 404, type: 'not_found_error' },
   method_not_allowed: { status: 405, type: 'invalid_request_error' },
   request_too_large: { status: 413, type: 'invalid_request_error' },
+  /** No credential, or one the authenticator refused (answered with WWW-Authenticate). */
+  unauthorized: { status: 401, type: 'invalid_request_error' },
+  /** The route's token bucket (ModelRoute spec.rateLimit) has no room; answered with Retry-After. */
+  rate_limit_exceeded: { status: 429, type: 'tokens' },
+  /** The shared (Redis) rate-limit store is unreachable and --rate-limit-failure-mode is closed. */
+  rate_limit_unavailable: { status: 503, type: 'server_error' },
+  /** The request waited in the admission (fairness) queue longer than its timeout; answered with Retry-After. */
+  queue_timeout: { status: 503, type: 'server_error' },
   unsupported_target: { status: 501, type: 'server_error' },
   no_ready_pods: { status: 503, type: 'server_error' },
   /** The scheduler's filters removed every pod (e.g. all have too many requests waiting). */

@@ -43,6 +43,8 @@ describe('access log lines', () => {
       record({ startedAt: 1234567.5 }),
       record({ startedAt: -5 }),
       record({ model: null, path: '/v1/\u00e9t\u00e9' }),
+      record({ user: 'alice "the admin"', queueMs: 1234.7 }),
+      record({ user: null, queueMs: 0 }),
     ];
     for (const v of variants) {
       for (const tokens of TOKENS) assert.equal(jsonLine(v, tokens), `${JSON.stringify(accessLogEntry(v, tokens))}\n`);

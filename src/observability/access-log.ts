@@ -10,9 +10,9 @@
 // replaced by a fixed text.
 //
 // Switchyard adds model_rule (the rule that matched), upstream_pod (the pod whose answer the client got, when a
-// retry moved away from selected_pod) and trace_id. Timings, in ms: request processing = receipt → routed and
-// scheduled; upstream processing = → the answering pod's response headers (retries included); response
-// processing = → the end of the response body.
+// retry moved away from selected_pod), trace_id, user (the authenticated caller) and queue_ms (admission wait).
+// Timings, in ms: request processing = receipt → routed and scheduled; upstream processing = → the answering pod's
+// response headers (retries included); response processing = → the end of the response body.
 import { openSync } from 'node:fs';
 import { BatchWriter } from './batch-writer.ts';
 import { clientGone, errorOriginOf, errorTypeOf, statusOf } from './error-types.ts';
@@ -48,6 +48,8 @@ export interface AccessLogEntry {
   upstream_attempts?: number;
   error_origin?: string;
   trace_id?: string;
+  user?: string;
+  queue_ms?: number;
   input_tokens?: number;
   output_tokens?: number;
   duration_total: number;
@@ -100,6 +102,8 @@ export function accessLogEntry(record: RequestRecord, tokens: RequestTokens): Ac
   const origin = errorOriginOf(record);
   if (origin !== null) entry.error_origin = origin;
   if (record.traceId !== null) entry.trace_id = record.traceId;
+  if (record.user != null) entry.user = clip(record.user);
+  if (record.queueMs !== undefined && record.queueMs >= 0) entry.queue_ms = ms(record.queueMs);
   if (tokens.input > 0) entry.input_tokens = tokens.input;
   if (tokens.output > 0) entry.output_tokens = tokens.output;
   entry.duration_total = ms(record.endedAt - record.receivedAt);
@@ -127,6 +131,8 @@ export function formatText(e: AccessLogEntry): string {
   if (e.upstream_attempts !== undefined) line += ` upstream_attempts=${e.upstream_attempts}`;
   if (e.error_origin !== undefined) line += ` error_origin=${e.error_origin}`;
   if (e.trace_id !== undefined) line += ` trace_id=${e.trace_id}`;
+  if (e.user !== undefined) line += ` user=${safe(e.user)}`;
+  if (e.queue_ms !== undefined) line += ` queue_ms=${e.queue_ms}`;
   if (e.input_tokens !== undefined || e.output_tokens !== undefined) line += ` tokens=${e.input_tokens ?? 0}/${e.output_tokens ?? 0}`;
   line += ` timings=${e.duration_total}ms(${e.duration_request_processing}+${e.duration_upstream_processing}+${e.duration_response_processing})`;
   return line;
@@ -270,6 +276,8 @@ export function jsonLine(record: RequestRecord, tokens: RequestTokens): string {
   const origin = errorOriginOf(record);
   if (origin !== null) line += `,"error_origin":"${origin}"`;
   if (record.traceId !== null) line += `,"trace_id":${quote(record.traceId)}`;
+  if (record.user != null) line += `,"user":${quote(clip(record.user))}`;
+  if (record.queueMs !== undefined && record.queueMs >= 0) line += `,"queue_ms":${number(ms(record.queueMs))}`;
   if (tokens.input > 0) line += `,"input_tokens":${number(tokens.input)}`;
   if (tokens.output > 0) line += `,"output_tokens":${number(tokens.output)}`;
   line += `,"duration_total":${number(ms(record.endedAt - record.receivedAt))}` +

@@ -10,6 +10,9 @@
 //   unsupported_target (ExternalModelProvider targets)                 → external_provider_proxy
 //   upstream_unavailable, upstream_timeout, upstream_stream_error,
 //   upstream_protocol_error                                            → proxy
+//   rate_limit_exceeded, rate_limit_unavailable                        → rate_limit
+//   queue_timeout                                                      → scheduling
+//   unauthorized (Kthena logs no error type for its 401)               → request_failed
 //   internal_error, and any code added later without a mapping         → request_failed
 //
 // Without a router error the metrics' error_type is successful_request below status 400 and request_failed from
@@ -42,6 +45,10 @@ export const ERROR_TYPES: Readonly<Partial<Record<ErrorCode, string>>> = {
   upstream_timeout: 'proxy',
   upstream_stream_error: 'proxy',
   upstream_protocol_error: 'proxy',
+  rate_limit_exceeded: 'rate_limit',
+  rate_limit_unavailable: 'rate_limit',
+  queue_timeout: 'scheduling',
+  unauthorized: REQUEST_FAILED,
   internal_error: REQUEST_FAILED,
 };
 

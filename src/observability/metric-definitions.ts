@@ -105,6 +105,10 @@ export function defineRouterMetrics(registry: Registry, prefix: string, sources:
       name: name('upstream_retries_total'), registers, labelNames: ['model', 'model_server'],
       help: 'Upstream attempts beyond the first (retries on other pods after connection errors, timeouts, 502, 503, 504)',
     }),
+    rateLimitStoreErrors: new CounterFamily({
+      name: name('rate_limit_store_errors_total'), registers, labelNames: ['failure_mode'],
+      help: 'Rate-limit checks the shared store (Redis) could not answer; failure_mode open let the request through, closed refused it',
+    }),
   };
 }
 

@@ -185,9 +185,14 @@ export class RouterMetrics implements SchedulerObserver {
     child.inc();
   }
 
-  /** For rate limiting (not implemented yet): limitType is input_tokens, output_tokens or requests. */
+  /** A request refused by a token rate limit: limitType is input_tokens or output_tokens (Kthena also has requests). */
   rateLimitExceeded(model: string, limitType: string, path: string): void {
-    this.m.rateLimitExceeded.labels(model, limitType, pathLabel(path)).inc();
+    this.m.rateLimitExceeded.labels(model, limitType, pathLabel(path)).inc(); // only routed requests are limited: a known model
+  }
+
+  /** The rate-limit store (Redis) could not be asked; failureMode says what happened to the request. */
+  rateLimitStoreError(failureMode: string): void {
+    this.m.rateLimitStoreErrors.labels(failureMode).inc();
   }
 
   /** The text exposition format, for GET /metrics. */

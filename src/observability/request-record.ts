@@ -37,6 +37,10 @@ export interface RequestRecord {
   upstreamModel: string | null;
   /** The pods in the scheduler's order (the first is its choice), or null when the request was not scheduled. */
   scheduled: readonly PodEndpoint[] | null;
+  /** The authenticated caller (the identity's user: a JWT `sub` or an API key's user, never a credential). */
+  user?: string | null;
+  /** Time spent waiting for admission (the fairness queue), ms; -1 or absent when no admission was consulted. */
+  queueMs?: number;
   /** W3C trace id sent upstream (the client's, or a new one), null when nothing was sent. */
   traceId: string | null;
   // The result.
@@ -57,8 +61,8 @@ export function startRecord(req: IncomingMessage, requestId: string, path: strin
   return {
     requestId, method: req.method ?? 'POST', path, protocol: protocolOf(req),
     startedAt: Date.now(), receivedAt: performance.now(), scheduledAt: 0, endedAt: 0,
-    model: null, body: null, route: null, rule: null, server: null, upstreamModel: null, scheduled: null, traceId: null,
-    status: 0, error: null, outcome: null, dispatchedTo: null,
+    model: null, body: null, route: null, rule: null, server: null, upstreamModel: null, scheduled: null, user: null, queueMs: -1,
+    traceId: null, status: 0, error: null, outcome: null, dispatchedTo: null,
   };
 }
 

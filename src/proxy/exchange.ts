@@ -120,7 +120,8 @@ export class Exchange implements AttemptSink {
 
   commit(attempt: BackendAttempt, pod: PodEndpoint | null, status: number, headers: IncomingHttpHeaders): boolean {
     const res = this.request.res;
-    if (attempt !== this.current || this.finished || this.committed || res.headersSent) return false;
+    // A queued stream (pipeline admit stage) has its status line out already: its response continues that stream.
+    if (attempt !== this.current || this.finished || this.committed) return false;
     this.committed = true;
     this.lastError = null; // the client gets an upstream answer, whatever failed before
     this.upstreamStatus = status;

@@ -9,7 +9,7 @@ import type { Explanation } from '../observability/explain/explanation.ts';
 import type { PodPicker, ScheduleRequest } from '../scheduling/pod-picker.ts';
 import type { SnapshotStore } from '../snapshot/snapshot-store.ts';
 import { parseRequestBody, type ParsedBody } from './inference-handler.ts';
-import { resolveRoute } from './resolve-route.ts';
+import { resolveRoute } from '../pipeline/resolve-route.ts';
 
 export interface ExplainDeps {
   readonly store: SnapshotStore;

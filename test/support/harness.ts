@@ -51,7 +51,8 @@ export async function startRouter(
     /** Engine metrics scraping is off unless asked for: pods' metrics stay unknown, so scheduling is by in-flight count. */
     metricsScrapeIntervalMs?: number;
     routerConfigFile?: string;
-  } & Pick<RouterAppOptions, 'metricsPort' | 'exposeMetricsOnRouterPort' | 'metricsPrefix' | 'accessLog' | 'debugPort' | 'allowExplainHeader'> = {},
+  } & Pick<RouterAppOptions, 'metricsPort' | 'exposeMetricsOnRouterPort' | 'metricsPrefix' | 'accessLog' | 'debugPort' | 'allowExplainHeader'
+    | 'rateLimitFailureMode' | 'authenticator' | 'admission' | 'queueHeartbeatMs' | 'onRequestDone'> = {},
 ): Promise<RouterApp> {
   env.router = await startRouterApp({
     configPaths: [env.dir],
@@ -68,6 +69,11 @@ export async function startRouter(
     accessLog: overrides.accessLog,
     debugPort: overrides.debugPort,
     allowExplainHeader: overrides.allowExplainHeader,
+    rateLimitFailureMode: overrides.rateLimitFailureMode,
+    authenticator: overrides.authenticator,
+    admission: overrides.admission,
+    queueHeartbeatMs: overrides.queueHeartbeatMs,
+    onRequestDone: overrides.onRequestDone,
     logger: pino({ level: 'silent' }),
   });
   return env.router;

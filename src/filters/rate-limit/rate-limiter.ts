@@ -1,0 +1,205 @@
+// Token rate limits of ModelRoutes (spec.rateLimit), keyed as Kthena should have keyed them: per namespace and
+// requested model name or LoRA adapter, so two routes of one model in one namespace share their buckets, LoRA
+// routes are limited, and an edited or removed limit takes effect with the configuration that changes it. The
+// table is rebuilt on every snapshot swap (never on the request path); local buckets keep their level across
+// reloads. Routes with `global.redis.address` keep their buckets in Redis (one client per address).
+import type { CompiledRoute, RoutingSnapshot } from '../../snapshot/types.ts';
+import type { RateLimit } from '../../resources/types.ts';
+import { LocalBackend, type BucketBackend, type BucketCheck, type LimitSpec, type LimitType } from './bucket-backend.ts';
+import { RedisBackend } from './redis-backend.ts';
+import { bucketSpec, unitSeconds, type BucketSpec } from './token-bucket.ts';
+
+/** What to do with a request when Redis cannot be asked: let it through (default, as Envoy) or refuse it (Kthena). */
+export type RateLimitFailureMode = 'open' | 'closed';
+
+export interface RateLimiterOptions {
+  readonly failureMode: RateLimitFailureMode;
+  /** Redis failed (a request's check or the connection): for the log, at most once per second per address. */
+  readonly onStoreError?: (address: string, failureMode: RateLimitFailureMode, err: Error) => void;
+  /** A request's check could not be answered and the failure mode decided (every time: the metric). */
+  readonly onStoreFailure?: (failureMode: RateLimitFailureMode) => void;
+}
+
+/** The answer to one request; `headers` describes the bucket the x-ratelimit-* headers report. */
+export interface RateLimitVerdict {
+  /** null: allowed. */
+  readonly refused: LimitType | null;
+  /** The store failed and the failure mode is closed. */
+  readonly unavailable: boolean;
+  /** Seconds until the refusing bucket has room (Retry-After), at least 1. */
+  readonly retryAfterSeconds: number;
+  /** x-ratelimit-limit-tokens / remaining / reset; null when unknown (store failed). */
+  readonly limit: number;
+  readonly remaining: number;
+  readonly resetMs: number;
+}
+
+const MIN_TTL_S = 600;
+const MAX_TTL_S = 90 * 86_400;
+const ERROR_REPORT_INTERVAL_MS = 1000;
+
+/** One requested model's limits and where its buckets live. */
+export class ModelLimit {
+  readonly spec: LimitSpec;
+  readonly model: string;
+  private readonly backend: BucketBackend;
+  private readonly limiter: RateLimiter;
+
+  constructor(spec: LimitSpec, model: string, backend: BucketBackend, limiter: RateLimiter) {
+    this.spec = spec;
+    this.model = model;
+    this.backend = backend;
+    this.limiter = limiter;
+  }
+
+  /** Checks a request estimated at `inputTokens`; synchronous for local buckets. */
+  check(inputTokens: number): RateLimitVerdict | Promise<RateLimitVerdict> {
+    const checked = this.backend.check(this.spec, inputTokens);
+    if (!(checked instanceof Promise)) return verdictOf(this.spec, checked);
+    return checked.then((c) => verdictOf(this.spec, c), (err: unknown) => this.limiter.storeFailed(this.backend, err));
+  }
+
+  /** Charges the output tokens the engine reported. */
+  charge(outputTokens: number): void {
+    if (this.spec.output === null || outputTokens <= 0) return;
+    const charged = this.backend.charge(this.spec, outputTokens);
+    if (charged instanceof Promise) charged.catch((err: unknown) => this.limiter.storeFailed(this.backend, err));
+  }
+}
+
+export class RateLimiter {
+  private readonly options: RateLimiterOptions;
+  private readonly local = new LocalBackend();
+  private readonly redis = new Map<string, RedisBackend>();
+  /** route → requested model → its limit. */
+  private table = new Map<CompiledRoute, Map<string, ModelLimit>>();
+  private readonly lastReport = new Map<string, number>();
+
+  constructor(options: RateLimiterOptions) {
+    this.options = options;
+  }
+
+  /** True when some route of the current configuration is limited. */
+  get active(): boolean {
+    return this.table.size > 0;
+  }
+
+  /** The limit of `model` requested through `route`, or null when it is not limited. */
+  limitFor(route: CompiledRoute, model: string): ModelLimit | null {
+    return this.table.get(route)?.get(model) ?? null;
+  }
+
+  /** Rebuilds the table for a new snapshot (called on every swap, before it serves requests). */
+  update(snapshot: RoutingSnapshot): void {
+    const table = new Map<CompiledRoute, Map<string, ModelLimit>>();
+    const specs = new Map<string, LimitSpec>();
+    const addresses = new Set<string>();
+    const seen = new Set<CompiledRoute>();
+    for (const routes of [...snapshot.routesByModel.values(), ...snapshot.routesByLora.values()]) {
+      for (const route of routes) {
+        const rateLimit = route.resource.spec.rateLimit;
+        if (seen.has(route) || rateLimit === undefined) continue;
+        seen.add(route);
+        if (rateLimit.inputTokensPerUnit === undefined && rateLimit.outputTokensPerUnit === undefined) continue;
+        const address = rateLimit.global?.redis.address;
+        const backend = address === undefined ? this.local : this.redisFor(address);
+        if (address !== undefined) addresses.add(address);
+        const models = new Map<string, ModelLimit>();
+        const names = [route.resource.spec.modelName, ...route.resource.spec.loraAdapters];
+        for (const name of names) {
+          if (name === undefined || name === '') continue;
+          const spec = limitSpec(`${route.namespace}/${name}`, rateLimit);
+          specs.set(spec.key, spec);
+          models.set(name, new ModelLimit(spec, name, backend, this));
+        }
+        table.set(route, models);
+      }
+    }
+    this.table = table;
+    this.local.retain(specs.values());
+    for (const [address, backend] of this.redis) {
+      if (addresses.has(address)) continue;
+      this.redis.delete(address);
+      void backend.close();
+    }
+  }
+
+  /** Waits (bounded) for every Redis client to connect; false when one did not. */
+  async ready(timeoutMs: number): Promise<boolean> {
+    const results = await Promise.all([...this.redis.values()].map((r) => r.ready(timeoutMs)));
+    return results.every(Boolean);
+  }
+
+  async close(): Promise<void> {
+    const clients = [...this.redis.values()];
+    this.redis.clear();
+    this.table = new Map();
+    await Promise.all(clients.map((c) => c.close()));
+  }
+
+  /** A Redis command failed: report it (throttled) and answer by the failure mode. */
+  storeFailed(backend: BucketBackend, err: unknown): RateLimitVerdict {
+    const address = backend instanceof RedisBackend ? backend.address : 'local';
+    this.options.onStoreFailure?.(this.options.failureMode);
+    this.reportError(address, err instanceof Error ? err : new Error(String(err)));
+    return this.options.failureMode === 'open' ? OPEN_VERDICT : CLOSED_VERDICT;
+  }
+
+  private reportError(address: string, err: Error): void {
+    const now = performance.now();
+    if (now - (this.lastReport.get(address) ?? -Infinity) < ERROR_REPORT_INTERVAL_MS) return;
+    this.lastReport.set(address, now);
+    this.options.onStoreError?.(address, this.options.failureMode, err);
+  }
+
+  private redisFor(address: string): RedisBackend {
+    let backend = this.redis.get(address);
+    if (backend === undefined) {
+      backend = new RedisBackend(address, (err) => this.reportError(address, err));
+      this.redis.set(address, backend);
+    }
+    return backend;
+  }
+}
+
+const OPEN_VERDICT: RateLimitVerdict = { refused: null, unavailable: false, retryAfterSeconds: 0, limit: -1, remaining: 0, resetMs: 0 };
+const CLOSED_VERDICT: RateLimitVerdict = { refused: null, unavailable: true, retryAfterSeconds: 1, limit: -1, remaining: 0, resetMs: 0 };
+
+function limitSpec(key: string, rateLimit: RateLimit): LimitSpec {
+  const unit = unitSeconds(rateLimit.unit);
+  const ttl = Math.min(MAX_TTL_S, Math.max(MIN_TTL_S, 3 * unit));
+  const spec = (tokens: number | undefined): BucketSpec | null => (tokens === undefined ? null : bucketSpec(tokens, rateLimit.unit));
+  return {
+    key, inputKey: `${key}:input`, outputKey: `${key}:output`,
+    input: spec(rateLimit.inputTokensPerUnit), output: spec(rateLimit.outputTokensPerUnit), ttlSeconds: ttl,
+  };
+}
+
+/** The headers report the input bucket when there is one (the budget a request spends up front), else the output one. */
+function verdictOf(spec: LimitSpec, c: BucketCheck): RateLimitVerdict {
+  const bucket = spec.input ?? spec.output!;
+  const level = spec.input !== null ? c.inputLevel : c.outputLevel;
+  const remaining = level > 0 ? Math.floor(level) : 0;
+  const resetMs = level >= bucket.capacity ? 0 : (bucket.capacity - level) / bucket.perMs;
+  return {
+    refused: c.refused,
+    unavailable: false,
+    retryAfterSeconds: c.refused === null ? 0 : Math.max(1, Math.ceil(c.waitMs / 1000)),
+    limit: bucket.capacity,
+    remaining,
+    resetMs,
+  };
+}
+
+/** Go-style duration as OpenAI writes it: "250ms", "1.5s", "6m0s", "1h2m3s". */
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${Math.ceil(ms)}ms`;
+  const totalMs = Math.ceil(ms);
+  const hours = Math.floor(totalMs / 3_600_000);
+  const minutes = Math.floor((totalMs % 3_600_000) / 60_000);
+  const seconds = (totalMs % 60_000) / 1000;
+  const s = `${Number(seconds.toFixed(3))}s`;
+  if (hours > 0) return `${hours}h${minutes}m${s}`;
+  if (minutes > 0) return `${minutes}m${s}`;
+  return s;
+}

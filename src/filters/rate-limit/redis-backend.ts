@@ -1,0 +1,136 @@
+// Token buckets in Redis, shared by every router replica that names the same `global.redis.address`. One ioredis
+// client per address; one atomic Lua script per request that reads Redis' own clock (TIME), so replicas with skewed
+// clocks agree. Commands fail at once while the connection is down (no offline queue): the caller applies the
+// configured failure mode instead of making clients wait.
+import { Redis } from 'ioredis';
+import type { BucketBackend, BucketCheck, LimitSpec, LimitType } from './bucket-backend.ts';
+
+// KEYS: input bucket, output bucket. ARGV: mode (check|charge), input capacity, input tokens/ms, cost,
+// output capacity, output tokens/ms, ttl seconds. A capacity of 0 means no such bucket. Mirrors token-bucket.ts.
+const BUCKET_SCRIPT = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local ttl = tonumber(ARGV[7])
+local function level(key, cap, perMs)
+  local v = redis.call('HMGET', key, 'tokens', 'at')
+  local tokens, at = tonumber(v[1]), tonumber(v[2])
+  if tokens == nil or at == nil then return cap end
+  local refilled = tokens + math.max(0, now - at) * perMs
+  if refilled > cap then return cap end
+  return refilled
+end
+local function store(key, tokens)
+  redis.call('HSET', key, 'tokens', tostring(tokens), 'at', tostring(now))
+  redis.call('EXPIRE', key, ttl)
+end
+local inCap, inPerMs, cost = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local outCap, outPerMs = tonumber(ARGV[5]), tonumber(ARGV[6])
+if ARGV[1] == 'charge' then
+  local out = level(KEYS[2], outCap, outPerMs) - cost
+  store(KEYS[2], out)
+  return {1, 0, 'nan', '0', tostring(out)}
+end
+local inLevel, outLevel = 'nan', 'nan'
+local inTokens, outTokens = 0, 0
+if inCap > 0 then
+  inTokens = level(KEYS[1], inCap, inPerMs)
+  inLevel = tostring(inTokens)
+  local need = math.min(cost, inCap)
+  if inTokens < need then return {0, 1, inLevel, tostring((need - inTokens) / inPerMs), outLevel} end
+end
+if outCap > 0 then
+  outTokens = level(KEYS[2], outCap, outPerMs)
+  outLevel = tostring(outTokens)
+  if outTokens < 1 then return {0, 2, inLevel, tostring((1 - outTokens) / outPerMs), outLevel} end
+end
+if inCap > 0 then
+  inTokens = inTokens - cost
+  store(KEYS[1], inTokens)
+  inLevel = tostring(inTokens)
+end
+return {1, 0, inLevel, '0', outLevel}
+`;
+
+type ScriptReply = [number, number, string, string, string];
+
+interface BucketCommands {
+  switchyardBucket(inputKey: string, outputKey: string, ...args: (string | number)[]): Promise<ScriptReply>;
+}
+
+const KEY_PREFIX = 'switchyard:ratelimit:';
+
+export class RedisBackend implements BucketBackend {
+  readonly address: string;
+  private readonly client: Redis & BucketCommands;
+
+  constructor(address: string, onError: (err: Error) => void) {
+    this.address = address;
+    const { host, port } = parseAddress(address);
+    const client = new Redis({
+      host,
+      port,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      connectTimeout: 2000,
+      commandTimeout: 2000,
+      retryStrategy: (times) => Math.min(times * 100, 2000),
+    });
+    client.on('error', onError);
+    client.defineCommand('switchyardBucket', { numberOfKeys: 2, lua: BUCKET_SCRIPT });
+    this.client = client as Redis & BucketCommands;
+  }
+
+  /** Resolves once connected, or after `timeoutMs` (a router starts with Redis down too). */
+  ready(timeoutMs: number): Promise<boolean> {
+    if (this.client.status === 'ready') return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (ok: boolean): void => {
+        clearTimeout(timer);
+        this.client.off('ready', onReady);
+        resolve(ok);
+      };
+      const onReady = (): void => done(true);
+      const timer = setTimeout(() => done(false), timeoutMs);
+      this.client.on('ready', onReady);
+    });
+  }
+
+  async check(spec: LimitSpec, cost: number): Promise<BucketCheck> {
+    const reply = await this.client.switchyardBucket(...keys(spec), 'check', ...specArgs(spec, cost));
+    const refused: LimitType | null = reply[1] === 1 ? 'input_tokens' : reply[1] === 2 ? 'output_tokens' : null;
+    return { refused, inputLevel: Number(reply[2]), outputLevel: Number(reply[4]), waitMs: Number(reply[3]) };
+  }
+
+  async charge(spec: LimitSpec, outputTokens: number): Promise<void> {
+    if (spec.output === null) return;
+    await this.client.switchyardBucket(...keys(spec), 'charge', ...specArgs(spec, outputTokens));
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.client.quit();
+    } catch {
+      this.client.disconnect();
+    }
+  }
+}
+
+function keys(spec: LimitSpec): [string, string] {
+  return [`${KEY_PREFIX}${spec.inputKey}`, `${KEY_PREFIX}${spec.outputKey}`];
+}
+
+function specArgs(spec: LimitSpec, cost: number): (string | number)[] {
+  return [
+    spec.input?.capacity ?? 0, spec.input?.perMs ?? 0, cost,
+    spec.output?.capacity ?? 0, spec.output?.perMs ?? 0, spec.ttlSeconds,
+  ];
+}
+
+/** "host:port", "[v6]:port" or "host" (port 6379). */
+export function parseAddress(address: string): { host: string; port: number } {
+  const bracket = /^\[([^\]]+)\](?::(\d+))?$/.exec(address);
+  if (bracket !== null) return { host: bracket[1], port: bracket[2] === undefined ? 6379 : Number(bracket[2]) };
+  const colon = address.lastIndexOf(':');
+  if (colon < 0) return { host: address, port: 6379 };
+  return { host: address.slice(0, colon), port: Number(address.slice(colon + 1)) };
+}

@@ -1,0 +1,53 @@
+// Stage 4, rate-limit: the route's token buckets for the requested model (ModelRoute spec.rateLimit). Input tokens
+// are Kthena's estimate of the prompt, taken before the request; output tokens are charged when the answer ends
+// (chargeOutputTokens), from the usage the engine reported. Every response on a limited route carries the
+// x-ratelimit-* headers; a refusal is 429 with Retry-After. Waits only for Redis (global limits).
+import type { ServerResponse } from 'node:http';
+import { RouterError } from '../../errors/router-error.ts';
+import { formatDuration, type RateLimitVerdict } from '../../filters/rate-limit/rate-limiter.ts';
+import { estimateInputTokens } from '../../observability/token-estimate.ts';
+import type { ExchangeOutcome } from '../../proxy/exchange.ts';
+import type { RequestContext } from '../context.ts';
+import type { StageResult } from '../run.ts';
+
+export function rateLimit(ctx: RequestContext): StageResult {
+  const limiter = ctx.deps.rateLimiter;
+  if (limiter == null || !limiter.active || ctx.route === null) return undefined;
+  const limit = limiter.limitFor(ctx.route, ctx.model);
+  if (limit === null) return undefined;
+  ctx.rateLimit = limit;
+  const verdict = limit.check(estimateInputTokens(ctx.parsed));
+  if (verdict instanceof Promise) return verdict.then((settled) => judged(ctx, settled));
+  return judged(ctx, verdict);
+}
+
+function judged(ctx: RequestContext, verdict: RateLimitVerdict): undefined | RouterError {
+  const res = ctx.res;
+  if (verdict.limit >= 0 && !res.headersSent) setRateLimitHeaders(res, verdict);
+  if (verdict.unavailable) {
+    if (!res.headersSent) res.setHeader('retry-after', String(verdict.retryAfterSeconds));
+    return new RouterError('rate_limit_unavailable', 'the rate-limit store is unreachable and the router is configured to refuse requests then');
+  }
+  if (verdict.refused === null) return undefined;
+  ctx.deps.onRateLimited?.(ctx.model, verdict.refused, ctx.pathOnly);
+  if (!res.headersSent) res.setHeader('retry-after', String(verdict.retryAfterSeconds));
+  const side = verdict.refused === 'input_tokens' ? 'input' : 'output';
+  return new RouterError(
+    'rate_limit_exceeded',
+    `Rate limit reached for ${ctx.model} on ${side} tokens per ${ctx.route?.resource.spec.rateLimit?.unit ?? 'unit'}: limit ${verdict.limit}, remaining ${verdict.remaining}. Please try again in ${verdict.retryAfterSeconds}s.`,
+  );
+}
+
+/** OpenAI's x-ratelimit-*-tokens headers (merged into whatever status line the answer gets). */
+function setRateLimitHeaders(res: ServerResponse, verdict: RateLimitVerdict): void {
+  res.setHeader('x-ratelimit-limit-tokens', String(verdict.limit));
+  res.setHeader('x-ratelimit-remaining-tokens', String(verdict.remaining));
+  res.setHeader('x-ratelimit-reset-tokens', formatDuration(verdict.resetMs));
+}
+
+/** Response side: charge the output tokens the engine reported to the route's output bucket. */
+export function chargeOutputTokens(ctx: RequestContext, outcome: ExchangeOutcome | null): void {
+  const usage = outcome?.usage;
+  if (ctx.rateLimit === null || usage == null) return;
+  ctx.rateLimit.charge(usage.completionTokens);
+}

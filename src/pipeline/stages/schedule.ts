@@ -1,0 +1,36 @@
+// Stage 6, schedule: the scheduler ranks the ModelServer's pods (the first is its choice, the rest the retry order),
+// or, for a prefill/decode ModelServer, plans decode/prefill pairs.
+import { RouterError } from '../../errors/router-error.ts';
+import { setExplainHeader } from '../../observability/explain/summary.ts';
+import { PdPairPlanner } from '../../scheduling/pd-pairs.ts';
+import type { ScheduleRequest } from '../../scheduling/pod-picker.ts';
+import type { RequestContext } from '../context.ts';
+import type { StageResult } from '../run.ts';
+
+export function schedule(ctx: RequestContext): StageResult {
+  const server = ctx.server!;
+  const request: ScheduleRequest = {
+    model: ctx.model, upstreamModel: ctx.upstreamModel, isLora: ctx.isLora, server, rawHeaders: ctx.req.rawHeaders, body: ctx.parsed!,
+  };
+  ctx.scheduleRequest = request;
+  if (server.pd !== null) {
+    const pairs = new PdPairPlanner(ctx.deps.picker, request);
+    if (pairs.noGroupHasBothRoles) {
+      return new RouterError('no_pd_pair', `ModelServer ${server.key} has no PD group (pods with label ${server.pd.groupKey}) with both a ready prefill pod and a ready decode pod`);
+    }
+    if (pairs.next() === null) {
+      return new RouterError('pods_overloaded', `every prefill/decode pair of ModelServer ${server.key} is overloaded (the scheduler's filters removed them all)`);
+    }
+    ctx.pairs = pairs;
+    return undefined;
+  }
+  const pods = ctx.deps.picker.schedule(request, server.pods, ctx.trace);
+  if (pods.length === 0) {
+    const error = new RouterError('pods_overloaded', `every pod of ModelServer ${server.key} is overloaded (the scheduler's filters removed them all)`);
+    setExplainHeader(ctx.res, ctx.trace, ctx.explain, error);
+    return error;
+  }
+  if (ctx.explain !== null) setExplainHeader(ctx.res, ctx.trace, ctx.explain, null);
+  ctx.pods = pods;
+  return undefined;
+}

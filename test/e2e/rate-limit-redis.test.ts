@@ -1,0 +1,102 @@
+// Global token rate limits (spec.rateLimit.global.redis.address): buckets shared through a real redis-server by two
+// router instances, as Kthena's ModelRouteWithGlobalRateLimit.yaml intends; Redis killed mid-test: fail open by
+// default (logged and counted), fail closed when configured.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import pino from 'pino';
+import { startRouterApp, type RouterApp } from '../../src/cli/router-app.ts';
+import { scrape, total } from '../support/metrics.ts';
+import { startRedis, type RedisServer } from '../support/redis.ts';
+import { createEnv, modelServer, podStub, post, startMock, startRouter, writeYaml, type RawResponse, type TestEnv } from '../support/harness.ts';
+
+/** Kthena's examples/kthena-router/ModelRouteWithGlobalRateLimit.yaml, pointed at the test's redis-server. */
+const globalRoute = (address: string): string => `
+apiVersion: networking.serving.volcano.sh/v1alpha1
+kind: ModelRoute
+metadata:
+  name: deepseek-global-rate-limit
+  namespace: default
+spec:
+  modelName: "deepseek-r1-with-global-rate-limit"
+  rules:
+  - name: "default"
+    targetModels:
+    - modelServerName: "deepseek-r1-1-5b"
+  rateLimit:
+    inputTokensPerUnit: 10
+    outputTokensPerUnit: 5000
+    unit: minute
+    global:
+      redis:
+        address: "${address}"`;
+
+const MODEL = 'deepseek-r1-with-global-rate-limit';
+/** 10 tokens by Kthena's estimate: the whole per-minute budget. */
+const chat = (router: RouterApp): Promise<RawResponse> =>
+  post(`${router.url}/v1/chat/completions`, { model: MODEL, messages: [{ role: 'user', content: 'hello world' }], max_tokens: 3 });
+
+async function twoRouters(redis: RedisServer, secondFailureMode: 'open' | 'closed'): Promise<{ env: TestEnv; a: RouterApp; b: RouterApp }> {
+  const env = await createEnv();
+  const mock = await startMock(env, { model: 'deepseek-r1' });
+  await writeYaml(env, 'config.yaml', [modelServer('deepseek-r1-1-5b', { app: 'ds', model: 'deepseek-r1' }), podStub('ds-0', 'ds', mock.port), globalRoute(redis.address)]);
+  const a = await startRouter(env, { exposeMetricsOnRouterPort: true });
+  const b = await startRouterApp({
+    configPaths: [env.dir], port: 0, host: '127.0.0.1', maxBodyBytes: 1 << 20, reloadDebounceMs: 50, healthCheckIntervalMs: 0,
+    metricsScrapeIntervalMs: 0, rateLimitFailureMode: secondFailureMode, exposeMetricsOnRouterPort: true, logger: pino({ level: 'silent' }),
+  });
+  const cleanup = env.cleanup.bind(env);
+  env.cleanup = async () => {
+    await b.shutdown(1000);
+    await cleanup();
+  };
+  return { env, a, b };
+}
+
+describe('global token rate limits through Redis', () => {
+  let redis: RedisServer;
+  before(async () => {
+    redis = await startRedis();
+  });
+  after(() => redis.kill());
+
+  it('two routers share one budget: what one spent, the other refuses', async () => {
+    await redis.flush();
+    const { env, a, b } = await twoRouters(redis, 'open');
+    try {
+      const first = await chat(a);
+      assert.equal(first.status, 200, first.text);
+      assert.equal(first.headers['x-ratelimit-limit-tokens'], '10');
+      assert.equal(first.headers['x-ratelimit-remaining-tokens'], '0');
+      const onOther = await chat(b);
+      assert.equal(onOther.status, 429, `the second router sees the first one's spending: ${onOther.text}`);
+      assert.equal((onOther.json() as { error: { code: string } }).error.code, 'rate_limit_exceeded');
+      const retryAfter = Number(onOther.headers['retry-after']);
+      assert.ok(retryAfter >= 1 && retryAfter <= 60, `Retry-After ${retryAfter}`);
+      assert.equal((await chat(a)).status, 429);
+    } finally {
+      await env.cleanup();
+    }
+  });
+
+  it('Redis killed mid-test: fails open by default (logged, counted), closed when configured', async () => {
+    const own = await startRedis();
+    const { env, a, b } = await twoRouters(own, 'closed');
+    try {
+      assert.equal((await chat(a)).status, 200);
+      assert.equal((await chat(b)).status, 429, 'the shared budget is spent');
+      await own.kill();
+      const open = await chat(a);
+      assert.equal(open.status, 200, `fail open: ${open.text}`);
+      assert.equal(open.headers['x-ratelimit-limit-tokens'], undefined, 'no bucket was consulted');
+      const closed = await chat(b);
+      assert.equal(closed.status, 503, `fail closed: ${closed.text}`);
+      assert.equal((closed.json() as { error: { code: string } }).error.code, 'rate_limit_unavailable');
+      assert.ok(Number(closed.headers['retry-after']) >= 1);
+      assert.ok(total(await scrape(a.url), 'switchyard_rate_limit_store_errors_total', { failure_mode: 'open' }) >= 1);
+      assert.ok(total(await scrape(b.url), 'switchyard_rate_limit_store_errors_total', { failure_mode: 'closed' }) >= 1);
+    } finally {
+      await env.cleanup();
+      await own.kill();
+    }
+  });
+});
