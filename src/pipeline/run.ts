@@ -70,6 +70,8 @@ export function finishRequest(ctx: RequestContext, status: number, error: Router
   if (ctx.ended) return;
   ctx.ended = true;
   ctx.waiting = false;
+  // A queued stream's exchange failed before answering: it could not write a status line; end the stream with the error.
+  if (ctx.sseOpened && error !== null && !ctx.res.writableEnded && !ctx.res.destroyed) ctx.res.end(`data: ${error.toBody()}\n\n`);
   releaseAdmission(ctx, outcome);
   chargeOutputTokens(ctx, outcome);
   ctx.deps.onRequestDone(endRecord(ctx.record, status, error, outcome));

@@ -11,6 +11,7 @@ import type { RouterApp } from '../../src/cli/router-app.ts';
 import type { MockEngineHandle } from '../../src/mock-engine/index.ts';
 import type { RequestRecord } from '../../src/observability/request-record.ts';
 import type { Admission, AdmissionRequest, AdmissionTicket, AuthResult, Authenticator } from '../../src/pipeline/filters.ts';
+import { deadPort } from '../support/proxy-fixtures.ts';
 import { createEnv, mockStats, modelServer, podStub, post, simpleRoute, startMock, startRouter, waitFor, writeYaml, type TestEnv } from '../support/harness.ts';
 
 /** Admits at once while open; otherwise holds requests until the test lets them go, times them out, or they abort. */
@@ -95,7 +96,10 @@ describe('request pipeline: waiting stages', () => {
   before(async () => {
     env = await createEnv();
     mock = await startMock(env, { model: 'm' });
-    await writeYaml(env, 'config.yaml', [modelServer('ms', { app: 'm' }), podStub('m-0', 'm', mock.port), simpleRoute('r', 'm', 'ms')]);
+    await writeYaml(env, 'config.yaml', [
+      modelServer('ms', { app: 'm' }), podStub('m-0', 'm', mock.port), simpleRoute('r', 'm', 'ms'),
+      modelServer('gone', { app: 'gone', model: 'm' }), podStub('gone-0', 'gone', await deadPort()), simpleRoute('r-gone', 'gone-model', 'gone'),
+    ]);
     router = await startRouter(env, {
       admission, authenticator, queueHeartbeatMs: 20, onRequestDone: (r) => records.push(r),
       accessLog: { output: join(env.dir, 'access.log'), format: 'json' },
@@ -172,6 +176,31 @@ describe('request pipeline: waiting stages', () => {
     assert.equal(events.length, 1, streamed.text);
     assert.equal((JSON.parse(events[0].slice(6)) as { error: { code: string } }).error.code, 'queue_timeout');
     assert.equal((await mockStats(mock)).received, 0);
+  });
+
+  it('a queued stream whose pods cannot be reached ends with one SSE error event', async () => {
+    admission.open = false;
+    const streamed = send(router, { ...HELLO, model: 'gone-model', stream: true });
+    await waitFor(() => streamed.text.includes(': queued'), 5000, 'a heartbeat');
+    admission.held[0].settle(admission.ticket());
+    await streamed.ended;
+    const events = streamed.text.split('\n\n').filter((e) => e.startsWith('data: '));
+    assert.equal(events.length, 1, streamed.text);
+    assert.equal((JSON.parse(events[0].slice(6)) as { error: { code: string } }).error.code, 'upstream_unavailable');
+  });
+
+  it('a queued stream whose pod answers an error gets it as one SSE error event', async () => {
+    admission.open = false;
+    await post(`${mock.url}/mock/faults`, { status: 400, body: '{"error":"max_tokens is too large"}' });
+    const streamed = send(router, { ...HELLO, stream: true });
+    await waitFor(() => streamed.text.includes(': queued'), 5000, 'a heartbeat');
+    admission.held[0].settle(admission.ticket());
+    await streamed.ended;
+    const events = streamed.text.split('\n\n').filter((e) => e.startsWith('data: '));
+    assert.equal(events.length, 1, streamed.text);
+    const error = (JSON.parse(events[0].slice(6)) as { error: { code: string; message: string } }).error;
+    assert.equal(error.code, 'upstream_status_400');
+    assert.match(error.message, /max_tokens is too large/);
   });
 
   it('queue_timeout without a stream is 503 with Retry-After', async () => {

@@ -1,13 +1,13 @@
 // Global token rate limits (spec.rateLimit.global.redis.address): buckets shared through a real redis-server by two
 // router instances, as Kthena's ModelRouteWithGlobalRateLimit.yaml intends; Redis killed mid-test: fail open by
-// default (logged and counted), fail closed when configured.
+// default (logged and counted), fail closed when configured; Redis back, the routers reconnect and limit again.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
 import { startRouterApp, type RouterApp } from '../../src/cli/router-app.ts';
 import { scrape, total } from '../support/metrics.ts';
 import { startRedis, type RedisServer } from '../support/redis.ts';
-import { createEnv, modelServer, podStub, post, startMock, startRouter, writeYaml, type RawResponse, type TestEnv } from '../support/harness.ts';
+import { createEnv, modelServer, podStub, post, startMock, startRouter, waitFor, writeYaml, type RawResponse, type TestEnv } from '../support/harness.ts';
 
 /** Kthena's examples/kthena-router/ModelRouteWithGlobalRateLimit.yaml, pointed at the test's redis-server. */
 const globalRoute = (address: string): string => `
@@ -80,6 +80,7 @@ describe('global token rate limits through Redis', () => {
 
   it('Redis killed mid-test: fails open by default (logged, counted), closed when configured', async () => {
     const own = await startRedis();
+    let restarted: RedisServer | null = null;
     const { env, a, b } = await twoRouters(own, 'closed');
     try {
       assert.equal((await chat(a)).status, 200);
@@ -94,9 +95,15 @@ describe('global token rate limits through Redis', () => {
       assert.ok(Number(closed.headers['retry-after']) >= 1);
       assert.ok(total(await scrape(a.url), 'switchyard_rate_limit_store_errors_total', { failure_mode: 'open' }) >= 1);
       assert.ok(total(await scrape(b.url), 'switchyard_rate_limit_store_errors_total', { failure_mode: 'closed' }) >= 1);
+
+      // Redis comes back (empty): the routers reconnect by themselves and limit again.
+      restarted = await startRedis(own.port);
+      await waitFor(async () => (await chat(b)).status === 200, 10_000, 'the router to reconnect to Redis');
+      assert.equal((await chat(a)).status, 429, 'the shared budget applies again');
     } finally {
       await env.cleanup();
       await own.kill();
+      await restarted?.kill();
     }
   });
 });

@@ -15,8 +15,9 @@ export interface RedisServer {
   flush(): Promise<void>;
 }
 
-export async function startRedis(): Promise<RedisServer> {
-  const port = await freePort();
+/** On a free port, or on `port` (a restart where a killed one was). */
+export async function startRedis(port?: number): Promise<RedisServer> {
+  port ??= await freePort();
   const child: ChildProcess = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -28,15 +29,16 @@ export async function startRedis(): Promise<RedisServer> {
   });
   const address = `127.0.0.1:${port}`;
   await Promise.race([waitForPing(port, () => output), failed]);
+  const { pid } = child;
   let exited = child.exitCode !== null;
   child.once('exit', () => (exited = true));
   return {
     port,
     address,
     async kill() {
-      if (exited || child.pid === undefined) return;
+      if (exited || pid === undefined) return;
       const gone = once(child, 'exit');
-      process.kill(child.pid, 'SIGKILL');
+      process.kill(pid, 'SIGKILL');
       await gone;
     },
     async flush() {
