@@ -8,6 +8,7 @@ import { buildUpstreamHeaders } from '../proxy/headers.ts';
 import { editTopLevel, type BodyEdit } from '../proxy/json-body.ts';
 import { runExchange, type Backend, type ExchangeOutcome, type ExchangeRequest } from '../proxy/exchange.ts';
 import { PodBackend } from '../proxy/pod-backend.ts';
+import { PROVIDER_RETRIES, ProviderBackend, providerHeaders, providerPath } from '../proxy/provider-backend.ts';
 import type { UpstreamPools } from '../proxy/upstream-pools.ts';
 import { streamUsageEdit } from '../proxy/usage-request.ts';
 import { DecisionRecorder } from '../observability/explain/decision-recorder.ts';
@@ -16,6 +17,7 @@ import { endRecord, startRecord, type RequestRecord } from '../observability/req
 import { ensureTraceContext } from '../observability/trace-context.ts';
 import type { PodPicker, ScheduleRequest } from '../scheduling/pod-picker.ts';
 import type { SnapshotStore } from '../snapshot/snapshot-store.ts';
+import type { CompiledProvider } from '../snapshot/types.ts';
 import { pdBackend } from './pd-inference.ts';
 import { readBody, type BodyResult } from './read-body.ts';
 import { resolveRoute } from './resolve-route.ts';
@@ -123,10 +125,11 @@ class InferenceCall implements ExchangeRequest {
       setExplainHeader(res, trace, explain, routed.error);
       return this.refuse(routed.error, model);
     }
-    const { route, rule, server, isLora, upstreamModel } = routed;
+    const { route, rule, server, provider, isLora, upstreamModel } = routed;
     record.route = route;
     record.rule = rule;
     record.server = server;
+    record.provider = provider;
     record.upstreamModel = upstreamModel;
     let edits: BodyEdit[] | null = null;
     if (upstreamModel !== model) edits = [{ key: 'model', value: upstreamModel }];
@@ -136,16 +139,18 @@ class InferenceCall implements ExchangeRequest {
     const hideUsage = usageEdit !== null;
     if (usageEdit !== null) (edits ??= []).push(usageEdit);
     const upstreamBody = edits === null ? body : editTopLevel(body, edits);
+    this.body = upstreamBody;
+    this.stream = stream;
+    this.hideUsage = hideUsage;
+    if (provider !== null) return this.toProvider(provider, upstreamBody, stream);
+
     const headers = buildUpstreamHeaders(req.rawHeaders, {
       requestId,
       remoteAddress: req.socket.remoteAddress,
       encrypted: 'encrypted' in req.socket && req.socket.encrypted === true,
       identityEncoding: stream,
     });
-    this.body = upstreamBody;
     this.headers = headers;
-    this.stream = stream;
-    this.hideUsage = hideUsage;
     this.timeoutMs = server.timeoutMs;
     this.retryAttempts = server.retryAttempts;
     this.retryIntervalMs = server.retryIntervalMs;
@@ -168,6 +173,18 @@ class InferenceCall implements ExchangeRequest {
     if (explain !== null) setExplainHeader(res, trace, explain, null);
     record.scheduled = pods;
     this.dispatch(new PodBackend(pods, deps.pools, deps.podStates, deps.picker, scheduleRequest));
+  }
+
+  /** An ExternalModelProvider serves the request: no scheduling, its own path, headers and timeout. */
+  private toProvider(provider: CompiledProvider, body: Buffer, stream: boolean): void {
+    const path = providerPath(provider, this.path);
+    if (path instanceof RouterError) return this.refuse(path);
+    this.headers = providerHeaders(provider, this.req.rawHeaders, { requestId: this.requestId, identityEncoding: stream });
+    this.timeoutMs = provider.timeoutMs;
+    this.retryAttempts = PROVIDER_RETRIES;
+    this.retryIntervalMs = 0;
+    const request = { path, headers: this.headers, body, timeoutMs: provider.timeoutMs };
+    this.dispatch(new ProviderBackend(provider, request, this.deps.pools, this.deps.podStates));
   }
 
   /** The request is routed and scheduled: the exchange with its backend starts. */

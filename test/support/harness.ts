@@ -81,7 +81,10 @@ export function client(router: RouterApp, headers: Record<string, string> = {}):
 
 export function modelServer(
   name: string,
-  opts: { app?: string; model?: string; engine?: 'vLLM' | 'SGLang'; port?: number; timeout?: string; retry?: { attempts: number; interval?: string } } = {},
+  opts: {
+    app?: string; model?: string; engine?: 'vLLM' | 'SGLang'; port?: number; protocol?: 'http' | 'https'; timeout?: string;
+    retry?: { attempts: number; interval?: string };
+  } = {},
 ): string {
   const lines = [
     'apiVersion: networking.serving.volcano.sh/v1alpha1',
@@ -95,6 +98,7 @@ export function modelServer(
     `      app: ${opts.app ?? name}`,
     '  workloadPort:',
     `    port: ${opts.port ?? 8000}`,
+    ...(opts.protocol === undefined ? [] : [`    protocol: ${opts.protocol}`]),
     `  inferenceEngine: ${opts.engine ?? 'vLLM'}`,
   ];
   if (opts.model !== undefined) lines.push(`  model: "${opts.model}"`);
