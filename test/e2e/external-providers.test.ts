@@ -17,6 +17,7 @@ import { requestTokens } from '../../src/observability/token-estimate.ts';
 import type { RequestRecord } from '../../src/server/inference-handler.ts';
 import { createEnv, get, modelServer, podStub, startMock, waitFor, writeYaml, type TestEnv } from '../support/harness.ts';
 import { startFakeProvider, type FakeProvider } from '../support/fake-providers.ts';
+import { scrape, total } from '../support/metrics.ts';
 import { sseData } from '../support/raw-http.ts';
 import { createTestCa } from '../support/tls.ts';
 
@@ -88,7 +89,7 @@ describe('external providers', () => {
     ]);
     env.router = await startRouterApp({
       configPaths: [env.dir], port: 0, host: '127.0.0.1', maxBodyBytes: 1 << 20, reloadDebounceMs: 50, healthCheckIntervalMs: 0,
-      metricsScrapeIntervalMs: 0, logger: pino({ level: 'silent' }), onRequestDone: (record) => records.push(record), upstreamCaFile: caFile, debugPort: 0,
+      metricsScrapeIntervalMs: 0, logger: pino({ level: 'silent' }), onRequestDone: (record) => records.push(record), upstreamCaFile: caFile, debugPort: 0, metricsPort: 0,
     });
     url = env.router.url;
     debug = env.router.debugUrl!;
@@ -222,7 +223,8 @@ describe('external providers', () => {
     });
   });
 
-  it('splits one weighted rule between a provider and a pod', async () => {
+  it('splits one weighted rule between a provider and a pod, each labelled with its backend in the metrics', async () => {
+    const before = await scrape(env.router!.metricsUrl!);
     const seen = { provider: 0, pod: 0 };
     for (let i = 0; i < 10; i++) {
       const answer = await openai.chat.completions.create({ model: 'hybrid', messages: [{ role: 'user', content: 'hi' }] });
@@ -230,6 +232,11 @@ describe('external providers', () => {
       else if (answer.model === 'local-model') seen.pod++;
     }
     assert.deepEqual(seen, { provider: 5, pod: 5 });
+    const now = await scrape(env.router!.metricsUrl!);
+    const requests = (labels: Record<string, string>): number =>
+      total(now, 'switchyard_requests_total', { model: 'hybrid', status_code: '200', ...labels }) - total(before, 'switchyard_requests_total', { model: 'hybrid', status_code: '200', ...labels });
+    assert.equal(requests({ backend_type: 'external_provider', backend_name: 'default/openai', upstream_model: 'gpt-upstream' }), 5);
+    assert.equal(requests({ backend_type: 'model_server', backend_name: 'default/local', upstream_model: 'local-model' }), 5);
   });
 
   describe('failures', () => {
