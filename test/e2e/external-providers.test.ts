@@ -9,13 +9,11 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
-import pino from 'pino';
 import { request } from 'undici';
-import { startRouterApp } from '../../src/cli/router-app.ts';
 import { accessLogEntry } from '../../src/observability/access-log.ts';
 import { requestTokens } from '../../src/observability/token-estimate.ts';
 import type { RequestRecord } from '../../src/server/inference-handler.ts';
-import { createEnv, get, modelServer, podStub, startMock, waitFor, writeYaml, type TestEnv } from '../support/harness.ts';
+import { createEnv, get, modelServer, podStub, startMock, startRouter, waitFor, writeYaml, type TestEnv } from '../support/harness.ts';
 import { startFakeProvider, type FakeProvider } from '../support/fake-providers.ts';
 import { scrape, total } from '../support/metrics.ts';
 import { sseData } from '../support/raw-http.ts';
@@ -87,12 +85,9 @@ describe('external providers', () => {
       modelServer('local', { model: 'local-model' }),
       podStub('local-0', 'local', mock.port),
     ]);
-    env.router = await startRouterApp({
-      configPaths: [env.dir], port: 0, host: '127.0.0.1', maxBodyBytes: 1 << 20, reloadDebounceMs: 50, healthCheckIntervalMs: 0,
-      metricsScrapeIntervalMs: 0, logger: pino({ level: 'silent' }), onRequestDone: (record) => records.push(record), upstreamCaFile: caFile, debugPort: 0, metricsPort: 0,
-    });
-    url = env.router.url;
-    debug = env.router.debugUrl!;
+    const router = await startRouter(env, { onRequestDone: (record) => records.push(record), upstreamCaFile: caFile, debugPort: 0, metricsPort: 0 });
+    url = router.url;
+    debug = router.debugUrl!;
     openai = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'client-key', maxRetries: 0, defaultHeaders: { cookie: 'session=secret', 'x-api-key': 'client-x-key' } });
     anthropic = new Anthropic({ baseURL: url, apiKey: 'client-anthropic-key', maxRetries: 0 });
   });

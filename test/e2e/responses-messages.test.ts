@@ -6,11 +6,9 @@ import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
-import pino from 'pino';
-import { startRouterApp } from '../../src/cli/router-app.ts';
 import type { MockEngineHandle } from '../../src/mock-engine/index.ts';
 import type { RequestRecord } from '../../src/server/inference-handler.ts';
-import { createEnv, mockStats, modelServer, podStub, post, simpleRoute, startMock, waitFor, writeYaml, type TestEnv } from '../support/harness.ts';
+import { createEnv, mockStats, modelServer, podStub, post, simpleRoute, startMock, startRouter, waitFor, writeYaml, type TestEnv } from '../support/harness.ts';
 import { startFakePod, type FakePod } from '../support/proxy-fixtures.ts';
 import { rawRequest, sseData } from '../support/raw-http.ts';
 
@@ -37,11 +35,7 @@ describe('Responses and Messages APIs', () => {
       podStub('gz-0', 'gz', fake.port),
       simpleRoute('gz', 'gz', 'gz'),
     ]);
-    env.router = await startRouterApp({
-      configPaths: [env.dir], port: 0, host: '127.0.0.1', maxBodyBytes: 1 << 20, reloadDebounceMs: 50, healthCheckIntervalMs: 0,
-      metricsScrapeIntervalMs: 0, logger: pino({ level: 'silent' }), onRequestDone: (record) => records.push(record),
-    });
-    url = env.router.url;
+    url = (await startRouter(env, { onRequestDone: (record) => records.push(record) })).url;
     openai = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'k', maxRetries: 0 });
     anthropic = new Anthropic({ baseURL: url, apiKey: 'k', maxRetries: 0 });
   });

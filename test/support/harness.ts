@@ -51,7 +51,7 @@ export async function startRouter(
     /** Engine metrics scraping is off unless asked for: pods' metrics stay unknown, so scheduling is by in-flight count. */
     metricsScrapeIntervalMs?: number;
     routerConfigFile?: string;
-  } & Pick<RouterAppOptions, 'metricsPort' | 'exposeMetricsOnRouterPort' | 'metricsPrefix' | 'accessLog' | 'debugPort' | 'allowExplainHeader'> = {},
+  } & Pick<RouterAppOptions, 'metricsPort' | 'exposeMetricsOnRouterPort' | 'metricsPrefix' | 'accessLog' | 'debugPort' | 'allowExplainHeader' | 'onRequestDone' | 'upstreamCaFile'> = {},
 ): Promise<RouterApp> {
   env.router = await startRouterApp({
     configPaths: [env.dir],
@@ -68,6 +68,8 @@ export async function startRouter(
     accessLog: overrides.accessLog,
     debugPort: overrides.debugPort,
     allowExplainHeader: overrides.allowExplainHeader,
+    onRequestDone: overrides.onRequestDone,
+    upstreamCaFile: overrides.upstreamCaFile,
     logger: pino({ level: 'silent' }),
   });
   return env.router;
