@@ -1,7 +1,10 @@
 // The Responses and Messages APIs through the router to mock vLLM pods, with the official clients: routed by
-// `model`, streamed and not, usage read from each protocol's own fields, no stream_options added to either. And an
-// upstream that compresses: the router asks for identity on streams, so the usage tap reads every event.
+// `model`, streamed and not, usage read from each protocol's own fields, no stream_options added to either; also the
+// Vercel AI SDK's default OpenAI provider (which calls the Responses API). And an upstream that compresses: the
+// router asks for identity on streams, so the usage tap reads every event.
+import { createOpenAI } from '@ai-sdk/openai';
 import Anthropic from '@anthropic-ai/sdk';
+import { generateText, streamText } from 'ai';
 import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
@@ -86,6 +89,21 @@ describe('Responses and Messages APIs', () => {
       const record = await lastRecord(count);
       assert.ok(usage !== undefined);
       assert.deepEqual(record.outcome?.usage, { promptTokens: usage.input_tokens, completionTokens: usage.output_tokens, totalTokens: usage.total_tokens });
+    });
+  });
+
+  describe("the Vercel AI SDK's default OpenAI provider", () => {
+    it('generates and streams text through /v1/responses', async () => {
+      const provider = createOpenAI({ baseURL: `${url}/v1`, apiKey: 'k' });
+      const whole = await generateText({ model: provider('assistant'), prompt: 'Hello there', maxRetries: 0 });
+      assert.equal(whole.text, `This is simulated message from ${BASE}!`);
+      assert.equal((await mockStats(mock)).lastRequest?.path, '/v1/responses', 'the SDK\'s default API');
+      assert.ok((whole.usage.outputTokens ?? 0) > 0);
+      const streamed = streamText({ model: provider('assistant'), prompt: 'Hello there', maxRetries: 0 });
+      let text = '';
+      for await (const delta of streamed.textStream) text += delta;
+      assert.equal(text, `This is simulated message from ${BASE}!`);
+      assert.equal((await streamed.usage).outputTokens, whole.usage.outputTokens);
     });
   });
 
