@@ -314,6 +314,7 @@ function requestPhase(snapshot: RoutingSnapshot, parts: ReturnType<typeof router
     const resolved = resolveRoute(snapshot, facts);
     const t1 = process.hrtime.bigint();
     if (!resolved.ok) throw new Error(`no route for ${facts.model}: ${resolved.error.message}`);
+    if (resolved.server === null) throw new Error(`${facts.model} routes to an external provider`);
     const request: ScheduleRequest = {
       model: facts.model,
       upstreamModel: resolved.upstreamModel,

@@ -171,6 +171,12 @@ curl -N http://${router}/v1/chat/completions -H "Content-Type: application/json"
     -d '{"model": "deepseek-simple", "messages": [{"role": "user", "content": "Hello"}], "stream": true}'
 curl http://${router}/v1/models
 
+# The Responses API (OpenAI SDK, Vercel AI SDK) and the Messages API (Anthropic SDK), streamed:
+curl -N http://${router}/v1/responses -H "Content-Type: application/json" \\
+    -d '{"model": "deepseek-simple", "input": "Hello", "stream": true}'
+curl -N http://${router}/v1/messages -H "Content-Type: application/json" \\
+    -d '{"model": "deepseek-simple", "max_tokens": 32, "messages": [{"role": "user", "content": "Hello"}], "stream": true}'
+
 Press Ctrl-C to stop.
 `;
 }

@@ -8,7 +8,7 @@ import { EngineStateTable, type EngineStatsSource } from '../engines/engine-stat
 import { DEFAULT_SCRAPER_OPTIONS, EngineScraper, staleAfterMs } from '../engines/scraper.ts';
 import { HealthChecker, DEFAULT_HEALTH_CHECK } from '../pods/health-checker.ts';
 import { PodStateTable } from '../pods/pod-state.ts';
-import { DEFAULT_POOL_OPTIONS, UpstreamPools } from '../proxy/upstream-pools.ts';
+import { DEFAULT_POOL_OPTIONS, UpstreamPools, providerPoolKey } from '../proxy/upstream-pools.ts';
 import { RateLimiter, type RateLimitFailureMode } from '../filters/rate-limit/rate-limiter.ts';
 import type { Admission, Authenticator } from '../pipeline/filters.ts';
 import { formatIssue, type ConfigIssue } from '../resources/types.ts';
@@ -121,8 +121,11 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
 
   store.onSwap((next) => {
     rateLimiter.update(next);
-    pools.retain(next.endpoints);
-    podStates.retain(next.endpoints);
+    // Pods and providers keep their connection pools and live state; those of upstreams no longer configured go.
+    const upstreams = new Set(next.endpoints.keys());
+    for (const provider of next.providers.values()) upstreams.add(providerPoolKey(provider.origin, provider.insecureSkipVerify));
+    pools.retain(upstreams);
+    podStates.retain(upstreams);
     health?.setOrigins(next.endpoints.keys());
     scraper?.setOrigins(next.endpoints.keys());
     picker.retain(next.endpoints);

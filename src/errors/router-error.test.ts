@@ -14,6 +14,18 @@ test('README documents every error code with its status', async () => {
   }
 });
 
+test("README's error table has no code the catalogue lacks", async () => {
+  const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
+  const errorTable = readme.slice(readme.indexOf('\n## Errors'));
+  const rows = errorTable.slice(0, errorTable.indexOf('\n## ', 1)).split('\n').filter((line) => line.startsWith('|'));
+  for (const row of rows.filter((line) => /\| \d{3} \|/.test(line))) {
+    const codeCell = row.split('|').at(-2) ?? '';
+    for (const [, code] of codeCell.matchAll(/`([a-z_]+)`/g)) {
+      assert.ok(Object.hasOwn(ERROR_CODES, code), `README documents ${code}, which the router never answers`);
+    }
+  }
+});
+
 test('error bodies have the OpenAI shape', () => {
   const body = JSON.parse(new RouterError('model_not_found', 'The model `x` does not exist.').toBody()) as unknown;
   assert.deepEqual(body, { error: { message: 'The model `x` does not exist.', type: 'invalid_request_error', code: 'model_not_found' } });

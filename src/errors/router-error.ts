@@ -16,6 +16,12 @@ export const ERROR_CODES = {
   model_required: { status: 400, type: 'invalid_request_error' },
   model_not_found: { status: 404, type: 'invalid_request_error' },
   model_server_not_found: { status: 404, type: 'not_found_error' },
+  /** The ExternalModelProvider a route names does not exist. */
+  provider_not_found: { status: 404, type: 'not_found_error' },
+  /** The provider's API (providerType) has no such path. */
+  provider_path_unsupported: { status: 400, type: 'invalid_request_error' },
+  /** The provider's credential (spec.auth.secretRef) could not be resolved. */
+  provider_not_ready: { status: 503, type: 'server_error' },
   not_found: { status: 404, type: 'not_found_error' },
   method_not_allowed: { status: 405, type: 'invalid_request_error' },
   request_too_large: { status: 413, type: 'invalid_request_error' },
@@ -27,7 +33,6 @@ export const ERROR_CODES = {
   rate_limit_unavailable: { status: 503, type: 'server_error' },
   /** The request waited in the admission (fairness) queue longer than its timeout; answered with Retry-After. */
   queue_timeout: { status: 503, type: 'server_error' },
-  unsupported_target: { status: 501, type: 'server_error' },
   no_ready_pods: { status: 503, type: 'server_error' },
   /** The scheduler's filters removed every pod (e.g. all have too many requests waiting). */
   pods_overloaded: { status: 503, type: 'server_error' },

@@ -95,6 +95,9 @@ export function accessLogEntry(record: RequestRecord, tokens: RequestTokens): Ac
   if (record.server !== null) {
     entry.backend_type = 'model_server';
     entry.backend_name = record.server.key;
+  } else if (record.provider != null) {
+    entry.backend_type = 'external_provider';
+    entry.backend_name = record.provider.key;
   }
   if (record.upstreamModel !== null) entry.upstream_model = clip(record.upstreamModel);
   if (outcome != null && outcome.upstreamStatus > 0) entry.upstream_status_code = outcome.upstreamStatus;
@@ -270,6 +273,7 @@ export function jsonLine(record: RequestRecord, tokens: RequestTokens): string {
   if (outcome?.pod != null && outcome.pod !== selected) line += `,"upstream_pod":${quote(outcome.pod.name)}`;
   line += `,"request_id":${quote(clip(record.requestId))}`;
   if (record.server !== null) line += `,"backend_type":"model_server","backend_name":${quote(record.server.key)}`;
+  else if (record.provider != null) line += `,"backend_type":"external_provider","backend_name":${quote(record.provider.key)}`;
   if (record.upstreamModel !== null) line += `,"upstream_model":${quote(clip(record.upstreamModel))}`;
   if (outcome != null && outcome.upstreamStatus > 0) line += `,"upstream_status_code":${number(outcome.upstreamStatus)}`;
   if (outcome != null && outcome.attempts > 0) line += `,"upstream_attempts":${number(outcome.attempts)}`;

@@ -7,7 +7,8 @@
 //   not_ready (no configuration yet)                                   → model_route_matching
 //   model_server_not_found, no_ready_pods                              → pod_discovery
 //   pods_overloaded (filters removed every pod), no_pd_pair            → scheduling
-//   unsupported_target (ExternalModelProvider targets)                 → external_provider_proxy
+//   provider_not_found, provider_not_ready                             → provider_discovery
+//   provider_path_unsupported                                          → external_provider_proxy
 //   upstream_unavailable, upstream_timeout, upstream_stream_error,
 //   upstream_protocol_error                                            → proxy
 //   rate_limit_exceeded, rate_limit_unavailable                        → rate_limit
@@ -40,7 +41,9 @@ export const ERROR_TYPES: Readonly<Partial<Record<ErrorCode, string>>> = {
   no_ready_pods: 'pod_discovery',
   pods_overloaded: 'scheduling',
   no_pd_pair: 'scheduling',
-  unsupported_target: 'external_provider_proxy',
+  provider_not_found: 'provider_discovery',
+  provider_not_ready: 'provider_discovery',
+  provider_path_unsupported: 'external_provider_proxy',
   upstream_unavailable: 'proxy',
   upstream_timeout: 'proxy',
   upstream_stream_error: 'proxy',

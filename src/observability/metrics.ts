@@ -4,7 +4,7 @@
 //
 // Label values as in Kthena: `model` is the request's model when some ModelRoute knows it, else "unknown";
 // `path` is the request path when it is an OpenAI API path, else "unknown" (bounded cardinality); model_route and
-// backend_name are "namespace/name", backend_type "model_server"; a request that never reached a backend has
+// backend_name are "namespace/name", backend_type "model_server" or "external_provider"; a request that never reached a backend has
 // model_route="none", backend_type="unresolved", backend_name="none", upstream_model="none".
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { SchedulerObserver } from '../scheduling/framework/observer.ts';
@@ -19,6 +19,7 @@ export const UNKNOWN = 'unknown';
 const NONE = 'none';
 const UNRESOLVED = 'unresolved';
 const MODEL_SERVER = 'model_server';
+const EXTERNAL_PROVIDER = 'external_provider';
 /** Beyond this many cached children per map (only after many reloads), the cache starts over. */
 const MAX_CACHED = 10_000;
 
@@ -158,7 +159,7 @@ export class RouterMetrics implements SchedulerObserver {
     if (tokens.input > 0) destination.tokens('input').inc(tokens.input);
     if (tokens.output > 0) destination.tokens('output').inc(tokens.output);
     const attempts = record.outcome?.attempts ?? 0;
-    if (attempts > 1) this.retriesOf(model, record.server?.key ?? NONE).inc(attempts - 1);
+    if (attempts > 1) this.retriesOf(model, record.server?.key ?? record.provider?.key ?? NONE).inc(attempts - 1);
     const path = destination.labels[1];
     if (record.prefill !== undefined) this.m.prefill.labels(model, path, String(record.prefill.status)).observe(record.prefill.durationMs / 1000);
     if (record.decode !== undefined) this.m.decode.labels(model, path, String(record.decode.status)).observe(record.decode.durationMs / 1000);
@@ -208,23 +209,27 @@ export class RouterMetrics implements SchedulerObserver {
 
   private destination(record: RequestRecord, model: string, resolved: boolean): Destination {
     const path = pathLabel(record.path);
-    const bound = resolved && record.server !== null;
+    const backend = record.server ?? record.provider ?? null;
+    const bound = resolved && backend !== null;
+    const provider = bound && record.server === null;
     const route = bound ? (record.route?.key ?? NONE) : NONE;
-    const server = bound ? record.server!.key : NONE;
+    const server = bound ? backend.key : NONE;
+    // A provider and a ModelServer may share a name: their shortcuts must not.
+    const serverKey = provider ? `provider:${server}` : server;
     const upstream = bound ? (record.upstreamModel ?? NONE) : NONE;
     const byPath = this.destinations.get(model);
     const byRoute = byPath?.get(path);
     const byServer = byRoute?.get(route);
-    const byUpstream = byServer?.get(server);
+    const byUpstream = byServer?.get(serverKey);
     let destination = byUpstream?.get(upstream);
     if (destination === undefined) {
-      destination = new Destination(this.m, [model, path, route, bound ? MODEL_SERVER : UNRESOLVED, server, upstream]);
+      destination = new Destination(this.m, [model, path, route, provider ? EXTERNAL_PROVIDER : bound ? MODEL_SERVER : UNRESOLVED, server, upstream]);
       if (++this.destinationCount > MAX_CACHED) {
         // Only after many reloads: the shortcuts start over (the families keep the series).
         this.destinations = new Map();
         this.destinationCount = 1;
       }
-      nestedSet(this.destinations, [model, path, route, server, upstream], destination);
+      nestedSet(this.destinations, [model, path, route, serverKey, upstream], destination);
     }
     return destination;
   }

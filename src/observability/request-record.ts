@@ -4,7 +4,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { RouterError } from '../errors/router-error.ts';
 import type { ExchangeOutcome } from '../proxy/backend.ts';
-import type { CompiledRoute, CompiledRule, CompiledServer, PodEndpoint } from '../snapshot/types.ts';
+import type { CompiledProvider, CompiledRoute, CompiledRule, CompiledServer, PodEndpoint } from '../snapshot/types.ts';
 
 /** One phase of a PD-disaggregated request, for the prefill/decode duration histograms. */
 export interface PhaseTiming {
@@ -34,6 +34,8 @@ export interface RequestRecord {
   route: CompiledRoute | null;
   rule: CompiledRule | null;
   server: CompiledServer | null;
+  /** The ExternalModelProvider that served the request (then `server` is null). */
+  provider?: CompiledProvider | null;
   upstreamModel: string | null;
   /** The pods in the scheduler's order (the first is its choice), or null when the request was not scheduled. */
   scheduled: readonly PodEndpoint[] | null;
@@ -61,7 +63,7 @@ export function startRecord(req: IncomingMessage, requestId: string, path: strin
   return {
     requestId, method: req.method ?? 'POST', path, protocol: protocolOf(req),
     startedAt: Date.now(), receivedAt: performance.now(), scheduledAt: 0, endedAt: 0,
-    model: null, body: null, route: null, rule: null, server: null, upstreamModel: null, scheduled: null, user: null, queueMs: -1,
+    model: null, body: null, route: null, rule: null, server: null, provider: null, upstreamModel: null, scheduled: null, user: null, queueMs: -1,
     traceId: null, status: 0, error: null, outcome: null, dispatchedTo: null,
   };
 }

@@ -13,7 +13,7 @@ import type { UpstreamPools } from '../proxy/upstream-pools.ts';
 import type { PdPairPlanner } from '../scheduling/pd-pairs.ts';
 import type { PodPicker, ScheduleRequest } from '../scheduling/pod-picker.ts';
 import type { SnapshotStore } from '../snapshot/snapshot-store.ts';
-import type { CompiledRoute, CompiledRule, CompiledServer, PodEndpoint } from '../snapshot/types.ts';
+import type { CompiledProvider, CompiledRoute, CompiledRule, CompiledServer, PodEndpoint } from '../snapshot/types.ts';
 import type { Admission, AdmissionTicket, Authenticator, Identity } from './filters.ts';
 import { finishRequest } from './run.ts';
 import type { ParsedBody } from './stages/parse.ts';
@@ -71,7 +71,9 @@ export class RequestContext implements ExchangeRequest {
   trace: DecisionRecorder | null = null;
   route: CompiledRoute | null = null;
   rule: CompiledRule | null = null;
+  /** The target: a ModelServer, or an ExternalModelProvider (then server is null and nothing is scheduled). */
   server: CompiledServer | null = null;
+  provider: CompiledProvider | null = null;
   isLora = false;
   upstreamModel = '';
   // rate-limit, admit

@@ -4,19 +4,21 @@
 import { RouterError } from '../errors/router-error.ts';
 import { matchRoute, type RequestFacts } from '../routing/match-route.ts';
 import type { RouteTrace } from '../routing/route-trace.ts';
-import type { CompiledRoute, CompiledRule, CompiledServer, RoutingSnapshot } from '../snapshot/types.ts';
+import type { CompiledProvider, CompiledRoute, CompiledRule, CompiledServer, RoutingSnapshot } from '../snapshot/types.ts';
+
+interface Resolved {
+  readonly ok: true;
+  readonly route: CompiledRoute;
+  readonly rule: CompiledRule;
+  /** The model was found among loraAdapters: it is not rewritten. */
+  readonly isLora: boolean;
+  /** spec.model (of the ModelServer or the provider) for non-LoRA requests when set, else the request's model. */
+  readonly upstreamModel: string;
+}
 
 export type ResolvedRoute =
-  | {
-      readonly ok: true;
-      readonly route: CompiledRoute;
-      readonly rule: CompiledRule;
-      readonly server: CompiledServer;
-      /** The model was found among loraAdapters: it is not rewritten. */
-      readonly isLora: boolean;
-      /** spec.model for non-LoRA requests when set, else the request's model. */
-      readonly upstreamModel: string;
-    }
+  | (Resolved & { readonly server: CompiledServer; readonly provider: null })
+  | (Resolved & { readonly server: null; readonly provider: CompiledProvider })
   | { readonly ok: false; readonly error: RouterError };
 
 export function resolveRoute(snapshot: RoutingSnapshot, facts: RequestFacts, trace: RouteTrace | null = null): ResolvedRoute {
@@ -25,15 +27,16 @@ export function resolveRoute(snapshot: RoutingSnapshot, facts: RequestFacts, tra
   if (!decision.matched) return refused('model_not_found', `The model \`${model}\` does not exist.`);
   const { route, rule, target, isLora } = decision;
   if (target.kind === 'provider') {
-    return snapshot.providers.has(target.providerKey)
-      ? refused('unsupported_target', `ExternalModelProvider ${target.providerKey} targets are not supported yet`)
-      : refused('model_server_not_found', `ExternalModelProvider ${target.providerKey} not found`);
+    const provider = snapshot.providers.get(target.providerKey);
+    if (provider === undefined) return refused('provider_not_found', `ExternalModelProvider ${target.providerKey} not found`);
+    if (provider.notReady !== null) return refused('provider_not_ready', provider.notReady);
+    return { ok: true, route, rule, server: null, provider, isLora, upstreamModel: provider.model ?? model };
   }
   const server = snapshot.servers.get(target.serverKey);
   if (server === undefined) return refused('model_server_not_found', `ModelServer ${target.serverKey} not found`);
   if (server.pods.length === 0) return refused('no_ready_pods', `no ready pods for ModelServer ${server.key}`);
   const upstreamModel = !isLora && server.model !== undefined ? server.model : model;
-  return { ok: true, route, rule, server, isLora, upstreamModel };
+  return { ok: true, route, rule, server, provider: null, isLora, upstreamModel };
 }
 
 function refused(code: ConstructorParameters<typeof RouterError>[0], message: string): ResolvedRoute {

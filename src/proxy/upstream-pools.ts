@@ -32,20 +32,27 @@ export class UpstreamPools {
   }
 
   get(origin: string): Pool {
-    let pool = this.pools.get(origin);
-    if (pool === undefined) {
-      pool = new Pool(origin, {
-        connections: this.options.connectionsPerPod,
-        pipelining: 1,
-        connectTimeout: this.options.connectTimeoutMs,
-        keepAliveTimeout: this.options.keepAliveTimeoutMs,
-        connect: tlsConnect(this.options.ca),
-        // The router applies its own per-attempt timeout (trafficPolicy.timeout); a non-streamed answer can take minutes.
-        headersTimeout: 0,
-        bodyTimeout: 300_000, // idle time between body chunks, like Envoy's stream idle timeout
-      });
-      this.pools.set(origin, pool);
-    }
+    return this.pools.get(origin) ?? this.create(origin, origin, true);
+  }
+
+  /** The pool of an external provider's origin; `insecure` (spec.insecureSkipVerify) skips certificate checks. */
+  getProvider(origin: string, insecure: boolean): Pool {
+    const key = providerPoolKey(origin, insecure);
+    return this.pools.get(key) ?? this.create(key, origin, !insecure);
+  }
+
+  private create(key: string, origin: string, verify: boolean): Pool {
+    const pool = new Pool(origin, {
+      connections: this.options.connectionsPerPod,
+      pipelining: 1,
+      connectTimeout: this.options.connectTimeoutMs,
+      keepAliveTimeout: this.options.keepAliveTimeoutMs,
+      connect: verify ? tlsConnect(this.options.ca) : { rejectUnauthorized: false },
+      // The router applies its own per-attempt timeout (trafficPolicy.timeout); a non-streamed answer can take minutes.
+      headersTimeout: 0,
+      bodyTimeout: 300_000, // idle time between body chunks, like Envoy's stream idle timeout
+    });
+    this.pools.set(key, pool);
     return pool;
   }
 
@@ -63,4 +70,9 @@ export class UpstreamPools {
     this.pools.clear();
     await Promise.allSettled(pools.map((p) => p.destroy()));
   }
+}
+
+/** The pool (and live-state) key of a provider: its origin, marked when its certificate is not verified. */
+export function providerPoolKey(origin: string, insecure: boolean): string {
+  return insecure ? `${origin}#insecure` : origin;
 }

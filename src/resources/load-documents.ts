@@ -18,6 +18,7 @@ export interface LoadResult {
 const LIST_KINDS: Readonly<Record<string, string>> = {
   List: 'v1',
   PodList: 'v1',
+  SecretList: 'v1',
   ModelRouteList: API_VERSION,
   ModelServerList: API_VERSION,
   ExternalModelProviderList: API_VERSION,

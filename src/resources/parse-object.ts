@@ -5,6 +5,7 @@ import { externalModelProviderSchema } from './schema-external-model-provider.ts
 import { modelRouteSchema } from './schema-model-route.ts';
 import { modelServerSchema } from './schema-model-server.ts';
 import { podStubSchema } from './schema-pod.ts';
+import { secretSchema } from './schema-secret.ts';
 import { API_VERSION, type Resource, type ResourceKind } from './types.ts';
 import { findUnknownFields, isPlainObject } from './unknown-fields.ts';
 import { validateResource } from './validate.ts';
@@ -22,6 +23,7 @@ const KINDS: Readonly<Record<ResourceKind, KindHandling>> = {
   ModelServer: { apiVersion: API_VERSION, schema: modelServerSchema, warnOnUnknownFields: true },
   ExternalModelProvider: { apiVersion: API_VERSION, schema: externalModelProviderSchema, warnOnUnknownFields: true },
   Pod: { apiVersion: 'v1', schema: podStubSchema, warnOnUnknownFields: false },
+  Secret: { apiVersion: 'v1', schema: secretSchema, warnOnUnknownFields: false },
 };
 
 export interface ParsedObject {

@@ -157,8 +157,28 @@ export interface PodStub {
   };
 }
 
-export type Resource = ModelRoute | ModelServer | ExternalModelProvider | PodStub;
+/**
+ * A v1 Secret (in standalone mode a document of the config files; in a cluster from the Kubernetes source). Only
+ * ExternalModelProvider credentials are read from it. `data` is decoded from base64 and merged with `stringData`
+ * (stringData wins, as in the API server). Its values are never logged or dumped.
+ */
+export interface SecretDocument {
+  apiVersion: 'v1';
+  kind: 'Secret';
+  metadata: ObjectMeta;
+  type?: string;
+  /** Decoded values of `data` and `stringData`. */
+  values: Readonly<Record<string, string>>;
+}
+
+export type Resource = ModelRoute | ModelServer | ExternalModelProvider | PodStub | SecretDocument;
 export type ResourceKind = Resource['kind'];
+
+/** Label a Secret needs before a provider may use it (Kthena's Secret informer selects on it). */
+export const CREDENTIAL_LABEL = 'networking.serving.volcano.sh/external-model-provider-credential';
+
+/** Annotation on an ExternalModelProvider: how long to wait for the provider's response headers (Go duration). */
+export const PROVIDER_TIMEOUT_ANNOTATION = 'switchyard.dev/response-timeout';
 
 /** Annotation on a Pod stub that overrides the ModelServer's workloadPort.port for that pod. */
 export const PORT_ANNOTATION = 'switchyard.dev/port';

@@ -17,5 +17,7 @@ export function validateResource(resource: Resource): FieldProblem[] {
       return validateExternalModelProvider(resource);
     case 'Pod':
       return validatePodStub(resource);
+    case 'Secret':
+      return [];
   }
 }

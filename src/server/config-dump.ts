@@ -3,19 +3,20 @@
 // the router's own view of each endpoint (in flight, health, scrape state).
 import type { EngineStateTable } from '../engines/engine-state.ts';
 import type { PodStateTable } from '../pods/pod-state.ts';
-import type { CompiledRoute, CompiledServer, PodEndpoint, RoutingSnapshot } from '../snapshot/types.ts';
+import type { CompiledProvider, CompiledRoute, CompiledServer, PodEndpoint, RoutingSnapshot } from '../snapshot/types.ts';
 
 export interface DumpSources {
   readonly engines: EngineStateTable;
   readonly podStates: PodStateTable;
 }
 
-export type DumpKind = 'modelroutes' | 'modelservers' | 'pods';
+export type DumpKind = 'modelroutes' | 'modelservers' | 'pods' | 'externalmodelproviders';
 
 export function dumpList(kind: DumpKind, snapshot: RoutingSnapshot | null, sources: DumpSources): Record<string, unknown[]> {
   if (snapshot === null) return { [kind]: [] };
   if (kind === 'modelroutes') return { modelroutes: routesOf(snapshot).map(routeView) };
   if (kind === 'modelservers') return { modelservers: [...snapshot.servers.values()].map(serverView) };
+  if (kind === 'externalmodelproviders') return { externalmodelproviders: [...snapshot.providers.values()].map(providerView) };
   return { pods: [...podsOf(snapshot).values()].map((p) => podView(p, sources, false)) };
 }
 
@@ -31,11 +32,28 @@ export function dumpOne(kind: DumpKind, namespace: string, name: string, snapsho
     const server = snapshot.servers.get(key);
     return server === undefined ? null : serverView(server);
   }
+  if (kind === 'externalmodelproviders') {
+    const provider = snapshot.providers.get(key);
+    return provider === undefined ? null : providerView(provider);
+  }
   const pod = podsOf(snapshot).get(key);
   return pod === undefined ? null : podView(pod, sources, true);
 }
 
-export const KIND_NAMES: Readonly<Record<DumpKind, string>> = { modelroutes: 'ModelRoute', modelservers: 'ModelServer', pods: 'Pod' };
+export const KIND_NAMES: Readonly<Record<DumpKind, string>> = {
+  modelroutes: 'ModelRoute', modelservers: 'ModelServer', pods: 'Pod', externalmodelproviders: 'ExternalModelProvider',
+};
+
+/** A provider with the status conditions Kthena's controller would write; never its credential. */
+function providerView(provider: CompiledProvider): unknown {
+  return {
+    name: provider.name,
+    namespace: provider.namespace,
+    spec: provider.resource.spec,
+    status: { conditions: provider.conditions },
+    timeoutMs: provider.timeoutMs,
+  };
+}
 
 function routesOf(snapshot: RoutingSnapshot): CompiledRoute[] {
   const routes = new Map<string, CompiledRoute>();

@@ -14,7 +14,7 @@ import { readBody } from './read-body.ts';
 export const DEBUG_HOST = '127.0.0.1';
 const MAX_EXPLAIN_BODY = 16 * 1024 * 1024;
 const DUMP_PREFIX = '/debug/config_dump/';
-const KINDS: ReadonlySet<string> = new Set(['modelroutes', 'modelservers', 'pods']);
+const KINDS: ReadonlySet<string> = new Set(Object.keys(KIND_NAMES));
 
 export interface DebugServerDeps extends DumpSources {
   readonly store: SnapshotStore;

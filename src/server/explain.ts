@@ -47,6 +47,7 @@ export function explainRequest(deps: ExplainDeps, input: unknown): ExplainResult
   const routed = resolveRoute(snapshot, { ...facts, model }, recorder);
   if (!routed.ok) return { ok: true, explanation: recorder.finish(routed.error) };
   const { server, isLora, upstreamModel } = routed;
+  if (server === null) return { ok: true, explanation: recorder.finish(null) }; // a provider: nothing to schedule
   const request: ScheduleRequest = { model, upstreamModel, isLora, server, rawHeaders, body: parsed };
   const pods = deps.picker.schedule(request, server.pods, recorder);
   const error = pods.length > 0 ? null : new RouterError('pods_overloaded', `every pod of ModelServer ${server.key} is overloaded (the scheduler's filters removed them all)`);

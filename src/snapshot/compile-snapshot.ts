@@ -8,13 +8,16 @@ import type {
   ModelServer,
   PodStub,
   Rule,
+  SecretDocument,
 } from '../resources/types.ts';
+import { compileProviders } from './providers.ts';
 import { classifyPdPods } from './pd-groups.ts';
 import { PodIndex, isPodReady, toEndpoint } from './pod-selection.ts';
 import { compileStringMatch } from './string-matcher.ts';
 import type {
   CompiledRoute,
   CompiledRule,
+  CompiledProvider,
   CompiledServer,
   CompiledTarget,
   HeaderMatcher,
@@ -37,14 +40,17 @@ export function compileSnapshot(
   const routes: LoadedResource<ModelRoute>[] = [];
   const servers: ModelServer[] = [];
   const pods: PodStub[] = [];
-  const providers = new Map<string, ExternalModelProvider>();
+  const providerItems: LoadedResource<ExternalModelProvider>[] = [];
+  const secrets = new Map<string, SecretDocument>();
   for (const item of loaded) {
     const r = item.resource;
     if (r.kind === 'ModelRoute') routes.push(item as LoadedResource<ModelRoute>);
     else if (r.kind === 'ModelServer') servers.push(r);
     else if (r.kind === 'Pod') pods.push(r);
-    else providers.set(keyOf(r.metadata), r);
+    else if (r.kind === 'Secret') secrets.set(keyOf(r.metadata), r);
+    else providerItems.push(item as LoadedResource<ExternalModelProvider>);
   }
+  const providers = compileProviders(providerItems, secrets, issues);
 
   const podIndex = new PodIndex(pods);
   const compiledServers = new Map<string, CompiledServer>();
@@ -217,7 +223,7 @@ function checkRouteReferences(
   route: CompiledRoute,
   item: LoadedResource<ModelRoute>,
   servers: ReadonlyMap<string, CompiledServer>,
-  providers: ReadonlyMap<string, ExternalModelProvider>,
+  providers: ReadonlyMap<string, CompiledProvider>,
   issues: ConfigIssue[],
 ): void {
   for (const rule of route.rules) {
@@ -225,12 +231,8 @@ function checkRouteReferences(
       const path = `spec.rules[${rule.index}].targetModels[${t}]`;
       if (target.kind === 'server' && !servers.has(target.serverKey)) {
         issues.push(routeIssue(item, `${path}.modelServerName`, `ModelServer ${target.serverKey} does not exist; requests routed to it get 404`));
-      } else if (target.kind === 'provider') {
-        const known = providers.has(target.providerKey);
-        issues.push(routeIssue(item, `${path}.externalModelProviderName`,
-          known
-            ? 'ExternalModelProvider targets are not served yet; requests routed to it get 501'
-            : `ExternalModelProvider ${target.providerKey} does not exist; requests routed to it get 404`));
+      } else if (target.kind === 'provider' && !providers.has(target.providerKey)) {
+        issues.push(routeIssue(item, `${path}.externalModelProviderName`, `ExternalModelProvider ${target.providerKey} does not exist; requests routed to it get 404`));
       }
     });
   }

@@ -67,6 +67,38 @@ export interface CompiledPd {
   readonly roleOf: ReadonlyMap<string, PdRole>;
 }
 
+/** A status condition of a provider, as Kthena's controller writes them (CredentialsResolved, Ready). */
+export interface ProviderCondition {
+  readonly type: 'CredentialsResolved' | 'Ready';
+  readonly status: 'True' | 'False';
+  readonly reason: string;
+  readonly message: string;
+}
+
+/** An ExternalModelProvider, ready to serve requests (snapshot/providers.ts). */
+export interface CompiledProvider {
+  /** "namespace/name". */
+  readonly key: string;
+  readonly namespace: string;
+  readonly name: string;
+  readonly type: 'OpenAI' | 'Anthropic';
+  /** spec.model: replaces the request's model when set. */
+  readonly model: string | undefined;
+  /** "https://host[:port]" of baseURL: the connection pool's key. */
+  readonly origin: string;
+  /** baseURL's path without trailing slashes ("" or e.g. "/v1", "/openai/v1"). */
+  readonly basePath: string;
+  readonly insecureSkipVerify: boolean;
+  /** Flat [name, value, …]: spec.headers, then the credential header (authorization or x-api-key). */
+  readonly headers: readonly string[];
+  /** Bound on the wait for response headers (annotation switchyard.dev/response-timeout, default 60 s). */
+  readonly timeoutMs: number;
+  /** Why requests are refused (credential not resolved), or null when ready. */
+  readonly notReady: string | null;
+  readonly conditions: readonly ProviderCondition[];
+  readonly resource: ExternalModelProvider;
+}
+
 export type CompiledTarget =
   | { readonly kind: 'server'; readonly name: string; readonly serverKey: string; readonly weight: number }
   | { readonly kind: 'provider'; readonly name: string; readonly providerKey: string; readonly weight: number };
@@ -112,7 +144,8 @@ export interface RoutingSnapshot {
   readonly routesByLora: ReadonlyMap<string, readonly CompiledRoute[]>;
   /** "namespace/name" → ModelServer. */
   readonly servers: ReadonlyMap<string, CompiledServer>;
-  readonly providers: ReadonlyMap<string, ExternalModelProvider>;
+  /** "namespace/name" → provider. */
+  readonly providers: ReadonlyMap<string, CompiledProvider>;
   /** Every distinct origin of every server's pods. */
   readonly endpoints: ReadonlyMap<string, PodEndpoint>;
   /** The body of GET /v1/models, precomputed. */

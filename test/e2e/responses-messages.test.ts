@@ -1,16 +1,17 @@
 // The Responses and Messages APIs through the router to mock vLLM pods, with the official clients: routed by
-// `model`, streamed and not, usage read from each protocol's own fields, no stream_options added to either. And an
-// upstream that compresses: the router asks for identity on streams, so the usage tap reads every event.
+// `model`, streamed and not, usage read from each protocol's own fields, no stream_options added to either; also the
+// Vercel AI SDK's default OpenAI provider (which calls the Responses API). And an upstream that compresses: the
+// router asks for identity on streams, so the usage tap reads every event.
+import { createOpenAI } from '@ai-sdk/openai';
 import Anthropic from '@anthropic-ai/sdk';
+import { generateText, streamText } from 'ai';
 import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
-import pino from 'pino';
-import { startRouterApp } from '../../src/cli/router-app.ts';
 import type { MockEngineHandle } from '../../src/mock-engine/index.ts';
 import type { RequestRecord } from '../../src/server/inference-handler.ts';
-import { createEnv, mockStats, modelServer, podStub, post, simpleRoute, startMock, waitFor, writeYaml, type TestEnv } from '../support/harness.ts';
+import { createEnv, mockStats, modelServer, podStub, post, simpleRoute, startMock, startRouter, waitFor, writeYaml, type TestEnv } from '../support/harness.ts';
 import { startFakePod, type FakePod } from '../support/proxy-fixtures.ts';
 import { rawRequest, sseData } from '../support/raw-http.ts';
 
@@ -37,11 +38,7 @@ describe('Responses and Messages APIs', () => {
       podStub('gz-0', 'gz', fake.port),
       simpleRoute('gz', 'gz', 'gz'),
     ]);
-    env.router = await startRouterApp({
-      configPaths: [env.dir], port: 0, host: '127.0.0.1', maxBodyBytes: 1 << 20, reloadDebounceMs: 50, healthCheckIntervalMs: 0,
-      metricsScrapeIntervalMs: 0, logger: pino({ level: 'silent' }), onRequestDone: (record) => records.push(record),
-    });
-    url = env.router.url;
+    url = (await startRouter(env, { onRequestDone: (record) => records.push(record) })).url;
     openai = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'k', maxRetries: 0 });
     anthropic = new Anthropic({ baseURL: url, apiKey: 'k', maxRetries: 0 });
   });
@@ -92,6 +89,21 @@ describe('Responses and Messages APIs', () => {
       const record = await lastRecord(count);
       assert.ok(usage !== undefined);
       assert.deepEqual(record.outcome?.usage, { promptTokens: usage.input_tokens, completionTokens: usage.output_tokens, totalTokens: usage.total_tokens });
+    });
+  });
+
+  describe("the Vercel AI SDK's default OpenAI provider", () => {
+    it('generates and streams text through /v1/responses', async () => {
+      const provider = createOpenAI({ baseURL: `${url}/v1`, apiKey: 'k' });
+      const whole = await generateText({ model: provider('assistant'), prompt: 'Hello there', maxRetries: 0 });
+      assert.equal(whole.text, `This is simulated message from ${BASE}!`);
+      assert.equal((await mockStats(mock)).lastRequest?.path, '/v1/responses', 'the SDK\'s default API');
+      assert.ok((whole.usage.outputTokens ?? 0) > 0);
+      const streamed = streamText({ model: provider('assistant'), prompt: 'Hello there', maxRetries: 0 });
+      let text = '';
+      for await (const delta of streamed.textStream) text += delta;
+      assert.equal(text, `This is simulated message from ${BASE}!`);
+      assert.equal((await streamed.usage).outputTokens, whole.usage.outputTokens);
     });
   });
 

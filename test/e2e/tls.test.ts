@@ -12,29 +12,10 @@ import OpenAI from 'openai';
 import pino from 'pino';
 import { Agent, request } from 'undici';
 import { startRouterApp, type RouterApp } from '../../src/cli/router-app.ts';
-import { createEnv, podStub, simpleRoute, startMock, waitFor, type TestEnv } from '../support/harness.ts';
+import { createEnv, modelServer, podStub, simpleRoute, startMock, waitFor, type TestEnv } from '../support/harness.ts';
 import { createTestCa, type TestCa } from '../support/tls.ts';
 
 const MODEL = 'org/tls-model';
-
-function httpsServer(name: string, port: number, protocol: 'http' | 'https'): string {
-  return [
-    'apiVersion: networking.serving.volcano.sh/v1alpha1',
-    'kind: ModelServer',
-    'metadata:',
-    `  name: ${name}`,
-    '  namespace: default',
-    'spec:',
-    '  workloadSelector:',
-    '    matchLabels:',
-    `      app: ${name}`,
-    '  workloadPort:',
-    `    port: ${port}`,
-    `    protocol: ${protocol}`,
-    '  inferenceEngine: vLLM',
-    `  model: "${MODEL}"`,
-  ].join('\n');
-}
 
 /** An https pod that counts what the router's background work asks of it. */
 async function startCountingPod(tls: { cert: string; key: string }): Promise<{ server: Server; port: number; seen: Map<string, number> }> {
@@ -82,7 +63,7 @@ describe('TLS', () => {
     it('proxies streams and whole answers over TLS verified with --upstream-ca', async () => {
       const mock = await startMock(env, { model: MODEL, tls: ca.issue() });
       assert.match(mock.url, /^https:/);
-      const dir = await configDir('pods', [httpsServer('secure', 8443, 'https'), podStub('secure-0', 'secure', mock.port), simpleRoute('secure', 'secure', 'secure')]);
+      const dir = await configDir('pods', [modelServer('secure', { model: MODEL, port: 8443, protocol: 'https' }), podStub('secure-0', 'secure', mock.port), simpleRoute('secure', 'secure', 'secure')]);
       const router = await start(dir, { upstreamCaFile: caFile });
       try {
         const openai = new OpenAI({ baseURL: `${router.url}/v1`, apiKey: 'k', maxRetries: 0 });
@@ -100,7 +81,7 @@ describe('TLS', () => {
     it('refuses a pod whose certificate is not trusted: 502, never plain text', async () => {
       const other = createTestCa('Unknown CA');
       const mock = await startMock(env, { model: MODEL, tls: other.issue() });
-      const dir = await configDir('untrusted', [httpsServer('bad', 8443, 'https'), podStub('bad-0', 'bad', mock.port), simpleRoute('bad', 'bad', 'bad')]);
+      const dir = await configDir('untrusted', [modelServer('bad', { model: MODEL, port: 8443, protocol: 'https' }), podStub('bad-0', 'bad', mock.port), simpleRoute('bad', 'bad', 'bad')]);
       const router = await start(dir, { upstreamCaFile: caFile });
       try {
         const res = await request(`${router.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'bad', prompt: 'x' }) });
@@ -116,7 +97,7 @@ describe('TLS', () => {
 
     it('probes /health and scrapes /metrics and /v1/models over TLS', async () => {
       const pod = await startCountingPod(ca.issue());
-      const dir = await configDir('probes', [httpsServer('probed', 8443, 'https'), podStub('probed-0', 'probed', pod.port), simpleRoute('probed', 'probed', 'probed')]);
+      const dir = await configDir('probes', [modelServer('probed', { model: MODEL, port: 8443, protocol: 'https' }), podStub('probed-0', 'probed', pod.port), simpleRoute('probed', 'probed', 'probed')]);
       const router = await start(dir, { upstreamCaFile: caFile }, 100);
       try {
         await waitFor(() => (pod.seen.get('/health') ?? 0) > 0 && (pod.seen.get('/metrics') ?? 0) > 0 && (pod.seen.get('/v1/models') ?? 0) > 0, 5000, 'probes and scrapes over TLS');
@@ -132,7 +113,7 @@ describe('TLS', () => {
   describe('the router listener (--tls-cert, --tls-key)', () => {
     it('serves HTTPS and reloads a rotated certificate', async () => {
       const mock = await startMock(env, { model: MODEL });
-      const dir = await configDir('listener', [httpsServer('plain', mock.port, 'http'), podStub('plain-0', 'plain', mock.port), simpleRoute('plain', 'plain', 'plain')]);
+      const dir = await configDir('listener', [modelServer('plain', { model: MODEL, port: mock.port, protocol: 'http' }), podStub('plain-0', 'plain', mock.port), simpleRoute('plain', 'plain', 'plain')]);
       const certFile = join(env.dir, 'router.pem');
       const keyFile = join(env.dir, 'router.key');
       const first = ca.issue('router-one');

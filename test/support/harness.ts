@@ -52,7 +52,7 @@ export async function startRouter(
     metricsScrapeIntervalMs?: number;
     routerConfigFile?: string;
   } & Pick<RouterAppOptions, 'metricsPort' | 'exposeMetricsOnRouterPort' | 'metricsPrefix' | 'accessLog' | 'debugPort' | 'allowExplainHeader'
-    | 'rateLimitFailureMode' | 'authenticator' | 'admission' | 'queueHeartbeatMs' | 'onRequestDone'> = {},
+    | 'rateLimitFailureMode' | 'authenticator' | 'admission' | 'queueHeartbeatMs' | 'onRequestDone' | 'upstreamCaFile'> = {},
 ): Promise<RouterApp> {
   env.router = await startRouterApp({
     configPaths: [env.dir],
@@ -74,6 +74,7 @@ export async function startRouter(
     admission: overrides.admission,
     queueHeartbeatMs: overrides.queueHeartbeatMs,
     onRequestDone: overrides.onRequestDone,
+    upstreamCaFile: overrides.upstreamCaFile,
     logger: pino({ level: 'silent' }),
   });
   return env.router;
@@ -87,7 +88,10 @@ export function client(router: RouterApp, headers: Record<string, string> = {}):
 
 export function modelServer(
   name: string,
-  opts: { app?: string; model?: string; engine?: 'vLLM' | 'SGLang'; port?: number; timeout?: string; retry?: { attempts: number; interval?: string } } = {},
+  opts: {
+    app?: string; model?: string; engine?: 'vLLM' | 'SGLang'; port?: number; protocol?: 'http' | 'https'; timeout?: string;
+    retry?: { attempts: number; interval?: string };
+  } = {},
 ): string {
   const lines = [
     'apiVersion: networking.serving.volcano.sh/v1alpha1',
@@ -101,6 +105,7 @@ export function modelServer(
     `      app: ${opts.app ?? name}`,
     '  workloadPort:',
     `    port: ${opts.port ?? 8000}`,
+    ...(opts.protocol === undefined ? [] : [`    protocol: ${opts.protocol}`]),
     `  inferenceEngine: ${opts.engine ?? 'vLLM'}`,
   ];
   if (opts.model !== undefined) lines.push(`  model: "${opts.model}"`);

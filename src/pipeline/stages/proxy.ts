@@ -1,18 +1,22 @@
 // Stage 7, proxy: the one place that calls into the proxy layer. The request context is the exchange's request; the
-// backend is the scheduled pods in order, or, for a PD-disaggregated ModelServer, the pairs the schedule stage planned
-// with the bodies of the ModelServer's KV connector. Filter logic stays out.
+// backend is the scheduled pods in order, for a PD-disaggregated ModelServer the pairs the schedule stage planned with
+// the bodies of the ModelServer's KV connector, or an ExternalModelProvider. Filter logic stays out.
+import { RouterError } from '../../errors/router-error.ts';
 import { connectorFor } from '../../proxy/connectors/index.ts';
 import { runExchange, type Backend } from '../../proxy/exchange.ts';
 import { buildUpstreamHeaders } from '../../proxy/headers.ts';
 import type { BodyEdit } from '../../proxy/json-body.ts';
 import { PdBackend } from '../../proxy/pd-backend.ts';
 import { PodBackend } from '../../proxy/pod-backend.ts';
+import { PROVIDER_RETRIES, ProviderBackend, providerHeaders, providerPath } from '../../proxy/provider-backend.ts';
 import { ensureTraceContext } from '../../observability/trace-context.ts';
 import type { PdPair, PdPairPlanner } from '../../scheduling/pd-pairs.ts';
+import type { CompiledProvider } from '../../snapshot/types.ts';
 import type { RequestContext } from '../context.ts';
 import type { StageResult } from '../run.ts';
 
 export function proxy(ctx: RequestContext): StageResult {
+  if (ctx.provider !== null) return toProvider(ctx, ctx.provider);
   const { req, record, deps } = ctx;
   const headers = buildUpstreamHeaders(req.rawHeaders, {
     requestId: ctx.requestId,
@@ -36,8 +40,25 @@ export function proxy(ctx: RequestContext): StageResult {
     record.scheduled = ctx.pods;
     backend = new PodBackend(ctx.pods, deps.pools, deps.podStates, deps.picker, ctx.scheduleRequest!);
   }
-  record.scheduledAt = performance.now();
-  deps.onDispatch(record);
+  return dispatch(ctx, backend);
+}
+
+/** An ExternalModelProvider serves the request: its own path, headers (credential from its Secret) and timeout. */
+function toProvider(ctx: RequestContext, provider: CompiledProvider): StageResult {
+  const path = providerPath(provider, ctx.path);
+  if (path instanceof RouterError) return path;
+  ctx.headers = providerHeaders(provider, ctx.req.rawHeaders, { requestId: ctx.requestId, identityEncoding: ctx.stream });
+  ctx.record.traceId = ensureTraceContext(ctx.headers);
+  ctx.timeoutMs = provider.timeoutMs;
+  ctx.retryAttempts = PROVIDER_RETRIES;
+  ctx.retryIntervalMs = 0;
+  const request = { path, headers: ctx.headers, body: ctx.body, timeoutMs: provider.timeoutMs };
+  return dispatch(ctx, new ProviderBackend(provider, request, ctx.deps.pools, ctx.deps.podStates));
+}
+
+function dispatch(ctx: RequestContext, backend: Backend): StageResult {
+  ctx.record.scheduledAt = performance.now();
+  ctx.deps.onDispatch(ctx.record);
   runExchange(ctx, backend);
   return undefined;
 }

@@ -24,10 +24,11 @@ export function route(ctx: RequestContext): StageResult {
     setExplainHeader(ctx.res, ctx.trace, ctx.explain, routed.error);
     return routed.error;
   }
-  const { server, upstreamModel } = routed;
+  const { server, provider, upstreamModel } = routed;
   ctx.route = record.route = routed.route;
   ctx.rule = record.rule = routed.rule;
   ctx.server = record.server = server;
+  ctx.provider = record.provider = provider;
   ctx.upstreamModel = record.upstreamModel = upstreamModel;
   ctx.isLora = routed.isLora;
 

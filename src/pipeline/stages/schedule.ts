@@ -1,5 +1,5 @@
 // Stage 6, schedule: the scheduler ranks the ModelServer's pods (the first is its choice, the rest the retry order),
-// or, for a prefill/decode ModelServer, plans decode/prefill pairs.
+// or, for a prefill/decode ModelServer, plans decode/prefill pairs. An external provider is not scheduled.
 import { RouterError } from '../../errors/router-error.ts';
 import { setExplainHeader } from '../../observability/explain/summary.ts';
 import { PdPairPlanner } from '../../scheduling/pd-pairs.ts';
@@ -8,7 +8,8 @@ import type { RequestContext } from '../context.ts';
 import type { StageResult } from '../run.ts';
 
 export function schedule(ctx: RequestContext): StageResult {
-  const server = ctx.server!;
+  const server = ctx.server;
+  if (server === null) return undefined; // an ExternalModelProvider: nothing to schedule
   const request: ScheduleRequest = {
     model: ctx.model, upstreamModel: ctx.upstreamModel, isLora: ctx.isLora, server, rawHeaders: ctx.req.rawHeaders, body: ctx.parsed!,
   };

@@ -1,0 +1,91 @@
+// ExternalModelProviders → CompiledProviders: everything a request to a provider needs, computed when the
+// configuration changes: the origin and base path of baseURL, the headers every request gets (spec.headers, then the
+// credential from the Secret), the response timeout, and the status conditions Kthena's controller would write.
+// A provider whose credential cannot be resolved still compiles (as in Kthena, where it is only "not Ready"): its
+// requests are refused with `notReady`, and the configuration warns.
+import { parseGoDuration } from '../resources/duration.ts';
+import { CREDENTIAL_LABEL, PROVIDER_TIMEOUT_ANNOTATION, type ConfigIssue, type ExternalModelProvider, type LoadedResource, type SecretDocument } from '../resources/types.ts';
+import type { CompiledProvider, ProviderCondition } from './types.ts';
+
+/** The wait for a provider's response headers when the provider names none (switchyard.dev/response-timeout). */
+export const DEFAULT_PROVIDER_TIMEOUT_MS = 60_000;
+
+/** RFC 9110 field-value characters: visible ASCII, space and tab (and obs-text). */
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+type CredentialReason = 'CredentialNotRequired' | 'CredentialResolved' | 'CredentialNotFound' | 'CredentialKeyNotFound' | 'CredentialInvalid';
+
+export function compileProviders(
+  providers: readonly LoadedResource<ExternalModelProvider>[],
+  secrets: ReadonlyMap<string, SecretDocument>,
+  issues: ConfigIssue[],
+): Map<string, CompiledProvider> {
+  const compiled = new Map<string, CompiledProvider>();
+  for (const item of providers) {
+    const provider = compileProvider(item.resource, secrets);
+    compiled.set(provider.key, provider);
+    if (provider.notReady !== null) {
+      issues.push({
+        severity: 'warning', file: item.origin.file, documentIndex: item.origin.documentIndex,
+        object: `ExternalModelProvider ${provider.key}`, path: 'spec.auth.secretRef',
+        message: `${provider.notReady}; requests routed to it get 503 provider_not_ready`,
+      });
+    }
+  }
+  return compiled;
+}
+
+function compileProvider(resource: ExternalModelProvider, secrets: ReadonlyMap<string, SecretDocument>): CompiledProvider {
+  const { metadata, spec } = resource;
+  const key = `${metadata.namespace}/${metadata.name}`;
+  const url = new URL(spec.baseURL); // validated: https, a host, no credentials, query or fragment
+  const basePath = url.pathname.replace(/\/+$/, '');
+  const headers: string[] = [];
+  for (const [name, value] of Object.entries(spec.headers)) headers.push(name.toLowerCase(), value);
+  const credential = resolveCredential(resource, secrets);
+  if (credential.token !== null) {
+    const scheme = spec.auth?.scheme ?? (spec.providerType === 'Anthropic' ? 'APIKey' : 'Bearer');
+    if (scheme === 'Bearer') headers.push('authorization', `Bearer ${credential.token}`);
+    else headers.push('x-api-key', credential.token);
+  }
+  const timeout = metadata.annotations[PROVIDER_TIMEOUT_ANNOTATION];
+  const timeoutMs = timeout === undefined ? DEFAULT_PROVIDER_TIMEOUT_MS : (parseGoDuration(timeout) ?? DEFAULT_PROVIDER_TIMEOUT_MS);
+  const ready = credential.reason === 'CredentialNotRequired' || credential.reason === 'CredentialResolved';
+  const conditions: ProviderCondition[] = [
+    { type: 'CredentialsResolved', status: ready ? 'True' : 'False', reason: credential.reason, message: credential.message },
+    { type: 'Ready', status: ready ? 'True' : 'False', reason: ready ? 'Ready' : credential.reason, message: ready ? 'the provider can serve requests' : credential.message },
+  ];
+  return {
+    key,
+    namespace: metadata.namespace,
+    name: metadata.name,
+    type: spec.providerType,
+    model: spec.model,
+    origin: url.origin,
+    basePath,
+    insecureSkipVerify: spec.insecureSkipVerify,
+    headers,
+    timeoutMs: timeoutMs > 0 ? timeoutMs : DEFAULT_PROVIDER_TIMEOUT_MS,
+    notReady: ready ? null : `external provider ${key} is not ready: ${credential.message}`,
+    conditions,
+    resource,
+  };
+}
+
+function resolveCredential(resource: ExternalModelProvider, secrets: ReadonlyMap<string, SecretDocument>): { token: string | null; reason: CredentialReason; message: string } {
+  const ref = resource.spec.auth?.secretRef;
+  if (ref === undefined) return { token: null, reason: 'CredentialNotRequired', message: 'no spec.auth' };
+  const secretKey = `${resource.metadata.namespace}/${ref.name}`;
+  const secret = secrets.get(secretKey);
+  if (secret === undefined) return { token: null, reason: 'CredentialNotFound', message: `Secret ${secretKey} not found` };
+  if (secret.metadata.labels[CREDENTIAL_LABEL] !== 'true') {
+    return { token: null, reason: 'CredentialNotFound', message: `Secret ${secretKey} lacks the label ${CREDENTIAL_LABEL}: "true"` };
+  }
+  const value = secret.values[ref.key];
+  if (value === undefined) return { token: null, reason: 'CredentialKeyNotFound', message: `Secret ${secretKey} has no key ${ref.key}` };
+  const token = value.trim();
+  if (token === '' || !HEADER_VALUE.test(token)) {
+    return { token: null, reason: 'CredentialInvalid', message: `Secret ${secretKey} key ${ref.key} is empty or not a valid header value` };
+  }
+  return { token, reason: 'CredentialResolved', message: `credential from Secret ${secretKey} key ${ref.key}` };
+}
