@@ -11,6 +11,8 @@ import { UpstreamPools } from '../proxy/upstream-pools.ts';
 import { formatIssue, type ConfigIssue } from '../resources/types.ts';
 import { setUpScheduler } from '../scheduling/config/scheduler-setup.ts';
 import type { RequestRecord } from '../server/inference-handler.ts';
+import { createPathPolicy } from '../routing/path-policy.ts';
+import type { ListenerLimits } from '../server/listener-limits.ts';
 import { RouterServer } from '../server/router-server.ts';
 import { SnapshotStore } from '../snapshot/snapshot-store.ts';
 import { FileSource } from '../sources/file-source.ts';
@@ -21,6 +23,10 @@ export interface RouterAppOptions extends Omit<ObservabilityOptions, 'metricsHos
   readonly port: number;
   readonly host?: string;
   readonly maxBodyBytes: number;
+  /** Listener timeouts, sizes and connection cap; unset fields take the defaults (listener-limits.ts). */
+  readonly limits?: Partial<ListenerLimits>;
+  /** POST paths forwarded besides the inference API (--allow-path). */
+  readonly allowPaths?: readonly string[];
   readonly reloadDebounceMs: number;
   /** 0 disables active health checks. */
   readonly healthCheckIntervalMs: number;
@@ -122,7 +128,14 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
 
   const server = new RouterServer(
     { store, picker, pools, podStates, onDispatch: observability.onDispatch, onRequestDone: observability.onRequestDone },
-    { maxBodyBytes: options.maxBodyBytes, allowExplainHeader: options.allowExplainHeader, metrics: observability.routerPortMetrics },
+    {
+      maxBodyBytes: options.maxBodyBytes,
+      limits: options.limits,
+      pathPolicy: createPathPolicy(options.allowPaths),
+      allowExplainHeader: options.allowExplainHeader,
+      metrics: observability.routerPortMetrics,
+      log,
+    },
   );
   observability.bind(() => server.activeApiRequests, picker);
   let address;

@@ -83,8 +83,11 @@ class InferenceCall implements ExchangeOptions {
   readonly bodyRead = (result: BodyResult): void => {
     if (!result.ok) {
       if (result.reason === 'too_large') {
-        this.res.shouldKeepAlive = false; // the rest of the body is not read; the connection cannot be reused
+        // Kept alive: Node discards the rest of the body, so the client reads this answer (read-body.ts lingers).
         this.refuse(new RouterError('request_too_large', `request body exceeds the limit of ${this.deps.maxBodyBytes} bytes`));
+      } else if (result.reason === 'unreadable') {
+        this.res.shouldKeepAlive = false; // the request's framing is lost
+        this.refuse(result.error);
       } else {
         this.deps.onRequestDone(endRecord(this.record, 0, null, null)); // the client went away while sending the body
       }

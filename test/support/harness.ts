@@ -51,7 +51,7 @@ export async function startRouter(
     /** Engine metrics scraping is off unless asked for: pods' metrics stay unknown, so scheduling is by in-flight count. */
     metricsScrapeIntervalMs?: number;
     routerConfigFile?: string;
-  } & Pick<RouterAppOptions, 'metricsPort' | 'exposeMetricsOnRouterPort' | 'metricsPrefix' | 'accessLog' | 'debugPort' | 'allowExplainHeader'> = {},
+  } & Pick<RouterAppOptions, 'metricsPort' | 'exposeMetricsOnRouterPort' | 'metricsPrefix' | 'accessLog' | 'debugPort' | 'allowExplainHeader' | 'limits' | 'allowPaths'> = {},
 ): Promise<RouterApp> {
   env.router = await startRouterApp({
     configPaths: [env.dir],
@@ -68,6 +68,8 @@ export async function startRouter(
     accessLog: overrides.accessLog,
     debugPort: overrides.debugPort,
     allowExplainHeader: overrides.allowExplainHeader,
+    limits: overrides.limits,
+    allowPaths: overrides.allowPaths,
     logger: pino({ level: 'silent' }),
   });
   return env.router;
