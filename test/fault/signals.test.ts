@@ -40,9 +40,10 @@ describe('signals reach the router', () => {
     child.stdout!.setEncoding('utf8').on('data', (s: string) => (out += s));
     child.stderr!.setEncoding('utf8').on('data', (s: string) => (out += s));
     await waitFor(() => out.includes('switchyard listening'), 60_000, `the router listening: ${out}`);
-    const exited = new Promise((resolve) => child.once('exit', resolve));
+    // 'close': the process exited and every holder of its output pipes (the router too) closed them.
+    const closed = new Promise((resolve) => child.once('close', resolve));
     child.kill('SIGTERM');
-    await exited;
+    await closed;
     await waitFor(() => processesWith(env.dir).length === 0, 10_000, 'no router process left');
     return out;
   }
