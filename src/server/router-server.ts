@@ -157,9 +157,10 @@ export class RouterServer {
 
   private dispatch(req: IncomingMessage, res: ServerResponse): void {
     const url = req.url ?? '/';
+    const api = isApiPath(url);
+    if (api) this.activeApi++; // taken back when the response closes
     if (url.length > this.limits.maxUrlBytes) return this.refuseLogged(req, res, new RouterError('uri_too_long', `the request URL is longer than ${this.limits.maxUrlBytes} bytes`));
-    if (isApiPath(url)) {
-      this.activeApi++; // taken back when the response closes
+    if (api) {
       const queryAt = url.indexOf('?');
       const path = queryAt < 0 ? url : url.slice(0, queryAt);
       if (req.method === 'POST') {

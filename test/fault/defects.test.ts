@@ -1,6 +1,7 @@
 // Regression tests of the defects found by trying the router as an attacker and as a faulty network would.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { waitFor } from '../support/harness.ts';
 import { rawRequest } from '../support/raw-http.ts';
 import { openStream, tokenEvents } from '../support/process.ts';
 import { collect, openSocket, startEchoRouter, statusOf, waitForLine, type FaultEnv } from './support.ts';
@@ -71,6 +72,8 @@ describe('defects', () => {
     assert.equal((headers.json() as { error: { code: string } }).error.code, 'headers_too_large');
     await waitForLine(fault, (l) => l.status_code === 414 && String(l.path).length < 300 && l.method === 'GET');
     await waitForLine(fault, (l) => l.status_code === 431);
+    await waitFor(() => fault.router.server.activeApiRequests === 0, 3000, 'the active-request gauge back to 0');
+    assert.equal(fault.router.server.activeApiRequests, 0);
   });
 
   it('bad chunked framing from a client is 400 bad_request in the access log, not a client disconnect', async () => {
