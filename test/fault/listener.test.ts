@@ -42,6 +42,19 @@ describe('listener bounds', () => {
     assert.equal(line.path, '/v1/completions');
   });
 
+  it('closes a keep-alive connection left idle past the keep-alive timeout', async () => {
+    const fault = await start({ limits: { keepAliveTimeoutMs: 300 } });
+    const socket = await openSocket(fault.router.url);
+    let closedByRouter = false;
+    socket.once('end', () => (closedByRouter = true));
+    const result = collect(socket, 10_000);
+    socket.write('GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n');
+    const { data } = await result;
+    assert.equal(closedByRouter, true, 'the router closed the idle connection (not the 10 s guard of the test)');
+    assert.equal(statusOf(data), 200);
+    assert.match(data.toString('latin1'), /keep-alive/i, 'the answer kept the connection alive');
+  });
+
   it('300 connections that never send a request neither starve real clients nor harm a stream in flight', async () => {
     const fault = await start({ limits: { maxConnections: 100 } }, 20);
     const stream = await openStream(`${fault.router.url}/v1/completions`, { model: 'echo', prompt: words(60), max_tokens: 60 });
