@@ -1,6 +1,7 @@
 // Parsers for command-line values; each throws commander's InvalidArgumentError with a message naming the format.
 import { InvalidArgumentError } from 'commander';
 import { parseGoDuration } from '../resources/duration.ts';
+import { invalidAllowedPath } from '../routing/path-policy.ts';
 
 export function parsePort(value: string): number {
   const n = Number(value);
@@ -49,4 +50,11 @@ export function parseNonNegativeNumber(value: string): number {
   const n = Number(value);
   if (value.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError('expected a number >= 0');
   return n;
+}
+
+/** --allow-path, repeatable: a plain absolute path (path-policy.ts). */
+export function parseAllowedPath(value: string, previous: string[] | undefined): string[] {
+  const problem = invalidAllowedPath(value);
+  if (problem !== null) throw new InvalidArgumentError(problem);
+  return [...(previous ?? []), value];
 }

@@ -1,6 +1,6 @@
 // `switchyard` command line: serve, validate, mock, demo.
 import { Command, Option } from 'commander';
-import { collect, parseByteSize, parseDurationMs, parseMetricPrefix, parseNonNegativeNumber, parsePort, parsePositiveInt } from './flag-values.ts';
+import { collect, parseAllowedPath, parseByteSize, parseDurationMs, parseMetricPrefix, parseNonNegativeNumber, parsePort, parsePositiveInt } from './flag-values.ts';
 import type { LogLevel } from '../observability/logger.ts';
 import type { MockFlags } from './mock.ts';
 import type { ServeFlags } from './serve.ts';
@@ -27,6 +27,12 @@ program
   .option('--host <host>', 'listen address', '0.0.0.0')
   .addOption(duration('--drain-timeout <duration>', 'on SIGTERM/SIGINT, how long running requests may take to finish', 30_000, '30s'))
   .addOption(new Option('--max-body-size <size>', 'largest accepted request body').argParser(parseByteSize).default(16 * 1024 * 1024, '16MiB'))
+  .addOption(duration('--header-timeout <duration>', "a client's request line and headers must arrive within this (408 otherwise)", 30_000, '30s'))
+  .addOption(duration('--body-timeout <duration>', "a client's request body must arrive within this after its headers (408 otherwise)", 60_000, '60s'))
+  .addOption(duration('--keep-alive-timeout <duration>', 'an idle keep-alive client connection is closed after this', 65_000, '65s'))
+  .option('--max-connections <n>', 'open client connections; beyond, the ones idle or sending their request longest are closed (the file-descriptor limit may lower it)', parsePositiveInt, 10_000)
+  .addOption(new Option('--max-header-size <size>', 'largest request line plus headers (431 beyond; 414 for a URL over 8KiB)').argParser(parseByteSize).default(32 * 1024, '32KiB'))
+  .option('--allow-path <path>', 'forward POSTs on this path too, besides the inference API (repeatable), e.g. /v1/tokenize', parseAllowedPath)
   .addOption(duration('--reload-debounce <duration>', 'quiet time after a file change before reloading', 200, '200ms'))
   .addOption(duration('--health-check-interval <duration>', 'interval of active GET /health probes to pods (0 disables)', 5000, '5s'))
   .option('--router-config <file>', 'Kthena router configuration file: scheduler plugins, weights and args (watched and hot-reloaded)')

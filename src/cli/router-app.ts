@@ -14,6 +14,8 @@ import type { Admission, Authenticator } from '../pipeline/filters.ts';
 import { formatIssue, type ConfigIssue } from '../resources/types.ts';
 import { setUpScheduler } from '../scheduling/config/scheduler-setup.ts';
 import type { RequestRecord } from '../server/inference-handler.ts';
+import { createPathPolicy } from '../routing/path-policy.ts';
+import type { ListenerLimits } from '../server/listener-limits.ts';
 import { RouterServer } from '../server/router-server.ts';
 import { readTlsFiles, watchTlsFiles, type TlsFiles } from '../server/tls-files.ts';
 import { SnapshotStore } from '../snapshot/snapshot-store.ts';
@@ -25,6 +27,10 @@ export interface RouterAppOptions extends Omit<ObservabilityOptions, 'metricsHos
   readonly port: number;
   readonly host?: string;
   readonly maxBodyBytes: number;
+  /** Listener timeouts, sizes and connection cap; unset fields take the defaults (listener-limits.ts). */
+  readonly limits?: Partial<ListenerLimits>;
+  /** POST paths forwarded besides the inference API (--allow-path). */
+  readonly allowPaths?: readonly string[];
   readonly reloadDebounceMs: number;
   /** 0 disables active health checks. */
   readonly healthCheckIntervalMs: number;
@@ -168,7 +174,15 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
       queueHeartbeatMs: options.queueHeartbeatMs,
       onRateLimited: observability.metrics === null ? null : (model, limitType, path) => observability.metrics?.rateLimitExceeded(model, limitType, path),
     },
-    { maxBodyBytes: options.maxBodyBytes, allowExplainHeader: options.allowExplainHeader, metrics: observability.routerPortMetrics, tls },
+    {
+      maxBodyBytes: options.maxBodyBytes,
+      limits: options.limits,
+      pathPolicy: createPathPolicy(options.allowPaths),
+      allowExplainHeader: options.allowExplainHeader,
+      metrics: observability.routerPortMetrics,
+      log,
+      tls,
+    },
   );
   const tlsWatcher = options.tls === undefined ? null : await watchTlsFiles(
     options.tls,

@@ -12,6 +12,12 @@ export interface ServeFlags {
   host: string;
   drainTimeout: number;
   maxBodySize: number;
+  headerTimeout: number;
+  bodyTimeout: number;
+  keepAliveTimeout: number;
+  maxConnections: number;
+  maxHeaderSize: number;
+  allowPath?: string[];
   reloadDebounce: number;
   healthCheckInterval: number;
   /** Kthena-format router configuration file (scheduler plugins). */
@@ -48,6 +54,14 @@ export async function runServe(flags: ServeFlags): Promise<void> {
       port: flags.port,
       host: flags.host,
       maxBodyBytes: flags.maxBodySize,
+      limits: {
+        headersTimeoutMs: flags.headerTimeout,
+        bodyTimeoutMs: flags.bodyTimeout,
+        keepAliveTimeoutMs: flags.keepAliveTimeout,
+        maxConnections: flags.maxConnections,
+        maxHeaderBytes: flags.maxHeaderSize,
+      },
+      allowPaths: flags.allowPath ?? [],
       reloadDebounceMs: flags.reloadDebounce,
       healthCheckIntervalMs: flags.healthCheckInterval,
       routerConfigFile: flags.routerConfig,

@@ -11,6 +11,8 @@ export interface ErrorCodeSpec {
 }
 
 export const ERROR_CODES = {
+  /** The request itself is malformed: a URL that does not percent-decode, broken chunked framing. */
+  bad_request: { status: 400, type: 'invalid_request_error' },
   invalid_json: { status: 400, type: 'invalid_request_error' },
   invalid_body: { status: 400, type: 'invalid_request_error' },
   model_required: { status: 400, type: 'invalid_request_error' },
@@ -24,6 +26,8 @@ export const ERROR_CODES = {
   provider_not_ready: { status: 503, type: 'server_error' },
   not_found: { status: 404, type: 'not_found_error' },
   method_not_allowed: { status: 405, type: 'invalid_request_error' },
+  /** The client did not send its headers (--header-timeout) or its body (--body-timeout) in time. */
+  request_timeout: { status: 408, type: 'invalid_request_error' },
   request_too_large: { status: 413, type: 'invalid_request_error' },
   /** No credential, or one the authenticator refused (answered with WWW-Authenticate). */
   unauthorized: { status: 401, type: 'invalid_request_error' },
@@ -33,10 +37,14 @@ export const ERROR_CODES = {
   rate_limit_unavailable: { status: 503, type: 'server_error' },
   /** The request waited in the admission (fairness) queue longer than its timeout; answered with Retry-After. */
   queue_timeout: { status: 503, type: 'server_error' },
+  uri_too_long: { status: 414, type: 'invalid_request_error' },
+  headers_too_large: { status: 431, type: 'invalid_request_error' },
   no_ready_pods: { status: 503, type: 'server_error' },
   /** The scheduler's filters removed every pod (e.g. all have too many requests waiting). */
   pods_overloaded: { status: 503, type: 'server_error' },
   not_ready: { status: 503, type: 'server_error' },
+  /** The router is shutting down: a new request is refused (Retry-After), a stream cut at the drain timeout ends with it. */
+  draining: { status: 503, type: 'server_error' },
   /** PD-disaggregated ModelServer: no group has both a ready prefill pod and a ready decode pod. */
   no_pd_pair: { status: 503, type: 'server_error' },
   upstream_unavailable: { status: 502, type: 'server_error' },

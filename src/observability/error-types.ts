@@ -2,7 +2,8 @@
 // error_type label (Kthena's "finish reason"). Kthena's values are kept so that dashboards and alerts written for
 // kthena_router_* keep working:
 //
-//   invalid_json, invalid_body, model_required, request_too_large     → request_parsing
+//   invalid_json, invalid_body, model_required, request_too_large,
+//   bad_request, request_timeout, uri_too_long, headers_too_large      → request_parsing
 //   model_not_found, not_found                                         → route_not_found
 //   not_ready (no configuration yet)                                   → model_route_matching
 //   model_server_not_found, no_ready_pods                              → pod_discovery
@@ -14,6 +15,7 @@
 //   rate_limit_exceeded, rate_limit_unavailable                        → rate_limit
 //   queue_timeout                                                      → scheduling
 //   unauthorized (Kthena logs no error type for its 401)               → request_failed
+//   draining (shutting down)                                           → request_failed
 //   internal_error, and any code added later without a mapping         → request_failed
 //
 // Without a router error the metrics' error_type is successful_request below status 400 and request_failed from
@@ -33,6 +35,10 @@ export const ERROR_TYPES: Readonly<Partial<Record<ErrorCode, string>>> = {
   invalid_body: 'request_parsing',
   model_required: 'request_parsing',
   request_too_large: 'request_parsing',
+  bad_request: 'request_parsing',
+  request_timeout: 'request_parsing',
+  uri_too_long: 'request_parsing',
+  headers_too_large: 'request_parsing',
   model_not_found: 'route_not_found',
   not_found: 'route_not_found',
   method_not_allowed: 'route_not_found',
@@ -53,6 +59,7 @@ export const ERROR_TYPES: Readonly<Partial<Record<ErrorCode, string>>> = {
   queue_timeout: 'scheduling',
   unauthorized: REQUEST_FAILED,
   internal_error: REQUEST_FAILED,
+  draining: REQUEST_FAILED,
 };
 
 /** Error codes caused by the upstream (the rest are the router's own refusals). */

@@ -1,65 +1,87 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { compileMatchRegex } from './regex.ts';
+import { compileMatchRegex, type MatchRegex } from './regex.ts';
 
-function compiled(pattern: string): { regex: RegExp; linear: boolean } {
+function compiled(pattern: string): MatchRegex {
   const result = compileMatchRegex(pattern);
   assert.ok(result.ok, `${pattern} should compile: ${result.ok ? '' : result.error}`);
   return result;
 }
 
-describe('compileMatchRegex (RE2 MatchString semantics)', () => {
-  // [pattern, input, matches, runs on the linear-time engine]
-  const cases: [string, string, boolean, boolean][] = [
-    ['premium', 'a-premium-user', true, true], // unanchored: a partial match succeeds
-    ['^/v1/', '/v1/chat/completions', true, true],
-    ['^/v1/', '/api/v1/', false, true],
-    ['(?i)premium', 'PREMIUM', true, false], // V8's linear engine has no `i`
-    ['(?i)premium', 'basic', false, false],
-    ['(?is)a.b', 'A\nB', true, false],
-    ['(?s)a.b', 'a\nb', true, true],
-    ['a.b', 'a\nb', false, true], // RE2 `.` excludes \n ...
-    ['a.b', 'a\rb', true, true], // ... but, unlike JavaScript's, not \r
-    ['(?m)^b$', 'a\nb\nc', true, true],
-    ['^b$', 'a\nb\nc', false, true],
-    ['(?P<tier>gold|silver)', 'silver', true, true],
-    ['\\Q.*+\\E$', 'x.*+', true, true],
-    ['\\Q.*+\\E$', 'xyz', false, true],
-    ['^[[:digit:]]+$', '2024', true, true],
-    ['^[[:alpha:]_]+$', 'a_b', true, true],
-    ['[]a]', ']', true, true], // RE2: a leading ] is a literal
-    ['\\Afoo', 'foo', true, true],
-    ['(?m)\\Afoo', 'x\nfoo', false, true],
-    ['foo\\z', 'foo\n', false, true],
-    ['\\x{41}', 'A', true, true],
-    ['\\x{263A}', '\u263a', true, true],
-    ['(?i:ab)c', 'ABc', true, false],
-    ['(a)\\1', 'aa', true, false], // backreference: JavaScript only, backtracking engine
-    ['(a+)+$', `${'a'.repeat(40)}!`, false, true], // catastrophic for a backtracking engine; instant here
+describe('compileMatchRegex (Go regexp semantics: RE2 syntax, unanchored MatchString)', () => {
+  // [pattern, input, matches] — each as Go's regexp.MatchString answers.
+  const cases: [string, string, boolean][] = [
+    ['premium', 'a-premium-user', true], // unanchored: a partial match succeeds
+    ['^/v1/', '/v1/chat/completions', true],
+    ['^/v1/', '/api/v1/', false],
+    ['(?i)premium', 'PREMIUM', true],
+    ['(?i)premium', 'basic', false],
+    ['(?is)a.b', 'A\nB', true],
+    ['(?s)a.b', 'a\nb', true],
+    ['a.b', 'a\nb', false], // RE2 `.` excludes \n ...
+    ['a.b', 'a\rb', true], // ... but, unlike JavaScript's, not \r
+    ['(?m)^b$', 'a\nb\nc', true],
+    ['^b$', 'a\nb\nc', false],
+    ['(?P<tier>gold|silver)', 'silver', true],
+    ['(?<tier>gold|silver)', 'gold', true], // Go 1.22+ accepts this spelling too
+    ['\\Q.*+\\E$', 'x.*+', true],
+    ['\\Q.*+\\E$', 'xyz', false],
+    ['^[[:digit:]]+$', '2024', true],
+    ['^[[:alpha:]_]+$', 'a_b', true],
+    ['[]a]', ']', true], // RE2: a leading ] is a literal
+    ['\\Afoo', 'foo', true],
+    ['(?m)\\Afoo', 'x\nfoo', false],
+    ['foo\\z', 'foo\n', false],
+    ['\\x{41}', 'A', true],
+    ['\\x{263A}', '\u263a', true],
+    ['\\x{1F600}', '\u{1F600}', true], // above U+FFFF: one code point
+    ['(?i:ab)c', 'ABc', true],
+    ['(?U)a+', 'aaa', true], // ungreedy flag: valid in Go
+    ['a(?i)b', 'aB', true], // flags mid-pattern: valid in Go
+    ['^\\pL+$', 'héllo', true],
+    ['(a+)+$', `${'a'.repeat(40)}!`, false], // catastrophic for a backtracking engine; linear here
+    // Where V8's regex and Go's differ:
+    ['^\\s$', '\v', false], // RE2's \s is [\t\n\f\r ]: no vertical tab ...
+    ['^\\s$', '\u00a0', false], // ... and no Unicode spaces
+    ['^\\s$', '\u2003', false],
+    ['^\\s$', '\t', true],
+    ['^.$', '\u{1F600}', true], // `.` is one code point, not one UTF-16 unit
+    ['^..$', '\u{1F600}', false],
+    ['^[^a]$', '\u{1F600}', true],
+    ['^\\w$', 'é', false], // \w is ASCII in RE2
+    ['^\\d$', '\u0663', false], // and so is \d
   ];
-  for (const [pattern, input, matches, linear] of cases) {
+  for (const [pattern, input, matches] of cases) {
     it(`${pattern} ${matches ? 'matches' : 'does not match'} ${JSON.stringify(input)}`, () => {
-      const { regex, linear: isLinear } = compiled(pattern);
-      assert.equal(regex.test(input), matches);
-      assert.equal(isLinear, linear, 'linear engine');
+      assert.equal(compiled(pattern).test(input), matches);
     });
   }
 
+  it('matches UTF-8 bytes as Go matches a string of them', () => {
+    assert.equal(compiled('^.$').testBytes(Buffer.from('\u{1F600}')), true);
+    assert.equal(compiled('^é+$').testBytes(Buffer.from('éé')), true);
+    assert.equal(compiled('^..$').testBytes(Buffer.from([0xe0, 0xa4])), true, 'each invalid byte is one U+FFFD');
+  });
+
+  // [pattern, Go's reason] — Go's regexp.Compile refuses these, and so does Kthena's webhook.
   const invalid: [string, string][] = [
-    ['(', 'Unterminated group'],
-    ['a)', 'Unmatched'],
+    ['(', 'missing closing )'],
+    ['a)', 'unexpected )'],
     ['[a', 'missing closing ]'],
-    ['*a', 'Nothing to repeat'],
-    ['\\pL', 'Unicode character classes'],
-    ['(?U)a+', 'ungreedy'],
-    ['a(?i)b', 'only supported at the start'],
-    ['\\e', 'invalid escape sequence \\e'],
-    ['[[:foo:]]', 'unknown POSIX class'],
-    ['\\x{1F600}', 'above U+FFFF'],
+    ['*a', 'missing argument to repetition operator'],
+    ['(a)\\1', 'invalid escape sequence: `\\1`'], // backreference
+    ['(?=a)b', 'invalid or unsupported Perl syntax'], // lookahead
+    ['(?!a)b', 'invalid or unsupported Perl syntax'], // negative lookahead
+    ['(?<=a)b', 'invalid named capture'], // lookbehind
+    ['(?<!a)b', 'invalid named capture'], // negative lookbehind
+    ['a++', 'invalid nested repetition operator'], // possessive
+    ['a{1001}', 'invalid repeat count'],
+    ['\\e', 'invalid escape sequence'],
+    ['[[:foo:]]', 'invalid character class range'],
     ['abc\\', 'trailing backslash'],
   ];
   for (const [pattern, reason] of invalid) {
-    it(`${pattern} is rejected: ${reason}`, () => {
+    it(`${pattern} is refused: ${reason}`, () => {
       const result = compileMatchRegex(pattern);
       assert.ok(!result.ok, 'should not compile');
       assert.ok(result.error.includes(reason), result.error);

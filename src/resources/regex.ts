@@ -1,36 +1,25 @@
-// Regexes for modelMatch header and uri matches, with Go RE2 MatchString semantics (unanchored).
-import v8 from 'node:v8';
-import { translateRe2Pattern } from './re2-syntax.ts';
+// Regexes for modelMatch header and uri matches with Go's regexp semantics (RE2 syntax, unanchored MatchString):
+// re2js is a port of RE2/J, linear-time on any input, and refuses what Go refuses (backreferences, lookaround).
+import { RE2JS } from 're2js';
 
-// Makes the `l` flag available: V8's linear-time engine, which like RE2 cannot backtrack catastrophically.
-v8.setFlagsFromString('--enable-experimental-regexp-engine');
-
-export type CompiledMatchRegex = { ok: true; regex: RegExp; linear: boolean } | { ok: false; error: string };
-
-/**
- * Compiles an RE2 pattern for unanchored matching (`regex.test(value)`). Prefers the linear-time engine;
- * patterns it cannot run (the `i` flag, backreferences, lookaround) get the backtracking engine and
- * `linear: false`, so callers can warn about them.
- */
-export function compileMatchRegex(pattern: string): CompiledMatchRegex {
-  const translated = translateRe2Pattern(pattern);
-  if (!translated.ok) return { ok: false, error: `invalid regex ${JSON.stringify(pattern)}: ${translated.error}` };
-  const { source, flags } = translated;
-  try {
-    return { ok: true, regex: new RegExp(source, `${flags}l`), linear: true };
-  } catch {
-    // Either not linear-time compatible or not valid at all; the normal engine tells which.
-  }
-  try {
-    return { ok: true, regex: new RegExp(source, flags), linear: false };
-  } catch (error) {
-    return { ok: false, error: `invalid regex ${JSON.stringify(pattern)}: ${syntaxErrorReason(error)}` };
-  }
+export interface MatchRegex {
+  readonly ok: true;
+  /** Unanchored, as Go's MatchString; the string is matched as its code points (what Go sees as UTF-8). */
+  readonly test: (value: string) => boolean;
+  /** Unanchored match over UTF-8 bytes, as Go's Match; an invalid byte counts as one U+FFFD, as in Go. */
+  readonly testBytes: (bytes: Uint8Array) => boolean;
 }
 
-/** V8 says "Invalid regular expression: /<translated source>/: Unterminated group"; keep the reason only. */
-function syntaxErrorReason(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
-  const reason = message.slice(message.lastIndexOf(': ') + 2);
-  return reason || message;
+export type CompiledMatchRegex = MatchRegex | { ok: false; error: string };
+
+/** Compiles an RE2 pattern once (at snapshot time); the error reads like Go's `regexp.Compile`. */
+export function compileMatchRegex(pattern: string): CompiledMatchRegex {
+  let regex: RE2JS;
+  try {
+    regex = RE2JS.compile(pattern);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    return { ok: false, error: `invalid regex ${JSON.stringify(pattern)}: ${message}` };
+  }
+  return { ok: true, test: (value) => regex.test(value), testBytes: (bytes) => regex.test(bytes) };
 }

@@ -69,16 +69,8 @@ function validateStringMatch(match: StringMatch, path: FieldPath): FieldProblem[
   }
   if (match.regex !== undefined) {
     const compiled = compileMatchRegex(match.regex);
-    if (!compiled.ok) {
-      problems.push(errorAt([...path, 'regex'], compiled.error));
-    } else if (!compiled.linear && used === 'regex') {
-      problems.push(
-        warningAt(
-          [...path, 'regex'],
-          'regex runs on the backtracking engine (needed for (?i), backreferences or lookaround); avoid nested quantifiers',
-        ),
-      );
-    }
+    // Refused like Kthena's webhook refuses what Go's regexp.Compile refuses (backreferences, lookaround, …).
+    if (!compiled.ok) problems.push(errorAt([...path, 'regex'], compiled.error));
   }
   return problems;
 }

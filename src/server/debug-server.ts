@@ -14,6 +14,7 @@ import { readBody } from './read-body.ts';
 export const DEBUG_HOST = '127.0.0.1';
 const MAX_EXPLAIN_BODY = 16 * 1024 * 1024;
 const DUMP_PREFIX = '/debug/config_dump/';
+const LOOPBACK_HOST = /^(?:127\.0\.0\.1|localhost|\[::1\])(?::\d{1,5})?$/i;
 const KINDS: ReadonlySet<string> = new Set(Object.keys(KIND_NAMES));
 
 export interface DebugServerDeps extends DumpSources {
@@ -28,6 +29,8 @@ export class DebugServer {
   constructor(deps: DebugServerDeps) {
     this.deps = deps;
     this.server = createServer((req, res) => {
+      // A page in a browser on this machine can reach 127.0.0.1 under its own name (DNS rebinding): only loopback names.
+      if (!LOOPBACK_HOST.test(req.headers.host ?? '')) return json(res, 403, { error: 'the debug server answers only Host 127.0.0.1, localhost or [::1]' });
       try {
         this.dispatch(req, res);
       } catch (err) {

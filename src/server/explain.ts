@@ -61,7 +61,8 @@ function toRawHeaders(headers: unknown): string[] | null {
     const values = Array.isArray(value) ? (value as unknown[]) : [value];
     for (const v of values) {
       if (typeof v !== 'string' && typeof v !== 'number') return null;
-      raw.push(name, String(v));
+      // As Node hands a request's header bytes to the router: one Latin-1 character per UTF-8 byte.
+      raw.push(name, Buffer.from(String(v), 'utf8').toString('latin1'));
     }
   }
   return raw;

@@ -24,8 +24,11 @@ export function handleInference(deps: InferenceDeps, req: IncomingMessage, res: 
 function bodyRead(ctx: RequestContext, result: BodyResult): void {
   if (!result.ok) {
     if (result.reason === 'too_large') {
-      ctx.res.shouldKeepAlive = false; // the rest of the body is not read; the connection cannot be reused
+      // Kept alive: Node discards the rest of the body, so the client reads this answer (read-body.ts lingers).
       refuse(ctx, new RouterError('request_too_large', `request body exceeds the limit of ${ctx.deps.maxBodyBytes} bytes`));
+    } else if (result.reason === 'unreadable') {
+      ctx.res.shouldKeepAlive = false; // the request's framing is lost
+      refuse(ctx, result.error);
     } else {
       ctx.ended = true;
       ctx.deps.onRequestDone(endRecord(ctx.record, 0, null, null)); // the client went away while sending the body

@@ -4,8 +4,19 @@
 // late event finds the reader settled). No 'error' listener: an aborted request then emits only 'close' (Node does
 // not emit 'error' on an IncomingMessage nobody listens to), which settles the read as aborted.
 import type { IncomingMessage } from 'node:http';
+import type { RouterError } from '../errors/router-error.ts';
 
-export type BodyResult = { ok: true; body: Buffer } | { ok: false; reason: 'too_large' | 'aborted' };
+export type BodyResult =
+  | { ok: true; body: Buffer }
+  | { ok: false; reason: 'too_large' | 'aborted' }
+  /** The listener found the body unreadable (broken framing, --body-timeout): answer `error`, close the connection. */
+  | { ok: false; reason: 'unreadable'; error: RouterError };
+
+/**
+ * After a 413 the rest of the body is read and discarded for at most this long, so that a client still sending it
+ * reads the answer instead of a reset (nginx's lingering_time). Then the connection is closed.
+ */
+export const LINGER_MS = 30_000;
 
 const READER = Symbol('bodyReader');
 
@@ -44,6 +55,7 @@ function onData(this: Reading, chunk: Buffer): void {
   if (reader.settled) return;
   reader.size += chunk.length;
   if (reader.size > reader.limit) {
+    lingerOnBody(this);
     reader.settle(TOO_LARGE);
     return;
   }
@@ -63,9 +75,18 @@ function onClose(this: Reading): void {
   if (!reader.settled && !this.complete) reader.settle(ABORTED);
 }
 
+/** Settles a body read still under way with `error` (the listener saw the request break). False when none was. */
+export function failBodyRead(req: IncomingMessage, error: RouterError): boolean {
+  const reader = (req as Partial<Reading>)[READER];
+  if (reader === undefined || reader.settled) return false;
+  reader.settle({ ok: false, reason: 'unreadable', error });
+  return true;
+}
+
 export function readBody(req: IncomingMessage, limit: number, done: (result: BodyResult) => void): void {
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > limit) {
+    lingerOnBody(req);
     done(TOO_LARGE);
     return;
   }
@@ -73,4 +94,16 @@ export function readBody(req: IncomingMessage, limit: number, done: (result: Bod
   req.on('data', onData);
   req.on('end', onEnd);
   req.on('close', onClose);
+}
+
+/**
+ * The body will not be read: Node discards what still comes once the answer is sent (keep-alive) and the client reads
+ * that answer instead of a reset; a body still arriving after LINGER_MS gets its connection closed.
+ */
+function lingerOnBody(req: IncomingMessage): void {
+  if (req.complete) return;
+  const socket = req.socket;
+  const timer = setTimeout(() => socket.destroy(), LINGER_MS).unref();
+  req.once('end', () => clearTimeout(timer));
+  socket.once('close', () => clearTimeout(timer));
 }

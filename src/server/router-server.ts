@@ -1,18 +1,31 @@
-// The main listener: health endpoints, GET /v1/models, POST /v1/* inference, and graceful drain.
+// The main listener: health endpoints, GET /v1/models, POST /v1/* inference, listener bounds and graceful drain.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
 import { RouterError } from '../errors/router-error.ts';
+import { endRecord, startRecord } from '../observability/request-record.ts';
+import { createPathPolicy, type PathPolicy } from '../routing/path-policy.ts';
+import { handleClientError, type ClientErrorContext } from './client-errors.ts';
+import { ConnectionGuard, connectionCap, fileDescriptorLimit } from './connection-guard.ts';
+import { DrainCutter } from './drain-cutter.ts';
 import { handleInference, sendError, type InferenceDeps, type RequestRecord } from './inference-handler.ts';
+import { checkingIntervalMs, DEFAULT_LISTENER_LIMITS, type ListenerLimits } from './listener-limits.ts';
 import { serveMetrics, type MetricsExposition } from './metrics-server.ts';
 
 export interface RouterServerOptions {
   readonly maxBodyBytes: number;
-  readonly keepAliveTimeoutMs?: number;
+  /** Timeouts, sizes and the connection cap; unset fields take DEFAULT_LISTENER_LIMITS. */
+  readonly limits?: Partial<ListenerLimits>;
+  /** The POST paths forwarded to engines (default: the inference API, path-policy.ts). */
+  readonly pathPolicy?: PathPolicy;
   /** Honour x-switchyard-explain (--allow-explain-header). */
   readonly allowExplainHeader?: boolean;
   /** Also serve GET /metrics on this listener (--expose-metrics-on-router-port). */
   readonly metrics?: MetricsExposition | null;
+  /** Log lines of the listener (refused connections and malformed requests); none when absent. */
+  readonly log?: Logger;
   /** Serve HTTPS with this certificate chain and key (PEM; --tls-cert, --tls-key); replaced by setTlsCredentials. */
   readonly tls?: TlsCredentials | null;
 }
@@ -28,6 +41,8 @@ export type RouterServerDeps = Omit<InferenceDeps, 'draining' | 'maxBodyBytes' |
 };
 
 const JSON_HEADERS = { 'content-type': 'application/json' } as const;
+/** After the drain timeout cut what was left, the cut requests get this long to report before the listener closes. */
+const CUT_REPORT_MS = 2000;
 
 /** Requests counted in activeApiRequests (Kthena's active_requests). */
 function isApiPath(url: string | undefined): boolean {
@@ -36,34 +51,54 @@ function isApiPath(url: string | undefined): boolean {
 
 export class RouterServer {
   readonly server: Server;
+  readonly limits: ListenerLimits;
+  readonly guard: ConnectionGuard;
   private readonly inference: InferenceDeps;
   private readonly metrics: MetricsExposition | null;
+  private readonly pathPolicy: PathPolicy;
+  private readonly log: Logger | null;
+  private readonly cutter: DrainCutter;
   private draining = false;
-  private active = 0;
+  /** Responses not closed yet (streams included). */
+  private readonly open = new Set<ServerResponse>();
   /** Requests in the /v1/* pipeline (Kthena's active_requests). */
   private activeApi = 0;
   private idleWaiters: (() => void)[] = [];
 
   constructor(deps: RouterServerDeps, options: RouterServerOptions) {
+    const reportDone = deps.onRequestDone ?? (() => undefined);
+    this.cutter = new DrainCutter(reportDone);
     this.inference = {
       ...deps,
       maxBodyBytes: options.maxBodyBytes,
       draining: () => this.draining,
       onDispatch: deps.onDispatch ?? (() => undefined),
-      onRequestDone: deps.onRequestDone ?? (() => undefined),
+      onRequestDone: this.cutter.onRequestDone,
       allowExplainHeader: options.allowExplainHeader ?? false,
     };
     this.metrics = options.metrics ?? null;
+    this.pathPolicy = options.pathPolicy ?? createPathPolicy();
+    this.log = options.log ?? null;
+    const limits = (this.limits = { ...DEFAULT_LISTENER_LIMITS, ...options.limits });
     this.onResponseClosed = RouterServer.closeListener(this);
-    const serverOptions = { keepAliveTimeout: options.keepAliveTimeoutMs ?? 65_000, requestTimeout: 0 };
+    const serverOptions = {
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      headersTimeout: limits.headersTimeoutMs,
+      // Node's deadline for the whole request (headers and body) from its first byte.
+      requestTimeout: limits.headersTimeoutMs + limits.bodyTimeoutMs,
+      connectionsCheckingInterval: checkingIntervalMs(limits),
+      maxHeaderSize: limits.maxHeaderBytes,
+    };
     this.server = options.tls == null
       ? createServer(serverOptions, this.onRequest)
       : createHttpsServer({ ...serverOptions, cert: options.tls.cert, key: options.tls.key }, this.onRequest);
-    // A malformed request line or header is answered by Node with 400; never let it crash the process.
-    this.server.on('clientError', (_err, socket) => {
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
-      else socket.destroy();
+    // Without this listener Node answers `Expect: 100-continue` with 100 Continue before anyone looks at the request.
+    this.server.on('checkContinue', this.onCheckContinue);
+    const fdLimit = fileDescriptorLimit();
+    this.guard = new ConnectionGuard(this.server, connectionCap(limits.maxConnections, fdLimit), (closed, open) => {
+      this.log?.warn({ closed, open, cap: this.guard.cap }, 'connection cap reached: closed the connections idle or sending their request for longest');
     });
+    this.server.on('clientError', (err: Error, socket: Duplex) => handleClientError(this.clientErrors, err, socket));
   }
 
   listen(port: number, host?: string): Promise<AddressInfo> {
@@ -83,7 +118,7 @@ export class RouterServer {
   }
 
   get activeRequests(): number {
-    return this.active;
+    return this.open.size;
   }
 
   /** Requests on /v1/* being handled now, streams included. */
@@ -96,7 +131,8 @@ export class RouterServer {
   }
 
   private readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
-    this.active++;
+    this.open.add(res);
+    this.guard.requestStarted(req, res);
     // A response closes once: a plain listener (no once() wrapper) that stays on the spent response.
     res.on('close', this.onResponseClosed);
     try {
@@ -104,6 +140,14 @@ export class RouterServer {
     } catch (err) {
       sendError(res, new RouterError('internal_error', `internal error: ${(err as Error).message}`), null, this.draining);
     }
+  };
+
+  /** `Expect: 100-continue`: a body already known to be too large is refused without inviting it. */
+  private readonly onCheckContinue = (req: IncomingMessage, res: ServerResponse): void => {
+    const declared = Number(req.headers['content-length']);
+    if (declared > this.inference.maxBodyBytes) res.shouldKeepAlive = false; // the client waits; nothing to discard
+    else res.writeContinue();
+    this.onRequest(req, res);
   };
 
   /** Listener of every response's 'close' (`this` is the response, as EventEmitter calls it). */
@@ -116,23 +160,30 @@ export class RouterServer {
   }
 
   private responseClosed(res: ServerResponse): void {
-    this.active--;
+    this.open.delete(res);
+    this.guard.responseClosed(res);
     if (isApiPath(res.req.url)) this.activeApi--;
     if (this.draining) {
       this.server.closeIdleConnections();
-      if (this.active === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+      if (this.open.size === 0) for (const wake of this.idleWaiters.splice(0)) wake();
     }
   }
 
   private dispatch(req: IncomingMessage, res: ServerResponse): void {
     const url = req.url ?? '/';
-    if (isApiPath(url)) {
-      this.activeApi++; // taken back when the response closes
-      if (req.method === 'POST') return handleInference(this.inference, req, res, url);
+    const api = isApiPath(url);
+    if (api) this.activeApi++; // taken back when the response closes
+    if (url.length > this.limits.maxUrlBytes) return this.refuseLogged(req, res, new RouterError('uri_too_long', `the request URL is longer than ${this.limits.maxUrlBytes} bytes`));
+    if (api) {
       const queryAt = url.indexOf('?');
       const path = queryAt < 0 ? url : url.slice(0, queryAt);
+      if (req.method === 'POST') {
+        if (!this.pathPolicy.allows(path)) return this.refuse(res, new RouterError('not_found', `no route for POST ${path}`));
+        if (this.draining) return this.refuseDraining(res);
+        return handleInference(this.inference, req, res, url);
+      }
       if (req.method === 'GET' && path === '/v1/models') return this.listModels(res);
-      if (req.method === 'GET' && path.startsWith('/v1/models/')) return this.getModel(res, decodeURIComponent(path.slice(11)));
+      if (req.method === 'GET' && path.startsWith('/v1/models/')) return this.getModel(req, res, path.slice(11));
       return this.refuse(res, new RouterError('method_not_allowed', `${req.method ?? ''} ${path} is not supported; inference endpoints take POST`));
     }
     if (url === '/healthz') return this.json(res, 200, '{"status":"ok"}');
@@ -150,7 +201,13 @@ export class RouterServer {
     this.json(res, 200, snapshot.modelsListBody);
   }
 
-  private getModel(res: ServerResponse, id: string): void {
+  private getModel(req: IncomingMessage, res: ServerResponse, encodedId: string): void {
+    let id: string;
+    try {
+      id = decodeURIComponent(encodedId);
+    } catch {
+      return this.refuseLogged(req, res, new RouterError('bad_request', 'the model id in the URL is not valid percent-encoded UTF-8'));
+    }
     const snapshot = this.inference.store.snapshot;
     if (snapshot === null) return this.refuse(res, new RouterError('not_ready', 'the router has no configuration yet'));
     if (!snapshot.routesByModel.has(id) && !snapshot.routesByLora.has(id)) {
@@ -169,22 +226,72 @@ export class RouterServer {
     sendError(res, error, null, this.draining);
   }
 
+  private refuseDraining(res: ServerResponse): void {
+    res.setHeader('retry-after', '1');
+    this.refuse(res, new RouterError('draining', 'the router is shutting down; retry on another replica'));
+  }
+
+  /** A malformed request the listener refuses: answered, logged, and in the access log. */
+  private refuseLogged(req: IncomingMessage, res: ServerResponse, error: RouterError): void {
+    const path = (req.url ?? '/').slice(0, 256);
+    this.log?.info({ status: error.status, code: error.code, method: req.method, path, remoteAddress: req.socket.remoteAddress }, error.message);
+    const requestId = `listener-${Date.now().toString(36)}`;
+    const record = startRecord(req, requestId, path);
+    sendError(res, error, requestId, this.draining);
+    this.inference.onRequestDone(endRecord(record, error.status, error, null));
+  }
+
+  private readonly clientErrors: ClientErrorContext = {
+    current: (socket) => this.guard.current(socket),
+    maxUrlBytes: () => this.limits.maxUrlBytes,
+    answer: (res, error) => {
+      res.shouldKeepAlive = false;
+      sendError(res, error, null, true);
+    },
+    refusedRaw: (error, requestLine, cause) => {
+      const [method = '-', path = '-'] = (requestLine ?? '').split(' ');
+      this.log?.info({ status: error.status, code: error.code, cause, method, path: path.slice(0, 256) }, error.message);
+      this.inference.onRequestDone(rawRecord(method, path.slice(0, 256), error));
+    },
+    note: (message, cause) => this.log?.info({ cause }, message),
+  };
+
   /**
-   * Stop accepting connections, let running requests (streams included) finish, close keep-alive connections as
-   * they go idle. Resolves true when everything finished, false when the timeout cut requests off.
+   * Readiness goes to 503 and new inference requests get 503 `draining` (Retry-After) while running requests (streams
+   * included) finish; keep-alive connections close as they go idle. When the timeout expires, open streams end with
+   * one SSE error event, other requests are cut, and every one of them is reported (access log) before this
+   * resolves. Resolves true when everything finished in time.
    */
   async drain(timeoutMs: number): Promise<boolean> {
     this.draining = true;
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeIdleConnections();
     let timer: NodeJS.Timeout | undefined;
     const finished = await Promise.race([
-      (this.active === 0 ? Promise.resolve() : new Promise<void>((wake) => this.idleWaiters.push(wake))).then(() => true),
+      this.whenIdle().then(() => true),
       new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs))),
     ]);
     clearTimeout(timer);
+    if (!finished) {
+      this.cutter.cut(this.open);
+      await Promise.race([this.whenIdle(), new Promise((resolve) => setTimeout(resolve, CUT_REPORT_MS).unref())]);
+    }
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeAllConnections();
     await closed;
     return finished;
   }
+
+  private whenIdle(): Promise<void> {
+    return this.open.size === 0 ? Promise.resolve() : new Promise<void>((wake) => this.idleWaiters.push(wake));
+  }
+}
+
+/** The access-log record of a request refused before Node parsed it into a request. */
+function rawRecord(method: string, path: string, error: RouterError): RequestRecord {
+  const now = performance.now();
+  return {
+    requestId: '-', method, path, protocol: 'HTTP/1.1', startedAt: Date.now(), receivedAt: now, scheduledAt: 0, endedAt: now,
+    model: null, body: null, route: null, rule: null, server: null, upstreamModel: null, scheduled: null, traceId: null,
+    status: error.status, error, outcome: null, dispatchedTo: null,
+  };
 }

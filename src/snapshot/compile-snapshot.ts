@@ -13,7 +13,7 @@ import type {
 import { compileProviders } from './providers.ts';
 import { classifyPdPods } from './pd-groups.ts';
 import { PodIndex, isPodReady, toEndpoint } from './pod-selection.ts';
-import { compileStringMatch } from './string-matcher.ts';
+import { compileHeaderMatch, compileStringMatch } from './string-matcher.ts';
 import type {
   CompiledRoute,
   CompiledRule,
@@ -194,7 +194,7 @@ function compileRule(
   const match = rule.modelMatch;
   let headers: HeaderMatcher[] | null = null;
   if (match?.headers) {
-    headers = Object.entries(match.headers).map(([name, m]) => ({ name: name.toLowerCase(), match: compileStringMatch(m) }));
+    headers = Object.entries(match.headers).map(([name, m]) => ({ name: name.toLowerCase(), match: compileHeaderMatch(m) }));
     if (headers.length === 0) headers = null;
   }
   return {

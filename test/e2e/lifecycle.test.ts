@@ -6,9 +6,9 @@ import { request } from 'undici';
 import type { RouterApp } from '../../src/cli/router-app.ts';
 import type { MockEngineHandle } from '../../src/mock-engine/index.ts';
 import {
-  createEnv, get, mockFault, mockStats, modelServer, podStub, simpleRoute, startMock, startRouter, waitFor, writeYaml, type TestEnv,
+  createEnv, get, mockFault, mockStats, modelServer, podStub, post, simpleRoute, startMock, startRouter, waitFor, writeYaml, type TestEnv,
 } from '../support/harness.ts';
-import { killAll, openStream, startServe, tokenEvents, tryConnect, type CliProcess } from '../support/process.ts';
+import { killAll, openStream, startServe, tokenEvents, type CliProcess } from '../support/process.ts';
 
 const words = (n: number): string => Array.from({ length: n }, (_, i) => `t${i}`).join(' ');
 
@@ -24,7 +24,6 @@ async function echoEnv(itlMs: number): Promise<{ env: TestEnv; mock: MockEngineH
   return { env, mock };
 }
 
-const portOf = (url: string): number => Number(new URL(url).port);
 
 describe('lifecycle (in-process router)', () => {
   const envs: TestEnv[] = [];
@@ -82,7 +81,7 @@ describe('lifecycle (in-process router)', () => {
     assert.equal((await mockStats(mock)).completed, 0);
   });
 
-  it('shutdown stops accepting, lets an open stream finish with all its tokens, then resolves true', async () => {
+  it('shutdown answers readiness 503 and refuses new requests, lets an open stream finish with all its tokens, then resolves true', async () => {
     const { router, env } = await setUp(40);
     const stream = await openStream(`${router.url}/v1/completions`, { model: 'echo', prompt: words(40), max_tokens: 40 });
     await stream.firstEvent;
@@ -90,8 +89,14 @@ describe('lifecycle (in-process router)', () => {
     env.router = null;
     let finished = false;
     void stream.done.then(() => (finished = true));
-    await waitFor(async () => (await tryConnect(portOf(router.url))) === 'refused', 3000, 'the listener closing');
-    assert.equal(finished, false, 'new connections are refused while the stream is still running');
+    const ready = await get(`${router.url}/readyz`);
+    assert.equal(ready.status, 503);
+    assert.deepEqual(ready.json(), { status: 'draining' });
+    const refused = await post(`${router.url}/v1/completions`, { model: 'echo', prompt: 'late' });
+    assert.equal(refused.status, 503);
+    assert.equal(refused.headers['retry-after'], '1');
+    assert.equal((refused.json() as { error: { code: string } }).error.code, 'draining');
+    assert.equal(finished, false, 'readiness and new requests were answered while the stream was still running');
     const result = await stream.done;
     assert.equal(result.error, null);
     assert.equal(result.sawDone, true);
@@ -127,7 +132,7 @@ describe('lifecycle (switchyard serve subprocess)', () => {
     return { proc, url, mock };
   };
 
-  it('SIGTERM: refuses new connections, finishes the open stream, exits 0', async () => {
+  it('SIGTERM: readiness 503 while draining, finishes the open stream, exits 0', async () => {
     const { proc, url } = await serve(50, '20s');
     assert.equal((await get(`${url}/readyz`)).status, 200);
     assert.equal((await get(`${url}/healthz`)).status, 200);
@@ -138,8 +143,9 @@ describe('lifecycle (switchyard serve subprocess)', () => {
     let finished = false;
     void stream.done.then(() => (finished = true));
     proc.signal('SIGTERM');
-    await waitFor(async () => (await tryConnect(portOf(url))) === 'refused', 10_000, 'the listener closing');
-    assert.equal(finished, false, 'new connections are refused while the stream is still running');
+    // The drain closes idle keep-alive connections: a probe that reused one at that moment retries (kubelet's do not reuse).
+    await waitFor(async () => (await get(`${url}/readyz`).catch(() => null))?.status === 503, 10_000, 'readiness 503 (draining)');
+    assert.equal(finished, false, 'readiness is 503 while the stream is still running');
     assert.equal(proc.hasExited, false, 'the process waits for the stream');
     const result = await stream.done;
     assert.equal(result.error, null);

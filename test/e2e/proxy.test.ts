@@ -42,7 +42,7 @@ describe('proxying', () => {
       podStub('fake-0', 'fake', fake.port),
       simpleRoute('fake', 'fake', 'fake'),
     ]);
-    router = await startRouter(env);
+    router = await startRouter(env, { allowPaths: ['/v1/some/new/endpoint'] });
     url = router.url;
     openai = client(router);
   });
@@ -131,7 +131,7 @@ describe('proxying', () => {
       assert.equal(viaClient.data[0].embedding.length, 8);
     });
 
-    it('forwards any POST /v1/* path, query included, and passes the upstream answer through', async () => {
+    it('forwards an inference path and a path the operator allowed, query included, and passes the upstream answer through', async () => {
       const res = await post(`${url}/v1/rerank`, { model: 'chat', query: 'x', documents: ['y'] });
       assert.equal(res.status, 404, 'the mock has no /v1/rerank');
       assert.deepEqual(res.json(), { detail: 'Not Found' }, "the engine's own body, not a router error");
