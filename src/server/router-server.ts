@@ -235,7 +235,8 @@ export class RouterServer {
   private refuseLogged(req: IncomingMessage, res: ServerResponse, error: RouterError): void {
     const path = (req.url ?? '/').slice(0, 256);
     this.log?.info({ status: error.status, code: error.code, method: req.method, path, remoteAddress: req.socket.remoteAddress }, error.message);
-    const requestId = `listener-${Date.now().toString(36)}`;
+    const given = req.headers['x-request-id'];
+    const requestId = typeof given === 'string' && given.length > 0 && given.length <= 200 ? given : `listener-${Date.now().toString(36)}`;
     const record = startRecord(req, requestId, path);
     sendError(res, error, requestId, this.draining);
     this.inference.onRequestDone(endRecord(record, error.status, error, null));
