@@ -10,7 +10,7 @@
 // tokens looked up) and load imbalance (max / mean requests per engine). Every figure is also shown as a ratio to
 // the random configuration. Every request must succeed; errors are counted, printed, and flag the run.
 //
-// Options: --seed N (1)  --engines N (6)  --duration S (arrival window; 30)  --rate R (requests/s; 15)
+// Options: --seed N (1)  --engines N (6)  --duration S (arrival window; 30; shared-prefix: prompts / rate)  --rate R (requests/s; 15)
 //          --configs a,b,… (random,least-request,kthena-default,switchyard-best,smg-cache-aware,vllm-router-cache-aware;
 //            see profiles.ts and peer-routers.ts for more)
 //          --drain-limit S (after the last arrival, abort what still runs; 30)  --keep-temp
@@ -45,7 +45,7 @@ const { values: flags } = parseArgs({
   options: {
     seed: { type: 'string', default: '1' },
     engines: { type: 'string', default: '6' },
-    duration: { type: 'string', default: '30' },
+    duration: { type: 'string' },
     rate: { type: 'string', default: '15' },
     configs: { type: 'string', default: 'random,least-request,kthena-default,switchyard-best,smg-cache-aware,vllm-router-cache-aware' },
     workload: { type: 'string', default: 'multi-turn' },
@@ -61,7 +61,8 @@ const positive = (name: string, value: string, integer: boolean): number => {
 };
 const SEED = positive('seed', flags.seed, true);
 const ENGINES = positive('engines', flags.engines, true);
-const DURATION_S = positive('duration', flags.duration, false);
+/** Multi-turn: 30 s by default; shared-prefix: the shape's prompt count / rate unless given. */
+const DURATION_S = flags.duration === undefined ? undefined : positive('duration', flags.duration, false);
 const RATE = positive('rate', flags.rate, false);
 const DRAIN_LIMIT_S = positive('drain-limit', flags['drain-limit'], false);
 const CLOSED_LOOP = flags['closed-loop'] === undefined ? undefined : positive('closed-loop', flags['closed-loop'], true);
@@ -70,7 +71,7 @@ const isPeer = (p: Profile | PeerProfile): p is PeerProfile => 'peer' in p;
 
 const MULTI_TURN: WorkloadSpec = {
   seed: SEED,
-  durationS: DURATION_S,
+  durationS: DURATION_S ?? 30,
   rate: RATE,
   groups: 24,
   systemTokens: [2000, 3000],
@@ -88,7 +89,7 @@ if (flags.workload !== 'multi-turn' && !(SHARED_PREFIX_SHAPES as readonly string
   throw new Error(`--workload takes multi-turn, ${SHARED_PREFIX_SHAPES.join(', ')}`);
 }
 const WORKLOAD: WorkloadSpec = flags.workload === 'multi-turn' ? MULTI_TURN
-  : sharedPrefixSpec(flags.workload as (typeof SHARED_PREFIX_SHAPES)[number], { seed: SEED, model: ROUTE_MODEL, rate: RATE });
+  : sharedPrefixSpec(flags.workload as (typeof SHARED_PREFIX_SHAPES)[number], { seed: SEED, model: ROUTE_MODEL, rate: RATE, durationS: DURATION_S });
 
 const workload = generateWorkload(WORKLOAD);
 const charsPerToken = (() => {

@@ -22,12 +22,12 @@ const SHAPES: Readonly<Record<SharedPrefixShape, { groups: number; prompts: numb
   'shared-prefix-c': { groups: 150, prompts: 750, systemTokens: 1500, questionTokens: 300 },
 };
 
-/** The spec of a shape at `rate` requests/s (open loop; the arrival window is prompts / rate). */
-export function sharedPrefixSpec(shape: SharedPrefixShape, options: { seed: number; model: string; rate: number }): WorkloadSpec {
+/** The spec of a shape at `rate` requests/s; the arrival window is prompts / rate unless `durationS` is given. */
+export function sharedPrefixSpec(shape: SharedPrefixShape, options: { seed: number; model: string; rate: number; durationS?: number }): WorkloadSpec {
   const s = SHAPES[shape];
   return {
     seed: options.seed,
-    durationS: s.prompts / options.rate,
+    durationS: options.durationS ?? s.prompts / options.rate,
     rate: options.rate,
     groups: s.groups,
     systemTokens: [s.systemTokens, s.systemTokens],
