@@ -14,9 +14,8 @@
 //          --cpu-prof (profile the Switchyard process; the profile is left in the temp dir)  --keep-temp
 //          --peers smg,vllm-router,litellm (default: all; `none` for none)  --repeats N (1: extra attempts per
 //          configuration when an nginx baseline run moved more than 15 % from the configuration's median)
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { installPeers, parsePeers, PEER_VERSIONS, peerInstances, portsNeeded, type PeerName } from '../peers/peers.ts';
@@ -25,7 +24,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { treeCpuTime, treePeakRssMb, treeRssMb } from './procfs.ts';
 import { buildRows, checkTargets, formatCpuSplit, formatTable, formatTargets, type Measurement, type Mode, type Target } from './report.ts';
-import { runWrk, totalErrors, type WrkResult } from './wrk.ts';
+import { freePort, logTail, services, start, stopAll, stopService, untilAnswered, waitReady, type Service } from './services.ts';
+import { runWrk, totalErrors, wrkProblems } from './wrk.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const HERE = fileURLToPath(new URL('./', import.meta.url));
@@ -118,108 +118,6 @@ function gitCommit(): string {
   if (head.status !== 0) return 'unknown';
   const dirty = spawnSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: ROOT, encoding: 'utf8' }).stdout.trim() !== '';
   return `${head.stdout.trim()}${dirty ? '+dirty' : ''}`;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
-interface Service {
-  readonly name: string;
-  readonly child: ChildProcess;
-  readonly pid: number;
-  readonly logPath: string;
-  exited: boolean;
-}
-
-const services: Service[] = [];
-
-function start(name: string, command: readonly string[], workDir: string, cwd = ROOT): Service {
-  const logPath = join(workDir, `${name}.log`);
-  const log = openSync(logPath, 'a');
-  const [file, ...args] = command;
-  const child = spawn(file, args, { cwd, stdio: ['ignore', log, log] });
-  closeSync(log);
-  if (child.pid === undefined) throw new Error(`cannot start ${name}: ${command.join(' ')}`);
-  const service: Service = { name, child, pid: child.pid, logPath, exited: false };
-  child.on('exit', () => (service.exited = true));
-  services.push(service);
-  return service;
-}
-
-function logTail(service: Service, lines = 30): string {
-  try {
-    return readFileSync(service.logPath, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-  } catch {
-    return '';
-  }
-}
-
-/** Polls `url` until it answers `status`; fails if the service exits or 15 s pass. */
-async function waitReady(service: Service, url: string, status = 200): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  let last = '';
-  while (Date.now() < deadline) {
-    if (service.exited) throw new Error(`${service.name} exited while starting:\n${logTail(service)}`);
-    try {
-      const res = await fetch(url);
-      await res.arrayBuffer();
-      if (res.status === status) return;
-      last = `HTTP ${res.status}`;
-    } catch (err) {
-      last = (err as Error).message;
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`${service.name} not ready at ${url} after 15 s (${last}):\n${logTail(service)}`);
-}
-
-async function stopService(service: Service): Promise<void> {
-  if (service.exited) return;
-  const exited = new Promise<void>((resolve) => service.child.once('exit', () => resolve()));
-  service.child.kill('SIGTERM');
-  const timer = setTimeout(() => service.child.kill('SIGKILL'), 5000);
-  await exited;
-  clearTimeout(timer);
-}
-
-/** Retries `attempt` until it succeeds; fails when a service exits or after `timeoutMs` with the last error. */
-async function untilAnswered<T>(watched: readonly Service[], attempt: () => Promise<T>, timeoutMs = 120_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    const gone = watched.find((s) => s.exited);
-    if (gone !== undefined) throw new Error(`${gone.name} exited: ${logTail(gone, 3)}`);
-    try {
-      return await attempt();
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`no good answer after ${timeoutMs / 1000} s: ${last instanceof Error ? last.message : String(last)}`);
-}
-
-/** What is wrong with a wrk run: errors, nothing completed, or answers shorter than the checked one. */
-function wrkProblems(label: string, result: WrkResult, minBodyBytes: number): string[] {
-  if (totalErrors(result.errors) > 0) return [`${label}: wrk reported errors ${JSON.stringify(result.errors)}`];
-  if (result.requests === 0) return [`${label}: no request completed`];
-  if (result.bytes / result.requests < minBodyBytes) {
-    return [`${label}: ${(result.bytes / result.requests).toFixed(0)} bytes per response, expected at least ${minBodyBytes} (truncated answers?)`];
-  }
-  return [];
-}
-
-async function stopAll(): Promise<void> {
-  // Reverse order: proxies before backends. SIGTERM: Switchyard drains (and writes its CPU profile), nginx quits fast.
-  for (const service of [...services].reverse()) await stopService(service);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
