@@ -12,12 +12,13 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { installPeers, PEERS_DIR } from '../peers/peers.ts';
+import { describeLoad, sampleLoad } from '../proxy/noise.ts';
 import type { FleetReady, FleetSpec } from './fleet.ts';
 import { profileByName } from './profiles.ts';
 
@@ -131,6 +132,7 @@ const tokenizerDir = join(work, 'tokenizer');
 const made = spawnSync(PYTHON, ['-c', TOKENIZER_SCRIPT, tokenizerDir], { encoding: 'utf8', env: { ...process.env, HF_HUB_OFFLINE: '1' } });
 if (made.status !== 0) throw new Error(`building the local tokenizer failed:\n${made.stderr}`);
 const results: { config: string; summary: Summary }[] = [];
+const loadBefore = sampleLoad();
 for (const profile of PROFILES) {
   const dir = join(work, profile.name);
   mkdirSync(join(dir, 'config'), { recursive: true });
@@ -160,9 +162,11 @@ for (const profile of PROFILES) {
   }
 }
 
+const loadAfter = sampleLoad();
 const base = results[0];
 const ratio = (a: number, b: number): string => `${(a / b).toFixed(2)}x`;
 process.stdout.write(`\ninference-perf, shared_prefix A scaled (6 groups x ${PROMPTS_PER_GROUP} prompts, 1,000 + 30 tokens, 32 out), Poisson ${RATE} req/s for ${DURATION_S} s\n`);
+process.stdout.write(`${describeLoad(loadBefore, loadAfter, availableParallelism())}\n`);
 process.stdout.write('| config | ok / failed | TTFT mean ms | TTFT p99 ms | req/s | out tok/s |\n|---|--:|--:|--:|--:|--:|\n');
 for (const { config, summary } of results) {
   const ttft = summary.successes.latency.time_to_first_token;
@@ -174,6 +178,6 @@ for (const { config, summary } of results) {
 }
 mkdirSync(RESULTS_DIR, { recursive: true });
 const file = join(RESULTS_DIR, `inference-perf-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-writeFileSync(file, `${JSON.stringify({ benchmark: 'inference-perf', rate: RATE, durationS: DURATION_S, promptsPerGroup: PROMPTS_PER_GROUP, results }, null, 2)}\n`);
+writeFileSync(file, `${JSON.stringify({ benchmark: 'inference-perf', load: { before: loadBefore, after: loadAfter }, rate: RATE, durationS: DURATION_S, promptsPerGroup: PROMPTS_PER_GROUP, results }, null, 2)}\n`);
 process.stdout.write(`results: ${file} (inference-perf's own reports: ${work})\n`);
 rmSync(join(work, 'tokenizer'), { recursive: true, force: true });
