@@ -1,7 +1,8 @@
 // Turning measured runs into the result rows, the printed table and the target checks.
+import type { PeerName } from '../peers/peers.ts';
 import type { WrkErrors, WrkResult } from './wrk.ts';
 
-export type Target = 'direct' | 'nginx' | 'switchyard' | 'node-raw';
+export type Target = 'direct' | 'nginx' | 'switchyard' | 'node-raw' | PeerName;
 export type Mode = 'json' | 'sse';
 
 export interface Measurement {
@@ -51,7 +52,11 @@ export interface TargetCheck {
 
 const ms = (us: number): number => us / 1000;
 
-export function buildRows(measurements: readonly Measurement[]): ResultRow[] {
+/**
+ * `nginxBaseline`: nginx's req/CPU-s per `${mode}/${connections}` to divide by (the median of that configuration's
+ * nginx runs); without it, the first nginx measurement of the configuration.
+ */
+export function buildRows(measurements: readonly Measurement[], nginxBaseline?: ReadonlyMap<string, number>): ResultRow[] {
   const find = (target: Target, mode: Mode, connections: number): Measurement | undefined =>
     measurements.find((m) => m.target === target && m.mode === mode && m.connections === connections);
   return measurements.map((m) => {
@@ -67,7 +72,7 @@ export function buildRows(measurements: readonly Measurement[]): ResultRow[] {
     const proxyCpuS = cpuS(m);
     const perRequestUs = (seconds: number | undefined): number | null =>
       seconds === undefined || m.wrk.requests === 0 ? null : (seconds * 1e6) / m.wrk.requests;
-    const nginxPerCpu = perCpu(nginx);
+    const nginxPerCpu = nginxBaseline?.get(`${m.mode}/${m.connections}`) ?? perCpu(nginx);
     const added = (key: 'p50' | 'p99'): number | null =>
       m.target === 'direct' || direct === undefined ? null : ms(m.wrk.latencyUs[key] - direct.wrk.latencyUs[key]);
     return {
@@ -135,7 +140,7 @@ function signed(value: number | null, digits: number): string {
 }
 
 /** The results as a Markdown table (readable in a terminal too). */
-export function formatTable(rows: readonly ResultRow[], peakRssMb: ReadonlyMap<Target, number>): string {
+export function formatTable(rows: readonly ResultRow[], peakRssMb: ReadonlyMap<Target, number>, notRun: ReadonlyMap<Target, string> = new Map()): string {
   const header = ['target', 'mode', 'conns', 'req/s', 'p50 ms', 'p99 ms', '+p50 ms', '+p99 ms', 'proxy CPU', 'req/CPU-s', 'vs nginx', 'peak RSS MB'];
   const lines = rows.map((r) => [
     r.target,
@@ -151,12 +156,19 @@ export function formatTable(rows: readonly ResultRow[], peakRssMb: ReadonlyMap<T
     r.ratioToNginx === null ? '—' : `${fmt(r.ratioToNginx, 2)}x`,
     fmt(peakRssMb.get(r.target) ?? null, 1),
   ]);
+  // A peer that could not be installed or started keeps its row, with a footnote giving the reason.
+  const reasons = [...notRun].map(([target, reason], i) => ({ target, note: `(${i + 1})`, reason }));
+  for (const { target, note } of reasons) {
+    const measured = rows.some((r) => r.target === target);
+    lines.push([target, '—', '—', `${measured ? 'failed' : 'not run'} ${note}`, ...header.slice(4).map(() => '—')]);
+  }
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
   const numeric = (i: number): boolean => i >= 2;
   const render = (cells: readonly string[]): string =>
     `| ${cells.map((c, i) => (numeric(i) ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join(' | ')} |`;
   const rule = `|${widths.map((w, i) => (numeric(i) ? `${'-'.repeat(w + 1)}:` : '-'.repeat(w + 2))).join('|')}|`;
-  return [render(header), rule, ...lines.map(render)].join('\n');
+  const footnotes = reasons.map(({ target, note, reason }) => `${note} ${target}: ${reason}`);
+  return [render(header), rule, ...lines.map(render), ...(footnotes.length > 0 ? ['', ...footnotes] : [])].join('\n');
 }
 
 export function formatTargets(checks: readonly TargetCheck[]): string {

@@ -82,3 +82,13 @@ export function runWrk(run: WrkRun): Promise<WrkResult> {
     });
   });
 }
+
+/** What is wrong with a wrk run: errors, nothing completed, or answers shorter than the checked one. */
+export function wrkProblems(label: string, result: WrkResult, minBodyBytes: number): string[] {
+  if (totalErrors(result.errors) > 0) return [`${label}: wrk reported errors ${JSON.stringify(result.errors)}`];
+  if (result.requests === 0) return [`${label}: no request completed`];
+  if (result.bytes / result.requests < minBodyBytes) {
+    return [`${label}: ${(result.bytes / result.requests).toFixed(0)} bytes per response, expected at least ${minBodyBytes} (truncated answers?)`];
+  }
+  return [];
+}

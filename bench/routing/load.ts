@@ -1,5 +1,7 @@
-// The open-loop client of `npm run bench:routing`: sends each workload request at its arrival offset, whatever
-// happened to the earlier ones, as a streaming chat completion through the router, and records per request the
+// The client of `npm run bench:routing`. Open loop (the default): sends each workload request at its arrival offset,
+// whatever happened to the earlier ones. Closed loop (`closedLoop`): N clients each send the next request in workload
+// order as soon as their previous one finished, arrival offsets ignored, so the fleet runs at saturation. Each
+// request is a streaming chat completion through the router, and records per request the
 // time to the first content chunk (TTFT, measured here at the client), the end-to-end time, the output tokens
 // (the usage chunk the request asks for), the engine that served it (x-mock-instance) and any error.
 import { Agent, request } from 'undici';
@@ -29,6 +31,10 @@ export interface LoadOptions {
   readonly drainLimitMs: number;
   /** Called with the number finished so far, about once a second. */
   readonly progress?: (finished: number, total: number, elapsedMs: number) => void;
+  /** Closed loop: this many concurrent clients, arrival offsets ignored. */
+  readonly closedLoop?: number;
+  /** Rewrites a request body before sending (e.g. the model name for a router without model routes). */
+  readonly rewriteBody?: (body: string) => string;
 }
 
 export interface LoadResult {
@@ -67,7 +73,7 @@ export async function runLoad(requests: readonly WorkloadRequest[], options: Loa
       const res = await request(`${options.url}${options.path}`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'x-session-id': `conversation-${item.conversation}` },
-        body: item.body,
+        body: options.rewriteBody === undefined ? item.body : options.rewriteBody(item.body),
         dispatcher: agent,
         signal: controller.signal,
       });
@@ -117,7 +123,7 @@ export async function runLoad(requests: readonly WorkloadRequest[], options: Loa
     results[item.index] = {
       index: item.index,
       sentMs: sentAt - start,
-      lagMs: sentAt - start - item.atMs,
+      lagMs: options.closedLoop === undefined ? sentAt - start - item.atMs : 0,
       status,
       ttftMs,
       e2eMs: endAt - sentAt,
@@ -134,10 +140,18 @@ export async function runLoad(requests: readonly WorkloadRequest[], options: Loa
     ? null
     : setInterval(() => options.progress!(finished, requests.length, performance.now() - start), 1000);
   try {
-    for (const item of requests) {
-      const wait = item.atMs - (performance.now() - start);
-      if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
-      inFlight.push(send(item));
+    if (options.closedLoop === undefined) {
+      for (const item of requests) {
+        const wait = item.atMs - (performance.now() - start);
+        if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+        inFlight.push(send(item));
+      }
+    } else {
+      let next = 0;
+      const client = async (): Promise<void> => {
+        while (next < requests.length) await send(requests[next++]);
+      };
+      for (let i = 0; i < options.closedLoop; i++) inFlight.push(client());
     }
     const all = Promise.all(inFlight);
     let timer: NodeJS.Timeout | undefined;

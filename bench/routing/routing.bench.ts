@@ -10,9 +10,12 @@
 // tokens looked up) and load imbalance (max / mean requests per engine). Every figure is also shown as a ratio to
 // the random configuration. Every request must succeed; errors are counted, printed, and flag the run.
 //
-// Options: --seed N (1)  --engines N (6)  --duration S (arrival window; 30)  --rate R (requests/s; 15)
-//          --configs a,b,… (random,least-request,kthena-default,switchyard-best; see profiles.ts for more)
+// Options: --seed N (1)  --engines N (6)  --duration S (arrival window; 30; shared-prefix: prompts / rate)  --rate R (requests/s; 15)
+//          --configs a,b,… (random,least-request,kthena-default,switchyard-best,smg-cache-aware,vllm-router-cache-aware;
+//            see profiles.ts and peer-routers.ts for more)
 //          --drain-limit S (after the last arrival, abort what still runs; 30)  --keep-temp
+//          --workload multi-turn|shared-prefix-a|shared-prefix-c (the Inference Extension's canonical shapes, scaled;
+//            shared-prefix.ts)  --closed-loop N (N clients back to back instead of open-loop arrivals: saturation)
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -24,7 +27,10 @@ import { parseArgs } from 'node:util';
 import type { FleetReady, FleetSpec } from './fleet.ts';
 import type { FleetEngineSettings } from './fleet-settings.ts';
 import { runLoad, type RequestResult } from './load.ts';
+import { describeLoad, sampleLoad } from '../proxy/noise.ts';
+import { peerProfileByName, preparePeers, startPeer, type PeerProfile } from './peer-routers.ts';
 import { profileByName, type Profile } from './profiles.ts';
+import { sharedPrefixSpec, SHARED_PREFIX_SHAPES } from './shared-prefix.ts';
 import { generateWorkload, type Workload, type WorkloadSpec } from './workload.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -39,9 +45,11 @@ const { values: flags } = parseArgs({
   options: {
     seed: { type: 'string', default: '1' },
     engines: { type: 'string', default: '6' },
-    duration: { type: 'string', default: '30' },
+    duration: { type: 'string' },
     rate: { type: 'string', default: '15' },
-    configs: { type: 'string', default: 'random,least-request,kthena-default,switchyard-best' },
+    configs: { type: 'string', default: 'random,least-request,kthena-default,switchyard-best,smg-cache-aware,vllm-router-cache-aware' },
+    workload: { type: 'string', default: 'multi-turn' },
+    'closed-loop': { type: 'string' },
     'drain-limit': { type: 'string', default: '30' },
     'keep-temp': { type: 'boolean', default: false },
   },
@@ -53,14 +61,17 @@ const positive = (name: string, value: string, integer: boolean): number => {
 };
 const SEED = positive('seed', flags.seed, true);
 const ENGINES = positive('engines', flags.engines, true);
-const DURATION_S = positive('duration', flags.duration, false);
+/** Multi-turn: 30 s by default; shared-prefix: the shape's prompt count / rate unless given. */
+const DURATION_S = flags.duration === undefined ? undefined : positive('duration', flags.duration, false);
 const RATE = positive('rate', flags.rate, false);
 const DRAIN_LIMIT_S = positive('drain-limit', flags['drain-limit'], false);
-const PROFILES = flags.configs.split(',').map((name) => profileByName(name.trim()));
+const CLOSED_LOOP = flags['closed-loop'] === undefined ? undefined : positive('closed-loop', flags['closed-loop'], true);
+const PROFILES: (Profile | PeerProfile)[] = flags.configs.split(',').map((name) => peerProfileByName(name.trim()) ?? profileByName(name.trim()));
+const isPeer = (p: Profile | PeerProfile): p is PeerProfile => 'peer' in p;
 
-const WORKLOAD: WorkloadSpec = {
+const MULTI_TURN: WorkloadSpec = {
   seed: SEED,
-  durationS: DURATION_S,
+  durationS: DURATION_S ?? 30,
   rate: RATE,
   groups: 24,
   systemTokens: [2000, 3000],
@@ -74,6 +85,11 @@ const WORKLOAD: WorkloadSpec = {
   adapters: ADAPTERS,
   model: ROUTE_MODEL,
 };
+if (flags.workload !== 'multi-turn' && !(SHARED_PREFIX_SHAPES as readonly string[]).includes(flags.workload)) {
+  throw new Error(`--workload takes multi-turn, ${SHARED_PREFIX_SHAPES.join(', ')}`);
+}
+const WORKLOAD: WorkloadSpec = flags.workload === 'multi-turn' ? MULTI_TURN
+  : sharedPrefixSpec(flags.workload as (typeof SHARED_PREFIX_SHAPES)[number], { seed: SEED, model: ROUTE_MODEL, rate: RATE, durationS: DURATION_S });
 
 const workload = generateWorkload(WORKLOAD);
 const charsPerToken = (() => {
@@ -285,19 +301,21 @@ interface RunResult {
   readonly perEngine: readonly { name: string; requests: number; promptTokens: number; cachedTokens: number; preemptions: number; loraLoads: number }[];
 }
 
-async function runConfig(profile: Profile): Promise<RunResult> {
+async function runConfig(profile: Profile | PeerProfile): Promise<RunResult> {
   const dir = mkdtempSync(join(tmpdir(), `switchyard-bench-routing-${profile.name}-`));
   const configDir = join(dir, 'config');
   mkdirSync(configDir);
   const routerConfigPath = join(dir, 'router.yaml');
-  const routerConfig = profile.yaml(FLEET);
+  const routerConfig = isPeer(profile) ? `# ${profile.description()}\n` : profile.yaml(FLEET);
   writeFileSync(routerConfigPath, routerConfig);
   let fleet: Fleet | null = null;
   let router: ChildProcess | null = null;
   try {
     fleet = await startFleet(join(dir, 'fleet.log'));
     writeFileSync(join(configDir, 'resources.yaml'), resourcesYaml(fleet));
-    const started = await startRouter(configDir, routerConfigPath, join(dir, 'router.log'));
+    const started = isPeer(profile)
+      ? await startPeer(profile, fleet.engines, { route: ROUTE_MODEL, engine: ENGINE_MODEL, adapters: ADAPTERS }, dir, freePort)
+      : { ...(await startRouter(configDir, routerConfigPath, join(dir, 'router.log'))), rewriteBody: undefined };
     router = started.child;
     await sleep(2500); // a couple of metric scrapes, so the router knows every engine before the first request
 
@@ -305,7 +323,10 @@ async function runConfig(profile: Profile): Promise<RunResult> {
     const load = await runLoad(workload.requests, {
       url: started.url,
       path: '/v1/chat/completions',
-      drainLimitMs: DRAIN_LIMIT_S * 1000,
+      // Closed loop: the limit counts from the start (every request is "sent" at once).
+      drainLimitMs: (CLOSED_LOOP === undefined ? DRAIN_LIMIT_S : DRAIN_LIMIT_S + 600) * 1000,
+      closedLoop: CLOSED_LOOP,
+      rewriteBody: started.rewriteBody,
       progress: (finished, total, elapsedMs) => {
         if (elapsedMs - lastPrinted < 10_000) return;
         lastPrinted = elapsedMs;
@@ -329,7 +350,7 @@ async function runConfig(profile: Profile): Promise<RunResult> {
 }
 
 function summariseRun(
-  profile: Profile,
+  profile: Profile | PeerProfile,
   routerConfig: string,
   results: readonly RequestResult[],
   makespanMs: number,
@@ -355,7 +376,7 @@ function summariseRun(
   };
   return {
     config: profile.name,
-    description: profile.description(FLEET),
+    description: isPeer(profile) ? profile.description() : profile.description(FLEET),
     routerConfig,
     requests: results.length,
     succeeded: ok.length,
@@ -407,17 +428,28 @@ function describeFleet(f: FleetEngineSettings): string {
 }
 
 const started = Date.now();
-process.stdout.write(`${describeWorkload(workload)}\n${describeFleet(FLEET)}\n`);
+const loadBefore = sampleLoad();
+const clientMode = CLOSED_LOOP === undefined ? `open loop at ${WORKLOAD.rate} req/s` : `closed loop, ${CLOSED_LOOP} concurrent clients (saturation)`;
+process.stdout.write(`${describeWorkload(workload)}\n${describeFleet(FLEET)}\nclient: ${clientMode}\n`);
+const notRun = preparePeers(PROFILES.filter(isPeer));
 const runs: RunResult[] = [];
 for (const profile of PROFILES) {
+  if (notRun.has(profile.name)) continue;
   process.stderr.write(`running ${profile.name} …\n`);
-  runs.push(await runConfig(profile));
+  try {
+    runs.push(await runConfig(profile));
+  } catch (err) {
+    // A peer that does not start is reported, not dropped; Switchyard not starting is a failure of the benchmark.
+    if (!isPeer(profile)) throw err;
+    notRun.set(profile.name, `did not start: ${(err as Error).message.split('\n')[0]}`);
+  }
 }
+const loadAfter = sampleLoad();
 
 const base = runs.find((r) => r.config === 'random') ?? runs[0];
 const ratio = (value: number, reference: number): string => (Number.isFinite(value / reference) ? `${(value / reference).toFixed(2)}x` : '-');
 const cell = (text: string, width: number): string => text.padStart(width);
-const rows = runs.map((r) => [
+const rows = [...runs.map((r) => [
   r.config,
   `${r.succeeded}/${r.requests}`,
   `${r.ttftMs.mean.toFixed(0)} (${ratio(r.ttftMs.mean, base.ttftMs.mean)})`,
@@ -427,17 +459,19 @@ const rows = runs.map((r) => [
   `${(r.prefixCacheHitRate * 100).toFixed(1)}% (${ratio(r.prefixCacheHitRate, base.prefixCacheHitRate)})`,
   `${r.loadImbalance.toFixed(2)} (${ratio(r.loadImbalance, base.loadImbalance)})`,
   r.errors > 0 ? 'ERRORS' : '',
-]);
+]), ...[...notRun.keys()].map((name) => [name, 'not run', '-', '-', '-', '-', '-', '-', ''])];
 const header = ['config', 'ok', 'TTFT mean ms', 'TTFT p99 ms', 'req/s', 'out tok/s', 'prefix hit', 'imbalance', ''];
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
 process.stdout.write(`\n${header.map((h, i) => (i === 0 ? h.padEnd(widths[i]) : cell(h, widths[i]))).join('  ')}\n`);
 for (const row of rows) process.stdout.write(`${row.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : cell(c, widths[i]))).join('  ')}\n`);
 process.stdout.write(`(ratios to ${base.config}; TTFT at the client to the first content chunk; req/s and tok/s over first send to last completion; ` +
   'prefix hit = prompt tokens found in the engines\' prefix caches / prompt tokens looked up; imbalance = max/mean requests per engine)\n');
-process.stdout.write('\nconfig            p50 TTFT ms  mean e2e ms  prefill-work imbalance  preemptions  LoRA loads  run s\n');
+for (const [name, reason] of notRun) process.stdout.write(`${name}: not run: ${reason}\n`);
+process.stdout.write(`${describeLoad(loadBefore, loadAfter, cpus().length)}\n`);
+process.stdout.write(`\n${'config'.padEnd(24)}  p50 TTFT ms  mean e2e ms  prefill-work imbalance  preemptions  LoRA loads  run s\n`);
 for (const r of runs) {
   process.stdout.write(
-    `${r.config.padEnd(16)}  ${r.ttftMs.p50.toFixed(0).padStart(11)}  ${r.e2eMs.mean.toFixed(0).padStart(11)}  ${r.prefillWorkImbalance.toFixed(2).padStart(22)}  ` +
+    `${r.config.padEnd(24)}  ${r.ttftMs.p50.toFixed(0).padStart(11)}  ${r.e2eMs.mean.toFixed(0).padStart(11)}  ${r.prefillWorkImbalance.toFixed(2).padStart(22)}  ` +
       `${String(r.preemptions).padStart(11)}  ${String(r.loraLoads).padStart(10)}  ${r.makespanS.toFixed(1).padStart(5)}\n`,
   );
 }
@@ -462,6 +496,10 @@ writeFileSync(
       cpu: cpus()[0]?.model ?? 'unknown',
       cores: cpus().length,
       seed: SEED,
+      client: { closedLoop: CLOSED_LOOP ?? null, description: clientMode },
+      load: { before: loadBefore, after: loadAfter },
+      notRun: Object.fromEntries(notRun),
+      workloadShape: flags.workload,
       workload: workloadSummary,
       fleet: FLEET,
       durationS: (Date.now() - started) / 1000,

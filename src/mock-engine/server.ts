@@ -16,6 +16,7 @@ import { resolveMockEngineOptions, type MockEngineOptions } from './options.ts';
 import { advertisedHost, startPdRole } from './pd-factory.ts';
 import type { PdRole } from './pd-role.ts';
 import { TestHooks, applyFaultPrelude, type TrackedRequest } from './test-hooks.ts';
+import { workerInfoRoutes } from './worker-info.ts';
 
 export interface MockEngineHandle {
   /** e.g. "http://127.0.0.1:41234" (no trailing slash, no /v1). */
@@ -91,6 +92,21 @@ function buildRoutes(context: EngineContext, hooks: TestHooks): RouteTable {
       },
     },
     ...pdRoutes(context.pd),
+    ...workerInfo(context),
+  };
+}
+
+/** What routers in front of vLLM / SGLang probe (worker-info.ts). */
+function workerInfo(context: EngineContext): RouteTable {
+  const info = workerInfoRoutes(context.options);
+  return {
+    '/tokenize': { POST: { kind: 'json', run: info.tokenize } },
+    '/v1/completions/render': { POST: { kind: 'json', run: info.render } },
+    '/v1/chat/completions/render': { POST: { kind: 'json', run: info.render } },
+    '/version': { GET: { kind: 'plain', run: info.version } },
+    '/get_model_info': { GET: { kind: 'plain', run: info.modelInfo } },
+    '/get_server_info': { GET: { kind: 'plain', run: info.serverInfo } },
+    '/server_info': { GET: { kind: 'plain', run: info.serverInfo } },
   };
 }
 
