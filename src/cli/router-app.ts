@@ -4,6 +4,9 @@
 // Tests start the same thing in-process.
 import type { Logger } from 'pino';
 import { EngineStateTable, type EngineStatsSource } from '../engines/engine-state.ts';
+import { KvEventTable, kvEventTargets } from '../engines/kv-events/kv-event-table.ts';
+import type { KvCacheMetrics } from '../observability/kvcache-metrics.ts';
+import { EngineTokenizer } from '../tokenization/engine-tokenizer.ts';
 import { DEFAULT_SCRAPER_OPTIONS, EngineScraper, staleAfterMs } from '../engines/scraper.ts';
 import { HealthChecker, DEFAULT_HEALTH_CHECK } from '../pods/health-checker.ts';
 import { PodStateTable } from '../pods/pod-state.ts';
@@ -34,6 +37,8 @@ export interface RouterAppOptions extends Omit<ObservabilityOptions, 'metricsHos
   readonly metricsScrapeTimeoutMs?: number;
   /** Honour x-switchyard-explain on inference requests (--allow-explain-header). */
   readonly allowExplainHeader?: boolean;
+  /** How long a pod's KV block index stays untrusted after its events were lost for good; default 30 s. */
+  readonly kvEventsWarmupMs?: number;
 }
 
 export interface RouterApp {
@@ -43,6 +48,8 @@ export interface RouterApp {
   readonly server: RouterServer;
   /** Scraped engine state per pod origin (metrics, loaded models). */
   readonly engines: EngineStatsSource;
+  /** Every pod's KV block index from its KV events. */
+  readonly kvBlocks: KvEventTable;
   /** Base URL of the /metrics listener, of the debug listener (127.0.0.1); null when off. */
   readonly metricsUrl: string | null;
   readonly debugUrl: string | null;
@@ -73,12 +80,22 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
     timeoutMs: options.metricsScrapeTimeoutMs ?? DEFAULT_SCRAPER_OPTIONS.timeoutMs,
   };
   const engines = new EngineStateTable({ staleAfterMs: staleAfterMs(scrape) });
+  const kvMetrics = { current: null as KvCacheMetrics | null };
   const scraper = scrape.intervalMs > 0 ? new EngineScraper(engines, scrape) : null;
   const observability = await Observability.create({ ...options, metricsHost: options.host }, { store, engines, podStates }, log);
+  kvMetrics.current = observability.metrics?.kvCache ?? null;
+  // kvcache-aware: every annotated pod's KV events, and the engines' /tokenize.
+  const kvBlocks = new KvEventTable({
+    warmupMs: options.kvEventsWarmupMs,
+    counters: kvMetrics.current,
+    onError: (origin, message) => log.warn({ pod: origin }, message),
+  });
+  kvMetrics.current?.bindIndexes(kvBlocks);
+  const engineTokenizer = new EngineTokenizer({ timeoutMs: 5_000, maxInFlight: 256 });
   const scheduler = await setUpScheduler({
     routerConfigFile: options.routerConfigFile,
     reloadDebounceMs: options.reloadDebounceMs,
-    env: { podStates, engines, random: Math.random, observer: observability.metrics },
+    env: { podStates, engines, random: Math.random, observer: observability.metrics, kvBlocks, engineTokenizer },
     onPluginError: (plugin, stage, err) => log.warn({ plugin, stage, err }, 'scheduler plugin failed; treated as having no opinion'),
     maxInFlightPerPod: pools.connectionsPerPod,
   });
@@ -95,6 +112,7 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
     health?.setOrigins(next.endpoints.keys());
     scraper?.setOrigins(next.endpoints.keys());
     picker.retain(next.endpoints);
+    kvBlocks.setTargets(kvEventTargets(next));
   });
 
   const first = store.apply(await source.load());
@@ -130,7 +148,7 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
     address = await server.listen(options.port, options.host);
     await observability.listen({ store, engines, podStates, picker });
   } catch (err) {
-    await Promise.all([server.drain(0), source.close(), scheduler.close(), observability.close()]);
+    await Promise.all([server.drain(0), source.close(), scheduler.close(), observability.close(), kvBlocks.close(), engineTokenizer.close()]);
     await pools.closeAll();
     throw err;
   }
@@ -146,6 +164,7 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
     store,
     server,
     engines,
+    kvBlocks,
     metricsUrl: observability.metricsUrl,
     debugUrl: observability.debugUrl,
     async shutdown(drainTimeoutMs: number): Promise<boolean> {
@@ -153,7 +172,7 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
       const drained = server.drain(drainTimeoutMs);
       await Promise.all([source.close(), health?.stop(), scheduler.close(), scraper?.stop()]);
       const clean = await drained;
-      await Promise.all([pools.closeAll(), observability.close()]);
+      await Promise.all([pools.closeAll(), observability.close(), kvBlocks.close(), engineTokenizer.close()]);
       return clean;
     },
   };

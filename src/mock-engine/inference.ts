@@ -17,6 +17,7 @@ import {
   type ResponseIdentity,
   type StopReason,
 } from './openai-format.ts';
+import type { MockKvEventPublisher } from './kv-events.ts';
 import type { ResolvedMockEngineOptions } from './options.ts';
 import { SseStream } from './sse.ts';
 import type { PdRole } from './pd-role.ts';
@@ -33,6 +34,8 @@ export interface EngineContext {
   generator: TokenGenerator;
   /** The part played in a disaggregated deployment (--role), if any. */
   pd?: PdRole;
+  /** The KV event publisher (kvEventsPort), if any. */
+  kvEvents?: MockKvEventPublisher | null;
 }
 
 interface GenerationRequest {

@@ -160,6 +160,30 @@ class InferenceCall implements ExchangeOptions {
     }
 
     const scheduleRequest: ScheduleRequest = { model, upstreamModel, isLora, server, rawHeaders: req.rawHeaders, body: parsed };
+    // Scheduling may first wait for plugin work (kvcache-aware tokenizing the prompt); the fast path does not.
+    const preparing = deps.picker.prepare?.(scheduleRequest, server.pods) ?? null;
+    if (preparing !== null) {
+      preparing
+        .then(() => {
+          if (res.destroyed || res.writableEnded) return void deps.onRequestDone(endRecord(record, 0, null, null));
+          this.dispatch(scheduleRequest, upstreamBody, stream, hideUsage, trace, explain);
+        })
+        .catch((err: unknown) => this.refuse(err instanceof RouterError ? err : new RouterError('internal_error', `internal error: ${(err as Error).message}`)));
+      return;
+    }
+    this.dispatch(scheduleRequest, upstreamBody, stream, hideUsage, trace, explain);
+  }
+
+  private dispatch(
+    scheduleRequest: ScheduleRequest,
+    upstreamBody: Buffer,
+    stream: boolean,
+    hideUsage: boolean,
+    trace: DecisionRecorder | null,
+    explain: ReturnType<typeof explainRequested>,
+  ): void {
+    const { deps, req, res, record, requestId } = this;
+    const { model, server } = scheduleRequest;
     const pods = deps.picker.schedule(scheduleRequest, server.pods, trace);
     if (pods.length === 0) {
       const error = new RouterError('pods_overloaded', `every pod of ModelServer ${server.key} is overloaded (the scheduler's filters removed them all)`);

@@ -4,7 +4,7 @@
 // Time comes from an injectable Clock, so unit tests run the loop on a virtual clock.
 import { BatchScheduler, type StepPlan } from './batch-scheduler.ts';
 import { realClock, type Clock } from './clock.ts';
-import { KvCache } from './kv-cache.ts';
+import { KvCache, type KvCacheListener } from './kv-cache.ts';
 import { LoraSlots } from './lora-slots.ts';
 import { Sequence, type SequenceEvents, type SequenceSpec } from './sequence.ts';
 
@@ -133,6 +133,11 @@ export class EngineCore {
   /** An adapter was unloaded from the engine: it gives up its slot unless requests still run with it. */
   forgetAdapter(name: string): void {
     this.#lora.forget(name, this.#scheduler.isBusy);
+  }
+
+  /** Hears the prefix cache's registrations and evictions (KV events). */
+  setKvListener(listener: KvCacheListener | null): void {
+    this.#kv.listener = listener;
   }
 
   /** Drops every cached prefix not in use; returns how many blocks were dropped. */

@@ -83,6 +83,26 @@ describe('router configuration file', () => {
     });
   }
 
+  it("reads Kthena's documented kvcache-aware configurations, tokenizer service included", () => {
+    const { config, warnings } = ok(
+      'scheduler:\n  pluginConfig:\n  - name: least-request\n    args:\n      maxWaitingRequests: 10\n  - name: kvcache-aware\n    args:\n      blockSizeToHash: 128\n      maxBlocksToMatch: 128\n' +
+        '  plugins:\n    Filter:\n      enabled:\n        - least-request\n    Score:\n      enabled:\n        - name: least-request\n          weight: 1\n        - name: kvcache-aware\n          weight: 1\n',
+    );
+    assert.deepEqual(scoreNames(config), ['least-request:1', 'kvcache-aware:1']);
+    assert.deepEqual(config.args.get('kvcache-aware')?.value, { blockSizeToHash: 128, maxBlocksToMatch: 128, tokenizeTimeoutMs: 5000 });
+    assert.deepEqual(warnings, []);
+    const service = ok(
+      'scheduler:\n  pluginConfig:\n  - name: kvcache-aware\n    args:\n      blockSizeToHash: 16\n      maxBlocksToMatch: 128\n      tokenizerService:\n        enabled: true\n        endpoint: http://127.0.0.1:8100\n        fallbackToEngine: true\n' +
+        '  plugins:\n    Score:\n      enabled:\n        - name: kvcache-aware\n          weight: 1\n        - name: least-request\n          weight: 1\n',
+    );
+    assert.deepEqual(service.config.args.get('kvcache-aware')?.value, {
+      blockSizeToHash: 16,
+      maxBlocksToMatch: 128,
+      tokenizeTimeoutMs: 5000,
+      tokenizerService: { enabled: true, endpoint: 'http://127.0.0.1:8100', fallbackToEngine: true },
+    });
+  });
+
   it('accepts and ignores auth with a warning', () => {
     const { config, warnings } = ok('auth:\n  issuer: https://issuer\n  audiences: [a]\n  jwksUri: https://issuer/jwks\n');
     assert.deepEqual(config.filters, DEFAULT_FILTERS);
@@ -98,12 +118,12 @@ describe('router configuration file', () => {
     {
       name: 'an unknown plugin name',
       text: 'scheduler:\n  plugins:\n    Filter:\n      enabled: [least-requests]\n',
-      expected: [`error: ${FILE}: field scheduler.plugins.Filter.enabled[0]: unknown plugin "least-requests"; known plugins: least-request, least-latency, prefix-cache, gpu-usage, lora-affinity, random, session-affinity`],
+      expected: [`error: ${FILE}: field scheduler.plugins.Filter.enabled[0]: unknown plugin "least-requests"; known plugins: least-request, least-latency, prefix-cache, gpu-usage, lora-affinity, random, session-affinity, kvcache-aware`],
     },
     {
-      name: 'a Kthena plugin that is not supported',
-      text: 'scheduler:\n  plugins:\n    Score:\n      enabled: [{name: kvcache-aware, weight: 1}]\n',
-      expected: [`error: ${FILE}: field scheduler.plugins.Score.enabled[0].name: kvcache-aware (KV-block ownership from Redis and engine tokenizers) is not supported yet`],
+      name: 'a kvcache-aware tokenizer port out of range',
+      text: 'scheduler:\n  pluginConfig:\n    - name: kvcache-aware\n      args: {vllmTokenizerPort: 70000}\n  plugins:\n    Score:\n      enabled: [{name: kvcache-aware, weight: 1}]\n',
+      expected: [`error: ${FILE}: field scheduler.pluginConfig[0].args.vllmTokenizerPort: must be at most 65535, got 70000`],
     },
     {
       name: 'a plugin of the wrong kind',

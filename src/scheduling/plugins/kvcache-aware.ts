@@ -1,0 +1,124 @@
+// kvcache-aware (score), Kthena's plugin with its args, fed directly by the engines' own KV events instead of
+// Kthena's Redis: each pod's block index (engines/kv-events) holds the chained hashes of the token ids of the blocks
+// its engine caches. The prompt is tokenized like the engine does it (its POST /tokenize, in prepare(), before
+// scheduling) and cut into blocks of the engine's block size (from its events; blockSizeToHash until one arrived),
+// at most maxBlocksToMatch. A pod's score is Kthena's: the longest run of cached blocks from the first one, as a
+// share of the prompt's blocks, 0-100. Pods whose index is not trustworthy (no events yet, disconnected, warming up
+// after lost events) get no opinion (the neutral 50), as does every pod when the prompt could not be tokenized.
+import { z } from 'zod';
+import { promptBlockHashes } from '../../engines/kv-events/block-hash.ts';
+import type { KvBlockSource } from '../../engines/kv-events/kv-event-table.ts';
+import type { EngineTokenizer } from '../../tokenization/engine-tokenizer.ts';
+import { promptInput } from '../../tokenization/prompt-input.ts';
+import type { PodEndpoint } from '../../snapshot/types.ts';
+import type { SchedulingCycle } from '../framework/cycle.ts';
+import type { PluginEnv, SchedulerPlugin } from '../framework/types.ts';
+import type { ScheduleRequest } from '../pod-picker.ts';
+import { countArg, definePlugin } from './plugin-definition.ts';
+
+export const KVCACHE_AWARE = 'kvcache-aware';
+
+const port = z.number().int().min(1).max(65535).nullish();
+
+const args = z.strictObject({
+  blockSizeToHash: countArg(16, 1 << 16),
+  maxBlocksToMatch: countArg(128, 1 << 16),
+  /** Kthena tokenizes on this fixed port; absent: the pod's own serving port (workloadPort or its annotation). */
+  vllmTokenizerPort: port,
+  sglangTokenizerPort: port,
+  /** Kthena's tokenizer service (speaks vLLM's /tokenize). */
+  tokenizerService: z
+    .strictObject({
+      enabled: z.boolean().nullish(),
+      endpoint: z.url({ protocol: /^https?$/ }).nullish(),
+      fallbackToEngine: z.boolean().nullish(),
+    })
+    .nullish(),
+  /** Switchyard: timeout of one /tokenize call (ms); default 5000 as Kthena. */
+  tokenizeTimeoutMs: countArg(5_000, 600_000),
+});
+
+export type KvCacheAwareArgs = z.output<typeof args>;
+
+/** Characters of a completion prompt sent to be tokenized: enough for maxBlocks × blockSize tokens of any text. */
+const MAX_CHARS_PER_TOKEN = 16;
+
+interface Tokens {
+  readonly ids: readonly number[] | null;
+  readonly reason: string | null;
+}
+
+export class KvCacheAwarePlugin implements SchedulerPlugin {
+  readonly name = KVCACHE_AWARE;
+  readonly options: KvCacheAwareArgs;
+  readonly #blocks: KvBlockSource | null;
+  readonly #tokenizer: EngineTokenizer | null;
+  readonly #random: () => number;
+  readonly #observer: PluginEnv['observer'];
+  /** Token ids per request body, from prepare(). */
+  readonly #tokens = new WeakMap<object, Tokens>();
+
+  constructor(options: KvCacheAwareArgs, env: PluginEnv) {
+    this.options = options;
+    this.#blocks = env.kvBlocks ?? null;
+    this.#tokenizer = env.engineTokenizer ?? null;
+    this.#random = env.random;
+    this.#observer = env.observer ?? null;
+  }
+
+  prepare(request: ScheduleRequest, candidates: readonly PodEndpoint[]): Promise<void> | null {
+    const body = request.body;
+    if (body === undefined || this.#tokens.has(body) || this.#tokenizer === null || this.#blocks === null || candidates.length === 0) return null;
+    const input = promptInput(body, this.options.maxBlocksToMatch * this.options.blockSizeToHash * MAX_CHARS_PER_TOKEN);
+    if (input === null) return null;
+    if (input.kind === 'ids') {
+      this.#tokens.set(body, { ids: input.ids, reason: null });
+      return null;
+    }
+    const tokenizer = this.#tokenizer;
+    const engine = request.server.engine === 'SGLang' ? 'sglang' : 'vllm';
+    const model = request.isLora ? request.model : request.upstreamModel;
+    const service = this.options.tokenizerService;
+    const pod = candidates[Math.floor(this.#random() * candidates.length)];
+    const enginePort = engine === 'sglang' ? this.options.sglangTokenizerPort : this.options.vllmTokenizerPort;
+    const engineUrl = enginePort === null || enginePort === undefined ? pod.origin : pod.origin.replace(/:\d+$/, `:${enginePort}`);
+    const observer = this.#observer;
+    const started = performance.now();
+    const run = async (): Promise<void> => {
+      let result = service?.enabled === true && service.endpoint ? await tokenizer.tokenize(service.endpoint.replace(/\/$/, ''), model, input, engine, this.options.tokenizeTimeoutMs) : null;
+      if (result === null || (!result.ok && service?.fallbackToEngine !== false)) result = await tokenizer.tokenize(engineUrl, model, input, engine, this.options.tokenizeTimeoutMs);
+      this.#tokens.set(body, result.ok ? { ids: result.ids, reason: null } : { ids: null, reason: result.reason });
+      observer?.tokenizeDuration?.(request.model, (performance.now() - started) / 1000, result.ok);
+    };
+    return run();
+  }
+
+  score(cycle: SchedulingCycle, pods: readonly PodEndpoint[], alive: Uint8Array, out: Float64Array): void {
+    const body = cycle.request.body;
+    const tokens = body === undefined ? undefined : this.#tokens.get(body);
+    if (tokens === undefined || tokens.ids === null || this.#blocks === null) return; // no opinion
+    const ids = tokens.ids;
+    const lora = cycle.request.isLora ? cycle.request.model : null;
+    const hashesBySize = new Map<number, Float64Array>();
+    let best = -1;
+    for (let i = 0; i < pods.length; i++) {
+      if (alive[i] === 0) continue;
+      const index = this.#blocks.trustedIndex(pods[i].origin, cycle.now);
+      if (index === null) {
+        cycle.details?.set(i, { trusted: 0 });
+        continue;
+      }
+      const blockSize = index.blockSize > 0 ? index.blockSize : this.options.blockSizeToHash;
+      let hashes = hashesBySize.get(blockSize);
+      if (hashes === undefined) hashesBySize.set(blockSize, (hashes = promptBlockHashes(ids, blockSize, this.options.maxBlocksToMatch, lora)));
+      if (hashes.length === 0) continue;
+      const matched = index.matchRun(hashes);
+      out[i] = (matched / hashes.length) * 100;
+      best = Math.max(best, matched / hashes.length);
+      cycle.details?.set(i, { matchedBlocks: matched, promptBlocks: hashes.length, blockSize, indexedBlocks: index.size });
+    }
+    if (best >= 0) cycle.observer?.kvCacheMatch?.(cycle.request.model, best);
+  }
+}
+
+export const kvCacheAwarePlugin = definePlugin({ name: KVCACHE_AWARE, filter: false, score: true, args, create: (options, env) => new KvCacheAwarePlugin(options, env) });
