@@ -95,7 +95,7 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
   const scheduler = await setUpScheduler({
     routerConfigFile: options.routerConfigFile,
     reloadDebounceMs: options.reloadDebounceMs,
-    env: { podStates, engines, random: Math.random, observer: observability.metrics, kvBlocks, engineTokenizer },
+    env: { podStates, engines, random: Math.random, observer: observability.metrics, kvBlocks, engineTokenizer, log: (message) => log.warn(message) },
     onPluginError: (plugin, stage, err) => log.warn({ plugin, stage, err }, 'scheduler plugin failed; treated as having no opinion'),
     maxInFlightPerPod: pools.connectionsPerPod,
   });

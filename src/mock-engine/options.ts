@@ -73,6 +73,8 @@ export interface MockEngineOptions {
   kvEventsPort?: number;
   /** The replay ROUTER port with kvEventsPort; 0 = any free port; absent: no replay socket. */
   kvReplayPort?: number;
+  /** A tokenizer.json (tokenizer_config.json next to it: the chat template) to tokenize prompts with; absent: words. */
+  tokenizer?: string;
 }
 
 /** The options that switch the batch simulator on when given. */

@@ -15,6 +15,7 @@ import type { PdRole } from './pd-role.ts';
 import { TestHooks, applyFaultPrelude, type TrackedRequest } from './test-hooks.ts';
 import { kvEventRoutes, maxModelLen, startKvEvents } from './kv-events-setup.ts';
 import { handleTokenize } from './tokenize.ts';
+import { MockTokenizer } from './hf-tokenizer.ts';
 
 export interface MockEngineHandle {
   /** e.g. "http://127.0.0.1:41234" (no trailing slash, no /v1). */
@@ -68,7 +69,7 @@ function buildRoutes(context: EngineContext, hooks: TestHooks): RouteTable {
         },
       },
     },
-    '/tokenize': { POST: { kind: 'json', run: (_req, res, body) => handleTokenize(context.models, maxModelLen(context), res, body) } },
+    '/tokenize': { POST: { kind: 'json', run: (_req, res, body) => handleTokenize(context.models, maxModelLen(context), context.tokenizer ?? null, res, body) } },
     ...kvEventRoutes(context.kvEvents),
     '/health': { GET: { kind: 'plain', run: (_req, res) => sendText(res, 200, '') } },
     '/metrics': {
@@ -194,6 +195,7 @@ export async function startMockEngine(options: Partial<MockEngineOptions> & { mo
   const kvEvents = await startKvEvents(resolved, generator);
   const context: EngineContext = {
     kvEvents,
+    tokenizer: resolved.tokenizer === undefined ? null : new MockTokenizer(resolved.tokenizer),
     options: resolved,
     models: new ModelRegistry(resolved.servedModelName, resolved.model, resolved.engine, resolved.loraAdapters),
     metrics,

@@ -4,8 +4,9 @@
 // hashes exactly what the engine holds.
 import type { ServerResponse } from 'node:http';
 import { HttpError, sendJson } from './http-io.ts';
+import type { MockTokenizer } from './hf-tokenizer.ts';
 import type { ModelRegistry } from './models.ts';
-import { summarizeChatMessages, summarizeCompletionPrompt } from './text.ts';
+import { summarizeChatMessages, summarizeCompletionPrompt, type PromptSummary } from './text.ts';
 
 const ID_TOKEN = /^<(\d+)>$/;
 
@@ -18,9 +19,15 @@ export function tokenIdOf(token: string): number {
   return (hash >>> 0) & 0x7fffffff;
 }
 
-export function handleTokenize(models: ModelRegistry, maxModelLen: number, res: ServerResponse, body: Record<string, unknown>): void {
+/** A request's prompt tokens: the real tokenizer's when the mock has one, else the word tokenizer's (text.ts). */
+export function summarizePrompt(kind: 'chat' | 'completion', body: Record<string, unknown>, tokenizer: MockTokenizer | null): PromptSummary {
+  if (kind === 'chat') return tokenizer !== null ? tokenizer.chat(body.messages, body.add_generation_prompt !== false) : summarizeChatMessages(body.messages);
+  return tokenizer?.completion(body.prompt) ?? summarizeCompletionPrompt(body.prompt);
+}
+
+export function handleTokenize(models: ModelRegistry, maxModelLen: number, tokenizer: MockTokenizer | null, res: ServerResponse, body: Record<string, unknown>): void {
   if (typeof body.model === 'string' && !models.serves(body.model)) throw new HttpError(404, `The model \`${body.model}\` does not exist.`);
-  const summary = body.messages !== undefined ? summarizeChatMessages(body.messages) : summarizeCompletionPrompt(body.prompt);
+  const summary = summarizePrompt(body.messages !== undefined ? 'chat' : 'completion', body, tokenizer);
   const tokens = summary.tokens.map(tokenIdOf);
   sendJson(res, 200, { count: tokens.length, max_model_len: maxModelLen, tokens, token_strs: null });
 }

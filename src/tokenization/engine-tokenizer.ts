@@ -47,8 +47,7 @@ export class EngineTokenizer {
       if (response.statusCode !== 200) return { ok: false, reason: `POST /tokenize answered ${response.statusCode}` };
       const tokens = (JSON.parse(text) as { tokens?: unknown }).tokens;
       if (!Array.isArray(tokens) || !tokens.every((id) => typeof id === 'number')) return { ok: false, reason: 'POST /tokenize answered without a list of token ids' };
-      // A cut prompt's last token may be part of a longer one in the whole prompt.
-      return { ok: true, ids: input.kind === 'text' && input.truncated ? (tokens).slice(0, -1) : (tokens) };
+      return { ok: true, ids: tokens };
     } catch (err) {
       return { ok: false, reason: `POST /tokenize failed: ${(err as Error).message}` };
     } finally {

@@ -89,7 +89,7 @@ describe('router configuration file', () => {
         '  plugins:\n    Filter:\n      enabled:\n        - least-request\n    Score:\n      enabled:\n        - name: least-request\n          weight: 1\n        - name: kvcache-aware\n          weight: 1\n',
     );
     assert.deepEqual(scoreNames(config), ['least-request:1', 'kvcache-aware:1']);
-    assert.deepEqual(config.args.get('kvcache-aware')?.value, { blockSizeToHash: 128, maxBlocksToMatch: 128, tokenizeTimeoutMs: 5000 });
+    assert.deepEqual(config.args.get('kvcache-aware')?.value, { blockSizeToHash: 128, maxBlocksToMatch: 128, tokenizeTimeoutMs: 5000, inlineTokenizeMaxChars: 16384 });
     assert.deepEqual(warnings, []);
     const service = ok(
       'scheduler:\n  pluginConfig:\n  - name: kvcache-aware\n    args:\n      blockSizeToHash: 16\n      maxBlocksToMatch: 128\n      tokenizerService:\n        enabled: true\n        endpoint: http://127.0.0.1:8100\n        fallbackToEngine: true\n' +
@@ -99,6 +99,7 @@ describe('router configuration file', () => {
       blockSizeToHash: 16,
       maxBlocksToMatch: 128,
       tokenizeTimeoutMs: 5000,
+      inlineTokenizeMaxChars: 16384,
       tokenizerService: { enabled: true, endpoint: 'http://127.0.0.1:8100', fallbackToEngine: true },
     });
   });

@@ -28,6 +28,8 @@ export interface PluginEnv {
   readonly kvBlocks?: KvBlockSource | null;
   /** The engines' POST /tokenize (kvcache-aware); absent: no tokenization. */
   readonly engineTokenizer?: EngineTokenizer | null;
+  /** Warnings about plugin state (a tokenizer that cannot be loaded); absent: dropped. */
+  readonly log?: (message: string) => void;
 }
 
 export interface SchedulerPlugin {

@@ -5,10 +5,12 @@
 // at most maxBlocksToMatch. A pod's score is Kthena's: the longest run of cached blocks from the first one, as a
 // share of the prompt's blocks, 0-100. Pods whose index is not trustworthy (no events yet, disconnected, warming up
 // after lost events) get no opinion (the neutral 50), as does every pod when the prompt could not be tokenized.
+import { existsSync } from 'node:fs';
 import { z } from 'zod';
 import { promptBlockHashes } from '../../engines/kv-events/block-hash.ts';
 import type { KvBlockSource } from '../../engines/kv-events/kv-event-table.ts';
 import type { EngineTokenizer } from '../../tokenization/engine-tokenizer.ts';
+import { LocalTokenizers } from '../../tokenization/local-tokenizers.ts';
 import { promptInput } from '../../tokenization/prompt-input.ts';
 import type { PodEndpoint } from '../../snapshot/types.ts';
 import type { SchedulingCycle } from '../framework/cycle.ts';
@@ -19,6 +21,8 @@ import { countArg, definePlugin } from './plugin-definition.ts';
 export const KVCACHE_AWARE = 'kvcache-aware';
 
 const port = z.number().int().min(1).max(65535).nullish();
+// Read once when the configuration is loaded (not on the request path).
+const existingFile = z.string().min(1).refine((path) => existsSync(path), 'no such file');
 
 const args = z.strictObject({
   blockSizeToHash: countArg(16, 1 << 16),
@@ -36,6 +40,22 @@ const args = z.strictObject({
     .nullish(),
   /** Switchyard: timeout of one /tokenize call (ms); default 5000 as Kthena. */
   tokenizeTimeoutMs: countArg(5_000, 600_000),
+  /** Switchyard: local tokenizers (tokenizer.json + chat template) by ModelServer or model name. */
+  tokenizers: z
+    .array(
+      z
+        .strictObject({
+          model: z.string().min(1).nullish(),
+          modelServer: z.string().regex(/^[^/]+\/[^/]+$/, 'must be "namespace/name"').nullish(),
+          path: existingFile,
+          config: existingFile.nullish(),
+          chatTemplate: existingFile.nullish(),
+        })
+        .refine((t) => Boolean(t.model) || Boolean(t.modelServer), 'needs model or modelServer'),
+    )
+    .nullish(),
+  /** Switchyard: prompts longer than this (characters) are tokenized locally on a worker thread; default 16384. */
+  inlineTokenizeMaxChars: countArg(16_384),
 });
 
 export type KvCacheAwareArgs = z.output<typeof args>;
@@ -55,6 +75,7 @@ export class KvCacheAwarePlugin implements SchedulerPlugin {
   readonly #tokenizer: EngineTokenizer | null;
   readonly #random: () => number;
   readonly #observer: PluginEnv['observer'];
+  readonly #local: LocalTokenizers | null;
   /** Token ids per request body, from prepare(). */
   readonly #tokens = new WeakMap<object, Tokens>();
 
@@ -64,31 +85,48 @@ export class KvCacheAwarePlugin implements SchedulerPlugin {
     this.#tokenizer = env.engineTokenizer ?? null;
     this.#random = env.random;
     this.#observer = env.observer ?? null;
+    const settings = options.tokenizers ?? [];
+    this.#local = settings.length === 0 ? null : new LocalTokenizers(settings, options.inlineTokenizeMaxChars, (message) => env.log?.(message));
   }
 
   prepare(request: ScheduleRequest, candidates: readonly PodEndpoint[]): Promise<void> | null {
     const body = request.body;
-    if (body === undefined || this.#tokens.has(body) || this.#tokenizer === null || this.#blocks === null || candidates.length === 0) return null;
+    if (body === undefined || this.#tokens.has(body) || this.#blocks === null || candidates.length === 0) return null;
     const input = promptInput(body, this.options.maxBlocksToMatch * this.options.blockSizeToHash * MAX_CHARS_PER_TOKEN);
     if (input === null) return null;
     if (input.kind === 'ids') {
       this.#tokens.set(body, { ids: input.ids, reason: null });
       return null;
     }
-    const tokenizer = this.#tokenizer;
     const engine = request.server.engine === 'SGLang' ? 'sglang' : 'vllm';
+    const started = performance.now();
+    const done = (ids: readonly number[] | null, reason: string | null): void => {
+      // A cut prompt's last token may be part of a longer one in the whole prompt.
+      const usable = ids !== null && input.kind === 'text' && input.truncated ? ids.slice(0, -1) : ids;
+      this.#tokens.set(body, { ids: usable, reason });
+      this.#observer?.tokenizeDuration?.(request.model, (performance.now() - started) / 1000, ids !== null);
+    };
+    const local = this.#local?.tokenize(request.server.key, [request.upstreamModel, request.model], input, engine) ?? null;
+    if (local !== null && !(local instanceof Promise)) {
+      done(local.ids, null);
+      return null;
+    }
+    const tokenizer = this.#tokenizer;
+    if (local === null && tokenizer === null) return null;
     const model = request.isLora ? request.model : request.upstreamModel;
     const service = this.options.tokenizerService;
     const pod = candidates[Math.floor(this.#random() * candidates.length)];
     const enginePort = engine === 'sglang' ? this.options.sglangTokenizerPort : this.options.vllmTokenizerPort;
     const engineUrl = enginePort === null || enginePort === undefined ? pod.origin : pod.origin.replace(/:\d+$/, `:${enginePort}`);
-    const observer = this.#observer;
-    const started = performance.now();
     const run = async (): Promise<void> => {
+      if (local !== null) {
+        const ids = await local;
+        if (ids !== null || tokenizer === null) return done(ids, ids === null ? 'the local tokenizer failed' : null);
+      }
+      if (tokenizer === null) return;
       let result = service?.enabled === true && service.endpoint ? await tokenizer.tokenize(service.endpoint.replace(/\/$/, ''), model, input, engine, this.options.tokenizeTimeoutMs) : null;
       if (result === null || (!result.ok && service?.fallbackToEngine !== false)) result = await tokenizer.tokenize(engineUrl, model, input, engine, this.options.tokenizeTimeoutMs);
-      this.#tokens.set(body, result.ok ? { ids: result.ids, reason: null } : { ids: null, reason: result.reason });
-      observer?.tokenizeDuration?.(request.model, (performance.now() - started) / 1000, result.ok);
+      done(result.ok ? result.ids : null, result.ok ? null : result.reason);
     };
     return run();
   }
