@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { FleetReady, FleetSpec } from './fleet.ts';
+import type { FleetReady, FleetSpec, OracleTotals } from './fleet.ts';
 import type { FleetEngineSettings } from './fleet-settings.ts';
 import { runLoad, type RequestResult } from './load.ts';
 import { profileByName, type Profile } from './profiles.ts';
@@ -41,7 +41,7 @@ const { values: flags } = parseArgs({
     engines: { type: 'string', default: '6' },
     duration: { type: 'string', default: '30' },
     rate: { type: 'string', default: '15' },
-    configs: { type: 'string', default: 'random,least-request,kthena-default,switchyard-best' },
+    configs: { type: 'string', default: 'random,least-request,kthena-default,switchyard-best,kvcache-aware,kvcache-prefix' },
     'drain-limit': { type: 'string', default: '30' },
     'keep-temp': { type: 'boolean', default: false },
   },
@@ -146,12 +146,14 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 
 interface Fleet {
   readonly child: ChildProcess;
-  readonly engines: readonly { readonly name: string; readonly port: number }[];
+  readonly engines: FleetReady['engines'];
+  readonly oraclePort: number;
 }
 
-async function startFleet(logPath: string): Promise<Fleet> {
+async function startFleet(logPath: string, kvEvents: boolean): Promise<Fleet> {
   const spec: FleetSpec = {
     count: FLEET.engines,
+    kvEvents,
     engine: {
       model: ENGINE_MODEL,
       loraAdapters: ADAPTERS,
@@ -178,7 +180,7 @@ async function startFleet(logPath: string): Promise<Fleet> {
     lines.once('line', (line) => resolve(JSON.parse(line) as FleetReady));
   });
   lines.close();
-  return { child, engines: ready.engines };
+  return { child, engines: ready.engines, oraclePort: ready.oraclePort };
 }
 
 function resourcesYaml(fleet: Fleet): string {
@@ -209,7 +211,7 @@ metadata:
   name: ${e.name}
   namespace: default
   labels: {app: sim}
-  annotations: {switchyard.dev/port: "${e.port}"}
+  annotations: {switchyard.dev/port: "${e.port}"${e.kvEventsPort === null ? '' : `, switchyard.dev/kv-events-port: "${e.kvEventsPort}", switchyard.dev/kv-replay-port: "${e.kvReplayPort}"`}}
 status: {podIP: 127.0.0.1, phase: Running}
 `,
     ),
@@ -277,6 +279,8 @@ interface RunResult {
   readonly requestsPerS: number;
   readonly outputTokensPerS: number;
   readonly prefixCacheHitRate: number;
+  /** The oracle's: at each admission, the best any engine's cache held for that request (fleet.ts). */
+  readonly oracleHitRate: number;
   readonly loadImbalance: number;
   /** max/mean over engines of prompt tokens computed (looked up minus found in the cache): prefill work. */
   readonly prefillWorkImbalance: number;
@@ -295,7 +299,7 @@ async function runConfig(profile: Profile): Promise<RunResult> {
   let fleet: Fleet | null = null;
   let router: ChildProcess | null = null;
   try {
-    fleet = await startFleet(join(dir, 'fleet.log'));
+    fleet = await startFleet(join(dir, 'fleet.log'), profile.kvEvents === true);
     writeFileSync(join(configDir, 'resources.yaml'), resourcesYaml(fleet));
     const started = await startRouter(configDir, routerConfigPath, join(dir, 'router.log'));
     router = started.child;
@@ -315,7 +319,8 @@ async function runConfig(profile: Profile): Promise<RunResult> {
     const stats = await Promise.all(
       fleet.engines.map(async (e) => (await (await fetch(`http://127.0.0.1:${e.port}/mock/stats`)).json()) as EngineStats),
     );
-    return summariseRun(profile, routerConfig, load.results, load.makespanMs, load.aborted, fleet, stats);
+    const oracle = (await (await fetch(`http://127.0.0.1:${fleet.oraclePort}/`)).json()) as OracleTotals;
+    return summariseRun(profile, routerConfig, load.results, load.makespanMs, load.aborted, fleet, stats, oracle);
   } catch (err) {
     if (flags['keep-temp'] || router !== null) process.stderr.write(`logs kept in ${dir}\n`);
     flags['keep-temp'] = true;
@@ -336,6 +341,7 @@ function summariseRun(
   aborted: number,
   fleet: Fleet,
   stats: readonly EngineStats[],
+  oracle: OracleTotals,
 ): RunResult {
   const ok = results.filter((r) => r.error === null);
   const failed = results.filter((r) => r.error !== null);
@@ -369,6 +375,7 @@ function summariseRun(
     requestsPerS: ok.length / makespanS,
     outputTokensPerS: ok.reduce((s, r) => s + r.outputTokens, 0) / makespanS,
     prefixCacheHitRate: queries > 0 ? hits / queries : NaN,
+    oracleHitRate: oracle.queried > 0 ? oracle.best / oracle.queried : NaN,
     loadImbalance: maxOverMean(received),
     prefillWorkImbalance: maxOverMean(work),
     preemptions: stats.reduce((s, e) => s + e.engine.preemptions, 0),
@@ -425,15 +432,17 @@ const rows = runs.map((r) => [
   `${r.requestsPerS.toFixed(2)} (${ratio(r.requestsPerS, base.requestsPerS)})`,
   `${r.outputTokensPerS.toFixed(0)} (${ratio(r.outputTokensPerS, base.outputTokensPerS)})`,
   `${(r.prefixCacheHitRate * 100).toFixed(1)}% (${ratio(r.prefixCacheHitRate, base.prefixCacheHitRate)})`,
+  `${(r.oracleHitRate * 100).toFixed(1)}% (${((r.prefixCacheHitRate / r.oracleHitRate) * 100).toFixed(0)}%)`,
   `${r.loadImbalance.toFixed(2)} (${ratio(r.loadImbalance, base.loadImbalance)})`,
   r.errors > 0 ? 'ERRORS' : '',
 ]);
-const header = ['config', 'ok', 'TTFT mean ms', 'TTFT p99 ms', 'req/s', 'out tok/s', 'prefix hit', 'imbalance', ''];
+const header = ['config', 'ok', 'TTFT mean ms', 'TTFT p99 ms', 'req/s', 'out tok/s', 'prefix hit', 'oracle hit (reached)', 'imbalance', ''];
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
 process.stdout.write(`\n${header.map((h, i) => (i === 0 ? h.padEnd(widths[i]) : cell(h, widths[i]))).join('  ')}\n`);
 for (const row of rows) process.stdout.write(`${row.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : cell(c, widths[i]))).join('  ')}\n`);
 process.stdout.write(`(ratios to ${base.config}; TTFT at the client to the first content chunk; req/s and tok/s over first send to last completion; ` +
-  'prefix hit = prompt tokens found in the engines\' prefix caches / prompt tokens looked up; imbalance = max/mean requests per engine)\n');
+  'prefix hit = prompt tokens found in the engines\' prefix caches / prompt tokens looked up; oracle hit = the same if every request had found ' +
+  'the longest prefix any engine held at its admission, and the share of it reached; imbalance = max/mean requests per engine)\n');
 process.stdout.write('\nconfig            p50 TTFT ms  mean e2e ms  prefill-work imbalance  preemptions  LoRA loads  run s\n');
 for (const r of runs) {
   process.stdout.write(

@@ -137,8 +137,12 @@ class SimulatedGenerator implements TokenGenerator {
           if (queuedMs !== undefined) metrics.observeQueueTime(queuedMs / 1000);
         },
         preempted: (count) => metrics.countPreemptions(count),
+        ...(options.prefixOracle !== undefined && {
+          admittedSequence: (seq, queried, hit) => options.prefixOracle?.admitted(seq, queried, hit),
+        }),
       },
     );
+    options.prefixOracle?.join((seq) => this.#core.cachedTokensFor(seq));
     metrics.exposeLoraInfo(() => {
       const { loras } = this.#core.snapshot();
       return { maxLoras: loras.maxLoras, running: loras.running, waiting: loras.waiting };

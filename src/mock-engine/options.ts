@@ -1,4 +1,5 @@
 // Options of one mock engine, their defaults, and the checks applied before it starts listening.
+import type { PrefixOracle } from './simulator/engine-core.ts';
 
 export type EngineKind = 'vllm' | 'sglang';
 export type ResponseMode = 'echo' | 'fixed' | 'random';
@@ -75,6 +76,8 @@ export interface MockEngineOptions {
   kvReplayPort?: number;
   /** A tokenizer.json (tokenizer_config.json next to it: the chat template) to tokenize prompts with; absent: words. */
   tokenizer?: string;
+  /** Benchmarks: a prefix oracle shared by several simulated engines of one process (simulator/engine-core.ts). */
+  prefixOracle?: PrefixOracle;
 }
 
 /** The options that switch the batch simulator on when given. */

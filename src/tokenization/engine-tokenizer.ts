@@ -12,12 +12,17 @@ export interface EngineTokenizerOptions {
   readonly maxInFlight: number;
 }
 
+/** How long an engine that does not serve /tokenize is left alone. */
+const UNSUPPORTED_RETRY_MS = 5 * 60_000;
+
 export type TokenizeResult = { readonly ok: true; readonly ids: readonly number[] } | { readonly ok: false; readonly reason: string };
 
 export class EngineTokenizer {
   readonly #options: EngineTokenizerOptions;
   readonly #agent = new Agent({ connections: 16, keepAliveTimeout: 30_000 });
   #inFlight = 0;
+  /** Engines that answered /tokenize with 404, 405 or 501, until when they are not asked again. */
+  readonly #unsupported = new Map<string, number>();
 
   constructor(options: EngineTokenizerOptions) {
     this.#options = options;
@@ -27,6 +32,11 @@ export class EngineTokenizer {
   async tokenize(baseUrl: string, model: string, input: PromptInput, engine: 'vllm' | 'sglang', timeoutMs = this.#options.timeoutMs): Promise<TokenizeResult> {
     if (input.kind === 'ids') return { ok: true, ids: input.ids };
     if (this.#inFlight >= this.#options.maxInFlight) return { ok: false, reason: 'too many tokenize calls in flight' };
+    const until = this.#unsupported.get(baseUrl);
+    if (until !== undefined) {
+      if (Date.now() < until) return { ok: false, reason: `${baseUrl} does not serve POST /tokenize` };
+      this.#unsupported.delete(baseUrl);
+    }
     const body =
       input.kind === 'text'
         ? { model, prompt: input.text, add_special_tokens: true }
@@ -44,6 +54,9 @@ export class EngineTokenizer {
         signal: timeout,
       });
       const text = await response.body.text();
+      if (response.statusCode === 404 || response.statusCode === 405 || response.statusCode === 501) {
+        if (this.#unsupported.size < 10_000) this.#unsupported.set(baseUrl, Date.now() + UNSUPPORTED_RETRY_MS);
+      }
       if (response.statusCode !== 200) return { ok: false, reason: `POST /tokenize answered ${response.statusCode}` };
       const tokens = (JSON.parse(text) as { tokens?: unknown }).tokens;
       if (!Array.isArray(tokens) || !tokens.every((id) => typeof id === 'number')) return { ok: false, reason: 'POST /tokenize answered without a list of token ids' };

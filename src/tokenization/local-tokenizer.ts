@@ -24,6 +24,9 @@ export interface LocalTokenizerFiles {
 
 export type ChatEngine = 'vllm' | 'sglang';
 
+/** Tokens dropped from the end of a prompt cut short: the cut may split a word or a special token. */
+export const TRUNCATION_SLACK = 16;
+
 export class LocalTokenizer {
   readonly #tokenizer: HfTokenizer;
   readonly #template: Template | null;
@@ -56,11 +59,16 @@ export class LocalTokenizer {
     return this.#tokenizer.encode(text, { add_special_tokens: true }).ids;
   }
 
-  /** A chat's ids: the rendered template, encoded without adding special tokens again. Throws without a template. */
-  encodeChat(messages: readonly unknown[], engine: ChatEngine): number[] {
+  /**
+   * A chat's ids: the rendered template, encoded without adding special tokens again. Throws without a template.
+   * With `maxChars`, only the rendered text's first maxChars characters are encoded and the tokens the cut may have
+   * changed are dropped (TRUNCATION_SLACK): enough for the blocks a router matches, at a bounded cost.
+   */
+  encodeChat(messages: readonly unknown[], engine: ChatEngine, maxChars = Infinity): number[] {
     if (this.#template === null) throw new Error('the tokenizer has no chat template');
     const text = this.#template.render({ messages, add_generation_prompt: engine === 'vllm', ...this.#specials });
-    return this.#tokenizer.encode(text, { add_special_tokens: false }).ids;
+    if (text.length <= maxChars) return this.#tokenizer.encode(text, { add_special_tokens: false }).ids;
+    return this.#tokenizer.encode(text.slice(0, maxChars), { add_special_tokens: false }).ids.slice(0, -TRUNCATION_SLACK);
   }
 }
 

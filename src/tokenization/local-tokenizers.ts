@@ -17,14 +17,17 @@ type Answer = { id: number; ids?: Uint32Array; error?: string };
 
 class LoadedTokenizer {
   readonly files: LocalTokenizerFiles;
+  /** Rendered chats are cut to this many characters. */
+  readonly maxChars: number;
   tokenizer: LocalTokenizer | null = null;
   error: string | null = null;
   #worker: Worker | null = null;
   #nextId = 0;
   readonly #waiting = new Map<number, (answer: Answer) => void>();
 
-  constructor(files: LocalTokenizerFiles, onError: (message: string) => void) {
+  constructor(files: LocalTokenizerFiles, maxChars: number, onError: (message: string) => void) {
     this.files = files;
+    this.maxChars = maxChars;
     LocalTokenizer.load(files).then(
       (tokenizer) => (this.tokenizer = tokenizer),
       (err: unknown) => {
@@ -40,7 +43,7 @@ class LoadedTokenizer {
     const id = this.#nextId++;
     return new Promise((resolve) => {
       this.#waiting.set(id, (answer) => resolve(answer.ids === undefined ? null : Array.from(answer.ids)));
-      worker.postMessage(input.kind === 'text' ? { id, kind: 'text', text: input.text } : { id, kind: 'chat', messages: input.messages, engine });
+      worker.postMessage(input.kind === 'text' ? { id, kind: 'text', text: input.text } : { id, kind: 'chat', messages: input.messages, engine, maxChars: this.maxChars });
       worker.ref();
     });
   }
@@ -79,13 +82,14 @@ export class LocalTokenizers {
   readonly #byModel = new Map<string, LoadedTokenizer>();
   readonly #inlineMaxChars: number;
 
-  constructor(settings: readonly LocalTokenizerSetting[], inlineMaxChars: number, onError: (message: string) => void) {
+  /** `maxChars`: rendered chats are cut to this many characters (completion prompts arrive cut: prompt-input.ts). */
+  constructor(settings: readonly LocalTokenizerSetting[], inlineMaxChars: number, maxChars: number, onError: (message: string) => void) {
     this.#inlineMaxChars = inlineMaxChars;
     const byFiles = new Map<string, LoadedTokenizer>();
     for (const setting of settings) {
       const key = JSON.stringify([setting.path, setting.config ?? null, setting.chatTemplate ?? null]);
       let loaded = byFiles.get(key);
-      if (loaded === undefined) byFiles.set(key, (loaded = new LoadedTokenizer(setting, onError)));
+      if (loaded === undefined) byFiles.set(key, (loaded = new LoadedTokenizer(setting, maxChars, onError)));
       if (setting.modelServer) this.#byServer.set(setting.modelServer, loaded);
       if (setting.model) this.#byModel.set(setting.model, loaded);
     }
@@ -104,10 +108,10 @@ export class LocalTokenizers {
     for (let i = 0; loaded === undefined && i < models.length; i++) loaded = this.#byModel.get(models[i]);
     const tokenizer = loaded?.tokenizer ?? null;
     if (loaded === undefined || tokenizer === null) return null;
-    const size = input.kind === 'text' ? input.text.length : JSON.stringify(input.messages).length;
+    const size = input.kind === 'text' ? input.text.length : chatChars(input.messages);
     if (size > this.#inlineMaxChars) return loaded.inWorker(input, engine);
     try {
-      return { ids: input.kind === 'text' ? tokenizer.encodeText(input.text) : tokenizer.encodeChat(input.messages, engine) };
+      return { ids: input.kind === 'text' ? tokenizer.encodeText(input.text) : tokenizer.encodeChat(input.messages, engine, loaded.maxChars) };
     } catch {
       return null;
     }
@@ -116,4 +120,15 @@ export class LocalTokenizers {
   async close(): Promise<void> {
     await Promise.all([...this.#byServer.values(), ...this.#byModel.values()].map((t) => t.close()));
   }
+}
+
+/** The characters of a chat's message contents (string or text parts), without rendering it. */
+function chatChars(messages: readonly unknown[]): number {
+  let chars = 0;
+  for (const message of messages) {
+    const content = typeof message === 'object' && message !== null ? (message as { content?: unknown }).content : undefined;
+    if (typeof content === 'string') chars += content.length;
+    else if (Array.isArray(content)) for (const part of content as unknown[]) chars += typeof part === 'object' && part !== null && typeof (part as { text?: unknown }).text === 'string' ? (part as { text: string }).text.length : 0;
+  }
+  return chars;
 }

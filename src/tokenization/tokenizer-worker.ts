@@ -3,7 +3,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { LocalTokenizer, type ChatEngine, type LocalTokenizerFiles } from './local-tokenizer.ts';
 
-type Job = { id: number; kind: 'text'; text: string } | { id: number; kind: 'chat'; messages: unknown[]; engine: ChatEngine };
+type Job = { id: number; kind: 'text'; text: string } | { id: number; kind: 'chat'; messages: unknown[]; engine: ChatEngine; maxChars: number };
 
 const port = parentPort;
 if (port !== null) {
@@ -11,7 +11,7 @@ if (port !== null) {
   port.on('message', (job: Job) => {
     loading
       .then((tokenizer) => {
-        const ids = job.kind === 'text' ? tokenizer.encodeText(job.text) : tokenizer.encodeChat(job.messages, job.engine);
+        const ids = job.kind === 'text' ? tokenizer.encodeText(job.text) : tokenizer.encodeChat(job.messages, job.engine, job.maxChars);
         port.postMessage({ id: job.id, ids: Uint32Array.from(ids) });
       })
       .catch((err: unknown) => port.postMessage({ id: job.id, error: (err as Error).message }));

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { RouterApp } from '../../src/cli/router-app.ts';
 import type { MockEngineHandle } from '../../src/mock-engine/index.ts';
-import { client, createEnv, modelServer, podStub, post, simpleRoute, startMock, startRouter, waitFor, writeYaml, type TestEnv } from '../support/harness.ts';
+import { client, createEnv, get, modelServer, podStub, post, simpleRoute, startMock, startRouter, waitFor, writeYaml, type TestEnv } from '../support/harness.ts';
 import { BASE, writeRouterConfig } from '../support/scheduling.ts';
 
 /** Kthena's documented kvcache-aware configuration (docs: KV cache aware routing), as published. */
@@ -76,7 +76,7 @@ describe('kvcache-aware routing from the engines\' KV events', () => {
     mocks = [await startEngine(0), await startEngine(1), await startEngine(2)];
     await writeYaml(env, 'config.yaml', [modelServer('base', { app: 'base', model: BASE }), simpleRoute('base-route', BASE, 'base'), ...mocks.map((m, i) => kvPod(`pod-${i}`, m))]);
     const file = await writeRouterConfig(env, KTHENA_KVCACHE_CONFIG);
-    router = await startRouter(env, { routerConfigFile: file, debugPort: 0 });
+    router = await startRouter(env, { routerConfigFile: file, debugPort: 0, metricsPort: 0 });
     await trustedEverywhere();
   });
   after(() => env.cleanup());
@@ -114,6 +114,24 @@ describe('kvcache-aware routing from the engines\' KV events', () => {
       const again = await openai.chat.completions.create({ model: BASE, messages, max_tokens: 2 }).withResponse();
       assert.equal(again.response.headers.get('x-mock-instance'), holder, `turn ${turn}`);
     }
+  });
+
+  it('exports the match ratio, tokenization time, KV events and index sizes', async () => {
+    const text = (await get(`${router.metricsUrl}/metrics`)).text;
+    const value = (pattern: RegExp): number => Number(pattern.exec(text)?.[1] ?? NaN);
+    assert.ok(value(/^switchyard_kvcache_aware_match_ratio_count\{model="org\/base-model"\} (\d+)$/m) > 0, 'match ratio observed');
+    assert.ok(value(/^switchyard_kvcache_aware_tokenize_duration_seconds_count\{model="org\/base-model",result="ok"\} (\d+)$/m) > 0, 'tokenization timed');
+    // Every pod's index is reported; the pods that served requests (at least one) sent events and hold blocks.
+    let received = 0;
+    let blocks = 0;
+    for (const mock of mocks) {
+      const origin = mock.url.replace(/[/.]/g, (c) => `\\${c}`);
+      received += value(new RegExp(`^switchyard_kv_events_received_total\\{pod="${origin}"\\} (\\d+)$`, 'm')) || 0;
+      const held = value(new RegExp(`^switchyard_kv_index_blocks\\{pod="${origin}",trusted="true"\\} (\\d+)$`, 'm'));
+      assert.ok(held >= 0, `index of ${mock.url} reported`);
+      blocks += held;
+    }
+    assert.ok(received > 0 && blocks > 0, `events ${received}, blocks ${blocks}`);
   });
 
   it('starts a restarted engine\'s index over', async () => {

@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { promptBlockHashes } from '../../engines/kv-events/block-hash.ts';
 import type { KvBlockSource } from '../../engines/kv-events/kv-event-table.ts';
 import type { EngineTokenizer } from '../../tokenization/engine-tokenizer.ts';
+import { TRUNCATION_SLACK } from '../../tokenization/local-tokenizer.ts';
 import { LocalTokenizers } from '../../tokenization/local-tokenizers.ts';
 import { promptInput } from '../../tokenization/prompt-input.ts';
 import type { PodEndpoint } from '../../snapshot/types.ts';
@@ -86,13 +87,23 @@ export class KvCacheAwarePlugin implements SchedulerPlugin {
     this.#random = env.random;
     this.#observer = env.observer ?? null;
     const settings = options.tokenizers ?? [];
-    this.#local = settings.length === 0 ? null : new LocalTokenizers(settings, options.inlineTokenizeMaxChars, (message) => env.log?.(message));
+    this.#local = settings.length === 0 ? null : new LocalTokenizers(settings, options.inlineTokenizeMaxChars, this.#maxChars(), (message) => env.log?.(message));
   }
 
   prepare(request: ScheduleRequest, candidates: readonly PodEndpoint[]): Promise<void> | null {
     const body = request.body;
     if (body === undefined || this.#tokens.has(body) || this.#blocks === null || candidates.length === 0) return null;
-    const input = promptInput(body, this.options.maxBlocksToMatch * this.options.blockSizeToHash * MAX_CHARS_PER_TOKEN);
+    // Without a pod whose KV events are trusted there is nothing to match: no tokenization, no round trip.
+    const now = Date.now();
+    let pod: PodEndpoint | null = null;
+    let withEvents = 0;
+    for (const candidate of candidates) {
+      if (this.#blocks.trustedIndex(candidate.origin, now) === null) continue;
+      // Tokenize on a random pod among those with KV events (engines that publish them serve /tokenize).
+      if (this.#random() * ++withEvents < 1) pod = candidate;
+    }
+    if (pod === null) return null;
+    const input = promptInput(body, this.#maxChars());
     if (input === null) return null;
     if (input.kind === 'ids') {
       this.#tokens.set(body, { ids: input.ids, reason: null });
@@ -101,8 +112,8 @@ export class KvCacheAwarePlugin implements SchedulerPlugin {
     const engine = request.server.engine === 'SGLang' ? 'sglang' : 'vllm';
     const started = performance.now();
     const done = (ids: readonly number[] | null, reason: string | null): void => {
-      // A cut prompt's last token may be part of a longer one in the whole prompt.
-      const usable = ids !== null && input.kind === 'text' && input.truncated ? ids.slice(0, -1) : ids;
+      // The tokens at a cut may differ from those of the whole prompt.
+      const usable = ids !== null && input.kind === 'text' && input.truncated ? ids.slice(0, -TRUNCATION_SLACK) : ids;
       this.#tokens.set(body, { ids: usable, reason });
       this.#observer?.tokenizeDuration?.(request.model, (performance.now() - started) / 1000, ids !== null);
     };
@@ -115,7 +126,6 @@ export class KvCacheAwarePlugin implements SchedulerPlugin {
     if (local === null && tokenizer === null) return null;
     const model = request.isLora ? request.model : request.upstreamModel;
     const service = this.options.tokenizerService;
-    const pod = candidates[Math.floor(this.#random() * candidates.length)];
     const enginePort = engine === 'sglang' ? this.options.sglangTokenizerPort : this.options.vllmTokenizerPort;
     const engineUrl = enginePort === null || enginePort === undefined ? pod.origin : pod.origin.replace(/:\d+$/, `:${enginePort}`);
     const run = async (): Promise<void> => {
@@ -129,6 +139,11 @@ export class KvCacheAwarePlugin implements SchedulerPlugin {
       done(result.ok ? result.ids : null, result.ok ? null : result.reason);
     };
     return run();
+  }
+
+  /** Characters of a prompt worth tokenizing: enough for maxBlocksToMatch blocks of any text. */
+  #maxChars(): number {
+    return this.options.maxBlocksToMatch * Math.max(this.options.blockSizeToHash, 16) * MAX_CHARS_PER_TOKEN;
   }
 
   score(cycle: SchedulingCycle, pods: readonly PodEndpoint[], alive: Uint8Array, out: Float64Array): void {
