@@ -172,7 +172,13 @@ export const PROFILES: readonly Profile[] = [
   },
   {
     name: 'switchyard-default',
-    description: () => "Switchyard without a router config: Kthena's chart plus the lora-affinity filter",
+    kvEvents: true,
+    description: () => 'Switchyard without a router config (kvcache-aware x2, prefix-cache x2, least-request), engines publishing KV events',
+    yaml: () => 'scheduler: {}\n',
+  },
+  {
+    name: 'switchyard-default-no-events',
+    description: () => 'Switchyard without a router config, engines without KV events (kvcache-aware silent: prefix-cache x2 + least-request)',
     yaml: () => 'scheduler: {}\n',
   },
   {

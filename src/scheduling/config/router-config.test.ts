@@ -37,23 +37,25 @@ describe('router configuration file', () => {
     assert.deepEqual(warnings, []);
   });
 
-  it('defaults without a file: the chart plus lora-affinity', () => {
+  it('defaults without a file: kvcache-aware and prefix-cache on whole prompts, least-request, lora-affinity', () => {
     const config = defaultSchedulerConfig();
     assert.deepEqual(config.filters, DEFAULT_FILTERS);
     assert.deepEqual(config.filters, ['lora-affinity', 'least-request']);
     assert.deepEqual(config.scores, DEFAULT_SCORES);
-    assert.deepEqual(config.args.get('prefix-cache')?.value, { blockSizeToHash: 64, maxBlocksToMatch: 128, maxHashCacheSize: 50000, topKMatches: 5 });
+    assert.deepEqual(scoreNames(config), ['kvcache-aware:2', 'prefix-cache:2', 'least-request:1']);
+    assert.deepEqual(config.args.get('prefix-cache')?.value, { blockSizeToHash: 64, maxBlocksToMatch: 1024, maxHashCacheSize: 50000, topKMatches: 5 });
+    assert.deepEqual(config.args.get('kvcache-aware')?.value, { blockSizeToHash: 16, maxBlocksToMatch: 512, tokenizeTimeoutMs: 5000, inlineTokenizeMaxChars: 16384 });
     assert.deepEqual(config.args.get('least-request')?.value, { maxWaitingRequests: 10 });
   });
 
   const layouts: { name: string; text: string; filters: string[]; scores: string[] }[] = [
-    { name: 'an empty file keeps the defaults', text: '', filters: [...DEFAULT_FILTERS], scores: DEFAULT_SCORES.map((s) => `${s.name}:1`) },
-    { name: 'an empty scheduler section keeps the defaults', text: 'scheduler:\n', filters: [...DEFAULT_FILTERS], scores: DEFAULT_SCORES.map((s) => `${s.name}:1`) },
+    { name: 'an empty file keeps the defaults', text: '', filters: [...DEFAULT_FILTERS], scores: DEFAULT_SCORES.map((s) => `${s.name}:${s.weight}`) },
+    { name: 'an empty scheduler section keeps the defaults', text: 'scheduler:\n', filters: [...DEFAULT_FILTERS], scores: DEFAULT_SCORES.map((s) => `${s.name}:${s.weight}`) },
     {
       name: 'disabled removes a default',
       text: 'scheduler:\n  plugins:\n    Filter:\n      disabled: [lora-affinity]\n    Score:\n      disabled: [{name: prefix-cache}, gpu-usage]\n',
       filters: ['least-request'],
-      scores: ['least-request:1', 'least-latency:1'],
+      scores: ['kvcache-aware:2', 'least-request:1'],
     },
     {
       name: 'enabled replaces the defaults of its section only',
@@ -61,7 +63,7 @@ describe('router configuration file', () => {
       filters: [...DEFAULT_FILTERS],
       scores: ['session-affinity:10', 'least-request:1'],
     },
-    { name: 'an empty enabled list means none', text: 'scheduler:\n  plugins:\n    Filter:\n      enabled: []\n', filters: [], scores: DEFAULT_SCORES.map((s) => `${s.name}:1`) },
+    { name: 'an empty enabled list means none', text: 'scheduler:\n  plugins:\n    Filter:\n      enabled: []\n', filters: [], scores: DEFAULT_SCORES.map((s) => `${s.name}:${s.weight}`) },
     {
       name: 'random is dropped next to other score plugins, as Kthena does',
       text: 'scheduler:\n  plugins:\n    Score:\n      enabled: [{name: random, weight: 1}, {name: gpu-usage, weight: 1}]\n',
@@ -186,10 +188,10 @@ describe('buildProfile', () => {
   it('builds one instance per plugin, shared by filter and score', () => {
     const profile = buildProfile(defaultSchedulerConfig(), makeEnv());
     assert.deepEqual(profile.filters.map((p) => p.name), ['lora-affinity', 'least-request']);
-    assert.deepEqual(profile.scores.map((s) => s.plugin.name), ['least-request', 'gpu-usage', 'least-latency', 'prefix-cache']);
-    assert.equal(profile.filters[1], profile.scores[0].plugin);
+    assert.deepEqual(profile.scores.map((s) => s.plugin.name), ['kvcache-aware', 'prefix-cache', 'least-request']);
+    assert.equal(profile.filters[1], profile.scores[2].plugin);
     assert.deepEqual(profile.hooks.map((p) => p.name), ['prefix-cache']);
-    assert.equal(profile.plugins.length, 5);
+    assert.equal(profile.plugins.length, 4);
   });
 
   it('keeps the instances (and their state) of plugins whose args did not change', () => {
