@@ -105,7 +105,7 @@ class InferenceCall implements ExchangeOptions {
   };
 
   private proxy(body: Buffer): void {
-    const { deps, req, res, path, record, requestId } = this;
+    const { deps, req, res, path, record } = this;
     const queryAt = path.indexOf('?');
     const pathOnly = queryAt < 0 ? path : path.slice(0, queryAt);
     // Forwarded as is, "/v1/../x" would reach pod endpoints outside /v1 on engines that resolve dot segments.
@@ -145,6 +145,32 @@ class InferenceCall implements ExchangeOptions {
     }
     const upstreamBody = edits === null ? body : editTopLevel(body, edits);
 
+    const scheduleRequest: ScheduleRequest = { model, upstreamModel, isLora, server, rawHeaders: req.rawHeaders, body: parsed };
+    // Scheduling may first wait for plugin work (kvcache-aware tokenizing the prompt); the fast path does not.
+    const preparing = deps.picker.prepare?.(scheduleRequest, server.pods) ?? null;
+    if (preparing !== null) {
+      preparing
+        .then(() => {
+          if (res.destroyed || res.writableEnded) return void deps.onRequestDone(endRecord(record, 0, null, null));
+          this.dispatch(scheduleRequest, body, upstreamBody, stream, hideUsage, trace, explain);
+        })
+        .catch((err: unknown) => this.refuse(err instanceof RouterError ? err : new RouterError('internal_error', `internal error: ${(err as Error).message}`)));
+      return;
+    }
+    this.dispatch(scheduleRequest, body, upstreamBody, stream, hideUsage, trace, explain);
+  }
+
+  private dispatch(
+    scheduleRequest: ScheduleRequest,
+    body: Buffer,
+    upstreamBody: Buffer,
+    stream: boolean,
+    hideUsage: boolean,
+    trace: DecisionRecorder | null,
+    explain: ReturnType<typeof explainRequested>,
+  ): void {
+    const { deps, req, res, record, requestId, path } = this;
+    const { model, server, upstreamModel, isLora } = scheduleRequest;
     if (server.pd !== null) {
       // PD-disaggregated: a prefill pod and a decode pod of one group serve the request (pd-inference.ts).
       const dispatched = (): void => {
@@ -156,34 +182,9 @@ class InferenceCall implements ExchangeOptions {
         if (outcome.decodePhase !== null) record.decode = outcome.decodePhase;
         deps.onRequestDone(endRecord(record, outcome.status, outcome.error, outcome));
       };
+      const parsed = scheduleRequest.body ?? {};
       return proxyPdInference(deps, { req, res, path, requestId, model, upstreamModel, isLora, server, body, parsed, upstreamBody, stream, hideUsage, onDispatch: dispatched, onDone: done }, this.refuse);
     }
-
-    const scheduleRequest: ScheduleRequest = { model, upstreamModel, isLora, server, rawHeaders: req.rawHeaders, body: parsed };
-    // Scheduling may first wait for plugin work (kvcache-aware tokenizing the prompt); the fast path does not.
-    const preparing = deps.picker.prepare?.(scheduleRequest, server.pods) ?? null;
-    if (preparing !== null) {
-      preparing
-        .then(() => {
-          if (res.destroyed || res.writableEnded) return void deps.onRequestDone(endRecord(record, 0, null, null));
-          this.dispatch(scheduleRequest, upstreamBody, stream, hideUsage, trace, explain);
-        })
-        .catch((err: unknown) => this.refuse(err instanceof RouterError ? err : new RouterError('internal_error', `internal error: ${(err as Error).message}`)));
-      return;
-    }
-    this.dispatch(scheduleRequest, upstreamBody, stream, hideUsage, trace, explain);
-  }
-
-  private dispatch(
-    scheduleRequest: ScheduleRequest,
-    upstreamBody: Buffer,
-    stream: boolean,
-    hideUsage: boolean,
-    trace: DecisionRecorder | null,
-    explain: ReturnType<typeof explainRequested>,
-  ): void {
-    const { deps, req, res, record, requestId } = this;
-    const { model, server } = scheduleRequest;
     const pods = deps.picker.schedule(scheduleRequest, server.pods, trace);
     if (pods.length === 0) {
       const error = new RouterError('pods_overloaded', `every pod of ModelServer ${server.key} is overloaded (the scheduler's filters removed them all)`);
