@@ -46,6 +46,8 @@ export default tseslint.config(
   layer(['src/routing/**'], ['sources', 'scheduling', 'engines', 'proxy', 'server', 'cli', 'mock-engine', 'observability', 'pipeline', 'filters']),
   // Engines scrape pods into live state that scheduling reads; they know nothing of requests. Their tests scrape mocks.
   { ...layer(['src/engines/**'], ['routing', 'proxy', 'server', 'cli', 'mock-engine', 'pipeline', 'filters']), ignores: ['src/engines/**/*.test.ts'] },
+  // Tokenization talks to engines' /tokenize and reads request bodies; it knows nothing of the router's state.
+  layer(['src/tokenization/**'], ['resources', 'sources', 'snapshot', 'routing', 'scheduling', 'engines', 'proxy', 'server', 'cli', 'mock-engine', 'observability', 'pipeline', 'filters']),
   layer(['src/scheduling/**'], ['sources', 'routing', 'proxy', 'server', 'cli', 'mock-engine', 'pipeline', 'filters']),
   layer(['src/proxy/**'], ['sources', 'server', 'cli', 'mock-engine', 'pipeline', 'filters']),
   // Filters (rate limits, auth, fairness) judge requests for the pipeline; they know nothing of proxying or serving.

@@ -24,6 +24,8 @@ export interface Profile {
   description(fleet: FleetEngineSettings): string;
   /** The router configuration file's text. */
   yaml(fleet: FleetEngineSettings): string;
+  /** The engines publish KV events (and the Pod stubs name their ports). */
+  readonly kvEvents?: boolean;
 }
 
 /** Kthena's Helm chart configuration (charts/.../configmap.yaml), verbatim in substance. */
@@ -103,10 +105,80 @@ export const PROFILES: readonly Profile[] = [
       `${kvSizedHashCache(fleet, 64)} hashes, the engine's KV capacity) + least-request x1`,
     yaml: bestYaml({ prefixWeight: 2, maxBlocksToMatch: 1024, maxHashCacheSize: null }),
   },
+  {
+    name: 'kvcache-aware',
+    kvEvents: true,
+    description: () =>
+      "filters lora-affinity, least-request (10); scores kvcache-aware x2 (the engines' KV events; prompts tokenized by the engines' /tokenize; " +
+      'whole prompt: up to 512 blocks) + least-request x1',
+    yaml: () => `scheduler:
+  pluginConfig:
+  - name: least-request
+    args: {maxWaitingRequests: 10}
+  - name: kvcache-aware
+    args: {blockSizeToHash: 16, maxBlocksToMatch: 512}
+  plugins:
+    Filter:
+      enabled: [lora-affinity, least-request]
+    Score:
+      enabled:
+      - {name: kvcache-aware, weight: 2}
+      - {name: least-request, weight: 1}
+`,
+  },
+  {
+    name: 'kvcache-prefix',
+    kvEvents: true,
+    description: (fleet) =>
+      'switchyard-best plus kvcache-aware x2 (16 x 512 blocks): where pods publish KV events they decide, elsewhere prefix-cache does ' +
+      `(LRU ${kvSizedHashCache(fleet, 64)} hashes)`,
+    yaml: (fleet) => `scheduler:
+  pluginConfig:
+  - name: least-request
+    args: {maxWaitingRequests: 10}
+  - name: kvcache-aware
+    args: {blockSizeToHash: 16, maxBlocksToMatch: 512}
+  - name: prefix-cache
+    args: {blockSizeToHash: 64, maxBlocksToMatch: 1024, maxHashCacheSize: ${kvSizedHashCache(fleet, 64)}, topKMatches: 5}
+  plugins:
+    Filter:
+      enabled: [lora-affinity, least-request]
+    Score:
+      enabled:
+      - {name: kvcache-aware, weight: 2}
+      - {name: prefix-cache, weight: 2}
+      - {name: least-request, weight: 1}
+`,
+  },
   // Candidates, for exploration.
   {
+    name: 'kvcache-kthena',
+    kvEvents: true,
+    description: () => "Kthena's documented kvcache-aware configuration: filter least-request (10); scores least-request x1, kvcache-aware x1 (16 x 128 blocks)",
+    yaml: () => `scheduler:
+  pluginConfig:
+  - name: least-request
+    args: {maxWaitingRequests: 10}
+  - name: kvcache-aware
+    args: {blockSizeToHash: 16, maxBlocksToMatch: 128}
+  plugins:
+    Filter:
+      enabled: [least-request]
+    Score:
+      enabled:
+      - {name: least-request, weight: 1}
+      - {name: kvcache-aware, weight: 1}
+`,
+  },
+  {
     name: 'switchyard-default',
-    description: () => "Switchyard without a router config: Kthena's chart plus the lora-affinity filter",
+    kvEvents: true,
+    description: () => 'Switchyard without a router config (kvcache-aware x2, prefix-cache x2, least-request), engines publishing KV events',
+    yaml: () => 'scheduler: {}\n',
+  },
+  {
+    name: 'switchyard-default-no-events',
+    description: () => 'Switchyard without a router config, engines without KV events (kvcache-aware silent: prefix-cache x2 + least-request)',
     yaml: () => 'scheduler: {}\n',
   },
   {

@@ -24,7 +24,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { FleetReady, FleetSpec } from './fleet.ts';
+import type { FleetReady, FleetSpec, OracleTotals } from './fleet.ts';
 import type { FleetEngineSettings } from './fleet-settings.ts';
 import { runLoad, type RequestResult } from './load.ts';
 import { describeLoad, sampleLoad } from '../proxy/noise.ts';
@@ -47,7 +47,7 @@ const { values: flags } = parseArgs({
     engines: { type: 'string', default: '6' },
     duration: { type: 'string' },
     rate: { type: 'string', default: '15' },
-    configs: { type: 'string', default: 'random,least-request,kthena-default,switchyard-best,smg-cache-aware,vllm-router-cache-aware' },
+    configs: { type: 'string', default: 'random,least-request,kthena-default,switchyard-best,kvcache-aware,kvcache-prefix,smg-cache-aware,vllm-router-cache-aware' },
     workload: { type: 'string', default: 'multi-turn' },
     'closed-loop': { type: 'string' },
     'drain-limit': { type: 'string', default: '30' },
@@ -162,12 +162,14 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 
 interface Fleet {
   readonly child: ChildProcess;
-  readonly engines: readonly { readonly name: string; readonly port: number }[];
+  readonly engines: FleetReady['engines'];
+  readonly oraclePort: number;
 }
 
-async function startFleet(logPath: string): Promise<Fleet> {
+async function startFleet(logPath: string, kvEvents: boolean): Promise<Fleet> {
   const spec: FleetSpec = {
     count: FLEET.engines,
+    kvEvents,
     engine: {
       model: ENGINE_MODEL,
       loraAdapters: ADAPTERS,
@@ -194,7 +196,7 @@ async function startFleet(logPath: string): Promise<Fleet> {
     lines.once('line', (line) => resolve(JSON.parse(line) as FleetReady));
   });
   lines.close();
-  return { child, engines: ready.engines };
+  return { child, engines: ready.engines, oraclePort: ready.oraclePort };
 }
 
 function resourcesYaml(fleet: Fleet): string {
@@ -225,7 +227,7 @@ metadata:
   name: ${e.name}
   namespace: default
   labels: {app: sim}
-  annotations: {switchyard.dev/port: "${e.port}"}
+  annotations: {switchyard.dev/port: "${e.port}"${e.kvEventsPort === null ? '' : `, switchyard.dev/kv-events-port: "${e.kvEventsPort}", switchyard.dev/kv-replay-port: "${e.kvReplayPort}"`}}
 status: {podIP: 127.0.0.1, phase: Running}
 `,
     ),
@@ -293,6 +295,8 @@ interface RunResult {
   readonly requestsPerS: number;
   readonly outputTokensPerS: number;
   readonly prefixCacheHitRate: number;
+  /** The oracle's: at each admission, the best any engine's cache held for that request (fleet.ts). */
+  readonly oracleHitRate: number;
   readonly loadImbalance: number;
   /** max/mean over engines of prompt tokens computed (looked up minus found in the cache): prefill work. */
   readonly prefillWorkImbalance: number;
@@ -311,7 +315,7 @@ async function runConfig(profile: Profile | PeerProfile): Promise<RunResult> {
   let fleet: Fleet | null = null;
   let router: ChildProcess | null = null;
   try {
-    fleet = await startFleet(join(dir, 'fleet.log'));
+    fleet = await startFleet(join(dir, 'fleet.log'), !isPeer(profile) && profile.kvEvents === true);
     writeFileSync(join(configDir, 'resources.yaml'), resourcesYaml(fleet));
     const started = isPeer(profile)
       ? await startPeer(profile, fleet.engines, { route: ROUTE_MODEL, engine: ENGINE_MODEL, adapters: ADAPTERS }, dir, freePort)
@@ -336,7 +340,8 @@ async function runConfig(profile: Profile | PeerProfile): Promise<RunResult> {
     const stats = await Promise.all(
       fleet.engines.map(async (e) => (await (await fetch(`http://127.0.0.1:${e.port}/mock/stats`)).json()) as EngineStats),
     );
-    return summariseRun(profile, routerConfig, load.results, load.makespanMs, load.aborted, fleet, stats);
+    const oracle = (await (await fetch(`http://127.0.0.1:${fleet.oraclePort}/`)).json()) as OracleTotals;
+    return summariseRun(profile, routerConfig, load.results, load.makespanMs, load.aborted, fleet, stats, oracle);
   } catch (err) {
     if (flags['keep-temp'] || router !== null) process.stderr.write(`logs kept in ${dir}\n`);
     flags['keep-temp'] = true;
@@ -357,6 +362,7 @@ function summariseRun(
   aborted: number,
   fleet: Fleet,
   stats: readonly EngineStats[],
+  oracle: OracleTotals,
 ): RunResult {
   const ok = results.filter((r) => r.error === null);
   const failed = results.filter((r) => r.error !== null);
@@ -390,6 +396,7 @@ function summariseRun(
     requestsPerS: ok.length / makespanS,
     outputTokensPerS: ok.reduce((s, r) => s + r.outputTokens, 0) / makespanS,
     prefixCacheHitRate: queries > 0 ? hits / queries : NaN,
+    oracleHitRate: oracle.queried > 0 ? oracle.best / oracle.queried : NaN,
     loadImbalance: maxOverMean(received),
     prefillWorkImbalance: maxOverMean(work),
     preemptions: stats.reduce((s, e) => s + e.engine.preemptions, 0),
@@ -457,15 +464,17 @@ const rows = [...runs.map((r) => [
   `${r.requestsPerS.toFixed(2)} (${ratio(r.requestsPerS, base.requestsPerS)})`,
   `${r.outputTokensPerS.toFixed(0)} (${ratio(r.outputTokensPerS, base.outputTokensPerS)})`,
   `${(r.prefixCacheHitRate * 100).toFixed(1)}% (${ratio(r.prefixCacheHitRate, base.prefixCacheHitRate)})`,
+  `${(r.oracleHitRate * 100).toFixed(1)}% (${((r.prefixCacheHitRate / r.oracleHitRate) * 100).toFixed(0)}%)`,
   `${r.loadImbalance.toFixed(2)} (${ratio(r.loadImbalance, base.loadImbalance)})`,
   r.errors > 0 ? 'ERRORS' : '',
-]), ...[...notRun.keys()].map((name) => [name, 'not run', '-', '-', '-', '-', '-', '-', ''])];
-const header = ['config', 'ok', 'TTFT mean ms', 'TTFT p99 ms', 'req/s', 'out tok/s', 'prefix hit', 'imbalance', ''];
+]), ...[...notRun.keys()].map((name) => [name, 'not run', '-', '-', '-', '-', '-', '-', '-', ''])];
+const header = ['config', 'ok', 'TTFT mean ms', 'TTFT p99 ms', 'req/s', 'out tok/s', 'prefix hit', 'oracle hit (reached)', 'imbalance', ''];
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
 process.stdout.write(`\n${header.map((h, i) => (i === 0 ? h.padEnd(widths[i]) : cell(h, widths[i]))).join('  ')}\n`);
 for (const row of rows) process.stdout.write(`${row.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : cell(c, widths[i]))).join('  ')}\n`);
 process.stdout.write(`(ratios to ${base.config}; TTFT at the client to the first content chunk; req/s and tok/s over first send to last completion; ` +
-  'prefix hit = prompt tokens found in the engines\' prefix caches / prompt tokens looked up; imbalance = max/mean requests per engine)\n');
+  'prefix hit = prompt tokens found in the engines\' prefix caches / prompt tokens looked up; oracle hit = the same if every request had found ' +
+  'the longest prefix any engine held at its admission, and the share of it reached; imbalance = max/mean requests per engine)\n');
 for (const [name, reason] of notRun) process.stdout.write(`${name}: not run: ${reason}\n`);
 process.stdout.write(`${describeLoad(loadBefore, loadAfter, cpus().length)}\n`);
 process.stdout.write(`\n${'config'.padEnd(24)}  p50 TTFT ms  mean e2e ms  prefill-work imbalance  preemptions  LoRA loads  run s\n`);

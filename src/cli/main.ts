@@ -88,6 +88,9 @@ program
   .option('--decode-ms-per-seq <ms>', 'extra step cost per sequence decoding in it (default 0)', parseNonNegativeNumber)
   .option('--max-loras <n>', 'LoRA adapter slots; 0 = no limit (default 0)', parsePositiveInt)
   .option('--lora-load-ms <ms>', 'step cost of loading an adapter into a slot (default 0)', parseNonNegativeNumber)
+  .option('--kv-events-port <port>', "publish the simulator's KV events, vLLM's way (ZeroMQ PUB); implies --simulate", parsePort)
+  .option('--kv-replay-port <port>', 'with --kv-events-port: the replay socket (ZeroMQ ROUTER)', parsePort)
+  .option('--tokenizer <path>', 'tokenize with this tokenizer.json (and the chat template of tokenizer_config.json next to it)')
   // PD disaggregation: no role = an ordinary engine.
   .addOption(new Option('--role <role>', 'act as the prefill or decode instance of a PD-disaggregated deployment').choices(['prefill', 'decode']))
   .addOption(new Option('--kv-connector <type>', 'vLLM: the KV connector handshake to check (http and lmcache: none)').choices(['http', 'lmcache', 'nixl', 'mooncake']).default('http'))

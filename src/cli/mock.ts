@@ -26,6 +26,9 @@ export interface MockFlags {
   decodeMsPerSeq?: number;
   maxLoras?: number;
   loraLoadMs?: number;
+  kvEventsPort?: number;
+  kvReplayPort?: number;
+  tokenizer?: string;
   // PD disaggregation.
   role?: 'prefill' | 'decode';
   kvConnector: 'http' | 'lmcache' | 'nixl' | 'mooncake';
@@ -58,6 +61,9 @@ export async function runMock(flags: MockFlags): Promise<void> {
     decodeMsPerSeq: flags.decodeMsPerSeq,
     maxLoras: flags.maxLoras,
     loraLoadMs: flags.loraLoadMs,
+    kvEventsPort: flags.kvEventsPort,
+    kvReplayPort: flags.kvReplayPort,
+    tokenizer: flags.tokenizer,
     role: flags.role,
     kvConnector: flags.kvConnector,
     group: flags.group,

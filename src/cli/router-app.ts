@@ -5,6 +5,9 @@
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { EngineStateTable, type EngineStatsSource } from '../engines/engine-state.ts';
+import { KvEventTable, kvEventTargets } from '../engines/kv-events/kv-event-table.ts';
+import type { KvCacheMetrics } from '../observability/kvcache-metrics.ts';
+import { EngineTokenizer } from '../tokenization/engine-tokenizer.ts';
 import { DEFAULT_SCRAPER_OPTIONS, EngineScraper, staleAfterMs } from '../engines/scraper.ts';
 import { HealthChecker, DEFAULT_HEALTH_CHECK } from '../pods/health-checker.ts';
 import { PodStateTable } from '../pods/pod-state.ts';
@@ -55,6 +58,8 @@ export interface RouterAppOptions extends Omit<ObservabilityOptions, 'metricsHos
   readonly admission?: Admission | null;
   /** Streaming requests waiting for admission get SSE heartbeats this often (default 5 s). */
   readonly queueHeartbeatMs?: number;
+  /** How long a pod's KV block index stays untrusted after its events were lost for good; default 30 s. */
+  readonly kvEventsWarmupMs?: number;
 }
 
 export interface RouterApp {
@@ -64,6 +69,8 @@ export interface RouterApp {
   readonly server: RouterServer;
   /** Scraped engine state per pod origin (metrics, loaded models). */
   readonly engines: EngineStatsSource;
+  /** Every pod's KV block index from its KV events. */
+  readonly kvBlocks: KvEventTable;
   /** Base URL of the /metrics listener, of the debug listener (127.0.0.1); null when off. */
   readonly metricsUrl: string | null;
   readonly debugUrl: string | null;
@@ -100,12 +107,22 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
     timeoutMs: options.metricsScrapeTimeoutMs ?? DEFAULT_SCRAPER_OPTIONS.timeoutMs,
   };
   const engines = new EngineStateTable({ staleAfterMs: staleAfterMs(scrape) });
+  const kvMetrics = { current: null as KvCacheMetrics | null };
   const scraper = scrape.intervalMs > 0 ? new EngineScraper(engines, scrape) : null;
   const observability = await Observability.create({ ...options, metricsHost: options.host }, { store, engines, podStates }, log);
+  kvMetrics.current = observability.metrics?.kvCache ?? null;
+  // kvcache-aware: every annotated pod's KV events, and the engines' /tokenize.
+  const kvBlocks = new KvEventTable({
+    warmupMs: options.kvEventsWarmupMs,
+    counters: kvMetrics.current,
+    onError: (origin, message) => log.warn({ pod: origin }, message),
+  });
+  kvMetrics.current?.bindIndexes(kvBlocks);
+  const engineTokenizer = new EngineTokenizer({ timeoutMs: 5_000, maxInFlight: 256 });
   const scheduler = await setUpScheduler({
     routerConfigFile: options.routerConfigFile,
     reloadDebounceMs: options.reloadDebounceMs,
-    env: { podStates, engines, random: Math.random, observer: observability.metrics },
+    env: { podStates, engines, random: Math.random, observer: observability.metrics, kvBlocks, engineTokenizer, log: (message) => log.warn(message) },
     onPluginError: (plugin, stage, err) => log.warn({ plugin, stage, err }, 'scheduler plugin failed; treated as having no opinion'),
     maxInFlightPerPod: pools.connectionsPerPod,
   });
@@ -135,6 +152,7 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
     health?.setOrigins(next.endpoints.keys());
     scraper?.setOrigins(next.endpoints.keys());
     picker.retain(next.endpoints);
+    kvBlocks.setTargets(kvEventTargets(next));
   });
 
   const first = store.apply(await source.load());
@@ -199,7 +217,7 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
     address = await server.listen(options.port, options.host);
     await observability.listen({ store, engines, podStates, picker });
   } catch (err) {
-    await Promise.all([server.drain(0), source.close(), scheduler.close(), observability.close(), tlsWatcher?.close(), rateLimiter.close()]);
+    await Promise.all([server.drain(0), source.close(), scheduler.close(), observability.close(), tlsWatcher?.close(), rateLimiter.close(), kvBlocks.close(), engineTokenizer.close()]);
     await pools.closeAll();
     throw err;
   }
@@ -215,6 +233,7 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
     store,
     server,
     engines,
+    kvBlocks,
     metricsUrl: observability.metricsUrl,
     debugUrl: observability.debugUrl,
     async shutdown(drainTimeoutMs: number): Promise<boolean> {
@@ -222,7 +241,7 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
       const drained = server.drain(drainTimeoutMs);
       await Promise.all([source.close(), health?.stop(), scheduler.close(), scraper?.stop(), tlsWatcher?.close()]);
       const clean = await drained;
-      await Promise.all([pools.closeAll(), observability.close(), rateLimiter.close()]);
+      await Promise.all([pools.closeAll(), observability.close(), rateLimiter.close(), kvBlocks.close(), engineTokenizer.close()]);
       return clean;
     },
   };

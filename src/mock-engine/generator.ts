@@ -6,6 +6,7 @@ import type { EngineLoad, EngineMetrics } from './metrics.ts';
 import type { ResolvedMockEngineOptions } from './options.ts';
 import { realClock, type Clock } from './simulator/clock.ts';
 import { EngineCore, type EngineSnapshot } from './simulator/engine-core.ts';
+import type { KvCacheListener } from './simulator/kv-cache.ts';
 import { pause, runTokenLoop } from './token-loop.ts';
 
 export interface GenerationJob {
@@ -36,6 +37,8 @@ export interface TokenGenerator {
   forgetAdapter(name: string): void;
   /** Drops cached prefixes no request uses; returns how many blocks were dropped. */
   resetPrefixCache(): number;
+  /** The simulator's prefix cache reports registrations and evictions here (KV events); absent without it. */
+  setKvListener?(listener: KvCacheListener | null): void;
   close(): void;
 }
 
@@ -134,8 +137,12 @@ class SimulatedGenerator implements TokenGenerator {
           if (queuedMs !== undefined) metrics.observeQueueTime(queuedMs / 1000);
         },
         preempted: (count) => metrics.countPreemptions(count),
+        ...(options.prefixOracle !== undefined && {
+          admittedSequence: (seq, queried, hit) => options.prefixOracle?.admitted(seq, queried, hit),
+        }),
       },
     );
+    options.prefixOracle?.join((seq) => this.#core.cachedTokensFor(seq));
     metrics.exposeLoraInfo(() => {
       const { loras } = this.#core.snapshot();
       return { maxLoras: loras.maxLoras, running: loras.running, waiting: loras.waiting };
@@ -227,6 +234,10 @@ class SimulatedGenerator implements TokenGenerator {
 
   forgetAdapter(name: string): void {
     this.#core.forgetAdapter(name);
+  }
+
+  setKvListener(listener: KvCacheListener | null): void {
+    this.#core.setKvListener(listener);
   }
 
   resetPrefixCache(): number {

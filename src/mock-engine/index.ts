@@ -6,5 +6,6 @@ export { ENGINE_METRIC_NAMES } from './metrics.ts';
 export type { MockStats } from './test-hooks.ts';
 export type { EngineStats } from './generator.ts';
 // The simulator core, for offline experiments on a virtual clock (no HTTP).
-export { EngineCore, stepDurationMs, type EngineCoreConfig, type EngineObserver, type EngineSnapshot } from './simulator/engine-core.ts';
+export { EngineCore, stepDurationMs, type EngineCoreConfig, type EngineObserver, type EngineSnapshot, type PrefixOracle } from './simulator/engine-core.ts';
+export type { Sequence } from './simulator/sequence.ts';
 export { VirtualClock, realClock, type Clock } from './simulator/clock.ts';

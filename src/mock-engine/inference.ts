@@ -17,11 +17,14 @@ import {
   type ResponseIdentity,
   type StopReason,
 } from './openai-format.ts';
+import type { MockTokenizer } from './hf-tokenizer.ts';
+import type { MockKvEventPublisher } from './kv-events.ts';
+import { summarizePrompt } from './tokenize.ts';
 import type { ResolvedMockEngineOptions } from './options.ts';
 import { SseStream } from './sse.ts';
 import type { PdRole } from './pd-role.ts';
 import type { TrackedRequest } from './test-hooks.ts';
-import { planAnswer, summarizeChatMessages, summarizeCompletionPrompt, type PromptSummary } from './text.ts';
+import { planAnswer, type PromptSummary } from './text.ts';
 import { pause } from './token-loop.ts';
 
 /** What request handlers share about the engine they belong to. */
@@ -33,6 +36,10 @@ export interface EngineContext {
   generator: TokenGenerator;
   /** The part played in a disaggregated deployment (--role), if any. */
   pd?: PdRole;
+  /** The KV event publisher (kvEventsPort), if any. */
+  kvEvents?: MockKvEventPublisher | null;
+  /** A real tokenizer (option `tokenizer`), if any; else the mock's word tokenizer. */
+  tokenizer?: MockTokenizer | null;
 }
 
 interface GenerationRequest {
@@ -76,7 +83,7 @@ function parseGenerationRequest(kind: GenerationKind, body: Record<string, unkno
     if (typeof streamOptions !== 'object' || Array.isArray(streamOptions)) throw new HttpError(400, '`stream_options` must be an object.');
     includeUsage = (streamOptions as { include_usage?: unknown }).include_usage === true;
   }
-  const prompt = kind === 'chat' ? summarizeChatMessages(body.messages) : summarizeCompletionPrompt(body.prompt);
+  const prompt = summarizePrompt(kind, body, context.tokenizer ?? null);
   return { kind, model, stream: streaming, includeUsage, maxTokens: parseMaxTokens(body, context.options.maxTokens), prompt };
 }
 

@@ -1,4 +1,5 @@
 // Options of one mock engine, their defaults, and the checks applied before it starts listening.
+import type { PrefixOracle } from './simulator/engine-core.ts';
 
 export type EngineKind = 'vllm' | 'sglang';
 export type ResponseMode = 'echo' | 'fixed' | 'random';
@@ -71,6 +72,14 @@ export interface MockEngineOptions {
   maxLoras: number;
   /** Step cost of loading an adapter into a slot, ms; default 0. */
   loraLoadMs: number;
+  /** Publish KV events (kv-events.ts) on this ZeroMQ PUB port; 0 = any free port; absent: none. Turns the simulator on. */
+  kvEventsPort?: number;
+  /** The replay ROUTER port with kvEventsPort; 0 = any free port; absent: no replay socket. */
+  kvReplayPort?: number;
+  /** A tokenizer.json (tokenizer_config.json next to it: the chat template) to tokenize prompts with; absent: words. */
+  tokenizer?: string;
+  /** Benchmarks: a prefix oracle shared by several simulated engines of one process (simulator/engine-core.ts). */
+  prefixOracle?: PrefixOracle;
 }
 
 /** The options that switch the batch simulator on when given. */
@@ -84,6 +93,7 @@ export const SIMULATOR_OPTION_KEYS = [
   'decodeMsPerSeq',
   'maxLoras',
   'loraLoadMs',
+  'kvEventsPort',
 ] as const satisfies readonly (keyof MockEngineOptions)[];
 
 export const MOCK_ENGINE_DEFAULTS: Omit<MockEngineOptions, 'model'> = {
@@ -142,6 +152,10 @@ export function resolveMockEngineOptions(options: Partial<MockEngineOptions> & {
   if (!Number.isInteger(merged.maxTokens) || merged.maxTokens < 1) problems.push(`maxTokens must be an integer >= 1, got ${String(merged.maxTokens)}`);
   if (!Array.isArray(merged.loraAdapters) || merged.loraAdapters.some((name) => typeof name !== 'string' || name === '')) {
     problems.push('loraAdapters must be a list of non-empty names');
+  }
+  for (const key of ['kvEventsPort', 'kvReplayPort'] as const) {
+    const value = merged[key];
+    if (value !== undefined && (!Number.isInteger(value) || value < 0 || value > 65535)) problems.push(`${key} must be an integer in 0..65535, got ${String(value)}`);
   }
   problems.push(...pdOptionProblems(merged));
   if (problems.length > 0) throw new Error(`invalid mock engine options: ${problems.join('; ')}`);

@@ -17,6 +17,9 @@ import { advertisedHost, startPdRole } from './pd-factory.ts';
 import type { PdRole } from './pd-role.ts';
 import { TestHooks, applyFaultPrelude, type TrackedRequest } from './test-hooks.ts';
 import { workerInfoRoutes } from './worker-info.ts';
+import { kvEventRoutes, maxModelLen, startKvEvents } from './kv-events-setup.ts';
+import { handleTokenize } from './tokenize.ts';
+import { MockTokenizer } from './hf-tokenizer.ts';
 
 export interface MockEngineHandle {
   /** e.g. "http://127.0.0.1:41234" (no trailing slash, no /v1). */
@@ -27,6 +30,9 @@ export interface MockEngineHandle {
   simulated: boolean;
   /** An SGLang-style prefill's bootstrap server port (role prefill, engine sglang), else null. */
   bootstrapPort: number | null;
+  /** KV event PUB and replay ports (kvEventsPort / kvReplayPort), else null. */
+  kvEventsPort: number | null;
+  kvReplayPort: number | null;
   /** Stops listening and destroys open connections, streams included. */
   close(): Promise<void>;
 }
@@ -70,6 +76,8 @@ function buildRoutes(context: EngineContext, hooks: TestHooks): RouteTable {
         },
       },
     },
+    '/tokenize': { POST: { kind: 'json', run: (_req, res, body) => handleTokenize(context.models, maxModelLen(context), context.tokenizer ?? null, res, body) } },
+    ...kvEventRoutes(context.kvEvents),
     '/health': { GET: { kind: 'plain', run: (_req, res) => sendText(res, 200, '') } },
     '/metrics': {
       GET: {
@@ -206,7 +214,10 @@ export async function startMockEngine(options: Partial<MockEngineOptions> & { mo
     await new Promise((resolve) => server.close(resolve));
     throw new Error(`cannot start the ${resolved.role} role: ${(error as Error).message}`, { cause: error });
   }
+  const kvEvents = await startKvEvents(resolved, generator);
   const context: EngineContext = {
+    kvEvents,
+    tokenizer: resolved.tokenizer === undefined ? null : new MockTokenizer(resolved.tokenizer),
     options: resolved,
     models: new ModelRegistry(resolved.servedModelName, resolved.model, resolved.engine, resolved.loraAdapters),
     metrics,
@@ -240,9 +251,9 @@ export async function startMockEngine(options: Partial<MockEngineOptions> & { mo
       generator.close();
       server.close(() => resolve());
       server.closeAllConnections(); // open streams end now; their generation loops stop on the close event
-    }).then(() => pd?.close());
+    }).then(() => Promise.all([pd?.close(), kvEvents?.close()])).then(() => undefined);
     return closing;
   };
   const urlHost = resolved.host.includes(':') ? `[${resolved.host}]` : resolved.host;
-  return { url: `${resolved.tls === undefined ? 'http' : 'https'}://${urlHost}:${port}`, port, instanceName, simulated: resolved.simulate, bootstrapPort: pd?.bootstrapPort ?? null, close };
+  return { url: `${resolved.tls === undefined ? 'http' : 'https'}://${urlHost}:${port}`, port, instanceName, simulated: resolved.simulate, bootstrapPort: pd?.bootstrapPort ?? null, kvEventsPort: kvEvents?.port ?? null, kvReplayPort: kvEvents?.replayPort ?? null, close };
 }

@@ -6,6 +6,7 @@
 // `path` is the request path when it is an OpenAI API path, else "unknown" (bounded cardinality); model_route and
 // backend_name are "namespace/name", backend_type "model_server" or "external_provider"; a request that never reached a backend has
 // model_route="none", backend_type="unresolved", backend_name="none", upstream_model="none".
+import { KvCacheMetrics } from './kvcache-metrics.ts';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { SchedulerObserver } from '../scheduling/framework/observer.ts';
 import { finishReasonOf, statusOf } from './error-types.ts';
@@ -124,11 +125,14 @@ export class RouterMetrics implements SchedulerObserver {
   private readonly plugins = { filter: new Map<string, Map<string, HistogramSeries>>(), score: new Map<string, Map<string, HistogramSeries>>() };
   private readonly prefixRatio = new Map<string, HistogramSeries>();
   private readonly prefixEvictions = new Map<string, CounterSeries>();
+  /** kvcache-aware and KV event series. */
+  readonly kvCache: KvCacheMetrics;
 
   constructor(options: RouterMetricsOptions) {
     this.knownModel = (model) => options.knownModel(model);
     this.m = defineRouterMetrics(this.registry, options.prefix, options);
     definePodMetrics(this.registry, options.prefix, options.pods);
+    this.kvCache = new KvCacheMetrics(this.registry, options.prefix);
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
   }
 
@@ -178,6 +182,14 @@ export class RouterMetrics implements SchedulerObserver {
     let child = this.prefixRatio.get(model);
     if (child === undefined) this.prefixRatio.set(bounded(this.prefixRatio, model), (child = this.m.prefixMatchRatio.labels(model)));
     child.observe(ratio);
+  }
+
+  kvCacheMatch(model: string, ratio: number): void {
+    this.kvCache.match(model, ratio);
+  }
+
+  tokenizeDuration(model: string, seconds: number, ok: boolean): void {
+    this.kvCache.tokenized(model, seconds, ok);
   }
 
   prefixCacheEviction(model: string): void {

@@ -190,6 +190,14 @@ export const PORT_ANNOTATION = 'switchyard.dev/port';
 export const BOOTSTRAP_PORT_ANNOTATION = 'switchyard.dev/bootstrap-port';
 export const DEFAULT_BOOTSTRAP_PORT = 8998;
 
+/**
+ * Port of the engine's KV event publisher (vLLM --kv-events-config endpoint, ZeroMQ PUB) and of its replay socket
+ * (replay_endpoint, ZeroMQ ROUTER), for the kvcache-aware plugin. On a Pod stub: that pod; on a ModelServer: the
+ * default of the pods it selects.
+ */
+export const KV_EVENTS_PORT_ANNOTATION = 'switchyard.dev/kv-events-port';
+export const KV_REPLAY_PORT_ANNOTATION = 'switchyard.dev/kv-replay-port';
+
 /** Where a resource came from, for error messages and stable ordering. */
 export interface ResourceOrigin {
   /** File path, or a source-specific locator such as "kubernetes". */

@@ -2,7 +2,7 @@
 import type { FieldPath } from './field-path.ts';
 import { labelKeyProblem, labelValueProblem } from './kubernetes-names.ts';
 import { errorAt, type FieldProblem } from './problem.ts';
-import { BOOTSTRAP_PORT_ANNOTATION, PORT_ANNOTATION, type ModelServer, type PodStub } from './types.ts';
+import { BOOTSTRAP_PORT_ANNOTATION, KV_EVENTS_PORT_ANNOTATION, KV_REPLAY_PORT_ANNOTATION, PORT_ANNOTATION, type ModelServer, type PodStub } from './types.ts';
 
 export function validateModelServer(server: ModelServer): FieldProblem[] {
   const { matchLabels, pdGroup } = server.spec.workloadSelector;
@@ -23,6 +23,7 @@ export function validateModelServer(server: ModelServer): FieldProblem[] {
     problems.push(...validateLabels(pdGroup.prefillLabels, [...groupPath, 'prefillLabels'], 'must have at least one label'));
     problems.push(...validateLabels(pdGroup.decodeLabels, [...groupPath, 'decodeLabels'], 'must have at least one label'));
   }
+  problems.push(...[KV_EVENTS_PORT_ANNOTATION, KV_REPLAY_PORT_ANNOTATION].flatMap((name) => portAnnotationProblems(server.metadata.annotations, name)));
   return problems;
 }
 
@@ -36,11 +37,13 @@ function validateLabels(labels: Readonly<Record<string, string>>, path: FieldPat
 }
 
 export function validatePodStub(pod: PodStub): FieldProblem[] {
-  return [PORT_ANNOTATION, BOOTSTRAP_PORT_ANNOTATION].flatMap((name) => portAnnotationProblems(pod, name));
+  return [PORT_ANNOTATION, BOOTSTRAP_PORT_ANNOTATION, KV_EVENTS_PORT_ANNOTATION, KV_REPLAY_PORT_ANNOTATION].flatMap((name) =>
+    portAnnotationProblems(pod.metadata.annotations, name),
+  );
 }
 
-function portAnnotationProblems(pod: PodStub, annotation: string): FieldProblem[] {
-  const port = pod.metadata.annotations[annotation];
+function portAnnotationProblems(annotations: Readonly<Record<string, string>>, annotation: string): FieldProblem[] {
+  const port = annotations[annotation];
   if (port === undefined) return [];
   const value = /^\d{1,5}$/.test(port) ? Number(port) : NaN;
   if (value >= 1 && value <= 65535) return [];

@@ -21,6 +21,11 @@ export interface ScheduleRequest {
 
 export interface PodPicker {
   /**
+   * Work to await before schedule() (e.g. tokenizing the prompt through an engine), or null when there is none:
+   * the fast path allocates nothing. Never rejects.
+   */
+  prepare?(request: ScheduleRequest, candidates: readonly PodEndpoint[]): Promise<void> | null;
+  /**
    * Candidates in the order to try them: the first is the choice, the rest are the retry order.
    * Empty when no candidate may be used (every pod filtered out: overloaded).
    * `trace` (explanations only; absent or null on the hot path) hears every filter, score and the ranking.

@@ -81,9 +81,10 @@ export class DebugServer {
       } catch {
         return json(res, 400, { error: 'the body is not valid JSON' });
       }
-      const explained = explainRequest(this.deps, input);
-      if (explained.ok) json(res, 200, explained.explanation);
-      else json(res, 400, { error: explained.message });
+      void Promise.resolve(explainRequest(this.deps, input)).then((explained) => {
+        if (explained.ok) json(res, 200, explained.explanation);
+        else json(res, 400, { error: explained.message });
+      });
     });
   }
 }

@@ -22,7 +22,7 @@ export type ExplainResult = { readonly ok: true; readonly explanation: Explanati
  * `input`: {"path": "/v1/chat/completions", "headers": {"x-user": "a"}, "body": {"model": …, "messages": …}};
  * path defaults to /v1/chat/completions, headers to none.
  */
-export function explainRequest(deps: ExplainDeps, input: unknown): ExplainResult {
+export function explainRequest(deps: ExplainDeps, input: unknown): ExplainResult | Promise<ExplainResult> {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) return invalid('the request body must be a JSON object {"path","headers","body"}');
   const { path = '/v1/chat/completions', headers = {}, body } = input as { path?: unknown; headers?: unknown; body?: unknown };
   if (typeof path !== 'string' || !path.startsWith('/v1/')) return invalid('"path" must be an inference path such as /v1/chat/completions');
@@ -49,6 +49,13 @@ export function explainRequest(deps: ExplainDeps, input: unknown): ExplainResult
   const { server, isLora, upstreamModel } = routed;
   if (server === null) return { ok: true, explanation: recorder.finish(null) }; // a provider: nothing to schedule
   const request: ScheduleRequest = { model, upstreamModel, isLora, server, rawHeaders, body: parsed };
+  const preparing = deps.picker.prepare?.(request, server.pods) ?? null;
+  if (preparing !== null) return preparing.then(() => explainScheduled(deps, request, recorder));
+  return explainScheduled(deps, request, recorder);
+}
+
+function explainScheduled(deps: ExplainDeps, request: ScheduleRequest, recorder: DecisionRecorder): ExplainResult {
+  const { server } = request;
   const pods = deps.picker.schedule(request, server.pods, recorder);
   const error = pods.length > 0 ? null : new RouterError('pods_overloaded', `every pod of ModelServer ${server.key} is overloaded (the scheduler's filters removed them all)`);
   return { ok: true, explanation: recorder.finish(error) };

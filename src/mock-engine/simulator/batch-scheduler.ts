@@ -135,7 +135,8 @@ export class BatchScheduler {
     }
     const full = Math.floor(total / this.#kv.blockSize);
     for (; seq.committedBlocks < full; seq.committedBlocks++) {
-      this.#kv.commit(seq.blocks[seq.committedBlocks], seq.hashAt(seq.committedBlocks));
+      const index = seq.committedBlocks;
+      this.#kv.commit(seq.blocks[index], seq.hashAt(index), this.#kv.listener === null ? undefined : seq.blockOrigin(index));
     }
     return true;
   }

@@ -4,7 +4,7 @@
 // Time comes from an injectable Clock, so unit tests run the loop on a virtual clock.
 import { BatchScheduler, type StepPlan } from './batch-scheduler.ts';
 import { realClock, type Clock } from './clock.ts';
-import { KvCache } from './kv-cache.ts';
+import { KvCache, type KvCacheListener } from './kv-cache.ts';
 import { LoraSlots } from './lora-slots.ts';
 import { Sequence, type SequenceEvents, type SequenceSpec } from './sequence.ts';
 
@@ -38,7 +38,18 @@ export interface EngineObserver {
    * waited since arrival (undefined when it comes back after a preemption).
    */
   admitted?(queriedTokens: number, hitTokens: number, queuedMs: number | undefined): void;
+  /** The same admission, with the sequence (benchmarks' prefix oracle). */
+  admittedSequence?(seq: Sequence, queriedTokens: number, hitTokens: number): void;
   preempted?(count: number): void;
+}
+
+/**
+ * A benchmark's view over several engines (one process): every engine joins with a probe telling how many of a
+ * sequence's tokens its prefix cache holds now, and reports each admission.
+ */
+export interface PrefixOracle {
+  join(probe: (seq: Sequence) => number): void;
+  admitted(seq: Sequence, queriedTokens: number, hitTokens: number): void;
 }
 
 export interface SequenceHandle {
@@ -135,6 +146,17 @@ export class EngineCore {
     this.#lora.forget(name, this.#scheduler.isBusy);
   }
 
+  /** Tokens of `seq` this engine's prefix cache holds now (whole blocks, as admission would reuse them). */
+  cachedTokensFor(seq: Sequence): number {
+    const cacheable = Math.floor((seq.numTokens - 1) / this.#kv.blockSize);
+    return this.#kv.match((index) => seq.hashAt(index), cacheable).length * this.#kv.blockSize;
+  }
+
+  /** Hears the prefix cache's registrations and evictions (KV events). */
+  setKvListener(listener: KvCacheListener | null): void {
+    this.#kv.listener = listener;
+  }
+
   /** Drops every cached prefix not in use; returns how many blocks were dropped. */
   resetPrefixCache(): number {
     return this.#kv.resetPrefixCache();
@@ -178,6 +200,7 @@ export class EngineCore {
       this.#counters.prefixCacheQueries += queriedTokens;
       this.#counters.prefixCacheHits += hitTokens;
       this.#observer.admitted?.(queriedTokens, hitTokens, first ? now - seq.arrivedAt : undefined);
+      this.#observer.admittedSequence?.(seq, queriedTokens, hitTokens);
     }
     if (plan.preempted.length > 0) {
       this.#counters.preemptions += plan.preempted.length;

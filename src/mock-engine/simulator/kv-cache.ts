@@ -28,7 +28,22 @@ function digest(text: string): string {
   return createHash('sha256').update(text).digest('hex').slice(0, 32);
 }
 
+/** What a KV event publisher hears: blocks registered in and dropped from the prefix cache. */
+export interface KvCacheListener {
+  stored(hash: string, parent: string | null, tokens: readonly string[], adapter: string | null): void;
+  removed(hashes: readonly string[]): void;
+}
+
+/** A full block's place in its chain: its parent's hash (null for the first block) and its tokens. */
+export interface BlockOrigin {
+  readonly parent: string | null;
+  readonly tokens: readonly string[];
+  readonly adapter: string | null;
+}
+
 export class KvCache {
+  /** Hears every registration and eviction (the mock's KV event publisher); null when nobody listens. */
+  listener: KvCacheListener | null = null;
   readonly numBlocks: number;
   readonly blockSize: number;
   /** Unreferenced blocks in eviction order (a Map keeps insertion order): the first one is evicted next. */
@@ -98,12 +113,17 @@ export class KvCache {
       if (taken.length === count) break;
       taken.push(block);
     }
+    const evicted: string[] = [];
     for (const block of taken) {
       this.#free.delete(block.id);
-      if (block.hash !== null) this.#byHash.delete(block.hash);
+      if (block.hash !== null) {
+        this.#byHash.delete(block.hash);
+        evicted.push(block.hash);
+      }
       block.hash = null;
       block.refs = 1;
     }
+    if (evicted.length > 0) this.listener?.removed(evicted);
     return taken;
   }
 
@@ -120,21 +140,23 @@ export class KvCache {
   }
 
   /** Registers a full block under its chain hash. A hash already registered keeps its first block. */
-  commit(block: KvBlock, hash: string): void {
+  commit(block: KvBlock, hash: string, origin?: BlockOrigin): void {
     if (block.hash !== null || this.#byHash.has(hash)) return;
     block.hash = hash;
     this.#byHash.set(hash, block);
+    if (origin !== undefined) this.listener?.stored(hash, origin.parent, origin.tokens, origin.adapter);
   }
 
   /** Forgets every cached prefix no sequence is using (vLLM's POST /reset_prefix_cache); returns how many. */
   resetPrefixCache(): number {
-    let dropped = 0;
+    const dropped: string[] = [];
     for (const block of this.#free.values()) {
       if (block.hash === null) continue;
       this.#byHash.delete(block.hash);
+      dropped.push(block.hash);
       block.hash = null;
-      dropped++;
     }
-    return dropped;
+    if (dropped.length > 0) this.listener?.removed(dropped);
+    return dropped.length;
   }
 }

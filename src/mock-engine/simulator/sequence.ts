@@ -1,7 +1,7 @@
 // One request inside the simulated engine: its tokens, how far the engine has computed them, and the KV blocks
 // it holds. The whole answer is known up front (the mock decides it before generating), so blocks filled with
 // generated tokens can be hashed and cached like prompt blocks.
-import { chainHash, rootHash, type KvBlock } from './kv-cache.ts';
+import { chainHash, rootHash, type BlockOrigin, type KvBlock } from './kv-cache.ts';
 
 export interface SequenceSpec {
   /** Prompt tokens (texts, as the mock's tokenizer cut them). An empty prompt is run as one token. */
@@ -66,6 +66,15 @@ export class Sequence {
   /** A decode step computes just the newest token; anything more (prompt, recompute after preemption) is prefill. */
   get decoding(): boolean {
     return this.generated > 0 && this.numTokens - this.computed === 1;
+  }
+
+  /** Parent hash and tokens of full block `index` (for KV events). */
+  blockOrigin(index: number): BlockOrigin {
+    return {
+      parent: index === 0 ? null : this.hashAt(index - 1),
+      tokens: this.#tokens.slice(index * this.#blockSize, (index + 1) * this.#blockSize),
+      adapter: this.adapter,
+    };
   }
 
   /** Chain hash of full block `index` (which must lie within the tokens that exist). */

@@ -91,7 +91,7 @@ export class DecisionRecorder implements RouteTrace, ScheduleTrace {
     });
   }
 
-  scored(plugin: string, weight: number, alive: Uint8Array, scores: Float64Array, error: unknown): void {
+  scored(plugin: string, weight: number, alive: Uint8Array, scores: Float64Array, error: unknown, details: ReadonlyMap<number, Readonly<Record<string, number>>> | null = null): void {
     const s = this.scheduling;
     if (s === null) return;
     s.scorers.push({ plugin, weight });
@@ -99,7 +99,8 @@ export class DecisionRecorder implements RouteTrace, ScheduleTrace {
       if (alive[i] === 0) return;
       const raw = error !== null || Number.isNaN(scores[i]) ? null : scores[i];
       const counted = raw === null ? NEUTRAL_SCORE : Math.min(MAX_SCORE, Math.max(0, raw));
-      c.scores[plugin] = { score: raw, weight, weighted: weight * counted };
+      const detail = details?.get(i);
+      c.scores[plugin] = detail === undefined ? { score: raw, weight, weighted: weight * counted } : { score: raw, weight, weighted: weight * counted, detail };
     });
   }
 

@@ -36,6 +36,8 @@ export interface PluginScore {
   readonly weight: number;
   /** weight × the score as counted. */
   readonly weighted: number;
+  /** What the plugin based the score on, when it says (kvcache-aware: matchedBlocks, promptBlocks, …). */
+  readonly detail?: Readonly<Record<string, number>>;
 }
 
 export interface CandidateExplanation {

@@ -1,5 +1,7 @@
 // Stage 6, schedule: the scheduler ranks the ModelServer's pods (the first is its choice, the rest the retry order),
-// or, for a prefill/decode ModelServer, plans decode/prefill pairs. An external provider is not scheduled.
+// or, for a prefill/decode ModelServer, plans decode/prefill pairs. An external provider is not scheduled. Plugins
+// that need work first (kvcache-aware tokenizing the prompt) get it done before, the one wait of this stage; the fast
+// path has none.
 import { RouterError } from '../../errors/router-error.ts';
 import { setExplainHeader } from '../../observability/explain/summary.ts';
 import { PdPairPlanner } from '../../scheduling/pd-pairs.ts';
@@ -14,6 +16,13 @@ export function schedule(ctx: RequestContext): StageResult {
     model: ctx.model, upstreamModel: ctx.upstreamModel, isLora: ctx.isLora, server, rawHeaders: ctx.req.rawHeaders, body: ctx.parsed!,
   };
   ctx.scheduleRequest = request;
+  const preparing = ctx.deps.picker.prepare?.(request, server.pods) ?? null;
+  if (preparing !== null) return preparing.then(() => rank(ctx, request));
+  return rank(ctx, request);
+}
+
+function rank(ctx: RequestContext, request: ScheduleRequest): undefined | RouterError {
+  const server = request.server;
   if (server.pd !== null) {
     const pairs = new PdPairPlanner(ctx.deps.picker, request);
     if (pairs.noGroupHasBothRoles) {

@@ -37,23 +37,25 @@ describe('router configuration file', () => {
     assert.deepEqual(warnings, []);
   });
 
-  it('defaults without a file: the chart plus lora-affinity', () => {
+  it('defaults without a file: kvcache-aware and prefix-cache on whole prompts, least-request, lora-affinity', () => {
     const config = defaultSchedulerConfig();
     assert.deepEqual(config.filters, DEFAULT_FILTERS);
     assert.deepEqual(config.filters, ['lora-affinity', 'least-request']);
     assert.deepEqual(config.scores, DEFAULT_SCORES);
-    assert.deepEqual(config.args.get('prefix-cache')?.value, { blockSizeToHash: 64, maxBlocksToMatch: 128, maxHashCacheSize: 50000, topKMatches: 5 });
+    assert.deepEqual(scoreNames(config), ['kvcache-aware:2', 'prefix-cache:2', 'least-request:1']);
+    assert.deepEqual(config.args.get('prefix-cache')?.value, { blockSizeToHash: 64, maxBlocksToMatch: 1024, maxHashCacheSize: 50000, topKMatches: 5 });
+    assert.deepEqual(config.args.get('kvcache-aware')?.value, { blockSizeToHash: 16, maxBlocksToMatch: 512, tokenizeTimeoutMs: 5000, inlineTokenizeMaxChars: 16384 });
     assert.deepEqual(config.args.get('least-request')?.value, { maxWaitingRequests: 10 });
   });
 
   const layouts: { name: string; text: string; filters: string[]; scores: string[] }[] = [
-    { name: 'an empty file keeps the defaults', text: '', filters: [...DEFAULT_FILTERS], scores: DEFAULT_SCORES.map((s) => `${s.name}:1`) },
-    { name: 'an empty scheduler section keeps the defaults', text: 'scheduler:\n', filters: [...DEFAULT_FILTERS], scores: DEFAULT_SCORES.map((s) => `${s.name}:1`) },
+    { name: 'an empty file keeps the defaults', text: '', filters: [...DEFAULT_FILTERS], scores: DEFAULT_SCORES.map((s) => `${s.name}:${s.weight}`) },
+    { name: 'an empty scheduler section keeps the defaults', text: 'scheduler:\n', filters: [...DEFAULT_FILTERS], scores: DEFAULT_SCORES.map((s) => `${s.name}:${s.weight}`) },
     {
       name: 'disabled removes a default',
       text: 'scheduler:\n  plugins:\n    Filter:\n      disabled: [lora-affinity]\n    Score:\n      disabled: [{name: prefix-cache}, gpu-usage]\n',
       filters: ['least-request'],
-      scores: ['least-request:1', 'least-latency:1'],
+      scores: ['kvcache-aware:2', 'least-request:1'],
     },
     {
       name: 'enabled replaces the defaults of its section only',
@@ -61,7 +63,7 @@ describe('router configuration file', () => {
       filters: [...DEFAULT_FILTERS],
       scores: ['session-affinity:10', 'least-request:1'],
     },
-    { name: 'an empty enabled list means none', text: 'scheduler:\n  plugins:\n    Filter:\n      enabled: []\n', filters: [], scores: DEFAULT_SCORES.map((s) => `${s.name}:1`) },
+    { name: 'an empty enabled list means none', text: 'scheduler:\n  plugins:\n    Filter:\n      enabled: []\n', filters: [], scores: DEFAULT_SCORES.map((s) => `${s.name}:${s.weight}`) },
     {
       name: 'random is dropped next to other score plugins, as Kthena does',
       text: 'scheduler:\n  plugins:\n    Score:\n      enabled: [{name: random, weight: 1}, {name: gpu-usage, weight: 1}]\n',
@@ -83,6 +85,27 @@ describe('router configuration file', () => {
     });
   }
 
+  it("reads Kthena's documented kvcache-aware configurations, tokenizer service included", () => {
+    const { config, warnings } = ok(
+      'scheduler:\n  pluginConfig:\n  - name: least-request\n    args:\n      maxWaitingRequests: 10\n  - name: kvcache-aware\n    args:\n      blockSizeToHash: 128\n      maxBlocksToMatch: 128\n' +
+        '  plugins:\n    Filter:\n      enabled:\n        - least-request\n    Score:\n      enabled:\n        - name: least-request\n          weight: 1\n        - name: kvcache-aware\n          weight: 1\n',
+    );
+    assert.deepEqual(scoreNames(config), ['least-request:1', 'kvcache-aware:1']);
+    assert.deepEqual(config.args.get('kvcache-aware')?.value, { blockSizeToHash: 128, maxBlocksToMatch: 128, tokenizeTimeoutMs: 5000, inlineTokenizeMaxChars: 16384 });
+    assert.deepEqual(warnings, []);
+    const service = ok(
+      'scheduler:\n  pluginConfig:\n  - name: kvcache-aware\n    args:\n      blockSizeToHash: 16\n      maxBlocksToMatch: 128\n      tokenizerService:\n        enabled: true\n        endpoint: http://127.0.0.1:8100\n        fallbackToEngine: true\n' +
+        '  plugins:\n    Score:\n      enabled:\n        - name: kvcache-aware\n          weight: 1\n        - name: least-request\n          weight: 1\n',
+    );
+    assert.deepEqual(service.config.args.get('kvcache-aware')?.value, {
+      blockSizeToHash: 16,
+      maxBlocksToMatch: 128,
+      tokenizeTimeoutMs: 5000,
+      inlineTokenizeMaxChars: 16384,
+      tokenizerService: { enabled: true, endpoint: 'http://127.0.0.1:8100', fallbackToEngine: true },
+    });
+  });
+
   it('accepts and ignores auth with a warning', () => {
     const { config, warnings } = ok('auth:\n  issuer: https://issuer\n  audiences: [a]\n  jwksUri: https://issuer/jwks\n');
     assert.deepEqual(config.filters, DEFAULT_FILTERS);
@@ -98,12 +121,12 @@ describe('router configuration file', () => {
     {
       name: 'an unknown plugin name',
       text: 'scheduler:\n  plugins:\n    Filter:\n      enabled: [least-requests]\n',
-      expected: [`error: ${FILE}: field scheduler.plugins.Filter.enabled[0]: unknown plugin "least-requests"; known plugins: least-request, least-latency, prefix-cache, gpu-usage, lora-affinity, random, session-affinity`],
+      expected: [`error: ${FILE}: field scheduler.plugins.Filter.enabled[0]: unknown plugin "least-requests"; known plugins: least-request, least-latency, prefix-cache, gpu-usage, lora-affinity, random, session-affinity, kvcache-aware`],
     },
     {
-      name: 'a Kthena plugin that is not supported',
-      text: 'scheduler:\n  plugins:\n    Score:\n      enabled: [{name: kvcache-aware, weight: 1}]\n',
-      expected: [`error: ${FILE}: field scheduler.plugins.Score.enabled[0].name: kvcache-aware (KV-block ownership from Redis and engine tokenizers) is not supported yet`],
+      name: 'a kvcache-aware tokenizer port out of range',
+      text: 'scheduler:\n  pluginConfig:\n    - name: kvcache-aware\n      args: {vllmTokenizerPort: 70000}\n  plugins:\n    Score:\n      enabled: [{name: kvcache-aware, weight: 1}]\n',
+      expected: [`error: ${FILE}: field scheduler.pluginConfig[0].args.vllmTokenizerPort: must be at most 65535, got 70000`],
     },
     {
       name: 'a plugin of the wrong kind',
@@ -165,10 +188,10 @@ describe('buildProfile', () => {
   it('builds one instance per plugin, shared by filter and score', () => {
     const profile = buildProfile(defaultSchedulerConfig(), makeEnv());
     assert.deepEqual(profile.filters.map((p) => p.name), ['lora-affinity', 'least-request']);
-    assert.deepEqual(profile.scores.map((s) => s.plugin.name), ['least-request', 'gpu-usage', 'least-latency', 'prefix-cache']);
-    assert.equal(profile.filters[1], profile.scores[0].plugin);
+    assert.deepEqual(profile.scores.map((s) => s.plugin.name), ['kvcache-aware', 'prefix-cache', 'least-request']);
+    assert.equal(profile.filters[1], profile.scores[2].plugin);
     assert.deepEqual(profile.hooks.map((p) => p.name), ['prefix-cache']);
-    assert.equal(profile.plugins.length, 5);
+    assert.equal(profile.plugins.length, 4);
   });
 
   it('keeps the instances (and their state) of plugins whose args did not change', () => {

@@ -12,14 +12,23 @@ import type { ConfigIssue } from '../../resources/types.ts';
 import { readableErrorMap } from '../../resources/zod-issues.ts';
 import { PLUGINS, UNSUPPORTED_PLUGINS } from '../plugins/registry.ts';
 
-/** Kthena's Helm chart defaults, plus lora-affinity (which Kthena's chart lists but cannot disable or enable). */
+/**
+ * The best configuration measured by `npm run bench:routing` (bench/README.md): Kthena's chart filters plus
+ * lora-affinity; kvcache-aware (decides for pods that publish KV events, silent and free for the others),
+ * prefix-cache (the approximate signal for pods without events) and least-request. gpu-usage and least-latency are
+ * left out: they mostly reflect which pod holds the hot prefixes and pull requests away from it.
+ */
 export const DEFAULT_FILTERS: readonly string[] = ['lora-affinity', 'least-request'];
 export const DEFAULT_SCORES: readonly ScoreSetting[] = [
+  { name: 'kvcache-aware', weight: 2 },
+  { name: 'prefix-cache', weight: 2 },
   { name: 'least-request', weight: 1 },
-  { name: 'gpu-usage', weight: 1 },
-  { name: 'least-latency', weight: 1 },
-  { name: 'prefix-cache', weight: 1 },
 ];
+/** Args of default plugins the file does not configure: whole prompts (conversation histories), not Kthena's 8 KB. */
+export const DEFAULT_ARGS: ReadonlyMap<string, Readonly<Record<string, unknown>>> = new Map([
+  ['kvcache-aware', { maxBlocksToMatch: 512 }],
+  ['prefix-cache', { maxBlocksToMatch: 1024 }],
+]);
 
 export interface ScoreSetting {
   readonly name: string;
@@ -165,7 +174,8 @@ function resolve(value: unknown, file: string, issues: ConfigIssue[]): Scheduler
   for (const name of new Set([...used, ...given.keys()])) {
     const definition = PLUGINS.get(name);
     if (definition === undefined) continue;
-    const raw = given.get(name) ?? {};
+    const fromDefaults = (filterEnabled === null && DEFAULT_FILTERS.includes(name)) || (scoreEnabled === null && DEFAULT_SCORES.some((s) => s.name === name));
+    const raw = given.get(name) ?? (fromDefaults ? DEFAULT_ARGS.get(name) : undefined) ?? {};
     const index = (scheduler.pluginConfig ?? []).findIndex((e) => e.name === name);
     const result = definition.args.safeParse(raw, { error: readableErrorMap, reportInput: true });
     if (!result.success) {

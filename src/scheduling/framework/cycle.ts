@@ -14,6 +14,8 @@ export class SchedulingCycle {
   readonly observer: SchedulerObserver | null;
   /** Block hashes of the prompt, set by prefix-cache for its post-schedule hook (Kthena's Context.Hashes). */
   hashes: Float64Array | null = null;
+  /** Explaining only: per candidate index, what the current score plugin based its score on; null otherwise. */
+  details: Map<number, Readonly<Record<string, number>>> | null = null;
   private promptText: string | null = null;
   private promptLimit = 0;
 

@@ -20,7 +20,7 @@ export interface FrameworkPickerOptions {
   /** In [0, 1); breaks ties. */
   readonly random?: () => number;
   /** A plugin threw: the request goes on as if the plugin had no opinion (filter: removed nothing). */
-  readonly onPluginError?: (plugin: string, stage: 'filter' | 'score' | 'served', error: unknown) => void;
+  readonly onPluginError?: (plugin: string, stage: 'filter' | 'score' | 'served' | 'prepare', error: unknown) => void;
   /** Metrics: every plugin call is timed only when this is set. */
   readonly observer?: SchedulerObserver | null;
   /** Requests in flight at which a pod counts as full: the connections the router opens to one pod. */
@@ -63,6 +63,22 @@ export class FrameworkPicker implements PodPicker {
     this.current = profile;
   }
 
+  prepare(request: ScheduleRequest, candidates: readonly PodEndpoint[]): Promise<void> | null {
+    let pending: Promise<void>[] | null = null;
+    for (const { plugin } of this.current.scores) {
+      if (plugin.prepare === undefined) continue;
+      let work: Promise<void> | null;
+      try {
+        work = plugin.prepare(request, candidates);
+      } catch (err) {
+        this.report(plugin, 'prepare', err);
+        continue;
+      }
+      if (work !== null) (pending ??= []).push(work.catch((err: unknown) => this.report(plugin, 'prepare', err)));
+    }
+    return pending === null ? null : Promise.all(pending).then(() => undefined);
+  }
+
   schedule(request: ScheduleRequest, candidates: readonly PodEndpoint[], trace: ScheduleTrace | null = null): readonly PodEndpoint[] {
     const n = candidates.length;
     if (n === 0) return EMPTY;
@@ -98,6 +114,7 @@ export class FrameworkPicker implements PodPicker {
     for (const { plugin, weight } of profile.scores) {
       if (weight === 0) continue;
       scores.fill(NaN, 0, n);
+      if (trace !== null) cycle.details = new Map();
       let failure: unknown = null;
       try {
         plugin.score!(cycle, candidates, alive, scores);
@@ -107,7 +124,7 @@ export class FrameworkPicker implements PodPicker {
         failure = err;
       }
       if (observer !== null) clock = this.timed(observer, request.model, plugin.name, 'score', clock);
-      if (trace !== null) trace.scored(plugin.name, weight, alive, scores, failure);
+      if (trace !== null) trace.scored(plugin.name, weight, alive, scores, failure, cycle.details);
       for (let i = 0; i < n; i++) {
         if (alive[i] === 0) continue;
         const s = scores[i];
@@ -179,7 +196,7 @@ export class FrameworkPicker implements PodPicker {
     this.order = new Int32Array(size);
   }
 
-  private report(plugin: SchedulerPlugin, stage: 'filter' | 'score' | 'served', err: unknown): void {
+  private report(plugin: SchedulerPlugin, stage: 'filter' | 'score' | 'served' | 'prepare', err: unknown): void {
     this.onPluginError?.(plugin.name, stage, err);
   }
 }

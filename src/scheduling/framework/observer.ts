@@ -8,4 +8,8 @@ export interface SchedulerObserver {
   prefixCacheMatch(model: string, ratio: number): void;
   /** prefix-cache: a (block, pod) entry of `model` was evicted because its pod's cache was full. */
   prefixCacheEviction(model: string): void;
+  /** kvcache-aware: the best candidate held this fraction of the prompt's blocks. */
+  kvCacheMatch?(model: string, ratio: number): void;
+  /** kvcache-aware: tokenizing one prompt took `seconds` (`ok`: ids came back). */
+  tokenizeDuration?(model: string, seconds: number, ok: boolean): void;
 }

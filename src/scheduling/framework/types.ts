@@ -3,6 +3,9 @@
 // and a score plugin writes pod i's score (0-100) into `out[i]`. A score left as NaN means "no opinion" and counts
 // as the neutral 50, so a plugin without data can never make a request fail.
 import type { EngineStatsSource } from '../../engines/engine-state.ts';
+import type { KvBlockSource } from '../../engines/kv-events/kv-event-table.ts';
+import type { EngineTokenizer } from '../../tokenization/engine-tokenizer.ts';
+import type { ScheduleRequest } from '../pod-picker.ts';
 import type { PodStateTable } from '../../pods/pod-state.ts';
 import type { PodEndpoint } from '../../snapshot/types.ts';
 import type { SchedulingCycle } from './cycle.ts';
@@ -21,11 +24,22 @@ export interface PluginEnv {
   readonly random: () => number;
   /** Metrics sink (plugin durations, prefix-cache); absent or null when metrics are off. */
   readonly observer?: SchedulerObserver | null;
+  /** Every pod's KV blocks, from its engine's KV events (kvcache-aware); absent when not subscribed. */
+  readonly kvBlocks?: KvBlockSource | null;
+  /** The engines' POST /tokenize (kvcache-aware); absent: no tokenization. */
+  readonly engineTokenizer?: EngineTokenizer | null;
+  /** Warnings about plugin state (a tokenizer that cannot be loaded); absent: dropped. */
+  readonly log?: (message: string) => void;
 }
 
 export interface SchedulerPlugin {
   /** Kthena's plugin name, e.g. "least-request". */
   readonly name: string;
+  /**
+   * Asynchronous work before scheduling (tokenizing the prompt): awaited before schedule() when it returns a
+   * promise; null when there is nothing to wait for. Never rejects.
+   */
+  prepare?(request: ScheduleRequest, candidates: readonly PodEndpoint[]): Promise<void> | null;
   /** Clears `alive[i]` for every pod it removes. Must not set an entry back to 1. */
   filter?(cycle: SchedulingCycle, pods: readonly PodEndpoint[], alive: Uint8Array): void;
   /** Writes a score in [0, 100] to `out[i]` for the alive pods it has an opinion on; `out` arrives filled with NaN. */

@@ -1,5 +1,6 @@
 // Every scheduler plugin by its Kthena name.
 import { gpuUsagePlugin } from './gpu-usage.ts';
+import { kvCacheAwarePlugin } from './kvcache-aware.ts';
 import { leastLatencyPlugin } from './least-latency.ts';
 import { leastRequestPlugin } from './least-request.ts';
 import { loraAffinityPlugin } from './lora-affinity.ts';
@@ -9,12 +10,10 @@ import { randomPlugin } from './random.ts';
 import { sessionAffinityPlugin } from './session-affinity.ts';
 
 export const PLUGINS: ReadonlyMap<string, PluginDefinition> = new Map(
-  [leastRequestPlugin, leastLatencyPlugin, prefixCachePlugin, gpuUsagePlugin, loraAffinityPlugin, randomPlugin, sessionAffinityPlugin].map(
+  [leastRequestPlugin, leastLatencyPlugin, prefixCachePlugin, gpuUsagePlugin, loraAffinityPlugin, randomPlugin, sessionAffinityPlugin, kvCacheAwarePlugin].map(
     (definition) => [definition.name, definition],
   ),
 );
 
 /** Kthena plugins Switchyard knows of but does not implement, with the reason given in the error. */
-export const UNSUPPORTED_PLUGINS: ReadonlyMap<string, string> = new Map([
-  ['kvcache-aware', 'kvcache-aware (KV-block ownership from Redis and engine tokenizers) is not supported yet'],
-]);
+export const UNSUPPORTED_PLUGINS: ReadonlyMap<string, string> = new Map();

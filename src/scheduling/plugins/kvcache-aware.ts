@@ -1,0 +1,177 @@
+// kvcache-aware (score), Kthena's plugin with its args, fed directly by the engines' own KV events instead of
+// Kthena's Redis: each pod's block index (engines/kv-events) holds the chained hashes of the token ids of the blocks
+// its engine caches. The prompt is tokenized like the engine does it (its POST /tokenize, in prepare(), before
+// scheduling) and cut into blocks of the engine's block size (from its events; blockSizeToHash until one arrived),
+// at most maxBlocksToMatch. A pod's score is Kthena's: the longest run of cached blocks from the first one, as a
+// share of the prompt's blocks, 0-100. Pods whose index is not trustworthy (no events yet, disconnected, warming up
+// after lost events) get no opinion (the neutral 50), as does every pod when the prompt could not be tokenized.
+import { existsSync } from 'node:fs';
+import { z } from 'zod';
+import { promptBlockHashes } from '../../engines/kv-events/block-hash.ts';
+import type { KvBlockSource } from '../../engines/kv-events/kv-event-table.ts';
+import type { EngineTokenizer } from '../../tokenization/engine-tokenizer.ts';
+import { TRUNCATION_SLACK } from '../../tokenization/local-tokenizer.ts';
+import { LocalTokenizers } from '../../tokenization/local-tokenizers.ts';
+import { promptInput } from '../../tokenization/prompt-input.ts';
+import type { PodEndpoint } from '../../snapshot/types.ts';
+import type { SchedulingCycle } from '../framework/cycle.ts';
+import type { PluginEnv, SchedulerPlugin } from '../framework/types.ts';
+import type { ScheduleRequest } from '../pod-picker.ts';
+import { countArg, definePlugin } from './plugin-definition.ts';
+
+export const KVCACHE_AWARE = 'kvcache-aware';
+
+const port = z.number().int().min(1).max(65535).nullish();
+// Read once when the configuration is loaded (not on the request path).
+const existingFile = z.string().min(1).refine((path) => existsSync(path), 'no such file');
+
+const args = z.strictObject({
+  blockSizeToHash: countArg(16, 1 << 16),
+  maxBlocksToMatch: countArg(128, 1 << 16),
+  /** Kthena tokenizes on this fixed port; absent: the pod's own serving port (workloadPort or its annotation). */
+  vllmTokenizerPort: port,
+  sglangTokenizerPort: port,
+  /** Kthena's tokenizer service (speaks vLLM's /tokenize). */
+  tokenizerService: z
+    .strictObject({
+      enabled: z.boolean().nullish(),
+      endpoint: z.url({ protocol: /^https?$/ }).nullish(),
+      fallbackToEngine: z.boolean().nullish(),
+    })
+    .nullish(),
+  /** Switchyard: timeout of one /tokenize call (ms); default 5000 as Kthena. */
+  tokenizeTimeoutMs: countArg(5_000, 600_000),
+  /** Switchyard: local tokenizers (tokenizer.json + chat template) by ModelServer or model name. */
+  tokenizers: z
+    .array(
+      z
+        .strictObject({
+          model: z.string().min(1).nullish(),
+          modelServer: z.string().regex(/^[^/]+\/[^/]+$/, 'must be "namespace/name"').nullish(),
+          path: existingFile,
+          config: existingFile.nullish(),
+          chatTemplate: existingFile.nullish(),
+        })
+        .refine((t) => Boolean(t.model) || Boolean(t.modelServer), 'needs model or modelServer'),
+    )
+    .nullish(),
+  /** Switchyard: prompts longer than this (characters) are tokenized locally on a worker thread; default 16384. */
+  inlineTokenizeMaxChars: countArg(16_384),
+});
+
+export type KvCacheAwareArgs = z.output<typeof args>;
+
+/** Characters of a completion prompt sent to be tokenized: enough for maxBlocks × blockSize tokens of any text. */
+const MAX_CHARS_PER_TOKEN = 16;
+
+interface Tokens {
+  readonly ids: readonly number[] | null;
+  readonly reason: string | null;
+}
+
+export class KvCacheAwarePlugin implements SchedulerPlugin {
+  readonly name = KVCACHE_AWARE;
+  readonly options: KvCacheAwareArgs;
+  readonly #blocks: KvBlockSource | null;
+  readonly #tokenizer: EngineTokenizer | null;
+  readonly #random: () => number;
+  readonly #observer: PluginEnv['observer'];
+  readonly #local: LocalTokenizers | null;
+  /** Token ids per request body, from prepare(). */
+  readonly #tokens = new WeakMap<object, Tokens>();
+
+  constructor(options: KvCacheAwareArgs, env: PluginEnv) {
+    this.options = options;
+    this.#blocks = env.kvBlocks ?? null;
+    this.#tokenizer = env.engineTokenizer ?? null;
+    this.#random = env.random;
+    this.#observer = env.observer ?? null;
+    const settings = options.tokenizers ?? [];
+    this.#local = settings.length === 0 ? null : new LocalTokenizers(settings, options.inlineTokenizeMaxChars, this.#maxChars(), (message) => env.log?.(message));
+  }
+
+  prepare(request: ScheduleRequest, candidates: readonly PodEndpoint[]): Promise<void> | null {
+    const body = request.body;
+    if (body === undefined || this.#tokens.has(body) || this.#blocks === null || candidates.length === 0) return null;
+    // Without a pod whose KV events are trusted there is nothing to match: no tokenization, no round trip.
+    const now = Date.now();
+    let pod: PodEndpoint | null = null;
+    let withEvents = 0;
+    for (const candidate of candidates) {
+      if (this.#blocks.trustedIndex(candidate.origin, now) === null) continue;
+      // Tokenize on a random pod among those with KV events (engines that publish them serve /tokenize).
+      if (this.#random() * ++withEvents < 1) pod = candidate;
+    }
+    if (pod === null) return null;
+    const input = promptInput(body, this.#maxChars());
+    if (input === null) return null;
+    if (input.kind === 'ids') {
+      this.#tokens.set(body, { ids: input.ids, reason: null });
+      return null;
+    }
+    const engine = request.server.engine === 'SGLang' ? 'sglang' : 'vllm';
+    const started = performance.now();
+    const done = (ids: readonly number[] | null, reason: string | null): void => {
+      // The tokens at a cut may differ from those of the whole prompt.
+      const usable = ids !== null && input.kind === 'text' && input.truncated ? ids.slice(0, -TRUNCATION_SLACK) : ids;
+      this.#tokens.set(body, { ids: usable, reason });
+      this.#observer?.tokenizeDuration?.(request.model, (performance.now() - started) / 1000, ids !== null);
+    };
+    const local = this.#local?.tokenize(request.server.key, [request.upstreamModel, request.model], input, engine) ?? null;
+    if (local !== null && !(local instanceof Promise)) {
+      done(local.ids, null);
+      return null;
+    }
+    const tokenizer = this.#tokenizer;
+    if (local === null && tokenizer === null) return null;
+    const model = request.isLora ? request.model : request.upstreamModel;
+    const service = this.options.tokenizerService;
+    const enginePort = engine === 'sglang' ? this.options.sglangTokenizerPort : this.options.vllmTokenizerPort;
+    const engineUrl = enginePort === null || enginePort === undefined ? pod.origin : pod.origin.replace(/:\d+$/, `:${enginePort}`);
+    const run = async (): Promise<void> => {
+      if (local !== null) {
+        const ids = await local;
+        if (ids !== null || tokenizer === null) return done(ids, ids === null ? 'the local tokenizer failed' : null);
+      }
+      if (tokenizer === null) return;
+      let result = service?.enabled === true && service.endpoint ? await tokenizer.tokenize(service.endpoint.replace(/\/$/, ''), model, input, engine, this.options.tokenizeTimeoutMs) : null;
+      if (result === null || (!result.ok && service?.fallbackToEngine !== false)) result = await tokenizer.tokenize(engineUrl, model, input, engine, this.options.tokenizeTimeoutMs);
+      done(result.ok ? result.ids : null, result.ok ? null : result.reason);
+    };
+    return run();
+  }
+
+  /** Characters of a prompt worth tokenizing: enough for maxBlocksToMatch blocks of any text. */
+  #maxChars(): number {
+    return this.options.maxBlocksToMatch * Math.max(this.options.blockSizeToHash, 16) * MAX_CHARS_PER_TOKEN;
+  }
+
+  score(cycle: SchedulingCycle, pods: readonly PodEndpoint[], alive: Uint8Array, out: Float64Array): void {
+    const body = cycle.request.body;
+    const tokens = body === undefined ? undefined : this.#tokens.get(body);
+    if (tokens === undefined || tokens.ids === null || this.#blocks === null) return; // no opinion
+    const ids = tokens.ids;
+    const lora = cycle.request.isLora ? cycle.request.model : null;
+    const hashesBySize = new Map<number, Float64Array>();
+    let best = -1;
+    for (let i = 0; i < pods.length; i++) {
+      if (alive[i] === 0) continue;
+      const index = this.#blocks.trustedIndex(pods[i].origin, cycle.now);
+      if (index === null) {
+        cycle.details?.set(i, { trusted: 0 });
+        continue;
+      }
+      const blockSize = index.blockSize > 0 ? index.blockSize : this.options.blockSizeToHash;
+      let hashes = hashesBySize.get(blockSize);
+      if (hashes === undefined) hashesBySize.set(blockSize, (hashes = promptBlockHashes(ids, blockSize, this.options.maxBlocksToMatch, lora)));
+      if (hashes.length === 0) continue;
+      const matched = index.matchRun(hashes);
+      out[i] = (matched / hashes.length) * 100;
+      best = Math.max(best, matched / hashes.length);
+      cycle.details?.set(i, { matchedBlocks: matched, promptBlocks: hashes.length, blockSize, indexedBlocks: index.size });
+    }
+    if (best >= 0) cycle.observer?.kvCacheMatch?.(cycle.request.model, best);
+  }
+}
+
+export const kvCacheAwarePlugin = definePlugin({ name: KVCACHE_AWARE, filter: false, score: true, args, create: (options, env) => new KvCacheAwarePlugin(options, env) });

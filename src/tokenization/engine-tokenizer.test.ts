@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { EngineTokenizer } from './engine-tokenizer.ts';
+import { promptInput } from './prompt-input.ts';
+
+describe('EngineTokenizer: the engine\'s POST /tokenize, bounded', () => {
+  let server: Server;
+  let base: string;
+  const seen: Record<string, unknown>[] = [];
+  const calls = new Map<string, number>();
+
+  before(async () => {
+    server = createServer((req, res) => {
+      let text = '';
+      req.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      req.on('end', () => {
+        const route = req.url ?? '';
+        calls.set(route, (calls.get(route) ?? 0) + 1);
+        if (route.startsWith('/missing')) return void res.writeHead(404).end('{"detail":"Not Found"}');
+        if (route.startsWith('/slow')) return; // never answers
+        const body = JSON.parse(text) as Record<string, unknown>;
+        seen.push(body);
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ count: 3, max_model_len: 100, tokens: [1, 2, 3] }));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+
+  it("sends Kthena's bodies: completions with special tokens, chats with the generation prompt (not for SGLang)", async () => {
+    const tokenizer = new EngineTokenizer({ timeoutMs: 2000, maxInFlight: 4 });
+    const messages = [{ role: 'user', content: 'hi' }];
+    assert.deepEqual(await tokenizer.tokenize(base, 'm', promptInput({ prompt: 'hello' }, 100)!, 'vllm'), { ok: true, ids: [1, 2, 3] });
+    await tokenizer.tokenize(base, 'm', promptInput({ messages }, 100)!, 'vllm');
+    await tokenizer.tokenize(base, 'm', promptInput({ messages }, 100)!, 'sglang');
+    assert.deepEqual(seen, [
+      { model: 'm', prompt: 'hello', add_special_tokens: true },
+      { model: 'm', messages, add_special_tokens: false, add_generation_prompt: true },
+      { model: 'm', messages, add_special_tokens: false },
+    ]);
+    assert.deepEqual(await tokenizer.tokenize(base, 'm', promptInput({ prompt: [7, 8] }, 100)!, 'vllm'), { ok: true, ids: [7, 8] }, 'token ids need no call');
+    await tokenizer.close();
+  });
+
+  it('gives up after its timeout, and caps the calls in flight', async () => {
+    const tokenizer = new EngineTokenizer({ timeoutMs: 200, maxInFlight: 1 });
+    const input = promptInput({ prompt: 'x' }, 100)!;
+    const slow = tokenizer.tokenize(`${base}/slow`, 'm', input, 'vllm');
+    const refused = await tokenizer.tokenize(base, 'm', input, 'vllm');
+    assert.deepEqual(refused, { ok: false, reason: 'too many tokenize calls in flight' });
+    const timedOut = await slow;
+    assert.equal(timedOut.ok, false);
+    assert.match(timedOut.ok ? '' : timedOut.reason, /POST \/tokenize failed/);
+    await tokenizer.close();
+  });
+
+  it('leaves an engine that does not serve /tokenize alone', async () => {
+    const tokenizer = new EngineTokenizer({ timeoutMs: 2000, maxInFlight: 4 });
+    const input = promptInput({ prompt: 'x' }, 100)!;
+    assert.deepEqual(await tokenizer.tokenize(`${base}/missing`, 'm', input, 'vllm'), { ok: false, reason: 'POST /tokenize answered 404' });
+    const again = await tokenizer.tokenize(`${base}/missing`, 'm', input, 'vllm');
+    assert.equal(again.ok, false);
+    assert.equal(calls.get('/missing/tokenize'), 1, 'not asked a second time');
+    await tokenizer.close();
+  });
+
+  it('cuts long completion prompts and reads batches and token ids as the engine does', () => {
+    assert.deepEqual(promptInput({ prompt: 'abcdef' }, 4), { kind: 'text', text: 'abcd', truncated: true });
+    assert.deepEqual(promptInput({ prompt: ['first', 'second'] }, 100), { kind: 'text', text: 'first', truncated: false });
+    assert.deepEqual(promptInput({ prompt: [[5, 6], [7]] }, 100), { kind: 'ids', ids: [5, 6] });
+    assert.equal(promptInput({ prompt: '' }, 100), null);
+    assert.equal(promptInput({ input: 'embeddings' }, 100), null);
+  });
+});

@@ -1,0 +1,149 @@
+// kvcache-aware end to end: mock engines publish the KV events of their simulated prefix caches over ZeroMQ, the
+// router subscribes (Pod annotations), tokenizes prompts through the engines' /tokenize and sends each request to
+// the pod holding the longest run of its blocks; /debug/explain shows the matched blocks; a restarted engine's
+// index starts over.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { RouterApp } from '../../src/cli/router-app.ts';
+import type { MockEngineHandle } from '../../src/mock-engine/index.ts';
+import { client, createEnv, get, modelServer, podStub, post, simpleRoute, startMock, startRouter, waitFor, writeYaml, type TestEnv } from '../support/harness.ts';
+import { BASE, writeRouterConfig } from '../support/scheduling.ts';
+
+/** Kthena's documented kvcache-aware configuration (docs: KV cache aware routing), as published. */
+const KTHENA_KVCACHE_CONFIG = `scheduler:
+  pluginConfig:
+  - name: least-request
+    args:
+      maxWaitingRequests: 10
+  - name: kvcache-aware
+    args:
+      blockSizeToHash: 16
+      maxBlocksToMatch: 128
+  plugins:
+    Filter:
+      enabled:
+        - least-request
+    Score:
+      enabled:
+        - name: least-request
+          weight: 1
+        - name: kvcache-aware
+          weight: 1
+`;
+
+const words = (seed: string, count: number): string => Array.from({ length: count }, (_, i) => `${seed}${i}`).join(' ');
+
+function kvPod(name: string, mock: MockEngineHandle): string {
+  return podStub(name, 'base', mock.port).replace(
+    '    switchyard.dev/port:',
+    `    switchyard.dev/kv-events-port: "${mock.kvEventsPort}"\n    switchyard.dev/kv-replay-port: "${mock.kvReplayPort}"\n    switchyard.dev/port:`,
+  );
+}
+
+interface Explained {
+  scheduling: { candidates: { pod: string; scores: Record<string, { score: number | null; detail?: Record<string, number> }> }[] };
+}
+
+describe('kvcache-aware routing from the engines\' KV events', () => {
+  let env: TestEnv;
+  let mocks: MockEngineHandle[];
+  let router: RouterApp;
+
+  const startEngine = (i: number, ports: Partial<MockEngineHandle> = {}) =>
+    startMock(env, {
+      model: BASE,
+      instanceName: `kv-${i}`,
+      mode: 'random',
+      maxTokens: 2,
+      port: ports.port ?? 0,
+      kvEventsPort: ports.kvEventsPort ?? 0,
+      kvReplayPort: ports.kvReplayPort ?? 0,
+    });
+
+  const explain = async (body: Record<string, unknown>): Promise<Explained> => {
+    const res = await post(`${router.debugUrl}/debug/explain`, { path: '/v1/completions', body });
+    assert.equal(res.status, 200, res.text);
+    return res.json() as Explained;
+  };
+  const matched = async (body: Record<string, unknown>): Promise<Map<string, number | null>> => {
+    const { scheduling } = await explain(body);
+    return new Map(scheduling.candidates.map((c) => [c.pod, c.scores['kvcache-aware']?.detail?.matchedBlocks ?? null]));
+  };
+  const trustedEverywhere = () => waitFor(() => [...router.kvBlocks.entries()].filter(([, , trusted]) => trusted).length === 3, 5000, 'every pod trusted');
+
+  before(async () => {
+    env = await createEnv();
+    mocks = [await startEngine(0), await startEngine(1), await startEngine(2)];
+    await writeYaml(env, 'config.yaml', [modelServer('base', { app: 'base', model: BASE }), simpleRoute('base-route', BASE, 'base'), ...mocks.map((m, i) => kvPod(`pod-${i}`, m))]);
+    const file = await writeRouterConfig(env, KTHENA_KVCACHE_CONFIG);
+    router = await startRouter(env, { routerConfigFile: file, debugPort: 0, metricsPort: 0 });
+    await trustedEverywhere();
+  });
+  after(() => env.cleanup());
+
+  it('sends each completion to the pod that holds its prefix', async () => {
+    for (let n = 0; n < 6; n++) {
+      const prompt = words(`topic${n}w`, 96);
+      const first = await post(`${router.url}/v1/completions`, { model: BASE, prompt, max_tokens: 2 });
+      assert.equal(first.status, 200, first.text);
+      const holder = first.headers['x-mock-instance'];
+      const pod = `default/pod-${String(holder).slice(3)}`;
+      await waitFor(async () => (await matched({ model: BASE, prompt })).get(pod) === 6, 5000, `pod ${pod} to hold the prompt`);
+      const others = [...(await matched({ model: BASE, prompt })).entries()].filter(([name]) => name !== pod);
+      assert.ok(others.every(([, blocks]) => blocks === 0), `only ${pod} holds it: ${JSON.stringify(others)}`);
+      for (let turn = 0; turn < 3; turn++) {
+        const next = await post(`${router.url}/v1/completions`, { model: BASE, prompt: `${prompt} ${words(`more${turn}x`, 10)}`, max_tokens: 2 });
+        assert.equal(next.headers['x-mock-instance'], holder, `follow-up ${turn} of prompt ${n}`);
+      }
+    }
+  });
+
+  it('does the same for chat, tokenized by the engine with its chat template', async () => {
+    const openai = client(router);
+    const history = [{ role: 'system' as const, content: words('system', 60) }, { role: 'user' as const, content: words('question', 40) }];
+    const { response } = await openai.chat.completions.create({ model: BASE, messages: history, max_tokens: 2 }).withResponse();
+    const holder = response.headers.get('x-mock-instance');
+    assert.ok(holder !== null);
+    await waitFor(async () => {
+      const res = await post(`${router.debugUrl}/debug/explain`, { path: '/v1/chat/completions', body: { model: BASE, messages: history } });
+      const found = (res.json() as Explained).scheduling.candidates.find((c) => c.pod === `default/pod-${holder.slice(3)}`);
+      return (found?.scores['kvcache-aware']?.detail?.matchedBlocks ?? 0) >= 6;
+    }, 5000, 'the chat prefix to be indexed');
+    for (let turn = 0; turn < 3; turn++) {
+      const messages = [...history, { role: 'assistant' as const, content: 'ok' }, { role: 'user' as const, content: words(`turn${turn}q`, 20) }];
+      const again = await openai.chat.completions.create({ model: BASE, messages, max_tokens: 2 }).withResponse();
+      assert.equal(again.response.headers.get('x-mock-instance'), holder, `turn ${turn}`);
+    }
+  });
+
+  it('exports the match ratio, tokenization time, KV events and index sizes', async () => {
+    const text = (await get(`${router.metricsUrl}/metrics`)).text;
+    const value = (pattern: RegExp): number => Number(pattern.exec(text)?.[1] ?? NaN);
+    assert.ok(value(/^switchyard_kvcache_aware_match_ratio_count\{model="org\/base-model"\} (\d+)$/m) > 0, 'match ratio observed');
+    assert.ok(value(/^switchyard_kvcache_aware_tokenize_duration_seconds_count\{model="org\/base-model",result="ok"\} (\d+)$/m) > 0, 'tokenization timed');
+    // Every pod's index is reported; the pods that served requests (at least one) sent events and hold blocks.
+    let received = 0;
+    let blocks = 0;
+    for (const mock of mocks) {
+      const origin = mock.url.replace(/[/.]/g, (c) => `\\${c}`);
+      received += value(new RegExp(`^switchyard_kv_events_received_total\\{pod="${origin}"\\} (\\d+)$`, 'm')) || 0;
+      const held = value(new RegExp(`^switchyard_kv_index_blocks\\{pod="${origin}",trusted="true"\\} (\\d+)$`, 'm'));
+      assert.ok(held >= 0, `index of ${mock.url} reported`);
+      blocks += held;
+    }
+    assert.ok(received > 0 && blocks > 0, `events ${received}, blocks ${blocks}`);
+  });
+
+  it('starts a restarted engine\'s index over', async () => {
+    const prompt = words('restart', 64);
+    const first = await post(`${router.url}/v1/completions`, { model: BASE, prompt, max_tokens: 2 });
+    const i = Number(String(first.headers['x-mock-instance']).slice(3));
+    const pod = `default/pod-${i}`;
+    await waitFor(async () => (await matched({ model: BASE, prompt })).get(pod) === 4, 5000, 'the prompt to be indexed');
+    const old = mocks[i];
+    await old.close();
+    mocks[i] = await startEngine(i, { port: old.port, kvEventsPort: old.kvEventsPort ?? 0, kvReplayPort: old.kvReplayPort ?? 0 });
+    await waitFor(async () => (await matched({ model: BASE, prompt })).get(pod) === 0, 10_000, 'the restarted pod to hold nothing');
+    await trustedEverywhere();
+  });
+});
