@@ -104,11 +104,10 @@ function buildRoutes(context: EngineContext, hooks: TestHooks): RouteTable {
   };
 }
 
-/** What routers in front of vLLM / SGLang probe (worker-info.ts). */
+/** What routers in front of vLLM / SGLang probe (worker-info.ts); /tokenize is the engine's own (tokenize.ts). */
 function workerInfo(context: EngineContext): RouteTable {
-  const info = workerInfoRoutes(context.options);
+  const info = workerInfoRoutes(context.options, context.tokenizer ?? null, maxModelLen(context));
   return {
-    '/tokenize': { POST: { kind: 'json', run: info.tokenize } },
     '/v1/completions/render': { POST: { kind: 'json', run: info.render } },
     '/v1/chat/completions/render': { POST: { kind: 'json', run: info.render } },
     '/version': { GET: { kind: 'plain', run: info.version } },

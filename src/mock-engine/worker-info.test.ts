@@ -14,7 +14,7 @@ describe('worker info endpoints (what routers in front of vLLM / SGLang probe)',
       const short = (await (await postJson(`${url}/tokenize`, { model: 'base', prompt: 'You are a helpful assistant.' })).json()) as Tokenized;
       const long = (await (await postJson(`${url}/tokenize`, { model: 'base', prompt: 'You are a helpful assistant. Answer briefly.' })).json()) as Tokenized;
       assert.equal(short.count, 5);
-      assert.equal(short.max_model_len, 4096);
+      assert.equal(short.max_model_len, 32_768);
       assert.equal(short.tokens.length, 5);
       assert.deepEqual(long.tokens.slice(0, 5), short.tokens);
       assert.notDeepEqual(long.tokens.slice(5), long.tokens.slice(0, 2));
