@@ -13,6 +13,7 @@ import { setUpScheduler } from '../scheduling/config/scheduler-setup.ts';
 import type { RequestRecord } from '../server/inference-handler.ts';
 import { RouterServer } from '../server/router-server.ts';
 import { SnapshotStore } from '../snapshot/snapshot-store.ts';
+import type { ConfigSource } from '../sources/config-source.ts';
 import { FileSource } from '../sources/file-source.ts';
 import { Observability, type ObservabilityOptions } from './observability-setup.ts';
 
@@ -60,7 +61,7 @@ export class ConfigRejectedError extends Error {
 
 export async function startRouterApp(options: RouterAppOptions): Promise<RouterApp> {
   const log = options.logger;
-  const source = new FileSource({ paths: options.configPaths, debounceMs: options.reloadDebounceMs });
+  const source: ConfigSource = new FileSource({ paths: options.configPaths, debounceMs: options.reloadDebounceMs });
   const store = new SnapshotStore();
   const podStates = new PodStateTable();
   const pools = new UpstreamPools();
