@@ -21,14 +21,17 @@ const logLevel = new Option('--log-level <level>', 'log level').choices(['fatal'
 
 program
   .command('serve', { isDefault: true })
-  .description('route OpenAI API requests according to ModelRoute/ModelServer YAML (files are watched and hot-reloaded)')
-  .requiredOption('-c, --config <path>', 'YAML file or directory of YAML files (repeatable)', collect)
+  .description('route OpenAI API requests according to ModelRoute/ModelServer YAML (files are watched and hot-reloaded) or the Kubernetes API')
+  .option('-c, --config <path>', 'YAML file or directory of YAML files (repeatable)', collect)
+  .option('--kubernetes', 'read ModelRoutes, ModelServers, ExternalModelProviders and Pods from the Kubernetes API (watched)')
+  .option('--namespace <ns>', 'with --kubernetes: watch this namespace (repeatable; default: all)', collect)
+  .option('--kubeconfig <file>', 'with --kubernetes: kubeconfig file (default: as kubectl finds it, else the in-cluster service account)')
   .option('-p, --port <port>', 'listen port', parsePort, 8080)
   .option('--host <host>', 'listen address', '0.0.0.0')
   .addOption(duration('--drain-timeout <duration>', 'on SIGTERM/SIGINT, how long running requests may take to finish', 30_000, '30s'))
   .addOption(new Option('--max-body-size <size>', 'largest accepted request body').argParser(parseByteSize).default(16 * 1024 * 1024, '16MiB'))
   .addOption(duration('--reload-debounce <duration>', 'quiet time after a file change before reloading', 200, '200ms'))
-  .addOption(duration('--health-check-interval <duration>', 'interval of active GET /health probes to pods (0 disables)', 5000, '5s'))
+  .addOption(duration('--health-check-interval <duration>', 'interval of active GET /health probes to pods (0 disables; default 0 with --kubernetes)', 5000, '5s'))
   .option('--router-config <file>', 'Kthena router configuration file: scheduler plugins, weights and args (watched and hot-reloaded)')
   .addOption(duration('--metrics-scrape-interval <duration>', 'interval of GET /metrics and /v1/models on every pod (0 disables)', 1000, '1s'))
   .addOption(duration('--metrics-scrape-timeout <duration>', 'timeout of one metrics or models request to a pod', 5000, '5s'))
@@ -40,7 +43,13 @@ program
   .option('--debug-port <port>', 'port of the debug server (config dumps, POST /debug/explain), on 127.0.0.1 only (0 disables)', parsePort, 15000)
   .option('--allow-explain-header', 'answer requests carrying "x-switchyard-explain: 1" with the routing decision in that response header')
   .addOption(logLevel)
-  .action(async (flags: ServeFlags) => (await import('./serve.ts')).runServe(flags));
+  .action(async (flags: ServeFlags, command: Command) => {
+    if (flags.config === undefined && flags.kubernetes !== true) command.error("error: required option '-c, --config <path>' not specified (or --kubernetes)");
+    if (flags.config !== undefined && flags.kubernetes === true) command.error('error: --config and --kubernetes exclude each other');
+    // The kubelet's readiness is authoritative in a cluster: no active probing unless asked for.
+    if (flags.kubernetes === true && command.getOptionValueSource('healthCheckInterval') === 'default') flags.healthCheckInterval = 0;
+    return (await import('./serve.ts')).runServe(flags);
+  })
 
 program
   .command('validate')

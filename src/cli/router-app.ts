@@ -15,10 +15,16 @@ import { RouterServer } from '../server/router-server.ts';
 import { SnapshotStore } from '../snapshot/snapshot-store.ts';
 import type { ConfigSource } from '../sources/config-source.ts';
 import { FileSource } from '../sources/file-source.ts';
+import { KubernetesSource } from '../sources/kubernetes/kubernetes-source.ts';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { DEFAULT_METRICS_PREFIX } from '../observability/metric-definitions.ts';
 import { Observability, type ObservabilityOptions } from './observability-setup.ts';
 
 export interface RouterAppOptions extends Omit<ObservabilityOptions, 'metricsHost'> {
+  /** Files and directories of resources; ignored with `kubernetes`. */
   readonly configPaths: readonly string[];
+  /** Read resources and pods from the Kubernetes API instead of files. */
+  readonly kubernetes?: { readonly kubeconfig?: string; readonly namespaces: readonly string[] };
   readonly port: number;
   readonly host?: string;
   readonly maxBodyBytes: number;
@@ -61,7 +67,6 @@ export class ConfigRejectedError extends Error {
 
 export async function startRouterApp(options: RouterAppOptions): Promise<RouterApp> {
   const log = options.logger;
-  const source: ConfigSource = new FileSource({ paths: options.configPaths, debounceMs: options.reloadDebounceMs });
   const store = new SnapshotStore();
   const podStates = new PodStateTable();
   const pools = new UpstreamPools();
@@ -98,7 +103,14 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
     picker.retain(next.endpoints);
   });
 
-  const first = store.apply(await source.load());
+  const source = createSource(options, observability.metrics?.registry, log);
+  let first;
+  try {
+    first = store.apply(await source.load());
+  } catch (err) {
+    await Promise.all([source.close(), scheduler.close(), observability.close()]);
+    throw err;
+  }
   logIssues(log, first.issues);
   if (!first.accepted) throw new ConfigRejectedError(first.issues.filter((i) => i.severity === 'error'));
   log.info({ generation: first.snapshot.generation, ...first.snapshot.stats }, 'configuration loaded');
@@ -123,7 +135,12 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
 
   const server = new RouterServer(
     { store, picker, pools, podStates, onDispatch: observability.onDispatch, onRequestDone: observability.onRequestDone },
-    { maxBodyBytes: options.maxBodyBytes, allowExplainHeader: options.allowExplainHeader, metrics: observability.routerPortMetrics },
+    {
+      maxBodyBytes: options.maxBodyBytes,
+      allowExplainHeader: options.allowExplainHeader,
+      metrics: observability.routerPortMetrics,
+      ...(source instanceof KubernetesSource && { sourceStatus: () => ({ name: source.name, ...source.status() }) }),
+    },
   );
   observability.bind(() => server.activeApiRequests, picker);
   let address;
@@ -158,6 +175,30 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
       return clean;
     },
   };
+}
+
+function createSource(options: RouterAppOptions, registry: Registry | undefined, log: Logger): ConfigSource {
+  if (options.kubernetes === undefined) return new FileSource({ paths: options.configPaths, debounceMs: options.reloadDebounceMs });
+  const prefix = options.metricsPrefix ?? DEFAULT_METRICS_PREFIX;
+  const registers = registry === undefined ? [] : [registry];
+  const connected = new Gauge({ name: `${prefix}_kubernetes_connected`, help: '1 while every list/watch of the Kubernetes API is connected', registers });
+  const invalid = new Gauge({ name: `${prefix}_kubernetes_invalid_objects`, help: 'Objects left out because they are invalid', registers });
+  const rejected = new Counter({ name: `${prefix}_kubernetes_object_errors_total`, help: 'Invalid object versions seen', registers });
+  const source = new KubernetesSource({
+    ...options.kubernetes,
+    onIssue: (issue) => {
+      if (issue.severity === 'error') rejected.inc();
+      logIssues(log, [issue]);
+    },
+    onStatus: (status) => {
+      connected.set(status.connected ? 1 : 0);
+      invalid.set(status.invalidObjects);
+      if (status.connected) log.info({ invalidObjects: status.invalidObjects }, 'kubernetes API connected');
+      else log.warn({ error: status.error }, 'kubernetes API unreachable; the last state keeps serving');
+    },
+  });
+  log.info({ server: source.server, namespaces: options.kubernetes.namespaces }, 'reading resources from kubernetes');
+  return source;
 }
 
 function logIssues(log: Logger, issues: readonly ConfigIssue[]): void {

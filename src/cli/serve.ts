@@ -7,7 +7,10 @@ import { ConfigRejectedError, startRouterApp, type RouterApp } from './router-ap
 const SHUTDOWN_GRACE_MS = 5000;
 
 export interface ServeFlags {
-  config: string[];
+  config?: string[];
+  kubernetes?: boolean;
+  namespace?: string[];
+  kubeconfig?: string;
   port: number;
   host: string;
   drainTimeout: number;
@@ -36,7 +39,10 @@ export async function runServe(flags: ServeFlags): Promise<void> {
   let app: RouterApp;
   try {
     app = await startRouterApp({
-      configPaths: flags.config,
+      configPaths: flags.config ?? [],
+      ...(flags.kubernetes === true && {
+        kubernetes: { namespaces: flags.namespace ?? [], ...(flags.kubeconfig !== undefined && { kubeconfig: flags.kubeconfig }) },
+      }),
       port: flags.port,
       host: flags.host,
       maxBodyBytes: flags.maxBodySize,

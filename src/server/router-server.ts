@@ -12,6 +12,8 @@ export interface RouterServerOptions {
   readonly allowExplainHeader?: boolean;
   /** Also serve GET /metrics on this listener (--expose-metrics-on-router-port). */
   readonly metrics?: MetricsExposition | null;
+  /** Extra /readyz detail about the config source (e.g. Kubernetes API connection); readiness itself is unchanged. */
+  readonly sourceStatus?: () => object;
 }
 
 export type RouterServerDeps = Omit<InferenceDeps, 'draining' | 'maxBodyBytes' | 'onRequestDone' | 'onDispatch' | 'allowExplainHeader'> & {
@@ -36,6 +38,8 @@ export class RouterServer {
   private activeApi = 0;
   private idleWaiters: (() => void)[] = [];
 
+  private readonly sourceStatus: (() => object) | null;
+
   constructor(deps: RouterServerDeps, options: RouterServerOptions) {
     this.inference = {
       ...deps,
@@ -46,6 +50,7 @@ export class RouterServer {
       allowExplainHeader: options.allowExplainHeader ?? false,
     };
     this.metrics = options.metrics ?? null;
+    this.sourceStatus = options.sourceStatus ?? null;
     this.onResponseClosed = RouterServer.closeListener(this);
     this.server = createServer({ keepAliveTimeout: options.keepAliveTimeoutMs ?? 65_000, requestTimeout: 0 }, this.onRequest);
     // A malformed request line or header is answered by Node with 400; never let it crash the process.
@@ -122,7 +127,9 @@ export class RouterServer {
     if (this.metrics !== null && req.method === 'GET' && (url === '/metrics' || url.startsWith('/metrics?'))) return serveMetrics(this.metrics, res);
     if (url === '/readyz') {
       const ready = this.inference.store.snapshot !== null && !this.draining;
-      return this.json(res, ready ? 200 : 503, ready ? '{"status":"ready"}' : `{"status":"${this.draining ? 'draining' : 'not ready'}"}`);
+      const status = ready ? 'ready' : this.draining ? 'draining' : 'not ready';
+      const body = this.sourceStatus === null ? `{"status":"${status}"}` : JSON.stringify({ status, source: this.sourceStatus() });
+      return this.json(res, ready ? 200 : 503, body);
     }
     this.refuse(res, new RouterError('not_found', `no route for ${req.method ?? ''} ${url.split('?')[0]}`));
   }
