@@ -20,6 +20,9 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import { DEFAULT_METRICS_PREFIX } from '../observability/metric-definitions.ts';
 import { Observability, type ObservabilityOptions } from './observability-setup.ts';
 
+/** After pod-only snapshot swaps, how long before pools, pod state, probes and scrapers follow the endpoint set. */
+const ENDPOINT_FOLLOW_DELAY_MS = 100;
+
 export interface RouterAppOptions extends Omit<ObservabilityOptions, 'metricsHost'> {
   /** Files and directories of resources; ignored with `kubernetes`. */
   readonly configPaths: readonly string[];
@@ -95,12 +98,29 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
   }
   const picker = scheduler.picker;
 
-  store.onSwap((next) => {
+  const followEndpoints = (): void => {
+    const next = store.snapshot;
+    if (next === null) return;
     pools.retain(next.endpoints);
     podStates.retain(next.endpoints);
     health?.setOrigins(next.endpoints.keys());
     scraper?.setOrigins(next.endpoints.keys());
     picker.retain(next.endpoints);
+  };
+  // Each of these walks every pod: after pod-only changes (Kubernetes pod churn) they run once per burst, a moment
+  // later; until then a pod that left only keeps an idle pool and state that nothing routes to.
+  let followTimer: NodeJS.Timeout | null = null;
+  store.onSwap((_next, _previous, podsOnly) => {
+    if (!podsOnly) {
+      if (followTimer !== null) clearTimeout(followTimer);
+      followTimer = null;
+      followEndpoints();
+    } else {
+      followTimer ??= setTimeout(() => {
+        followTimer = null;
+        followEndpoints();
+      }, ENDPOINT_FOLLOW_DELAY_MS);
+    }
   });
 
   const source = createSource(options, observability.metrics?.registry, log);
@@ -125,6 +145,9 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
       log.error({ errors: result.issues.filter((i) => i.severity === 'error').length },
         'configuration rejected; the last good configuration keeps serving');
     }
+  }, (pods) => {
+    const next = store.applyPodChanges(pods);
+    if (next !== null) log.debug({ generation: next.generation, upserted: pods.upserted.length, removed: pods.removed.length, pods: next.stats.pods }, 'pods changed');
   });
 
   await scheduler.watch((event) => {
@@ -169,6 +192,7 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
     async shutdown(drainTimeoutMs: number): Promise<boolean> {
       // Stop accepting first (drain closes the listener at once), then release the watcher and the prober.
       const drained = server.drain(drainTimeoutMs);
+      if (followTimer !== null) clearTimeout(followTimer);
       await Promise.all([source.close(), health?.stop(), scheduler.close(), scraper?.stop()]);
       const clean = await drained;
       await Promise.all([pools.closeAll(), observability.close()]);

@@ -113,7 +113,10 @@ export interface RoutingSnapshot {
   /** "namespace/name" → ModelServer. */
   readonly servers: ReadonlyMap<string, CompiledServer>;
   readonly providers: ReadonlyMap<string, ExternalModelProvider>;
-  /** Every distinct origin of every server's pods. */
+  /**
+   * Every distinct origin of every server's pods. For the swap listeners: pod changes (SnapshotStore.applyPodChanges)
+   * update this map in place rather than copying 10,000 entries per pod event, so read it from the newest snapshot.
+   */
   readonly endpoints: ReadonlyMap<string, PodEndpoint>;
   /** The body of GET /v1/models, precomputed. */
   readonly modelsListBody: string;

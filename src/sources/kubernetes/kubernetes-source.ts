@@ -8,12 +8,14 @@ import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node
 import { nameOfRawObject } from '../../resources/object-name.ts';
 import { parseResourceObject } from '../../resources/parse-object.ts';
 import { API_GROUP, type ConfigIssue, type LoadedResource, type ModelServer, type PodStub, type SourceState } from '../../resources/types.ts';
-import type { ConfigSource } from '../config-source.ts';
+import type { ConfigSource, PodDeltaSink } from '../config-source.ts';
 import { ListWatch, type KubeObject, type ListResult } from './list-watch.ts';
 import { derivePodSelector } from './pod-selector.ts';
 import { podStubOf } from './pod-stub.ts';
 
 const VERSION = 'v1alpha1';
+/** Pod changes handed over per event-loop turn: a burst of pod events never blocks the loop for long at a stretch. */
+export const POD_CHANGES_PER_TURN = 100;
 const KINDS = [
   { kind: 'ModelRoute', plural: 'modelroutes' },
   { kind: 'ModelServer', plural: 'modelservers' },
@@ -61,7 +63,11 @@ export class KubernetesSource implements ConfigSource {
   private podWatches: Collection[] = [];
   private podSelector: string | undefined;
   private emit: ((state: SourceState) => void) | null = null;
+  private podSink: PodDeltaSink | null = null;
   private pending = false;
+  /** Since the last emit: whether a ModelRoute/ModelServer/provider changed, and which pods (null: gone). */
+  private crdChanged = false;
+  private readonly podChanges = new Map<string, PodStub | null>();
   private closed = false;
   private loadOrder = 0;
   private lastStatus: KubernetesSourceStatus | null = null;
@@ -102,9 +108,15 @@ export class KubernetesSource implements ConfigSource {
           replace: (items) => {
             for (const key of [...this.resources.keys(), ...this.invalid.keys()]) if (key.startsWith(prefix)) this.forget(key);
             for (const item of items) this.upsertResource(kind, item);
+            this.crdChanged = true;
           },
-          upsert: (item) => this.upsertResource(kind, item),
-          remove: (item) => this.forget(`${kind}/${item.metadata?.namespace ?? ''}/${item.metadata?.name ?? ''}`),
+          upsert: (item) => {
+            this.crdChanged = this.upsertResource(kind, item) || this.crdChanged;
+          },
+          remove: (item) => {
+            this.forget(`${kind}/${item.metadata?.namespace ?? ''}/${item.metadata?.name ?? ''}`);
+            this.crdChanged = true;
+          },
         }));
       }
     }
@@ -113,11 +125,16 @@ export class KubernetesSource implements ConfigSource {
     this.podWatches = this.podCollections(this.podSelector);
     await Promise.all(this.podWatches.map((c) => c.watch.start()));
     this.reportStatus();
+    // The state returned holds every change so far; only later ones are emitted.
+    this.pending = false;
+    this.crdChanged = false;
+    this.podChanges.clear();
     return this.state();
   }
 
-  watch(emit: (state: SourceState) => void): Promise<void> {
+  watch(emit: (state: SourceState) => void, pods?: PodDeltaSink): Promise<void> {
     this.emit = emit;
+    this.podSink = pods ?? null;
     // Changes between load() and now are not lost: emit once if anything changed meanwhile.
     if (this.pending) this.flush();
     return Promise.resolve();
@@ -172,35 +189,41 @@ export class KubernetesSource implements ConfigSource {
       const inNamespace = (key: string): boolean => namespace === undefined || key.startsWith(`${namespace}/`);
       return this.collection(path, list, labelSelector, {
         replace: (items) => {
-          for (const key of [...this.pods.keys()]) if (inNamespace(key)) this.pods.delete(key);
+          for (const key of [...this.pods.keys()]) if (inNamespace(key)) this.removePod(key);
           for (const item of items) this.upsertPod(item);
         },
         upsert: (item) => this.upsertPod(item),
-        remove: (item) => this.pods.delete(`${item.metadata?.namespace ?? ''}/${item.metadata?.name ?? ''}`),
+        remove: (item) => this.removePod(`${item.metadata?.namespace ?? ''}/${item.metadata?.name ?? ''}`),
       });
     });
   }
 
   private upsertPod(item: KubeObject): void {
     const stub = podStubOf(item);
-    this.pods.set(`${stub.metadata.namespace}/${stub.metadata.name}`, stub);
+    const key = `${stub.metadata.namespace}/${stub.metadata.name}`;
+    this.pods.set(key, stub);
+    this.podChanges.set(key, stub);
   }
 
-  private upsertResource(kind: string, item: KubeObject): void {
+  private removePod(key: string): void {
+    if (this.pods.delete(key)) this.podChanges.set(key, null);
+  }
+
+  /** Whether the set of valid objects changed. */
+  private upsertResource(kind: string, item: KubeObject): boolean {
     const key = `${kind}/${item.metadata?.namespace ?? ''}/${item.metadata?.name ?? ''}`;
     const version = item.metadata?.resourceVersion ?? '';
     const previous = this.resources.get(key);
-    if (previous !== undefined && previous.version === version) return;
-    if (this.invalid.get(key) === version) return;
+    if (previous !== undefined && previous.version === version) return false;
+    if (this.invalid.get(key) === version) return false;
     const parsed = parseResourceObject(item);
     const object = nameOfRawObject(item) ?? key;
     for (const problem of parsed.problems) {
       this.options.onIssue?.({ severity: problem.severity, file: 'kubernetes', object, path: problem.path, message: problem.message });
     }
     if (parsed.resource === undefined) {
-      this.resources.delete(key);
       this.invalid.set(key, version);
-      return;
+      return this.resources.delete(key);
     }
     this.invalid.delete(key);
     // Route order is creationTimestamp, then namespace/name: the resourceVersion changes with every edit and must
@@ -208,6 +231,7 @@ export class KubernetesSource implements ConfigSource {
     const resource = { ...parsed.resource, metadata: { ...parsed.resource.metadata, resourceVersion: undefined } } as typeof parsed.resource;
     const origin = { file: 'kubernetes', documentIndex: 0, loadOrder: this.loadOrder++ };
     this.resources.set(key, { loaded: { resource, origin }, version });
+    return true;
   }
 
   private forget(key: string): void {
@@ -225,11 +249,28 @@ export class KubernetesSource implements ConfigSource {
     if (this.emit !== null) setImmediate(() => this.flush());
   }
 
+  /** Pod-only changes go out as a delta when the consumer takes them; anything else as the whole state. */
   private flush(): void {
     if (!this.pending || this.closed || this.emit === null) return;
     this.pending = false;
-    this.maybeReselectPods();
-    this.emit(this.state());
+    if (this.crdChanged || this.podSink === null) {
+      this.crdChanged = false;
+      this.podChanges.clear();
+      this.maybeReselectPods();
+      this.emit(this.state());
+      return;
+    }
+    if (this.podChanges.size === 0) return;
+    const upserted: PodStub[] = [];
+    const removed: string[] = [];
+    for (const [key, pod] of this.podChanges) {
+      if (upserted.length + removed.length === POD_CHANGES_PER_TURN) break;
+      if (pod === null) removed.push(key);
+      else upserted.push(pod);
+      this.podChanges.delete(key);
+    }
+    if (this.podChanges.size > 0) this.changed();
+    this.podSink({ upserted, removed });
   }
 
   /** A ModelServer change may widen or narrow the pod selector: then the pod watches restart with the new one. */

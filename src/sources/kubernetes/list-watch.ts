@@ -134,14 +134,22 @@ export class ListWatch {
         else if (object !== undefined && type === 'DELETED') this.handlers.remove(object);
         if (rv !== undefined && rv !== '') this.resourceVersion = rv;
       };
+      let ended = false;
       const onDone = (err: unknown): void => {
+        ended = true;
         this.abort = null;
         if (err !== null && err !== undefined && !(err instanceof DOMException && err.name === 'TimeoutError')) reject(err instanceof Error ? err : new Error('watch failed', { cause: err }));
         else resolve(gone);
       };
       new Watch(this.kc).watch(this.options.path, params, onEvent, onDone).then(
         (controller) => {
+          if (ended) return;
+          // The API server answered 200: the watch is established, even before its first event.
           this.abort = controller;
+          if (!sawEvent) {
+            sawEvent = true;
+            this.handlers.status(true);
+          }
           if (this.stopped) controller.abort();
         },
         reject,
