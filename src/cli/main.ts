@@ -4,6 +4,7 @@ import { collect, parseByteSize, parseDurationMs, parseMetricPrefix, parseNonNeg
 import type { LogLevel } from '../observability/logger.ts';
 import type { MockFlags } from './mock.ts';
 import type { ServeFlags } from './serve.ts';
+import type { WebhookFlags } from './webhook.ts';
 
 // Each command loads its modules when it runs, so `--help` and `validate` do not pay for the router and the mock.
 
@@ -29,6 +30,7 @@ program
   .option('-p, --port <port>', 'listen port', parsePort, 8080)
   .option('--host <host>', 'listen address', '0.0.0.0')
   .addOption(duration('--drain-timeout <duration>', 'on SIGTERM/SIGINT, how long running requests may take to finish', 30_000, '30s'))
+  .addOption(duration('--shutdown-grace <duration>', 'on SIGTERM/SIGINT, how long /readyz fails while requests are still accepted, before the drain (default 5s with --kubernetes)', 0, '0s'))
   .addOption(new Option('--max-body-size <size>', 'largest accepted request body').argParser(parseByteSize).default(16 * 1024 * 1024, '16MiB'))
   .addOption(duration('--reload-debounce <duration>', 'quiet time after a file change before reloading', 200, '200ms'))
   .addOption(duration('--health-check-interval <duration>', 'interval of active GET /health probes to pods (0 disables; default 0 with --kubernetes)', 5000, '5s'))
@@ -48,8 +50,20 @@ program
     if (flags.config !== undefined && flags.kubernetes === true) command.error('error: --config and --kubernetes exclude each other');
     // The kubelet's readiness is authoritative in a cluster: no active probing unless asked for.
     if (flags.kubernetes === true && command.getOptionValueSource('healthCheckInterval') === 'default') flags.healthCheckInterval = 0;
+    if (flags.kubernetes === true && command.getOptionValueSource('shutdownGrace') === 'default') flags.shutdownGrace = 5000;
     return (await import('./serve.ts')).runServe(flags);
   })
+
+program
+  .command('webhook')
+  .description('validating admission webhook (AdmissionReview v1 over HTTPS) for ModelRoute, ModelServer, ExternalModelProvider')
+  .option('-p, --port <port>', 'listen port', parsePort, 9443)
+  .option('--host <host>', 'listen address', '0.0.0.0')
+  .option('--cert-file <file>', 'serving certificate (PEM), e.g. cert-manager\'s tls.crt')
+  .option('--key-file <file>', 'its private key (PEM)')
+  .option('--dns-name <name>', 'without --cert-file: names of the generated self-signed certificate (repeatable)', collect)
+  .addOption(logLevel)
+  .action(async (flags: WebhookFlags) => (await import('./webhook.ts')).runWebhook(flags));
 
 program
   .command('validate')

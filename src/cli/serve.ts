@@ -14,6 +14,8 @@ export interface ServeFlags {
   port: number;
   host: string;
   drainTimeout: number;
+  /** On SIGTERM, how long /readyz fails while requests are still accepted, before the drain. */
+  shutdownGrace: number;
   maxBodySize: number;
   reloadDebounce: number;
   healthCheckInterval: number;
@@ -69,10 +71,10 @@ export async function runServe(flags: ServeFlags): Promise<void> {
     }
     process.exit(1);
   }
-  installShutdown(app, flags.drainTimeout, logger);
+  installShutdown(app, flags.drainTimeout, flags.shutdownGrace, logger);
 }
 
-function installShutdown(app: RouterApp, drainTimeoutMs: number, logger: ReturnType<typeof createLogger>): void {
+function installShutdown(app: RouterApp, drainTimeoutMs: number, graceMs: number, logger: ReturnType<typeof createLogger>): void {
   let stopping = false;
   const stop = (signal: NodeJS.Signals): void => {
     if (stopping) {
@@ -81,6 +83,15 @@ function installShutdown(app: RouterApp, drainTimeoutMs: number, logger: ReturnT
       process.exit(1);
     }
     stopping = true;
+    if (graceMs > 0) {
+      // Endpoints controllers and kube-proxy take a moment to stop sending traffic here: fail /readyz at once, keep
+      // serving what still arrives, and only then drain.
+      app.server.failReadiness();
+      logger.info({ signal, graceMs }, 'not ready; still accepting requests for the grace period');
+      setTimeout(() => drain(signal), graceMs);
+    } else drain(signal);
+  };
+  const drain = (signal: NodeJS.Signals): void => {
     logger.info({ signal, activeRequests: app.server.activeRequests, drainTimeoutMs }, 'draining');
     // The drain ends by itself after drainTimeoutMs; should releasing anything afterwards hang, exit all the same.
     setTimeout(() => {

@@ -33,12 +33,19 @@ export class RouterServer {
   private readonly inference: InferenceDeps;
   private readonly metrics: MetricsExposition | null;
   private draining = false;
+  /** Set by failReadiness(): /readyz fails while requests are still accepted (the shutdown grace period). */
+  private shuttingDown = false;
   private active = 0;
   /** Requests in the /v1/* pipeline (Kthena's active_requests). */
   private activeApi = 0;
   private idleWaiters: (() => void)[] = [];
 
   private readonly sourceStatus: (() => object) | null;
+
+  /** /readyz answers 503 from now on; everything else is served as before (see `serve --shutdown-grace`). */
+  failReadiness(): void {
+    this.shuttingDown = true;
+  }
 
   constructor(deps: RouterServerDeps, options: RouterServerOptions) {
     this.inference = {
@@ -126,8 +133,9 @@ export class RouterServer {
     if (url === '/healthz') return this.json(res, 200, '{"status":"ok"}');
     if (this.metrics !== null && req.method === 'GET' && (url === '/metrics' || url.startsWith('/metrics?'))) return serveMetrics(this.metrics, res);
     if (url === '/readyz') {
-      const ready = this.inference.store.snapshot !== null && !this.draining;
-      const status = ready ? 'ready' : this.draining ? 'draining' : 'not ready';
+      const leaving = this.draining || this.shuttingDown;
+      const ready = this.inference.store.snapshot !== null && !leaving;
+      const status = ready ? 'ready' : leaving ? 'draining' : 'not ready';
       const body = this.sourceStatus === null ? `{"status":"${status}"}` : JSON.stringify({ status, source: this.sourceStatus() });
       return this.json(res, ready ? 200 : 503, body);
     }

@@ -2,7 +2,7 @@
 // loopback ports, stopped by PID. The API server generates its own serving certificate (trusted through the
 // kubeconfig); clients authenticate with static tokens: an admin (system:masters) for the test and kubectl, and the
 // router's identity, a ServiceAccount name that deploy/'s RBAC binds.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -164,6 +164,16 @@ export class KubeCluster {
       const e = err as { status?: number; stdout?: string; stderr?: string };
       return { status: e.status ?? 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
     }
+  }
+
+  /** kubectl without blocking the event loop: for calls that reach a server in this process (a webhook). */
+  kubectlAsync(args: readonly string[], input?: string): Promise<{ status: number; stdout: string; stderr: string }> {
+    return new Promise((resolve) => {
+      const child = execFile(KUBECTL, [`--kubeconfig=${this.adminKubeconfig}`, ...args], { encoding: 'utf8', timeout: 60_000 }, (err, stdout, stderr) => {
+        resolve({ status: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr });
+      });
+      child.stdin?.end(input ?? '');
+    });
   }
 
   async stop(): Promise<void> {
