@@ -27,7 +27,7 @@ export interface RouterAppOptions extends Omit<ObservabilityOptions, 'metricsHos
   /** Files and directories of resources; ignored with `kubernetes`. */
   readonly configPaths: readonly string[];
   /** Read resources and pods from the Kubernetes API instead of files. */
-  readonly kubernetes?: { readonly kubeconfig?: string; readonly namespaces: readonly string[] };
+  readonly kubernetes?: { readonly kubeconfig?: string; readonly namespaces: readonly string[]; readonly watchTimeoutSeconds?: number };
   readonly port: number;
   readonly host?: string;
   readonly maxBodyBytes: number;

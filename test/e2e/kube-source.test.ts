@@ -50,7 +50,8 @@ describe('serve --kubernetes against a real API server', { skip: 'skip' in binar
     const stream = { write: (line: string) => void logLines.push(line) };
     router = await startRouterApp({
       configPaths: [],
-      kubernetes: { kubeconfig: cluster.routerKubeconfig, namespaces: [] },
+      // Every watch ends after 2 s and resumes from its resourceVersion: the scenarios below run across many of them.
+      kubernetes: { kubeconfig: cluster.routerKubeconfig, namespaces: [], watchTimeoutSeconds: 2 },
       port: 0,
       host: '127.0.0.1',
       maxBodyBytes: 1 << 20,
@@ -138,7 +139,35 @@ describe('serve --kubernetes against a real API server', { skip: 'skip' in binar
     cluster.kubectl(['delete', 'modelroute', 'route-bad']);
   });
 
+  it('two router replicas serve the same objects alike', async () => {
+    const second = await startRouterApp({
+      configPaths: [],
+      kubernetes: { kubeconfig: cluster.routerKubeconfig, namespaces: ['default'] },
+      port: 0, host: '127.0.0.1', maxBodyBytes: 1 << 20, reloadDebounceMs: 50, healthCheckIntervalMs: 0,
+      metricsScrapeIntervalMs: 0, metricsPort: null, debugPort: null, accessLog: null, logger: pino({ level: 'silent' }),
+    });
+    try {
+      cluster.kubectl(['apply', '-f', '-'], routeYaml('route-both', 'model-both', 'server-a'));
+      for (const replica of [router, second]) {
+        await waitFor(async () => (await ask(replica, 'model-both')) === 'engine-0', 5000, 'the route on each replica');
+        assert.deepEqual(podsOf(replica, 'server-a'), ['pod-0']);
+      }
+      assert.deepEqual([...second.store.snapshot!.routesByModel.keys()].sort(), [...router.store.snapshot!.routesByModel.keys()].sort());
+    } finally {
+      await second.shutdown(1000);
+    }
+  });
+
   it('keeps serving the last state while the API server is down, then catches up', async () => {
+    // Requests flow throughout: none to the ready pod fails while the API server goes away and comes back.
+    let flowing = true;
+    const outcomes: string[] = [];
+    const loop = (async () => {
+      while (flowing) {
+        outcomes.push(await ask(router, 'model-a'));
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    })();
     await cluster.stopApiServer();
     await waitFor(async () => {
       const ready = await get(`${router.url}/readyz`);
@@ -154,5 +183,9 @@ describe('serve --kubernetes against a real API server', { skip: 'skip' in binar
     await waitFor(() => podsOf(router, 'server-a').includes('pod-2'), 10_000, 'the new pod');
     // Every watch reconnects once its backoff (at most 10 s) runs out.
     await waitFor(async () => ((await get(`${router.url}/readyz`)).json() as { source: { connected: boolean } }).source.connected, 15_000, '/readyz connected again');
+    flowing = false;
+    await loop;
+    assert.ok(outcomes.length > 20, `${outcomes.length} requests`);
+    assert.deepEqual(outcomes.filter((o) => o.startsWith('status')), [], 'no request failed');
   });
 });

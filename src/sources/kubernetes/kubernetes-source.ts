@@ -27,6 +27,8 @@ export interface KubernetesSourceOptions {
   readonly kubeconfig?: string;
   /** Namespaces to watch; empty: all. */
   readonly namespaces: readonly string[];
+  /** Server-side timeout of each watch request (default 300 s); every watch then resumes from its resourceVersion. */
+  readonly watchTimeoutSeconds?: number;
   /** An object left out (errors) or applied with warnings; called once per object version. */
   readonly onIssue?: (issue: ConfigIssue) => void;
   /** Connection changes of the watches as a whole. */
@@ -154,7 +156,7 @@ export class KubernetesSource implements ConfigSource {
   ): Collection {
     const collection: Collection = {
       connected: false,
-      watch: new ListWatch(this.kc, { path, list, labelSelector }, {
+      watch: new ListWatch(this.kc, { path, list, labelSelector, watchTimeoutSeconds: this.options.watchTimeoutSeconds }, {
         replace: (items) => {
           handlers.replace(items);
           this.changed();
