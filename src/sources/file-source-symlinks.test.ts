@@ -1,10 +1,11 @@
 // Files reached through symlinks, and a ConfigMap volume updated the way the kubelet does it (atomic `..data` swap).
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { SourceState } from '../resources/types.ts';
+import { ConfigMapVolume } from '../util/configmap-volume.test-support.ts';
 import { FileSource } from './file-source.ts';
 
 const route = (model: string) =>
@@ -12,27 +13,6 @@ const route = (model: string) =>
 
 const models = (state: SourceState): string[] =>
   state.resources.map((r) => (r.resource.kind === 'ModelRoute' ? (r.resource.spec.modelName ?? '') : r.resource.kind));
-
-/** The kubelet's AtomicWriter: new timestamped dir, `..data_tmp` symlink renamed over `..data`, old dir removed. */
-class ConfigMapVolume {
-  private generation = 0;
-  private current: string | null = null;
-  readonly dir: string;
-  constructor(dir: string) {
-    this.dir = dir;
-  }
-
-  async write(files: Record<string, string>): Promise<void> {
-    const version = `..2025_01_01_00_00_0${this.generation++}.${process.pid}`;
-    await mkdir(join(this.dir, version), { recursive: true });
-    for (const [name, text] of Object.entries(files)) await writeFile(join(this.dir, version, name), text);
-    await symlink(version, join(this.dir, '..data_tmp'));
-    await rename(join(this.dir, '..data_tmp'), join(this.dir, '..data'));
-    for (const name of Object.keys(files)) await symlink(join('..data', name), join(this.dir, name)).catch(() => undefined);
-    if (this.current !== null) await rm(join(this.dir, this.current), { recursive: true });
-    this.current = version;
-  }
-}
 
 async function nextState(source: FileSource, change: () => Promise<void>, states: SourceState[]): Promise<SourceState> {
   const count = states.length;

@@ -175,6 +175,8 @@ describe('serve --kubernetes against a real API server', { skip: 'skip' in binar
     }, 15_000, '/readyz reporting the API server unreachable');
     assert.deepEqual(await answers(router, 'model-a', 4), new Set(['engine-0']), 'requests keep flowing on the last state');
 
+    // The restarted API server's watch cache starts at the current resourceVersion: the watches' resume gets
+    // 410 Gone ("too old resource version") and each collection relists.
     await cluster.startApiServer();
     cluster.kubectl(['apply', '-f', '-'], routeYaml('route-after', 'model-after', 'server-a'));
     createPod(cluster, 'pod-2', { app: 'a' }, mocks[2].port);
