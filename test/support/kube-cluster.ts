@@ -1,7 +1,7 @@
-// A real Kubernetes control plane for tests: etcd and kube-apiserver built by test/kube/install-envtest.sh, on free
-// loopback ports, stopped by PID. The API server generates its own serving certificate (trusted through the
-// kubeconfig); clients authenticate with static tokens: an admin (system:masters) for the test and kubectl, and the
-// router's identity, a ServiceAccount name that deploy/'s RBAC binds.
+// A real Kubernetes control plane for tests: etcd and kube-apiserver (and kubectl) built by
+// test/kube/install-envtest.sh, on free loopback ports, stopped by PID. The API server generates its own serving
+// certificate (trusted through the kubeconfig); clients authenticate with static tokens: an admin (system:masters)
+// for the test and kubectl, and the router's identity, a ServiceAccount name that deploy/'s RBAC binds.
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
@@ -14,15 +14,13 @@ import { REPO_DIR, freePort } from './process.ts';
 
 const INSTALL_SCRIPT = join(REPO_DIR, 'test/kube/install-envtest.sh');
 export const ROUTER_USER = 'system:serviceaccount:switchyard-system:switchyard';
-const KUBECTL = '/usr/bin/kubectl';
 
 /** Where the binaries are, or why the Kubernetes tests skip (locally only: CI installs them and never skips). */
 export function envtestBinaries(): { dir: string } | { skip: string } {
   const dir = execFileSync('bash', [INSTALL_SCRIPT, '--dir'], { encoding: 'utf8' }).trim();
-  const missing = ['kube-apiserver', 'etcd'].filter((bin) => !existsSync(join(dir, bin)));
-  if (!existsSync(KUBECTL)) missing.push(KUBECTL);
+  const missing = ['kube-apiserver', 'etcd', 'kubectl'].filter((bin) => !existsSync(join(dir, bin)));
   if (missing.length === 0) return { dir };
-  const why = `missing ${missing.join(', ')}: run bash test/kube/install-envtest.sh (and apt-get install kubernetes-client)`;
+  const why = `missing ${missing.join(', ')} in ${dir}: run bash test/kube/install-envtest.sh`;
   if (process.env.CI === 'true') throw new Error(`Kubernetes tests cannot run in CI: ${why}`);
   return { skip: why };
 }
@@ -84,6 +82,11 @@ export class KubeCluster {
       throw err;
     }
     return cluster;
+  }
+
+  /** kubectl of the API server's release, built beside it. */
+  get kubectlBin(): string {
+    return join(this.bin, 'kubectl');
   }
 
   get url(): string {
@@ -151,7 +154,7 @@ export class KubeCluster {
 
   /** kubectl as the admin; `input` goes to stdin (use `-f -`). Throws with kubectl's stderr on failure. */
   kubectl(args: readonly string[], input?: string): string {
-    return execFileSync(KUBECTL, [`--kubeconfig=${this.adminKubeconfig}`, ...args], {
+    return execFileSync(this.kubectlBin, [`--kubeconfig=${this.adminKubeconfig}`, ...args], {
       input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'], timeout: 60_000,
     });
   }
@@ -169,7 +172,7 @@ export class KubeCluster {
   /** kubectl without blocking the event loop: for calls that reach a server in this process (a webhook). */
   kubectlAsync(args: readonly string[], input?: string): Promise<{ status: number; stdout: string; stderr: string }> {
     return new Promise((resolve) => {
-      const child = execFile(KUBECTL, [`--kubeconfig=${this.adminKubeconfig}`, ...args], { encoding: 'utf8', timeout: 60_000 }, (err, stdout, stderr) => {
+      const child = execFile(this.kubectlBin, [`--kubeconfig=${this.adminKubeconfig}`, ...args], { encoding: 'utf8', timeout: 60_000 }, (err, stdout, stderr) => {
         resolve({ status: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr });
       });
       child.stdin?.end(input ?? '');

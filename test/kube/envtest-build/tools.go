@@ -1,6 +1,9 @@
 //go:build tools
 
-// Keeps kube-apiserver's main package in this module's build list.
+// Keeps the main packages of kube-apiserver and kubectl in this module's build list.
 package tools
 
-import _ "k8s.io/kubernetes/cmd/kube-apiserver"
+import (
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kubectl"
+)
