@@ -57,5 +57,7 @@ export default tseslint.config(
   layer(['src/server/**'], ['sources', 'cli', 'mock-engine']),
   // Observability reads what the pipeline reports (records, snapshot, live state); the server and the CLI wire it in.
   layer(['src/observability/**'], ['sources', 'server', 'cli', 'mock-engine', 'pipeline', 'filters']),
+  // The admission webhook runs the resources' validation and nothing of the router.
+  layer(['src/webhook/**'], ['sources', 'snapshot', 'routing', 'scheduling', 'engines', 'proxy', 'server', 'cli', 'mock-engine', 'pipeline', 'filters']),
   layer(['src/mock-engine/**'], ['resources', 'sources', 'snapshot', 'routing', 'scheduling', 'engines', 'proxy', 'server', 'cli', 'errors', 'observability', 'pipeline', 'filters']),
 );

@@ -48,6 +48,8 @@ import type { RoutingSnapshot } from '../../src/snapshot/types.ts';
 import type { FleetReady, FleetSpec } from '../routing/fleet.ts';
 import { seeded } from '../routing/workload.ts';
 import { generateConfig, podIp, routeYaml, type ConfigFile } from './config-gen.ts';
+import { podChurnPhase } from './pod-churn.ts';
+import { POD_CHANGES_PER_TURN } from '../../src/sources/kubernetes/kubernetes-source.ts';
 import type { ChildMessage, ParentMessage, RouterMemory } from './stream-router.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -114,19 +116,24 @@ interface LoadTiming {
 }
 
 /** The router's swap listeners that need no network (router-app.ts): pools, pod state, engine state, plugins. */
-function routerLikeStore(): { store: SnapshotStore; podStates: PodStateTable; engines: EngineStateTable; picker: FrameworkPicker } {
+function routerLikeStore(): { store: SnapshotStore; podStates: PodStateTable; engines: EngineStateTable; picker: FrameworkPicker; follow: () => void } {
   const store = new SnapshotStore();
   const podStates = new PodStateTable();
   const engines = new EngineStateTable({ staleAfterMs: 24 * 3600_000 });
   const pools = new UpstreamPools();
   const picker = new FrameworkPicker(buildProfile(defaultSchedulerConfig(), { podStates, engines, random: Math.random }), { podStates });
-  store.onSwap((next) => {
+  const follow = (): void => {
+    const next = store.snapshot!;
     pools.retain(next.endpoints);
     podStates.retain(next.endpoints);
     engines.retain(new Set(next.endpoints.keys()));
     picker.retain(next.endpoints);
+  };
+  // As router-app.ts: after pod-only swaps this runs once per burst, on a timer (pod-churn.ts times it apart).
+  store.onSwap((_next, _previous, podsOnly) => {
+    if (!podsOnly) follow();
   });
-  return { store, podStates, engines, picker };
+  return { store, podStates, engines, picker, follow };
 }
 
 /**
@@ -651,6 +658,15 @@ process.stdout.write(
     '  (a reload re-parses only the files whose text changed, like the file source; it runs synchronously, blocking the event loop that long)\n',
 );
 
+const churn = podChurnPhase(config.parts.store, summarise, config.parts.follow);
+process.stdout.write(
+  `\npod churn (Kubernetes mode: SnapshotStore.applyPodChanges with the router's swap listeners, ${c.stats.servers} ModelServers, ${churn.podsAfter} ready pods)\n` +
+    '                                               p50 ms     p99 ms     max ms\n' +
+    `  one pod event (${churn.events}, unready/ready)     ${f2(churn.singleEventMs.p50).padStart(10)} ${f2(churn.singleEventMs.p99).padStart(10)} ${f2(churn.singleEventMs.max).padStart(10)}\n` +
+    `  a burst of ${churn.burstEvents} pod events, per turn ${f2(churn.burstMs.p50).padStart(10)} ${f2(churn.burstMs.p99).padStart(10)} ${f2(churn.burstMs.max).padStart(10)}   (${POD_CHANGES_PER_TURN} pods per event-loop turn; longest stretch = max)\n` +
+    `  pools/state follow the endpoints         ${f2(churn.followMs.p50).padStart(10)} ${f2(churn.followMs.p99).padStart(10)} ${f2(churn.followMs.max).padStart(10)}   (once per burst, 100 ms later)\n`,
+);
+
 process.stderr.write(`phase 2: ${ITERATIONS} requests routed and scheduled …\n`);
 const req = requestPhase(config.snapshot, config.parts);
 process.stdout.write(
@@ -706,6 +722,7 @@ writeFileSync(
       openFileLimit: openFileLimit(),
       config: c,
       perRequest: req,
+      podChurn: churn,
       streams,
       durationS: (Date.now() - started) / 1000,
     },

@@ -4,6 +4,7 @@ import { collect, parseAllowedPath, parseByteSize, parseDurationMs, parseMetricP
 import type { LogLevel } from '../observability/logger.ts';
 import type { MockFlags } from './mock.ts';
 import type { ServeFlags } from './serve.ts';
+import type { WebhookFlags } from './webhook.ts';
 
 // Each command loads its modules when it runs, so `--help` and `validate` do not pay for the router and the mock.
 
@@ -21,11 +22,15 @@ const logLevel = new Option('--log-level <level>', 'log level').choices(['fatal'
 
 program
   .command('serve', { isDefault: true })
-  .description('route OpenAI API requests according to ModelRoute/ModelServer YAML (files are watched and hot-reloaded)')
-  .requiredOption('-c, --config <path>', 'YAML file or directory of YAML files (repeatable)', collect)
+  .description('route OpenAI API requests according to ModelRoute/ModelServer YAML (files are watched and hot-reloaded) or the Kubernetes API')
+  .option('-c, --config <path>', 'YAML file or directory of YAML files (repeatable)', collect)
+  .option('--kubernetes', 'read ModelRoutes, ModelServers, ExternalModelProviders and Pods from the Kubernetes API (watched)')
+  .option('--namespace <ns>', 'with --kubernetes: watch this namespace (repeatable; default: all)', collect)
+  .option('--kubeconfig <file>', 'with --kubernetes: kubeconfig file (default: as kubectl finds it, else the in-cluster service account)')
   .option('-p, --port <port>', 'listen port', parsePort, 8080)
   .option('--host <host>', 'listen address', '0.0.0.0')
   .addOption(duration('--drain-timeout <duration>', 'on SIGTERM/SIGINT, how long running requests may take to finish', 30_000, '30s'))
+  .addOption(duration('--shutdown-grace <duration>', 'on SIGTERM/SIGINT, how long /readyz fails while requests are still accepted, before the drain (default 5s with --kubernetes)', 0, '0s'))
   .addOption(new Option('--max-body-size <size>', 'largest accepted request body').argParser(parseByteSize).default(16 * 1024 * 1024, '16MiB'))
   .addOption(duration('--header-timeout <duration>', "a client's request line and headers must arrive within this (408 otherwise)", 30_000, '30s'))
   .addOption(duration('--body-timeout <duration>', "a client's request body must arrive within this after its headers (408 otherwise)", 60_000, '60s'))
@@ -34,7 +39,7 @@ program
   .addOption(new Option('--max-header-size <size>', 'largest request line plus headers (431 beyond; 414 for a URL over 8KiB)').argParser(parseByteSize).default(32 * 1024, '32KiB'))
   .option('--allow-path <path>', 'forward POSTs on this path too, besides the inference API (repeatable), e.g. /v1/tokenize', parseAllowedPath)
   .addOption(duration('--reload-debounce <duration>', 'quiet time after a file change before reloading', 200, '200ms'))
-  .addOption(duration('--health-check-interval <duration>', 'interval of active GET /health probes to pods (0 disables)', 5000, '5s'))
+  .addOption(duration('--health-check-interval <duration>', 'interval of active GET /health probes to pods (0 disables; default 0 with --kubernetes)', 5000, '5s'))
   .option('--router-config <file>', 'Kthena router configuration file: scheduler plugins, weights and args (watched and hot-reloaded)')
   .addOption(duration('--metrics-scrape-interval <duration>', 'interval of GET /metrics and /v1/models on every pod (0 disables)', 1000, '1s'))
   .addOption(duration('--metrics-scrape-timeout <duration>', 'timeout of one metrics or models request to a pod', 5000, '5s'))
@@ -50,7 +55,25 @@ program
   .option('--upstream-ca <file>', 'PEM bundle of CAs trusted for pods with workloadPort.protocol https, besides the system\'s')
   .addOption(new Option('--rate-limit-failure-mode <mode>', 'when Redis (spec.rateLimit.global) cannot be asked: open lets requests through, closed refuses them (503)').choices(['open', 'closed']).default('open'))
   .addOption(logLevel)
-  .action(async (flags: ServeFlags) => (await import('./serve.ts')).runServe(flags));
+  .action(async (flags: ServeFlags, command: Command) => {
+    if (flags.config === undefined && flags.kubernetes !== true) command.error("error: required option '-c, --config <path>' not specified (or --kubernetes)");
+    if (flags.config !== undefined && flags.kubernetes === true) command.error('error: --config and --kubernetes exclude each other');
+    // The kubelet's readiness is authoritative in a cluster: no active probing unless asked for.
+    if (flags.kubernetes === true && command.getOptionValueSource('healthCheckInterval') === 'default') flags.healthCheckInterval = 0;
+    if (flags.kubernetes === true && command.getOptionValueSource('shutdownGrace') === 'default') flags.shutdownGrace = 5000;
+    return (await import('./serve.ts')).runServe(flags);
+  })
+
+program
+  .command('webhook')
+  .description('validating admission webhook (AdmissionReview v1 over HTTPS) for ModelRoute, ModelServer, ExternalModelProvider')
+  .option('-p, --port <port>', 'listen port', parsePort, 9443)
+  .option('--host <host>', 'listen address', '0.0.0.0')
+  .option('--cert-file <file>', 'serving certificate (PEM), e.g. cert-manager\'s tls.crt')
+  .option('--key-file <file>', 'its private key (PEM)')
+  .option('--dns-name <name>', 'without --cert-file: names of the generated self-signed certificate (repeatable)', collect)
+  .addOption(logLevel)
+  .action(async (flags: WebhookFlags) => (await import('./webhook.ts')).runWebhook(flags));
 
 program
   .command('validate')

@@ -22,11 +22,21 @@ import type { ListenerLimits } from '../server/listener-limits.ts';
 import { RouterServer } from '../server/router-server.ts';
 import { readTlsFiles, watchTlsFiles, type TlsFiles } from '../server/tls-files.ts';
 import { SnapshotStore } from '../snapshot/snapshot-store.ts';
+import type { ConfigSource } from '../sources/config-source.ts';
 import { FileSource } from '../sources/file-source.ts';
+import { KubernetesSource } from '../sources/kubernetes/kubernetes-source.ts';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { DEFAULT_METRICS_PREFIX } from '../observability/metric-definitions.ts';
 import { Observability, type ObservabilityOptions } from './observability-setup.ts';
 
+/** After pod-only snapshot swaps, how long before pools, pod state, probes and scrapers follow the endpoint set. */
+const ENDPOINT_FOLLOW_DELAY_MS = 100;
+
 export interface RouterAppOptions extends Omit<ObservabilityOptions, 'metricsHost'> {
+  /** Files and directories of resources; ignored with `kubernetes`. */
   readonly configPaths: readonly string[];
+  /** Read resources and pods from the Kubernetes API instead of files. */
+  readonly kubernetes?: { readonly kubeconfig?: string; readonly namespaces: readonly string[]; readonly watchTimeoutSeconds?: number };
   readonly port: number;
   readonly host?: string;
   readonly maxBodyBytes: number;
@@ -91,7 +101,6 @@ export class ConfigRejectedError extends Error {
 
 export async function startRouterApp(options: RouterAppOptions): Promise<RouterApp> {
   const log = options.logger;
-  const source = new FileSource({ paths: options.configPaths, debounceMs: options.reloadDebounceMs });
   const store = new SnapshotStore();
   const podStates = new PodStateTable();
   const ca = await readUpstreamCa(options.upstreamCaFile);
@@ -142,8 +151,9 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
     onStoreFailure: (failureMode) => observability.metrics?.rateLimitStoreError(failureMode),
   });
 
-  store.onSwap((next) => {
-    rateLimiter.update(next);
+  const followEndpoints = (): void => {
+    const next = store.snapshot;
+    if (next === null) return;
     // Pods and providers keep their connection pools and live state; those of upstreams no longer configured go.
     const upstreams = new Set(next.endpoints.keys());
     for (const provider of next.providers.values()) upstreams.add(providerPoolKey(provider.origin, provider.insecureSkipVerify));
@@ -153,9 +163,32 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
     scraper?.setOrigins(next.endpoints.keys());
     picker.retain(next.endpoints);
     kvBlocks.setTargets(kvEventTargets(next));
+  };
+  // Each of these walks every pod: after pod-only changes (Kubernetes pod churn) they run once per burst, a moment
+  // later; until then a pod that left only keeps an idle pool and state that nothing routes to.
+  let followTimer: NodeJS.Timeout | null = null;
+  store.onSwap((next, _previous, podsOnly) => {
+    if (!podsOnly) {
+      rateLimiter.update(next);
+      if (followTimer !== null) clearTimeout(followTimer);
+      followTimer = null;
+      followEndpoints();
+    } else {
+      followTimer ??= setTimeout(() => {
+        followTimer = null;
+        followEndpoints();
+      }, ENDPOINT_FOLLOW_DELAY_MS);
+    }
   });
 
-  const first = store.apply(await source.load());
+  const source = createSource(options, observability.metrics?.registry, log);
+  let first;
+  try {
+    first = store.apply(await source.load());
+  } catch (err) {
+    await Promise.all([source.close(), scheduler.close(), observability.close()]);
+    throw err;
+  }
   logIssues(log, first.issues);
   if (!first.accepted) {
     await rateLimiter.close();
@@ -175,6 +208,9 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
       log.error({ errors: result.issues.filter((i) => i.severity === 'error').length },
         'configuration rejected; the last good configuration keeps serving');
     }
+  }, (pods) => {
+    const next = store.applyPodChanges(pods);
+    if (next !== null) log.debug({ generation: next.generation, upserted: pods.upserted.length, removed: pods.removed.length, pods: next.stats.pods }, 'pods changed');
   });
 
   await scheduler.watch((event) => {
@@ -200,6 +236,7 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
       metrics: observability.routerPortMetrics,
       log,
       tls,
+      ...(source instanceof KubernetesSource && { sourceStatus: () => ({ name: source.name, ...source.status() }) }),
     },
   );
   const tlsWatcher = options.tls === undefined ? null : await watchTlsFiles(
@@ -239,6 +276,7 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
     async shutdown(drainTimeoutMs: number): Promise<boolean> {
       // Stop accepting first (drain closes the listener at once), then release the watcher and the prober.
       const drained = server.drain(drainTimeoutMs);
+      if (followTimer !== null) clearTimeout(followTimer);
       await Promise.all([source.close(), health?.stop(), scheduler.close(), scraper?.stop(), tlsWatcher?.close()]);
       const clean = await drained;
       await Promise.all([pools.closeAll(), observability.close(), rateLimiter.close(), kvBlocks.close(), engineTokenizer.close()]);
@@ -258,6 +296,30 @@ async function readUpstreamCa(file: string | undefined): Promise<string | undefi
   }
   if (!text.includes('-----BEGIN CERTIFICATE-----')) throw new Error(`--upstream-ca ${file} holds no PEM certificate`);
   return text;
+}
+
+function createSource(options: RouterAppOptions, registry: Registry | undefined, log: Logger): ConfigSource {
+  if (options.kubernetes === undefined) return new FileSource({ paths: options.configPaths, debounceMs: options.reloadDebounceMs });
+  const prefix = options.metricsPrefix ?? DEFAULT_METRICS_PREFIX;
+  const registers = registry === undefined ? [] : [registry];
+  const connected = new Gauge({ name: `${prefix}_kubernetes_connected`, help: '1 while every list/watch of the Kubernetes API is connected', registers });
+  const invalid = new Gauge({ name: `${prefix}_kubernetes_invalid_objects`, help: 'Objects left out because they are invalid', registers });
+  const rejected = new Counter({ name: `${prefix}_kubernetes_object_errors_total`, help: 'Invalid object versions seen', registers });
+  const source = new KubernetesSource({
+    ...options.kubernetes,
+    onIssue: (issue) => {
+      if (issue.severity === 'error') rejected.inc();
+      logIssues(log, [issue]);
+    },
+    onStatus: (status) => {
+      connected.set(status.connected ? 1 : 0);
+      invalid.set(status.invalidObjects);
+      if (status.connected) log.info({ invalidObjects: status.invalidObjects }, 'kubernetes API connected');
+      else log.warn({ error: status.error }, 'kubernetes API unreachable; the last state keeps serving');
+    },
+  });
+  log.info({ server: source.server, namespaces: options.kubernetes.namespaces }, 'reading resources from kubernetes');
+  return source;
 }
 
 function logIssues(log: Logger, issues: readonly ConfigIssue[]): void {

@@ -7,10 +7,15 @@ import { ConfigRejectedError, startRouterApp, type RouterApp } from './router-ap
 const SHUTDOWN_GRACE_MS = 5000;
 
 export interface ServeFlags {
-  config: string[];
+  config?: string[];
+  kubernetes?: boolean;
+  namespace?: string[];
+  kubeconfig?: string;
   port: number;
   host: string;
   drainTimeout: number;
+  /** On SIGTERM, how long /readyz fails while requests are still accepted, before the drain. */
+  shutdownGrace: number;
   maxBodySize: number;
   headerTimeout: number;
   bodyTimeout: number;
@@ -50,7 +55,10 @@ export async function runServe(flags: ServeFlags): Promise<void> {
   let app: RouterApp;
   try {
     app = await startRouterApp({
-      configPaths: flags.config,
+      configPaths: flags.config ?? [],
+      ...(flags.kubernetes === true && {
+        kubernetes: { namespaces: flags.namespace ?? [], ...(flags.kubeconfig !== undefined && { kubeconfig: flags.kubeconfig }) },
+      }),
       port: flags.port,
       host: flags.host,
       maxBodyBytes: flags.maxBodySize,
@@ -88,10 +96,10 @@ export async function runServe(flags: ServeFlags): Promise<void> {
     }
     process.exit(1);
   }
-  installShutdown(app, flags.drainTimeout, logger);
+  installShutdown(app, flags.drainTimeout, flags.shutdownGrace, logger);
 }
 
-function installShutdown(app: RouterApp, drainTimeoutMs: number, logger: ReturnType<typeof createLogger>): void {
+function installShutdown(app: RouterApp, drainTimeoutMs: number, graceMs: number, logger: ReturnType<typeof createLogger>): void {
   let stopping = false;
   const stop = (signal: NodeJS.Signals): void => {
     if (stopping) {
@@ -100,6 +108,15 @@ function installShutdown(app: RouterApp, drainTimeoutMs: number, logger: ReturnT
       process.exit(1);
     }
     stopping = true;
+    if (graceMs > 0) {
+      // Endpoints controllers and kube-proxy take a moment to stop sending traffic here: fail /readyz at once, keep
+      // serving what still arrives, and only then drain.
+      app.server.failReadiness();
+      logger.info({ signal, graceMs }, 'not ready; still accepting requests for the grace period');
+      setTimeout(() => drain(signal), graceMs);
+    } else drain(signal);
+  };
+  const drain = (signal: NodeJS.Signals): void => {
     logger.info({ signal, activeRequests: app.server.activeRequests, drainTimeoutMs }, 'draining');
     // The drain ends by itself after drainTimeoutMs; should releasing anything afterwards hang, exit all the same.
     setTimeout(() => {

@@ -28,6 +28,8 @@ export interface RouterServerOptions {
   readonly log?: Logger;
   /** Serve HTTPS with this certificate chain and key (PEM; --tls-cert, --tls-key); replaced by setTlsCredentials. */
   readonly tls?: TlsCredentials | null;
+  /** Extra /readyz detail about the config source (e.g. Kubernetes API connection); readiness itself is unchanged. */
+  readonly sourceStatus?: () => object;
 }
 
 export interface TlsCredentials {
@@ -61,9 +63,18 @@ export class RouterServer {
   private draining = false;
   /** Responses not closed yet (streams included). */
   private readonly open = new Set<ServerResponse>();
+  /** Set by failReadiness(): /readyz fails while requests are still accepted (the shutdown grace period). */
+  private shuttingDown = false;
   /** Requests in the /v1/* pipeline (Kthena's active_requests). */
   private activeApi = 0;
   private idleWaiters: (() => void)[] = [];
+
+  private readonly sourceStatus: (() => object) | null;
+
+  /** /readyz answers 503 from now on; everything else is served as before (see `serve --shutdown-grace`). */
+  failReadiness(): void {
+    this.shuttingDown = true;
+  }
 
   constructor(deps: RouterServerDeps, options: RouterServerOptions) {
     const reportDone = deps.onRequestDone ?? (() => undefined);
@@ -80,6 +91,7 @@ export class RouterServer {
     this.pathPolicy = options.pathPolicy ?? createPathPolicy();
     this.log = options.log ?? null;
     const limits = (this.limits = { ...DEFAULT_LISTENER_LIMITS, ...options.limits });
+    this.sourceStatus = options.sourceStatus ?? null;
     this.onResponseClosed = RouterServer.closeListener(this);
     const serverOptions = {
       keepAliveTimeout: limits.keepAliveTimeoutMs,
@@ -189,8 +201,11 @@ export class RouterServer {
     if (url === '/healthz') return this.json(res, 200, '{"status":"ok"}');
     if (this.metrics !== null && req.method === 'GET' && (url === '/metrics' || url.startsWith('/metrics?'))) return serveMetrics(this.metrics, res);
     if (url === '/readyz') {
-      const ready = this.inference.store.snapshot !== null && !this.draining;
-      return this.json(res, ready ? 200 : 503, ready ? '{"status":"ready"}' : `{"status":"${this.draining ? 'draining' : 'not ready'}"}`);
+      const leaving = this.draining || this.shuttingDown;
+      const ready = this.inference.store.snapshot !== null && !leaving;
+      const status = ready ? 'ready' : leaving ? 'draining' : 'not ready';
+      const body = this.sourceStatus === null ? `{"status":"${status}"}` : JSON.stringify({ status, source: this.sourceStatus() });
+      return this.json(res, ready ? 200 : 503, body);
     }
     this.refuse(res, new RouterError('not_found', `no route for ${req.method ?? ''} ${url.split('?')[0]}`));
   }

@@ -57,7 +57,7 @@ export function compileSnapshot(
   const endpoints = new Map<string, PodEndpoint>();
   let podCount = 0;
   for (const server of servers) {
-    const compiled = compileServer(server, podIndex);
+    const compiled = compileServer(server, podIndex.select(server.metadata.namespace, server.spec.workloadSelector.matchLabels));
     compiledServers.set(compiled.key, compiled);
     for (const pod of compiled.pods) endpoints.set(pod.origin, pod);
     podCount += compiled.pods.length;
@@ -103,9 +103,9 @@ function append<K, V>(map: Map<K, V[]>, key: K, value: V): void {
   else map.set(key, [value]);
 }
 
-function compileServer(server: ModelServer, podIndex: PodIndex): CompiledServer {
+/** A ModelServer with the pods its selector selects (ready or not; only the ready ones are kept). */
+export function compileServer(server: ModelServer, selected: readonly PodStub[]): CompiledServer {
   const { metadata, spec } = server;
-  const selected = podIndex.select(metadata.namespace, spec.workloadSelector.matchLabels);
   const pods = selected
     .filter(isPodReady)
     .map((pod) => toEndpoint(pod, spec.workloadPort.port, spec.workloadPort.protocol))

@@ -146,7 +146,10 @@ export interface RoutingSnapshot {
   readonly servers: ReadonlyMap<string, CompiledServer>;
   /** "namespace/name" → provider. */
   readonly providers: ReadonlyMap<string, CompiledProvider>;
-  /** Every distinct origin of every server's pods. */
+  /**
+   * Every distinct origin of every server's pods. For the swap listeners: pod changes (SnapshotStore.applyPodChanges)
+   * update this map in place rather than copying 10,000 entries per pod event, so read it from the newest snapshot.
+   */
   readonly endpoints: ReadonlyMap<string, PodEndpoint>;
   /** The body of GET /v1/models, precomputed. */
   readonly modelsListBody: string;

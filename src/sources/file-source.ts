@@ -1,11 +1,11 @@
 // Standalone config source: YAML files and directories of them. Every change (debounced) reloads the whole set
 // and emits one complete state, like Traefik's file provider; deciding whether it is good is the store's job.
 import { createHash } from 'node:crypto';
-import { readFile, readdir, stat } from 'node:fs/promises';
-import { extname, join, resolve } from 'node:path';
-import { watch, type FSWatcher } from 'chokidar';
+import { readFile } from 'node:fs/promises';
 import { loadResourcesFromTexts, type ParseCache } from '../resources/load-documents.ts';
 import type { ConfigIssue, SourceState } from '../resources/types.ts';
+import { WatchedPaths, listFiles } from '../util/watched-paths.ts';
+import type { ConfigSource } from './config-source.ts';
 
 const CONFIG_EXTENSIONS = new Set(['.yaml', '.yml', '.json']);
 
@@ -15,12 +15,10 @@ export interface FileSourceOptions {
   readonly debounceMs: number;
 }
 
-export class FileSource {
+export class FileSource implements ConfigSource {
   readonly name = 'file';
   private readonly options: FileSourceOptions;
-  private watcher: FSWatcher | null = null;
-  private timer: NodeJS.Timeout | null = null;
-  private loading: Promise<void> = Promise.resolve();
+  private readonly watched: WatchedPaths;
   /** Hash of the files read by the latest load; a reload that reads the same bytes emits nothing. */
   private lastSignature: string | null = null;
   private closed = false;
@@ -28,6 +26,7 @@ export class FileSource {
 
   constructor(options: FileSourceOptions) {
     this.options = options;
+    this.watched = new WatchedPaths(options.paths, options.debounceMs);
   }
 
   /** Reads every configured file now. */
@@ -62,61 +61,26 @@ export class FileSource {
 
   /**
    * Watches the paths; `emit` gets a complete new state after each burst of changes that altered what the files
-   * hold. Resolves once the watcher is in place. Changes made between the last load() and that moment are not lost:
-   * the files are read once more then, and emitted if they differ.
+   * hold. Resolves once the watch is in place; changes made between the last load() and that moment are not lost.
    */
   watch(emit: (state: SourceState) => void): Promise<void> {
-    const watcher = watch([...this.options.paths], { ignoreInitial: true, persistent: true });
-    this.watcher = watcher;
-    watcher.on('all', () => this.schedule(emit));
-    watcher.on('error', () => this.schedule(emit));
-    return new Promise((resolve) => {
-      const ready = (): void => {
-        watcher.off('ready', ready).off('error', ready);
-        this.schedule(emit);
-        resolve();
-      };
-      watcher.on('ready', ready).on('error', ready);
+    return this.watched.watch(async () => {
+      const { state, changed } = await this.read();
+      if (changed && !this.closed) emit(state);
     });
-  }
-
-  private schedule(emit: (state: SourceState) => void): void {
-    if (this.closed) return;
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      // Reloads run one at a time so that states are emitted in order.
-      this.loading = this.loading
-        .then(async () => {
-          const { state, changed } = await this.read();
-          if (changed && !this.closed) emit(state);
-        })
-        .catch(() => undefined);
-    }, this.options.debounceMs);
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    if (this.timer !== null) clearTimeout(this.timer);
-    await this.watcher?.close();
-    await this.loading;
+    await this.watched.close();
   }
 }
 
-/** A file as given, or the config files under a directory (recursively, sorted by path). */
 async function listConfigFiles(path: string, issues: ConfigIssue[]): Promise<string[]> {
-  const absolute = resolve(path);
-  let info;
   try {
-    info = await stat(absolute);
+    return await listFiles(path, CONFIG_EXTENSIONS);
   } catch (err) {
     issues.push({ severity: 'error', file: path, path: '', message: `cannot read: ${(err as Error).message}` });
     return [];
   }
-  if (!info.isDirectory()) return [path];
-  const entries = await readdir(absolute, { recursive: true, withFileTypes: true });
-  return entries
-    .filter((e) => e.isFile() && CONFIG_EXTENSIONS.has(extname(e.name).toLowerCase()) && !e.name.startsWith('.'))
-    .map((e) => join(e.parentPath, e.name))
-    .sort();
 }

@@ -1,0 +1,322 @@
+// Kubernetes config source: list/watch of ModelRoutes, ModelServers and ExternalModelProviders
+// (networking.serving.volcano.sh/v1alpha1) and of Pods, in every namespace or in the ones given. Objects are
+// validated one by one with the file loader's code: an invalid object is left out and reported, the rest applies.
+// Pods are watched with a label selector derived from the ModelServers (pod-selector.ts) where one exists.
+// Every change, coalesced per event-loop turn, emits the whole state; while the API server is unreachable the
+// last state stays (nothing is emitted) and status() says so.
+import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { nameOfRawObject } from '../../resources/object-name.ts';
+import { parseResourceObject } from '../../resources/parse-object.ts';
+import { API_GROUP, type ConfigIssue, type LoadedResource, type ModelServer, type PodStub, type SourceState } from '../../resources/types.ts';
+import type { ConfigSource, PodDeltaSink } from '../config-source.ts';
+import { ListWatch, type KubeObject, type ListResult } from './list-watch.ts';
+import { derivePodSelector } from './pod-selector.ts';
+import { podStubOf } from './pod-stub.ts';
+
+const VERSION = 'v1alpha1';
+/** Pod changes handed over per event-loop turn: a burst of pod events never blocks the loop for long at a stretch. */
+export const POD_CHANGES_PER_TURN = 100;
+const KINDS = [
+  { kind: 'ModelRoute', plural: 'modelroutes' },
+  { kind: 'ModelServer', plural: 'modelservers' },
+  { kind: 'ExternalModelProvider', plural: 'externalmodelproviders' },
+] as const;
+
+export interface KubernetesSourceOptions {
+  /** kubeconfig file; absent: as kubectl finds it (KUBECONFIG, ~/.kube/config), else the in-cluster service account. */
+  readonly kubeconfig?: string;
+  /** Namespaces to watch; empty: all. */
+  readonly namespaces: readonly string[];
+  /** Server-side timeout of each watch request (default 300 s); every watch then resumes from its resourceVersion. */
+  readonly watchTimeoutSeconds?: number;
+  /** An object left out (errors) or applied with warnings; called once per object version. */
+  readonly onIssue?: (issue: ConfigIssue) => void;
+  /** Connection changes of the watches as a whole. */
+  readonly onStatus?: (status: KubernetesSourceStatus) => void;
+}
+
+export interface KubernetesSourceStatus {
+  /** Every list/watch is connected. */
+  readonly connected: boolean;
+  /** The latest error while disconnected. */
+  readonly error?: string;
+  /** Objects left out because they are invalid, now. */
+  readonly invalidObjects: number;
+}
+
+interface Collection {
+  readonly watch: ListWatch;
+  connected: boolean;
+  error?: string;
+}
+
+export class KubernetesSource implements ConfigSource {
+  readonly name = 'kubernetes';
+  private readonly options: KubernetesSourceOptions;
+  private readonly kc = new KubeConfig();
+  private readonly custom: CustomObjectsApi;
+  private readonly core: CoreV1Api;
+  /** Valid objects of our kinds by "Kind/namespace/name". */
+  private readonly resources = new Map<string, { readonly loaded: LoadedResource; readonly version: string }>();
+  /** Keys of invalid objects, with the resourceVersion reported (so each version is reported once). */
+  private readonly invalid = new Map<string, string>();
+  private readonly pods = new Map<string, PodStub>();
+  private readonly crdWatches: Collection[] = [];
+  private podWatches: Collection[] = [];
+  private podSelector: string | undefined;
+  private emit: ((state: SourceState) => void) | null = null;
+  private podSink: PodDeltaSink | null = null;
+  private pending = false;
+  /** Since the last emit: whether a ModelRoute/ModelServer/provider changed, and which pods (null: gone). */
+  private crdChanged = false;
+  private readonly podChanges = new Map<string, PodStub | null>();
+  private closed = false;
+  private loadOrder = 0;
+  private lastStatus: KubernetesSourceStatus | null = null;
+  private reselecting: Promise<void> = Promise.resolve();
+
+  constructor(options: KubernetesSourceOptions) {
+    this.options = options;
+    if (options.kubeconfig !== undefined) this.kc.loadFromFile(options.kubeconfig);
+    else this.kc.loadFromDefault();
+    this.custom = this.kc.makeApiClient(CustomObjectsApi);
+    this.core = this.kc.makeApiClient(CoreV1Api);
+  }
+
+  /** Where the source reads from, for logs. */
+  get server(): string {
+    return this.kc.getCurrentCluster()?.server ?? '(unknown)';
+  }
+
+  private get namespaces(): readonly (string | undefined)[] {
+    return this.options.namespaces.length === 0 ? [undefined] : this.options.namespaces;
+  }
+
+  /** Lists every kind (the initial sync), starts the watches, and returns the state. Rejects if a list fails. */
+  async load(): Promise<SourceState> {
+    for (const { kind, plural } of KINDS) {
+      for (const namespace of this.namespaces) {
+        const path = `/apis/${API_GROUP}/${VERSION}${namespace === undefined ? '' : `/namespaces/${namespace}`}/${plural}`;
+        const list = async (): Promise<ListResult> => {
+          const group = API_GROUP;
+          const version = VERSION;
+          const body = (namespace === undefined
+            ? await this.custom.listClusterCustomObject({ group, version, plural })
+            : await this.custom.listNamespacedCustomObject({ group, version, namespace, plural })) as { items?: KubeObject[]; metadata?: { resourceVersion?: string } };
+          return { items: body.items ?? [], resourceVersion: body.metadata?.resourceVersion ?? '' };
+        };
+        const prefix = `${kind}/${namespace === undefined ? '' : `${namespace}/`}`;
+        this.crdWatches.push(this.collection(path, list, undefined, {
+          replace: (items) => {
+            for (const key of [...this.resources.keys(), ...this.invalid.keys()]) if (key.startsWith(prefix)) this.forget(key);
+            for (const item of items) this.upsertResource(kind, item);
+            this.crdChanged = true;
+          },
+          upsert: (item) => {
+            this.crdChanged = this.upsertResource(kind, item) || this.crdChanged;
+          },
+          remove: (item) => {
+            this.forget(`${kind}/${item.metadata?.namespace ?? ''}/${item.metadata?.name ?? ''}`);
+            this.crdChanged = true;
+          },
+        }));
+      }
+    }
+    await Promise.all(this.crdWatches.map((c) => c.watch.start()));
+    this.podSelector = derivePodSelector(this.modelServers());
+    this.podWatches = this.podCollections(this.podSelector);
+    await Promise.all(this.podWatches.map((c) => c.watch.start()));
+    this.reportStatus();
+    // The state returned holds every change so far; only later ones are emitted.
+    this.pending = false;
+    this.crdChanged = false;
+    this.podChanges.clear();
+    return this.state();
+  }
+
+  watch(emit: (state: SourceState) => void, pods?: PodDeltaSink): Promise<void> {
+    this.emit = emit;
+    this.podSink = pods ?? null;
+    // Changes between load() and now are not lost: emit once if anything changed meanwhile.
+    if (this.pending) this.flush();
+    return Promise.resolve();
+  }
+
+  status(): KubernetesSourceStatus {
+    const all = [...this.crdWatches, ...this.podWatches];
+    const down = all.find((c) => !c.connected);
+    return { connected: down === undefined, ...(down?.error !== undefined && { error: down.error }), invalidObjects: this.invalid.size };
+  }
+
+  private collection(
+    path: string,
+    list: () => Promise<ListResult>,
+    labelSelector: string | undefined,
+    handlers: { replace(items: readonly KubeObject[]): void; upsert(item: KubeObject): void; remove(item: KubeObject): void },
+  ): Collection {
+    const collection: Collection = {
+      connected: false,
+      watch: new ListWatch(this.kc, { path, list, labelSelector, watchTimeoutSeconds: this.options.watchTimeoutSeconds }, {
+        replace: (items) => {
+          handlers.replace(items);
+          this.changed();
+        },
+        upsert: (item) => {
+          handlers.upsert(item);
+          this.changed();
+        },
+        remove: (item) => {
+          handlers.remove(item);
+          this.changed();
+        },
+        status: (connected, error) => {
+          collection.connected = connected;
+          collection.error = connected ? undefined : describeError(error);
+          this.reportStatus();
+        },
+      }),
+    };
+    return collection;
+  }
+
+  private podCollections(labelSelector: string | undefined): Collection[] {
+    return this.namespaces.map((namespace) => {
+      const path = namespace === undefined ? '/api/v1/pods' : `/api/v1/namespaces/${namespace}/pods`;
+      const list = async (): Promise<ListResult> => {
+        const body = namespace === undefined
+          ? await this.core.listPodForAllNamespaces({ labelSelector })
+          : await this.core.listNamespacedPod({ namespace, labelSelector });
+        return { items: body.items, resourceVersion: body.metadata?.resourceVersion ?? '' };
+      };
+      const inNamespace = (key: string): boolean => namespace === undefined || key.startsWith(`${namespace}/`);
+      return this.collection(path, list, labelSelector, {
+        replace: (items) => {
+          for (const key of [...this.pods.keys()]) if (inNamespace(key)) this.removePod(key);
+          for (const item of items) this.upsertPod(item);
+        },
+        upsert: (item) => this.upsertPod(item),
+        remove: (item) => this.removePod(`${item.metadata?.namespace ?? ''}/${item.metadata?.name ?? ''}`),
+      });
+    });
+  }
+
+  private upsertPod(item: KubeObject): void {
+    const stub = podStubOf(item);
+    const key = `${stub.metadata.namespace}/${stub.metadata.name}`;
+    this.pods.set(key, stub);
+    this.podChanges.set(key, stub);
+  }
+
+  private removePod(key: string): void {
+    if (this.pods.delete(key)) this.podChanges.set(key, null);
+  }
+
+  /** Whether the set of valid objects changed. */
+  private upsertResource(kind: string, item: KubeObject): boolean {
+    const key = `${kind}/${item.metadata?.namespace ?? ''}/${item.metadata?.name ?? ''}`;
+    const version = item.metadata?.resourceVersion ?? '';
+    const previous = this.resources.get(key);
+    if (previous !== undefined && previous.version === version) return false;
+    if (this.invalid.get(key) === version) return false;
+    const parsed = parseResourceObject(item);
+    const object = nameOfRawObject(item) ?? key;
+    for (const problem of parsed.problems) {
+      this.options.onIssue?.({ severity: problem.severity, file: 'kubernetes', object, path: problem.path, message: problem.message });
+    }
+    if (parsed.resource === undefined) {
+      this.invalid.set(key, version);
+      return this.resources.delete(key);
+    }
+    this.invalid.delete(key);
+    // Route order is creationTimestamp, then namespace/name: the resourceVersion changes with every edit and must
+    // not reorder routes, so it is kept only to skip unchanged objects.
+    const resource = { ...parsed.resource, metadata: { ...parsed.resource.metadata, resourceVersion: undefined } } as typeof parsed.resource;
+    const origin = { file: 'kubernetes', documentIndex: 0, loadOrder: this.loadOrder++ };
+    this.resources.set(key, { loaded: { resource, origin }, version });
+    return true;
+  }
+
+  private forget(key: string): void {
+    this.resources.delete(key);
+    this.invalid.delete(key);
+  }
+
+  private *modelServers(): Iterable<ModelServer> {
+    for (const { loaded } of this.resources.values()) if (loaded.resource.kind === 'ModelServer') yield loaded.resource;
+  }
+
+  private changed(): void {
+    if (this.pending) return;
+    this.pending = true;
+    if (this.emit !== null) setImmediate(() => this.flush());
+  }
+
+  /** Pod-only changes go out as a delta when the consumer takes them; anything else as the whole state. */
+  private flush(): void {
+    if (!this.pending || this.closed || this.emit === null) return;
+    this.pending = false;
+    if (this.crdChanged || this.podSink === null) {
+      this.crdChanged = false;
+      this.podChanges.clear();
+      this.maybeReselectPods();
+      this.emit(this.state());
+      return;
+    }
+    if (this.podChanges.size === 0) return;
+    const upserted: PodStub[] = [];
+    const removed: string[] = [];
+    for (const [key, pod] of this.podChanges) {
+      if (upserted.length + removed.length === POD_CHANGES_PER_TURN) break;
+      if (pod === null) removed.push(key);
+      else upserted.push(pod);
+      this.podChanges.delete(key);
+    }
+    if (this.podChanges.size > 0) this.changed();
+    this.podSink({ upserted, removed });
+  }
+
+  /** A ModelServer change may widen or narrow the pod selector: then the pod watches restart with the new one. */
+  private maybeReselectPods(): void {
+    const selector = derivePodSelector(this.modelServers());
+    if (selector === this.podSelector || this.closed) return;
+    this.podSelector = selector;
+    const old = this.podWatches;
+    const next = this.podCollections(selector);
+    this.podWatches = next;
+    this.reselecting = this.reselecting.then(async () => {
+      await Promise.all(old.map((c) => c.watch.stop()));
+      if (this.closed) return;
+      for (const c of next) c.watch.startInBackground();
+    });
+  }
+
+  private state(): SourceState {
+    const resources: LoadedResource[] = [];
+    for (const { loaded } of this.resources.values()) resources.push(loaded);
+    let order = this.loadOrder;
+    for (const pod of this.pods.values()) resources.push({ resource: pod, origin: { file: 'kubernetes', documentIndex: 0, loadOrder: order++ } });
+    return { source: this.name, resources, issues: [] };
+  }
+
+  private reportStatus(): void {
+    const status = this.status();
+    const last = this.lastStatus;
+    if (last !== null && last.connected === status.connected && last.invalidObjects === status.invalidObjects) return;
+    this.lastStatus = status;
+    this.options.onStatus?.(status);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.reselecting;
+    await Promise.all([...this.crdWatches, ...this.podWatches].map((c) => c.watch.stop()));
+  }
+}
+
+function describeError(error: unknown): string {
+  if (error instanceof Error) {
+    const cause = (error as { cause?: unknown }).cause;
+    return cause instanceof Error ? `${error.message}: ${cause.message}` : error.message;
+  }
+  return String(error);
+}

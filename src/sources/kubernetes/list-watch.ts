@@ -1,0 +1,187 @@
+// One list/watch loop over one collection of the API server, as client-go's reflector does it: list, then watch
+// from the list's resourceVersion with bookmarks; after a watch ends, resume from the last resourceVersion seen
+// (an event's or a bookmark's); relist only on 410 Gone; back off (with jitter) on errors while the last known
+// objects stay in place. The caller sees every object change and whether the loop is connected.
+import { Watch, type KubeConfig } from '@kubernetes/client-node';
+
+/** The fields of any Kubernetes object that the loop reads. */
+export interface KubeObject {
+  readonly metadata?: { readonly name?: string; readonly namespace?: string; readonly resourceVersion?: string };
+}
+
+export interface ListResult {
+  readonly items: readonly KubeObject[];
+  readonly resourceVersion: string;
+}
+
+export interface ListWatchHandlers {
+  /** Replaces the whole collection (initial list and every relist). */
+  replace(items: readonly KubeObject[]): void;
+  upsert(object: KubeObject): void;
+  remove(object: KubeObject): void;
+  /** Connected (true) after a successful list or watch start; false with the error while backing off. */
+  status(connected: boolean, error?: unknown): void;
+}
+
+export interface ListWatchOptions {
+  /** API path of the collection, e.g. /api/v1/pods or /apis/g/v/namespaces/ns/modelroutes. */
+  readonly path: string;
+  readonly list: () => Promise<ListResult>;
+  readonly labelSelector?: string;
+  readonly initialBackoffMs?: number;
+  readonly maxBackoffMs?: number;
+  /** Server-side watch timeout; the loop resumes from the last resourceVersion right after. */
+  readonly watchTimeoutSeconds?: number;
+}
+
+interface WatchEvent {
+  readonly type?: string;
+  readonly object?: KubeObject & { readonly code?: number };
+}
+
+export class ListWatch {
+  private readonly kc: KubeConfig;
+  private readonly options: ListWatchOptions;
+  private readonly handlers: ListWatchHandlers;
+  private resourceVersion = '';
+  private stopped = false;
+  private abort: AbortController | null = null;
+  private wake: (() => void) | null = null;
+  private backoffMs = 0;
+  private loop: Promise<void> | null = null;
+
+  constructor(kc: KubeConfig, options: ListWatchOptions, handlers: ListWatchHandlers) {
+    this.kc = kc;
+    this.options = options;
+    this.handlers = handlers;
+  }
+
+  /**
+   * Lists (retrying transient failures, such as 429 or 5xx from an API server that is starting, for up to
+   * `startTimeoutMs`), then keeps watching in the background until stop(). Rejects at once on 401, 403 and 404.
+   */
+  async start(startTimeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + startTimeoutMs;
+    for (let delay = 100; ; delay = Math.min(delay * 2, 2000)) {
+      try {
+        await this.relist();
+        break;
+      } catch (err) {
+        const code = statusOf(err);
+        if (code === 401 || code === 403 || code === 404 || Date.now() + delay > deadline || this.stopped) throw err;
+        await this.sleep(delay);
+      }
+    }
+    this.loop = this.run();
+  }
+
+  /** Lists and watches in the background, retrying a failed list with backoff like a failed watch. */
+  startInBackground(): void {
+    this.resourceVersion = '';
+    this.loop = this.run();
+  }
+
+  private async relist(): Promise<void> {
+    const result = await this.options.list();
+    this.resourceVersion = result.resourceVersion;
+    this.handlers.replace(result.items);
+    this.handlers.status(true);
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      try {
+        if (this.resourceVersion === '') await this.relist();
+        const gone = await this.watchOnce();
+        if (gone) this.resourceVersion = '';
+        this.backoffMs = 0;
+      } catch (err) {
+        if (this.stopped) return;
+        if (statusOf(err) === 410) {
+          this.resourceVersion = '';
+          continue;
+        }
+        this.handlers.status(false, err);
+        const initial = this.options.initialBackoffMs ?? 200;
+        this.backoffMs = Math.min(this.backoffMs === 0 ? initial : this.backoffMs * 2, this.options.maxBackoffMs ?? 10_000);
+        await this.sleep(this.backoffMs * (0.8 + Math.random() * 0.4));
+      }
+    }
+  }
+
+  /** Resolves when the watch ends normally: true when the server said the resourceVersion is gone. */
+  private watchOnce(): Promise<boolean> {
+    return new Promise<boolean>((resolve, reject) => {
+      let gone = false;
+      let sawEvent = false;
+      const params: Record<string, string | number | boolean> = {
+        resourceVersion: this.resourceVersion,
+        allowWatchBookmarks: true,
+        timeoutSeconds: this.options.watchTimeoutSeconds ?? 300,
+      };
+      if (this.options.labelSelector !== undefined) params.labelSelector = this.options.labelSelector;
+      const onEvent = (type: string, object: WatchEvent['object']): void => {
+        if (!sawEvent) {
+          sawEvent = true;
+          this.handlers.status(true);
+        }
+        if (type === 'ERROR') {
+          if (object?.code === 410) gone = true;
+          return;
+        }
+        const rv = object?.metadata?.resourceVersion;
+        if (object !== undefined && (type === 'ADDED' || type === 'MODIFIED')) this.handlers.upsert(object);
+        else if (object !== undefined && type === 'DELETED') this.handlers.remove(object);
+        if (rv !== undefined && rv !== '') this.resourceVersion = rv;
+      };
+      let ended = false;
+      const onDone = (err: unknown): void => {
+        ended = true;
+        this.abort = null;
+        if (err !== null && err !== undefined && !(err instanceof DOMException && err.name === 'TimeoutError')) reject(err instanceof Error ? err : new Error('watch failed', { cause: err }));
+        else resolve(gone);
+      };
+      new Watch(this.kc).watch(this.options.path, params, onEvent, onDone).then(
+        (controller) => {
+          if (ended) return;
+          // The API server answered 200: the watch is established, even before its first event.
+          this.abort = controller;
+          if (!sawEvent) {
+            sawEvent = true;
+            this.handlers.status(true);
+          }
+          if (this.stopped) controller.abort();
+        },
+        reject,
+      );
+    });
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.wake = null;
+        resolve();
+      }, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        this.wake = null;
+        resolve();
+      };
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.abort?.abort();
+    this.wake?.();
+    await this.loop;
+  }
+}
+
+/** HTTP status of an error from client-node (ApiException.code) or its Watch (statusCode). */
+function statusOf(err: unknown): number | undefined {
+  const e = err as { code?: unknown; statusCode?: unknown } | null;
+  if (typeof e?.statusCode === 'number') return e.statusCode;
+  return typeof e?.code === 'number' ? e.code : undefined;
+}
