@@ -51,5 +51,7 @@ export default tseslint.config(
   layer(['src/server/**'], ['sources', 'cli', 'mock-engine']),
   // Observability reads what the pipeline reports (records, snapshot, live state); the server and the CLI wire it in.
   layer(['src/observability/**'], ['sources', 'server', 'cli', 'mock-engine']),
-  layer(['src/mock-engine/**'], ['resources', 'sources', 'snapshot', 'routing', 'scheduling', 'engines', 'proxy', 'server', 'cli', 'errors', 'observability']),
+  // Filters (authentication, fairness) are self-contained: errors, resources and observability types only.
+  layer(['src/filters/**'], ['sources', 'snapshot', 'routing', 'scheduling', 'engines', 'pods', 'proxy', 'server', 'cli', 'mock-engine', 'util']),
+  layer(['src/mock-engine/**'], ['resources', 'sources', 'snapshot', 'routing', 'scheduling', 'engines', 'proxy', 'server', 'cli', 'errors', 'observability', 'filters']),
 );

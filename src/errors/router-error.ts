@@ -17,12 +17,16 @@ export const ERROR_CODES = {
   model_server_not_found: { status: 404, type: 'not_found_error' },
   not_found: { status: 404, type: 'not_found_error' },
   method_not_allowed: { status: 405, type: 'invalid_request_error' },
+  /** No credential, or one that failed authentication; the response carries `WWW-Authenticate: Bearer`. */
+  unauthorized: { status: 401, type: 'invalid_request_error' },
   request_too_large: { status: 413, type: 'invalid_request_error' },
   unsupported_target: { status: 501, type: 'server_error' },
   no_ready_pods: { status: 503, type: 'server_error' },
   /** The scheduler's filters removed every pod (e.g. all have too many requests waiting). */
   pods_overloaded: { status: 503, type: 'server_error' },
   not_ready: { status: 503, type: 'server_error' },
+  /** Waited in the fairness queue past its timeout; nothing upstream timed out, so 503 with Retry-After (not 504). */
+  queue_timeout: { status: 503, type: 'server_error' },
   /** PD-disaggregated ModelServer: no group has both a ready prefill pod and a ready decode pod. */
   no_pd_pair: { status: 503, type: 'server_error' },
   upstream_unavailable: { status: 502, type: 'server_error' },
@@ -35,17 +39,22 @@ export const ERROR_CODES = {
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 
+const NO_HEADERS: readonly string[] = Object.freeze([]);
+
 export class RouterError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
   readonly type: OpenAIErrorType;
+  /** Extra response headers as name/value pairs, e.g. WWW-Authenticate or Retry-After. */
+  readonly headers: readonly string[];
 
-  constructor(code: ErrorCode, message: string) {
+  constructor(code: ErrorCode, message: string, headers: readonly string[] = NO_HEADERS) {
     super(message);
     this.name = 'RouterError';
     this.code = code;
     this.status = ERROR_CODES[code].status;
     this.type = ERROR_CODES[code].type;
+    this.headers = headers;
   }
 
   /** The OpenAI-style body: {"error":{"message","type","code"}}. */
@@ -62,6 +71,7 @@ export function errorBody(message: string, type: string, code: string): string {
 export function writeErrorResponse(res: ServerResponse, error: RouterError, requestId: string, close: boolean): void {
   const body = error.toBody();
   const headers = ['content-type', 'application/json', 'content-length', String(Buffer.byteLength(body)), 'x-request-id', requestId];
+  if (error.headers.length > 0) headers.push(...error.headers);
   if (close) headers.push('connection', 'close');
   res.writeHead(error.status, headers);
   res.end(body);

@@ -10,6 +10,7 @@
 //   unsupported_target (ExternalModelProvider targets)                 → external_provider_proxy
 //   upstream_unavailable, upstream_timeout, upstream_stream_error,
 //   upstream_protocol_error                                            → proxy
+//   unauthorized, queue_timeout (Kthena sets no type for these either) → request_failed
 //   internal_error, and any code added later without a mapping         → request_failed
 //
 // Without a router error the metrics' error_type is successful_request below status 400 and request_failed from
@@ -42,6 +43,8 @@ export const ERROR_TYPES: Readonly<Partial<Record<ErrorCode, string>>> = {
   upstream_timeout: 'proxy',
   upstream_stream_error: 'proxy',
   upstream_protocol_error: 'proxy',
+  unauthorized: REQUEST_FAILED,
+  queue_timeout: REQUEST_FAILED,
   internal_error: REQUEST_FAILED,
 };
 
