@@ -112,8 +112,6 @@ export type RouterMetricSet = ReturnType<typeof defineRouterMetrics>;
 
 /** Kthena's fairness and session-boost queue buckets (0.001-5 s). */
 export const QUEUE_DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
-/** Kthena's user_id label value: users are collapsed into one bounded value. */
-export const QUEUE_ALL_USERS = '_all';
 
 /**
  * Kthena's fairness-queue and session-boost-queue metrics (same names under our prefix, same labels, buckets and help

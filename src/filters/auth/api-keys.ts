@@ -78,3 +78,10 @@ export function parseApiKeys(text: string, source: string): SectionResult<ApiKey
   if (issues.length > 0) return { ok: false, issues };
   return { ok: true, config: new ApiKeySet(entries), issues };
 }
+
+/** The same list kept in a Kubernetes Secret: `data[key]` holds the file's text, base64-encoded (Secret `data`). */
+export function parseApiKeysSecret(data: Readonly<Record<string, string>>, key: string, source: string): SectionResult<ApiKeySet> {
+  const encoded = data[key];
+  if (encoded === undefined) return { ok: false, issues: [issueAt('error', source, ['data', key], 'is missing')] };
+  return parseApiKeys(Buffer.from(encoded, 'base64').toString('utf8'), source);
+}

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { RouterError } from '../../errors/router-error.ts';
-import { hashApiKey, parseApiKeys, type ApiKeySet } from './api-keys.ts';
+import { hashApiKey, parseApiKeys, parseApiKeysSecret, type ApiKeySet } from './api-keys.ts';
 import { RequestAuthenticator, type AuthResult } from './authenticator.ts';
 import { credentialHeadersToStrip, parseAuthConfig, startAuthentication, type Authentication } from './index.ts';
 import { JwksTestServer, signingKey, signToken, type SigningKey } from './jwks-test-server.ts';
@@ -69,6 +69,16 @@ describe('API keys', () => {
     reloaded.setApiKeys(keySet('- {user: carol, key: sk-carol-1}'));
     assert.deepEqual(reloaded.authenticate(['x-api-key', 'sk-carol-1'], never), { user: 'carol', method: 'api-key' });
     assert.ok(reloaded.authenticate(['x-api-key', 'sk-bob-9876543210'], never) instanceof RouterError);
+  });
+
+  it("reads the same list from a Kubernetes Secret's data", () => {
+    const data = { 'api-keys.yaml': Buffer.from('- {user: svc, key: sk-svc-1}').toString('base64') };
+    const parsed = parseApiKeysSecret(data, 'api-keys.yaml', 'Secret default/router-keys');
+    assert.ok(parsed.ok);
+    assert.deepEqual(parsed.config.lookup('sk-svc-1'), { user: 'svc', method: 'api-key' });
+    const missing = parseApiKeysSecret(data, 'keys.json', 'Secret default/router-keys');
+    assert.equal(missing.ok, false);
+    assert.equal(missing.issues[0]?.path, 'data["keys.json"]');
   });
 
   it('reports bad key files with the entry and field', () => {

@@ -9,7 +9,7 @@ import { JwksStore, type AuthLog } from './jwks-store.ts';
 import { JwtAuthenticator } from './jwt-authenticator.ts';
 
 export { parseAuthConfig, type AuthConfig, type JwtConfig } from './auth-config.ts';
-export { ApiKeySet, hashApiKey, parseApiKeys } from './api-keys.ts';
+export { ApiKeySet, hashApiKey, parseApiKeys, parseApiKeysSecret } from './api-keys.ts';
 export { RequestAuthenticator, type AuthResult } from './authenticator.ts';
 export { credentialHeadersToStrip, type UpstreamKind } from './forwarded-headers.ts';
 export type { Identity } from './identity.ts';

@@ -57,6 +57,20 @@ describe('JWT authentication (Kthena claim rules)', () => {
     assert.deepEqual(await jwt.verify(await signToken(ec, { ...valid, sub: 'bob' }), never), { user: 'bob', method: 'jwt' });
   });
 
+  it('accepts a token without kid (every key of a matching type is tried)', async () => {
+    const other = await signingKey('rsa-2', 'RS256');
+    server.keys = [other.publicJwk, rsa.publicJwk, ec.publicJwk];
+    const refreshed = store(server.uri);
+    await refreshed.start();
+    try {
+      const open = new JwtAuthenticator({ keys: refreshed, issuer: ISSUER, audiences: [] });
+      assert.deepEqual(await open.verify(await signToken(rsa, { iss: ISSUER }, { kid: undefined }), never), { user: 'alice', method: 'jwt' });
+    } finally {
+      refreshed.close();
+      server.keys = [rsa.publicJwk, ec.publicJwk];
+    }
+  });
+
   it('answers a token it verified before synchronously', async () => {
     const token = await signToken(rsa, { ...valid, sub: 'carol' });
     assert.ok(jwt.verify(token, never) instanceof Promise);

@@ -5,7 +5,7 @@
 // "signed" with an RSA public key is refused before any key is used). jose verifies through WebCrypto and is always
 // asynchronous, so a token verified once is kept in a bounded cache: the next request with the same token is answered
 // synchronously (exp and nbf re-checked; the cache empties whenever the key set changes).
-import { decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type JWTVerifyOptions } from 'jose';
+import { decodeProtectedHeader, errors, jwtVerify, type CryptoKey, type JWTPayload, type JWTVerifyOptions } from 'jose';
 import type { RouterError } from '../../errors/router-error.ts';
 import type { Identity } from './identity.ts';
 import type { JwksStore, KeySet } from './jwks-store.ts';
@@ -95,7 +95,7 @@ export class JwtAuthenticator {
   private async check(token: string, keys: KeySet): Promise<JwtResult> {
     let payload: JWTPayload;
     try {
-      ({ payload } = await jwtVerify(token, keys.resolve, this.verifyOptions));
+      payload = await this.verifySignature(token, keys);
     } catch (err) {
       return invalidCredential(describeFailure(err, this.o));
     }
@@ -106,6 +106,23 @@ export class JwtAuthenticator {
     if (this.cache.size >= this.cacheSize) this.cache.delete(this.cache.keys().next().value as string);
     this.cache.set(token, { identity, exp: payload.exp as number, nbf: payload.nbf ?? 0, keysVersion: keys.version });
     return identity;
+  }
+
+  /** jose's verification; a token without `kid` is tried against each key of a matching type (jose's documented way). */
+  private async verifySignature(token: string, keys: KeySet): Promise<JWTPayload> {
+    try {
+      return (await jwtVerify(token, keys.resolve, this.verifyOptions)).payload;
+    } catch (err) {
+      if (!(err instanceof errors.JWKSMultipleMatchingKeys)) throw err;
+      for await (const candidate of err as errors.JWKSMultipleMatchingKeys & AsyncIterable<CryptoKey>) {
+        try {
+          return (await jwtVerify(token, candidate, this.verifyOptions)).payload;
+        } catch (inner) {
+          if (!(inner instanceof errors.JWSSignatureVerificationFailed)) throw inner;
+        }
+      }
+      throw new errors.JWSSignatureVerificationFailed();
+    }
   }
 }
 

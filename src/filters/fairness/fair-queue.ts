@@ -10,12 +10,15 @@
 // A request that waits past the timeout gets 503 queue_timeout with Retry-After. A waiter whose signal aborts leaves
 // the queue at once and its promise settles; it is never admitted.
 import { RouterError } from '../../errors/router-error.ts';
-import { QUEUE_ALL_USERS, type QueueMetricSet } from '../../observability/metric-definitions.ts';
+import type { QueueMetricSet } from '../../observability/metric-definitions.ts';
 import type { CounterSeries, GaugeSeries, HistogramSeries } from '../../observability/metric-series.ts';
 import type { FairnessConfig } from './fairness-config.ts';
 import { SessionTracker } from './session-tracker.ts';
 import { UsageWindow } from './usage-window.ts';
 import { WaiterLine, type LineNode } from './waiter-line.ts';
+
+/** Kthena's user_id label value on the fairness metrics: users collapsed into one bounded value. */
+const ALL_USERS = '_all';
 
 export interface AdmissionRequest {
   readonly model: string;
@@ -320,8 +323,8 @@ export class FairQueue {
     }
     if (this.config.mode === 'off') return null;
     return (queue.fairnessSeries ??= {
-      size: m.fairnessSize.labels(queue.model, QUEUE_ALL_USERS), duration: m.fairnessDuration.labels(queue.model, QUEUE_ALL_USERS),
-      cancelled: m.fairnessCancelled.labels(queue.model, QUEUE_ALL_USERS), dequeued: m.fairnessDequeued.labels(queue.model, QUEUE_ALL_USERS),
+      size: m.fairnessSize.labels(queue.model, ALL_USERS), duration: m.fairnessDuration.labels(queue.model, ALL_USERS),
+      cancelled: m.fairnessCancelled.labels(queue.model, ALL_USERS), dequeued: m.fairnessDequeued.labels(queue.model, ALL_USERS),
       inflight: m.fairnessInflight.labels(queue.model),
     });
   }
