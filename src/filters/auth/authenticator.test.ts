@@ -1,14 +1,19 @@
 // The credential chain (Bearer JWT / Bearer API key / x-api-key), API key files, the auth config section, and which
 // credential headers are forwarded.
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { mkdtemp, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { after, before, describe, it } from 'node:test';
-import { RouterError } from '../../errors/router-error.ts';
+import OpenAI from 'openai';
+import { RouterError, writeErrorResponse } from '../../errors/router-error.ts';
 import { hashApiKey, parseApiKeys, parseApiKeysSecret, type ApiKeySet } from './api-keys.ts';
 import { RequestAuthenticator, type AuthResult } from './authenticator.ts';
+import type { Identity } from './identity.ts';
 import { credentialHeadersToStrip, parseAuthConfig, startAuthentication, type Authentication } from './index.ts';
 import { JwksTestServer, signingKey, signToken, type SigningKey } from './jwks-test-server.ts';
 
@@ -130,6 +135,33 @@ describe('JWT and API keys together, from the auth section', () => {
     assert.deepEqual(await auth.authenticator.authenticate(['authorization', `Bearer ${token}`], never), { user: 'user-42', method: 'jwt' });
     assert.deepEqual(auth.authenticator.authenticate(['authorization', 'Bearer sk-ci-bot-secret'], never), { user: 'ci-bot', method: 'api-key' });
     assert.match((await refusal(auth.authenticator.authenticate(['authorization', `Bearer ${token}x`], never))).message, /signature/);
+  });
+});
+
+describe('a 401 as the official openai client sees it', () => {
+  it('AuthenticationError with the code and message, and the challenge header', async () => {
+    const auth = new RequestAuthenticator({ jwt: null, apiKeys: keySet('- {user: alice, key: sk-alice-1}') });
+    const server = createServer((req, res) => {
+      const result = auth.authenticate(req.rawHeaders, never);
+      if (result instanceof RouterError) return writeErrorResponse(res, result, 'req-1', false);
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ object: 'list', data: [{ id: `for-${(result as Identity).user}`, object: 'model', created: 0, owned_by: 'x' }] }));
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const baseURL = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
+    try {
+      const good = new OpenAI({ apiKey: 'sk-alice-1', baseURL, maxRetries: 0 });
+      assert.equal((await good.models.list()).data[0]?.id, 'for-alice');
+      const bad = new OpenAI({ apiKey: 'sk-wrong', baseURL, maxRetries: 0 });
+      const error = await bad.models.list().then(() => null, (err: unknown) => err);
+      assert.ok(error instanceof OpenAI.AuthenticationError, String(error));
+      assert.equal(error.status, 401);
+      assert.equal(error.code, 'unauthorized');
+      assert.match(error.message, /invalid API key/);
+      assert.match(error.headers.get('www-authenticate') ?? '', /^Bearer realm="switchyard", error="invalid_token"/);
+    } finally {
+      server.close();
+    }
   });
 });
 

@@ -148,6 +148,29 @@ describe('fairness queue', () => {
     assert.ok(fair.admit({ model: MODEL, user: 'x', sessionKey: null }, controller.signal) instanceof RouterError, 'already aborted');
   });
 
+  it('a reloaded configuration applies at once; queued requests and recorded usage are kept', async () => {
+    const { fair } = queue({ maxConcurrent: 1 });
+    const { order, enqueue, settle } = recorder(fair);
+    const running = ticket(fair.admit({ model: MODEL, user: 'a', sessionKey: null }, never));
+    running.release({ inputTokens: 10, outputTokens: 0 });
+    ticket(fair.admit({ model: MODEL, user: 'a', sessionKey: null }, never));
+    void enqueue('b-1', 'b');
+    void enqueue('c-1', 'c');
+    fair.configure({ ...DEFAULT_FAIRNESS_CONFIG, mode: 'fairness', maxConcurrent: 3 });
+    await settle();
+    assert.deepEqual(order, ['b-1', 'c-1']);
+    assert.deepEqual(fair.usageOf('a', MODEL), { tokens: 10, requests: 1 });
+  });
+
+  it('close() answers every waiter', async () => {
+    const { fair } = queue({ maxConcurrent: 1 });
+    ticket(fair.admit({ model: MODEL, user: 'a', sessionKey: null }, never));
+    const waiting = fair.admit({ model: MODEL, user: 'b', sessionKey: null }, never);
+    fair.close();
+    const result = await waiting;
+    assert.ok(result instanceof RouterError && result.status === 503);
+  });
+
   it('without an identity, the fairness key comes from the header the operator names', () => {
     const { fair } = queue({ userHeader: 'X-Team' });
     assert.deepEqual(fair.keysOf('alice', ['x-team', 'search']), { user: 'alice', sessionKey: null });
@@ -177,6 +200,21 @@ describe('session boost', () => {
       tickets.get(order[order.length - 1])!.release(null);
     }
     assert.deepEqual(order, ['s2-turn-2', 's1-turn-2', 'plain-1', 'new-session', 'failed-turn-2']);
+  });
+
+  it('the grace period holds a freed slot for a follow-up turn that arrives just after', async () => {
+    const { fair } = queue({ mode: 'session-boost', inflightPerPod: 1, gracePeriodMs: 200 });
+    const { order, enqueue } = recorder(fair);
+    ticket(fair.admit({ model: MODEL, user: '', sessionKey: 'conv' }, never)).release({ inputTokens: 1, outputTokens: 1 });
+    const running = ticket(fair.admit({ model: MODEL, user: '', sessionKey: null }, never));
+    const plain = enqueue('plain', '', null);
+    running.release(null);
+    const followUp = enqueue('conv-turn-2', '', 'conv');
+    await followUp;
+    assert.deepEqual(order, ['conv-turn-2'], 'the slot went to the follow-up, not to the request that waited longer');
+    (await followUp as AdmissionTicket).release(null);
+    await plain;
+    assert.deepEqual(order, ['conv-turn-2', 'plain']);
   });
 
   it('keysOf reads the session header', () => {

@@ -35,7 +35,12 @@ export interface TokenUsage {
 }
 
 export interface AdmissionTicket {
-  /** Once, when the response ended: usage as the engine reported it (counts toward the user's window), null on failure. */
+  /**
+   * Once, when the response ended (or the request failed after admission). `usage`: the engine's reported tokens,
+   * counted toward the user's window; a non-null usage also marks the session's turn completed (session boost).
+   * null: the request failed (nothing counted, session not marked). A success without reported usage should pass
+   * the input estimate and 0 output rather than null.
+   */
   release(usage: TokenUsage | null): void;
 }
 
