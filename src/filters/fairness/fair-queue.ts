@@ -156,7 +156,10 @@ export class FairQueue {
     if (signal.aborted) return cancelled();
     const queue = this.queueOf(request.model);
     if (request.podsWaiting !== undefined) queue.podsWaitingHint = request.podsWaiting;
-    if (queue.waiting === 0 && this.canAdmit(queue)) return this.grant(queue, request, performance.now());
+    if (queue.waiting === 0 && this.canAdmit(queue)) {
+      this.series(queue)?.duration.observe(0); // as Kthena, every admitted request has a queue-time sample
+      return this.grant(queue, request, performance.now());
+    }
     return new Promise((resolve) => this.enqueue(queue, request, signal, resolve));
   }
 
