@@ -31,7 +31,7 @@ export const ERROR_CODES = {
   rate_limit_exceeded: { status: 429, type: 'tokens' },
   /** The shared (Redis) rate-limit store is unreachable and --rate-limit-failure-mode is closed. */
   rate_limit_unavailable: { status: 503, type: 'server_error' },
-  /** The request waited in the admission (fairness) queue longer than its timeout; answered with Retry-After. */
+  /** Waited in the fairness queue past its timeout; nothing upstream timed out, so 503 with Retry-After (not 504). */
   queue_timeout: { status: 503, type: 'server_error' },
   no_ready_pods: { status: 503, type: 'server_error' },
   /** The scheduler's filters removed every pod (e.g. all have too many requests waiting). */
@@ -49,17 +49,22 @@ export const ERROR_CODES = {
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 
+const NO_HEADERS: readonly string[] = Object.freeze([]);
+
 export class RouterError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
   readonly type: OpenAIErrorType;
+  /** Extra response headers as name/value pairs, e.g. WWW-Authenticate or Retry-After. */
+  readonly headers: readonly string[];
 
-  constructor(code: ErrorCode, message: string) {
+  constructor(code: ErrorCode, message: string, headers: readonly string[] = NO_HEADERS) {
     super(message);
     this.name = 'RouterError';
     this.code = code;
     this.status = ERROR_CODES[code].status;
     this.type = ERROR_CODES[code].type;
+    this.headers = headers;
   }
 
   /** The OpenAI-style body: {"error":{"message","type","code"}}. */
@@ -76,6 +81,7 @@ export function errorBody(message: string, type: string, code: string): string {
 export function writeErrorResponse(res: ServerResponse, error: RouterError, requestId: string, close: boolean): void {
   const body = error.toBody();
   const headers = ['content-type', 'application/json', 'content-length', String(Buffer.byteLength(body)), 'x-request-id', requestId];
+  if (error.headers.length > 0) headers.push(...error.headers);
   if (close) headers.push('connection', 'close');
   res.writeHead(error.status, headers);
   res.end(body);
