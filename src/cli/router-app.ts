@@ -19,6 +19,7 @@ import { readTlsFiles, watchTlsFiles, type TlsFiles } from '../server/tls-files.
 import { SnapshotStore } from '../snapshot/snapshot-store.ts';
 import { FileSource } from '../sources/file-source.ts';
 import { Observability, type ObservabilityOptions } from './observability-setup.ts';
+import { TrafficFilters } from './traffic-filters.ts';
 
 export interface RouterAppOptions extends Omit<ObservabilityOptions, 'metricsHost'> {
   readonly configPaths: readonly string[];
@@ -44,9 +45,14 @@ export interface RouterAppOptions extends Omit<ObservabilityOptions, 'metricsHos
   readonly upstreamCaFile?: string;
   /** When Redis cannot be asked about a global rate limit: let requests through (default) or refuse them. */
   readonly rateLimitFailureMode?: RateLimitFailureMode;
-  /** Filters of the pipeline's authenticate and admit stages; absent: none. */
+  /**
+   * Filters of the pipeline's authenticate and admit stages; absent: built from the router configuration's `auth`
+   * and `fairness` sections and Kthena's fairness environment variables (`env`).
+   */
   readonly authenticator?: Authenticator | null;
   readonly admission?: Admission | null;
+  /** Where Kthena's ENABLE_FAIRNESS_SCHEDULING / FAIRNESS_* / SESSION_BOOST_* are read; default process.env. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
   /** Streaming requests waiting for admission get SSE heartbeats this often (default 5 s). */
   readonly queueHeartbeatMs?: number;
 }
@@ -96,7 +102,17 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
   const engines = new EngineStateTable({ staleAfterMs: staleAfterMs(scrape) });
   const scraper = scrape.intervalMs > 0 ? new EngineScraper(engines, scrape) : null;
   const observability = await Observability.create({ ...options, metricsHost: options.host }, { store, engines, podStates }, log);
+  const traffic = TrafficFilters.create({
+    env: options.env ?? process.env, log, engines, queueMetrics: observability.metrics?.queue ?? null,
+  });
+  logIssues(log, traffic.issues);
+  const filters = traffic.filters;
+  if (filters === null) {
+    await observability.close();
+    throw new ConfigRejectedError(traffic.issues.filter((i) => i.severity === 'error'));
+  }
   const scheduler = await setUpScheduler({
+    prepareSections: (sections, file) => filters.prepare(sections, file),
     routerConfigFile: options.routerConfigFile,
     reloadDebounceMs: options.reloadDebounceMs,
     env: { podStates, engines, random: Math.random, observer: observability.metrics },
@@ -105,6 +121,7 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
   });
   logIssues(log, scheduler.issues);
   if (!scheduler.ok) {
+    filters.close();
     await observability.close();
     throw new ConfigRejectedError(scheduler.issues.filter((i) => i.severity === 'error'));
   }
@@ -134,6 +151,7 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
   const first = store.apply(await source.load());
   logIssues(log, first.issues);
   if (!first.accepted) {
+    filters.close();
     await rateLimiter.close();
     throw new ConfigRejectedError(first.issues.filter((i) => i.severity === 'error'));
   }
@@ -163,8 +181,8 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
     {
       store, picker, pools, podStates, onDispatch: observability.onDispatch, onRequestDone: observability.onRequestDone,
       rateLimiter,
-      authenticator: options.authenticator ?? null,
-      admission: options.admission ?? null,
+      authenticator: options.authenticator !== undefined ? options.authenticator : filters.authenticator,
+      admission: options.admission !== undefined ? options.admission : filters.admission,
       queueHeartbeatMs: options.queueHeartbeatMs,
       onRateLimited: observability.metrics === null ? null : (model, limitType, path) => observability.metrics?.rateLimitExceeded(model, limitType, path),
     },
@@ -186,6 +204,7 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
     await observability.listen({ store, engines, podStates, picker });
   } catch (err) {
     await Promise.all([server.drain(0), source.close(), scheduler.close(), observability.close(), tlsWatcher?.close(), rateLimiter.close()]);
+    filters.close();
     await pools.closeAll();
     throw err;
   }
@@ -208,6 +227,7 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
       const drained = server.drain(drainTimeoutMs);
       await Promise.all([source.close(), health?.stop(), scheduler.close(), scraper?.stop(), tlsWatcher?.close()]);
       const clean = await drained;
+      filters.close();
       await Promise.all([pools.closeAll(), observability.close(), rateLimiter.close()]);
       return clean;
     },

@@ -52,7 +52,7 @@ export async function startRouter(
     metricsScrapeIntervalMs?: number;
     routerConfigFile?: string;
   } & Pick<RouterAppOptions, 'metricsPort' | 'exposeMetricsOnRouterPort' | 'metricsPrefix' | 'accessLog' | 'debugPort' | 'allowExplainHeader'
-    | 'rateLimitFailureMode' | 'authenticator' | 'admission' | 'queueHeartbeatMs' | 'onRequestDone' | 'upstreamCaFile'> = {},
+    | 'rateLimitFailureMode' | 'authenticator' | 'admission' | 'queueHeartbeatMs' | 'onRequestDone' | 'upstreamCaFile' | 'env'> = {},
 ): Promise<RouterApp> {
   env.router = await startRouterApp({
     configPaths: [env.dir],
@@ -75,6 +75,7 @@ export async function startRouter(
     queueHeartbeatMs: overrides.queueHeartbeatMs,
     onRequestDone: overrides.onRequestDone,
     upstreamCaFile: overrides.upstreamCaFile,
+    env: overrides.env ?? {},
     logger: pino({ level: 'silent' }),
   });
   return env.router;

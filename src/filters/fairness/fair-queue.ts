@@ -135,6 +135,11 @@ export class FairQueue {
     return this.config.mode;
   }
 
+  /** Off: requests are not queued (the pipeline skips admission). Queued requests still drain after a switch to off. */
+  get active(): boolean {
+    return this.config.mode !== 'off';
+  }
+
   /** The fairness key and session key of a request: the identity's user, else the operator's header, else "". */
   keysOf(identityUser: string | null, rawHeaders: readonly string[]): { user: string; sessionKey: string | null } {
     let user = identityUser;
