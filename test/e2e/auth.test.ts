@@ -6,11 +6,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
+import pino from 'pino';
 import type { RouterApp } from '../../src/cli/router-app.ts';
 import { hashApiKey } from '../../src/filters/auth/index.ts';
 import { JwksTestServer, signingKey, signToken, type SigningKey } from '../../src/filters/auth/jwks-test-server.ts';
 import type { MockEngineHandle } from '../../src/mock-engine/index.ts';
 import type { RequestRecord } from '../../src/server/inference-handler.ts';
+import { killAll, startServe } from '../support/process.ts';
 import { createEnv, mockStats, modelServer, podStub, post, simpleRoute, startMock, startRouter, waitFor, writeYaml, type TestEnv } from '../support/harness.ts';
 
 const ISSUER = 'https://issuer.test';
@@ -31,6 +33,7 @@ describe('authentication through the router', () => {
   let routerConfig: string;
   let keysFile: string;
   const records: RequestRecord[] = [];
+  const logLines: string[] = [];
 
   const writeRouterConfig = (auth: Record<string, unknown>): Promise<void> =>
     writeFile(routerConfig, JSON.stringify({ auth: { jwksUri: jwks.uri, issuer: ISSUER, audiences: [AUDIENCE], apiKeysFile: keysFile,
@@ -49,7 +52,9 @@ describe('authentication through the router', () => {
     await writeRouterConfig({});
     mock = await startMock(env, { model: 'm' });
     await writeYaml(env, 'config.yaml', [modelServer('ms', { app: 'm' }), podStub('m-0', 'm', mock.port), simpleRoute('r', 'm', 'ms')]);
-    router = await startRouter(env, { routerConfigFile: routerConfig, onRequestDone: (r) => records.push(r) });
+    router = await startRouter(env, {
+      routerConfigFile: routerConfig, onRequestDone: (r) => records.push(r), logger: pino({ level: 'info' }, { write: (line: string) => void logLines.push(line) }),
+    });
   });
   after(async () => {
     await env.cleanup();
@@ -122,10 +127,44 @@ describe('authentication through the router', () => {
   });
 
   it('an invalid auth section on reload keeps the last good configuration', async () => {
+    logLines.length = 0;
     await writeFile(routerConfig, JSON.stringify({ auth: { jwksUri: jwks.uri, audiences: [AUDIENCE] } })); // no issuer
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await waitFor(() => logLines.some((l) => l.includes('router configuration rejected')), 10_000, 'the reload to be rejected');
+    const issue = logLines.map((l) => JSON.parse(l) as { level: number; file?: string; field?: string }).find((l) => l.field === 'auth.issuer');
+    assert.equal(issue?.file, routerConfig, 'the error names the file and the field');
+    assert.equal((await post(`${router.url}/v1/chat/completions`, HELLO)).status, 401, 'authentication is still on');
     const token = await signToken(key, { iss: 'https://new-issuer.test', aud: AUDIENCE, sub: 'dave' });
     const res = await post(`${router.url}/v1/chat/completions`, HELLO, { authorization: `Bearer ${token}` });
     assert.equal(res.status, 200);
+  });
+});
+
+describe('switchyard serve --router-config with an auth section', () => {
+  let env: TestEnv;
+  let configDir: string;
+
+  before(async () => {
+    env = await createEnv();
+    configDir = await mkdtemp(join(tmpdir(), 'switchyard-serve-auth-'));
+  });
+  after(async () => {
+    await killAll();
+    await env.cleanup();
+    await rm(configDir, { recursive: true, force: true });
+  });
+
+  it('refuses a request without a key and answers one with a key from the key file', async () => {
+    const mock = await startMock(env, { model: 'm' });
+    await writeYaml(env, 'config.yaml', [modelServer('ms', { app: 'm' }), podStub('m-0', 'm', mock.port), simpleRoute('r', 'm', 'ms')]);
+    const keysFile = join(configDir, 'keys.yaml');
+    await writeFile(keysFile, '- user: erin\n  key: sk-erin-0123\n');
+    const routerConfig = join(configDir, 'router.yaml');
+    await writeFile(routerConfig, `auth:\n  apiKeysFile: ${keysFile}\n`);
+    const { url } = await startServe(['--config', env.dir, '--router-config', routerConfig]);
+    const refused = await post(`${url}/v1/chat/completions`, HELLO);
+    assert.equal(refused.status, 401);
+    assert.match(String(refused.headers['www-authenticate']), /^Bearer realm="switchyard"/);
+    const answer = await openai({ url } as RouterApp, 'sk-erin-0123').chat.completions.create(HELLO);
+    assert.equal(answer.choices.length, 1);
   });
 });

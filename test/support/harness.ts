@@ -51,6 +51,7 @@ export async function startRouter(
     /** Engine metrics scraping is off unless asked for: pods' metrics stay unknown, so scheduling is by in-flight count. */
     metricsScrapeIntervalMs?: number;
     routerConfigFile?: string;
+    logger?: RouterAppOptions['logger'];
   } & Pick<RouterAppOptions, 'metricsPort' | 'exposeMetricsOnRouterPort' | 'metricsPrefix' | 'accessLog' | 'debugPort' | 'allowExplainHeader'
     | 'rateLimitFailureMode' | 'authenticator' | 'admission' | 'queueHeartbeatMs' | 'onRequestDone' | 'upstreamCaFile' | 'env'> = {},
 ): Promise<RouterApp> {
@@ -76,7 +77,7 @@ export async function startRouter(
     onRequestDone: overrides.onRequestDone,
     upstreamCaFile: overrides.upstreamCaFile,
     env: overrides.env ?? {},
-    logger: pino({ level: 'silent' }),
+    logger: overrides.logger ?? pino({ level: 'silent' }),
   });
   return env.router;
 }
