@@ -103,7 +103,7 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
   const scraper = scrape.intervalMs > 0 ? new EngineScraper(engines, scrape) : null;
   const observability = await Observability.create({ ...options, metricsHost: options.host }, { store, engines, podStates }, log);
   const traffic = TrafficFilters.create({
-    env: options.env ?? process.env, log, engines, queueMetrics: observability.metrics?.queue ?? null,
+    env: options.env ?? process.env, log, engines, queueMetrics: observability.metrics?.queue ?? null, reloadDebounceMs: options.reloadDebounceMs,
   });
   logIssues(log, traffic.issues);
   const filters = traffic.filters;
@@ -121,7 +121,7 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
   });
   logIssues(log, scheduler.issues);
   if (!scheduler.ok) {
-    filters.close();
+    await filters.close();
     await observability.close();
     throw new ConfigRejectedError(scheduler.issues.filter((i) => i.severity === 'error'));
   }
@@ -151,7 +151,7 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
   const first = store.apply(await source.load());
   logIssues(log, first.issues);
   if (!first.accepted) {
-    filters.close();
+    await filters.close();
     await rateLimiter.close();
     throw new ConfigRejectedError(first.issues.filter((i) => i.severity === 'error'));
   }
@@ -171,6 +171,7 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
     }
   });
 
+  await filters.keyFileWatched();
   await scheduler.watch((event) => {
     logIssues(log, event.issues);
     if (event.accepted) log.info({ file: options.routerConfigFile }, 'router configuration reloaded');
@@ -204,7 +205,7 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
     await observability.listen({ store, engines, podStates, picker });
   } catch (err) {
     await Promise.all([server.drain(0), source.close(), scheduler.close(), observability.close(), tlsWatcher?.close(), rateLimiter.close()]);
-    filters.close();
+    await filters.close();
     await pools.closeAll();
     throw err;
   }
@@ -227,7 +228,7 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
       const drained = server.drain(drainTimeoutMs);
       await Promise.all([source.close(), health?.stop(), scheduler.close(), scraper?.stop(), tlsWatcher?.close()]);
       const clean = await drained;
-      filters.close();
+      await filters.close();
       await Promise.all([pools.closeAll(), observability.close(), rateLimiter.close()]);
       return clean;
     },

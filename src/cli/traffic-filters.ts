@@ -1,7 +1,7 @@
 // The pipeline's authenticate and admit filters as `serve` runs them: authentication from the router configuration's
 // `auth` section, fair queueing from Kthena's environment variables overridden by its `fairness` section. Both follow
 // the file's hot reload: a changed `auth` section builds a new authenticator (the old JWKS store is closed), the API
-// key file is re-read on every reload, and the fair queue is reconfigured in place (queued requests stay queued).
+// key file is re-read on every reload and watched on its own (key-file-watcher.ts), and the fair queue is reconfigured in place (queued requests stay queued).
 import type { Logger } from 'pino';
 import type { EngineStatsSource } from '../engines/engine-state.ts';
 import {
@@ -11,10 +11,11 @@ import { FairQueue, fairnessConfigFromEnv, parseFairnessConfig, type BackendLoad
 import type { QueueMetricSet } from '../observability/metric-definitions.ts';
 import type { Admission, AdmissionRequest, AdmissionTicket, AuthResult, Authenticator } from '../pipeline/filters.ts';
 import type { RouterError } from '../errors/router-error.ts';
-import type { ConfigIssue } from '../resources/types.ts';
+import { formatIssue, type ConfigIssue } from '../resources/types.ts';
 import type { PreparedSections } from '../scheduling/config/scheduler-setup.ts';
 import type { RouterConfigSections } from '../scheduling/config/router-config.ts';
 import type { PodEndpoint } from '../snapshot/types.ts';
+import { KeyFileWatcher } from './key-file-watcher.ts';
 
 const NOTHING_STRIPPED: readonly string[] = Object.freeze([]);
 
@@ -57,7 +58,7 @@ class QueueAdmission implements Admission {
   private backendLoad(model: string): BackendLoad | null {
     const pods = this.podsByModel.get(model);
     if (pods === undefined) return null;
-    const now = performance.now();
+    const now = Date.now(); // the engine scrapes' clock
     let minWaiting = Infinity;
     for (const pod of pods) {
       const waiting = this.engines.metrics(pod.origin, now)?.waiting;
@@ -72,6 +73,8 @@ export interface TrafficFiltersOptions {
   readonly log: Logger;
   readonly engines: EngineStatsSource;
   readonly queueMetrics: QueueMetricSet | null;
+  /** Debounce of the API key file's watch. */
+  readonly reloadDebounceMs: number;
 }
 
 export class TrafficFilters {
@@ -80,10 +83,16 @@ export class TrafficFilters {
   private readonly envFairness: FairnessConfig;
   private readonly log: Logger;
   private authKey = 'null';
+  private readonly debounceMs: number;
+  private keyWatcher: KeyFileWatcher | null = null;
+  private watchedKeyFile: string | null = null;
+  /** Starting or stopping the key file's watch, in order. */
+  private keyWatching: Promise<void> = Promise.resolve();
 
   private constructor(envFairness: FairnessConfig, options: TrafficFiltersOptions) {
     this.envFairness = envFairness;
     this.log = options.log;
+    this.debounceMs = options.reloadDebounceMs;
     this.admission = new QueueAdmission(envFairness, options.queueMetrics, options.engines);
   }
 
@@ -105,7 +114,14 @@ export class TrafficFilters {
       // Unchanged section: keep the authenticator (and its JWKS cache); re-read the API key file only.
       const keys = await this.reloadApiKeys(auth.config, file);
       if (!keys.ok) return { issues: [...issues, ...keys.issues], commit: null };
-      return { issues, commit: () => { this.admission.queue.configure(fairness.config); keys.apply(); } };
+      return {
+        issues,
+        commit: () => {
+          this.admission.queue.configure(fairness.config);
+          keys.apply();
+          this.watchKeyFile(auth.config?.apiKeysFile ?? null);
+        },
+      };
     }
     let next: Authentication | null = null;
     if (auth.config !== null) {
@@ -123,16 +139,43 @@ export class TrafficFilters {
         this.authKey = key;
         previous?.close();
         this.admission.queue.configure(fairness.config);
+        this.watchKeyFile(config?.apiKeysFile ?? null);
         if (config !== null) this.log.info({ jwt: config.jwt !== null, apiKeys: config.apiKeysFile !== null }, 'authentication configured');
         else if (previous !== null) this.log.info('authentication turned off');
       },
     };
   }
 
-  close(): void {
+  /** Resolves once the API key file's watch (if any) is in place: from then on no edit of it is missed. */
+  keyFileWatched(): Promise<void> {
+    return this.keyWatching;
+  }
+
+  async close(): Promise<void> {
     this.authenticator.current?.close();
     this.authenticator.current = null;
     this.admission.queue.close();
+    this.watchKeyFile(null);
+    await this.keyWatching;
+  }
+
+  private watchKeyFile(file: string | null): void {
+    if (file === this.watchedKeyFile) return;
+    this.watchedKeyFile = file;
+    this.keyWatching = this.keyWatching.then(async () => {
+      await this.keyWatcher?.close();
+      this.keyWatcher = null;
+      if (file === null) return;
+      this.keyWatcher = await KeyFileWatcher.start(file, this.debounceMs, (keys) => {
+        const current = this.authenticator.current;
+        if (current === null || this.watchedKeyFile !== file) return;
+        current.authenticator.setApiKeys(keys);
+        this.log.info({ file }, 'API key file reloaded');
+      }, (issues) => {
+        for (const issue of issues) this.log.error({ file: issue.file, field: issue.path }, formatIssue(issue));
+        this.log.error({ file }, 'API key file rejected; the last good keys stay in force');
+      });
+    }).catch((err: unknown) => this.log.error({ file, err: (err as Error).message }, 'cannot watch the API key file'));
   }
 
   private async reloadApiKeys(config: AuthConfig | null, file: string): Promise<{ ok: true; apply: () => void } | { ok: false; issues: readonly ConfigIssue[] }> {

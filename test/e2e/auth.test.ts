@@ -115,6 +115,17 @@ describe('authentication through the router', () => {
     assert.equal(wrong.status, 401);
   });
 
+  it('an edit of the API key file alone takes effect; an invalid edit keeps the last good keys', async () => {
+    await writeFile(keysFile, `- user: bob\n  keyHash: ${hashApiKey('sk-bob-secret')}\n- user: frank\n  key: sk-frank-new\n`);
+    await waitFor(async () => (await post(`${router.url}/v1/chat/completions`, HELLO, { authorization: 'Bearer sk-frank-new' })).status === 200, 10_000, 'the new key');
+    logLines.length = 0;
+    await writeFile(keysFile, '- user: nobody\n'); // neither key nor keyHash
+    await waitFor(() => logLines.some((l) => l.includes('API key file rejected')), 10_000, 'the edit to be rejected');
+    assert.equal((await post(`${router.url}/v1/chat/completions`, HELLO, { authorization: 'Bearer sk-frank-new' })).status, 200);
+    await writeFile(keysFile, `- user: bob\n  keyHash: ${hashApiKey('sk-bob-secret')}\n`);
+    await waitFor(async () => (await post(`${router.url}/v1/chat/completions`, HELLO, { authorization: 'Bearer sk-frank-new' })).status === 401, 10_000, 'the revoked key');
+  });
+
   it('a reload with forwardCredential: false keeps the credential from the pod; a new issuer takes effect', async () => {
     await writeRouterConfig({ forwardCredential: false, issuer: 'https://new-issuer.test' });
     const oldIssuer = await signToken(key, { iss: ISSUER, aud: AUDIENCE, sub: 'alice' });
