@@ -140,3 +140,43 @@ describe('fair queueing through the router', () => {
     assert.match(run.stdout + run.stderr, /mutually exclusive/);
   });
 });
+
+describe('session boost through the router', () => {
+  let env: TestEnv;
+  let router: RouterApp;
+  let mock: MockEngineHandle;
+
+  before(async () => {
+    env = await createEnv();
+    mock = await startMock(env, { model: 'm' });
+    await writeYaml(env, 'config.yaml', [modelServer('ms', { app: 'm' }), podStub('m-0', 'm', mock.port), simpleRoute('r', 'm', 'ms')]);
+    // One pod, one request in flight per pod: a second request waits in the session-boost queue.
+    router = await startRouter(env, { env: { ENABLE_SESSION_BOOST: 'true', SESSION_BOOST_INFLIGHT_PER_POD: '1' }, exposeMetricsOnRouterPort: true });
+  });
+  after(() => env.cleanup());
+
+  it("a follow-up turn of a session that just completed one goes before an earlier request of a new session", async () => {
+    const chat = (session: string, tag: string): Promise<number> =>
+      post(`${router.url}/v1/chat/completions`, hello(tag), { 'x-session-id': session }).then((res) => res.status);
+    assert.equal(await chat('s1', 'first turn'), 200);
+    await post(`${mock.url}/mock/faults`, { headerDelayMs: 600_000 });
+    const blocker = new AbortController();
+    request(`${router.url}/v1/chat/completions`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(hello('block')), signal: blocker.signal,
+    }).then((res) => res.body.dump(), () => undefined);
+    const queued = async (): Promise<number> => {
+      const line = (await get(`${router.url}/metrics`)).text.split('\n').find((l) => l.startsWith('switchyard_session_boost_queue_size{') && l.includes('model="m"'));
+      return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
+    };
+    await waitFor(async () => (await mockStats(mock)).received === 2, 5000, 'the blocking request to reach the pod');
+    const order: string[] = [];
+    const fresh = chat('s2', 'new session').then(() => order.push('s2'));
+    await waitFor(async () => (await queued()) === 1, 5000, 'the new session queued');
+    const followUp = chat('s1', 'second turn').then(() => order.push('s1'));
+    await waitFor(async () => (await queued()) === 2, 5000, 'the follow-up queued');
+    blocker.abort();
+    await Promise.all([fresh, followUp]);
+    assert.deepEqual(order, ['s1', 's2']);
+  });
+});
+
