@@ -40,7 +40,7 @@ program
   .option('--allow-path <path>', 'forward POSTs on this path too, besides the inference API (repeatable), e.g. /v1/tokenize', parseAllowedPath)
   .addOption(duration('--reload-debounce <duration>', 'quiet time after a file change before reloading', 200, '200ms'))
   .addOption(duration('--health-check-interval <duration>', 'interval of active GET /health probes to pods (0 disables; default 0 with --kubernetes)', 5000, '5s'))
-  .option('--router-config <file>', 'Kthena router configuration file: scheduler plugins, weights and args (watched and hot-reloaded)')
+  .option('--router-config <file>', 'Kthena router configuration file: scheduler plugins, weights and args, auth, fairness (watched and hot-reloaded)')
   .addOption(duration('--metrics-scrape-interval <duration>', 'interval of GET /metrics and /v1/models on every pod (0 disables)', 1000, '1s'))
   .addOption(duration('--metrics-scrape-timeout <duration>', 'timeout of one metrics or models request to a pod', 5000, '5s'))
   .option('--metrics-port <port>', 'port of the Prometheus GET /metrics listener, on --host (0 disables)', parsePort, 9090)

@@ -28,6 +28,7 @@ import { KubernetesSource } from '../sources/kubernetes/kubernetes-source.ts';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { DEFAULT_METRICS_PREFIX } from '../observability/metric-definitions.ts';
 import { Observability, type ObservabilityOptions } from './observability-setup.ts';
+import { TrafficFilters } from './traffic-filters.ts';
 
 /** After pod-only snapshot swaps, how long before pools, pod state, probes and scrapers follow the endpoint set. */
 const ENDPOINT_FOLLOW_DELAY_MS = 100;
@@ -63,9 +64,14 @@ export interface RouterAppOptions extends Omit<ObservabilityOptions, 'metricsHos
   readonly upstreamCaFile?: string;
   /** When Redis cannot be asked about a global rate limit: let requests through (default) or refuse them. */
   readonly rateLimitFailureMode?: RateLimitFailureMode;
-  /** Filters of the pipeline's authenticate and admit stages; absent: none. */
+  /**
+   * Filters of the pipeline's authenticate and admit stages; absent: built from the router configuration's `auth`
+   * and `fairness` sections and Kthena's fairness environment variables (`env`).
+   */
   readonly authenticator?: Authenticator | null;
   readonly admission?: Admission | null;
+  /** Where Kthena's ENABLE_FAIRNESS_SCHEDULING / FAIRNESS_* / SESSION_BOOST_* are read; default process.env. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
   /** Streaming requests waiting for admission get SSE heartbeats this often (default 5 s). */
   readonly queueHeartbeatMs?: number;
   /** How long a pod's KV block index stays untrusted after its events were lost for good; default 30 s. */
@@ -128,7 +134,17 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
   });
   kvMetrics.current?.bindIndexes(kvBlocks);
   const engineTokenizer = new EngineTokenizer({ timeoutMs: 5_000, maxInFlight: 256 });
+  const traffic = TrafficFilters.create({
+    env: options.env ?? process.env, log, engines, queueMetrics: observability.metrics?.queue ?? null, reloadDebounceMs: options.reloadDebounceMs,
+  });
+  logIssues(log, traffic.issues);
+  const filters = traffic.filters;
+  if (filters === null) {
+    await observability.close();
+    throw new ConfigRejectedError(traffic.issues.filter((i) => i.severity === 'error'));
+  }
   const scheduler = await setUpScheduler({
+    prepareSections: (sections, file) => filters.prepare(sections, file),
     routerConfigFile: options.routerConfigFile,
     reloadDebounceMs: options.reloadDebounceMs,
     env: { podStates, engines, random: Math.random, observer: observability.metrics, kvBlocks, engineTokenizer, log: (message) => log.warn(message) },
@@ -137,6 +153,7 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
   });
   logIssues(log, scheduler.issues);
   if (!scheduler.ok) {
+    await filters.close();
     await observability.close();
     throw new ConfigRejectedError(scheduler.issues.filter((i) => i.severity === 'error'));
   }
@@ -191,6 +208,7 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
   }
   logIssues(log, first.issues);
   if (!first.accepted) {
+    await filters.close();
     await rateLimiter.close();
     throw new ConfigRejectedError(first.issues.filter((i) => i.severity === 'error'));
   }
@@ -213,6 +231,7 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
     if (next !== null) log.debug({ generation: next.generation, upserted: pods.upserted.length, removed: pods.removed.length, pods: next.stats.pods }, 'pods changed');
   });
 
+  await filters.keyFileWatched();
   await scheduler.watch((event) => {
     logIssues(log, event.issues);
     if (event.accepted) log.info({ file: options.routerConfigFile }, 'router configuration reloaded');
@@ -223,8 +242,8 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
     {
       store, picker, pools, podStates, onDispatch: observability.onDispatch, onRequestDone: observability.onRequestDone,
       rateLimiter,
-      authenticator: options.authenticator ?? null,
-      admission: options.admission ?? null,
+      authenticator: options.authenticator !== undefined ? options.authenticator : filters.authenticator,
+      admission: options.admission !== undefined ? options.admission : filters.admission,
       queueHeartbeatMs: options.queueHeartbeatMs,
       onRateLimited: observability.metrics === null ? null : (model, limitType, path) => observability.metrics?.rateLimitExceeded(model, limitType, path),
     },
@@ -255,6 +274,7 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
     await observability.listen({ store, engines, podStates, picker });
   } catch (err) {
     await Promise.all([server.drain(0), source.close(), scheduler.close(), observability.close(), tlsWatcher?.close(), rateLimiter.close(), kvBlocks.close(), engineTokenizer.close()]);
+    await filters.close();
     await pools.closeAll();
     throw err;
   }
@@ -279,6 +299,7 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
       if (followTimer !== null) clearTimeout(followTimer);
       await Promise.all([source.close(), health?.stop(), scheduler.close(), scraper?.stop(), tlsWatcher?.close()]);
       const clean = await drained;
+      await filters.close();
       await Promise.all([pools.closeAll(), observability.close(), rateLimiter.close(), kvBlocks.close(), engineTokenizer.close()]);
       return clean;
     },

@@ -2,7 +2,10 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
-import { ERROR_CODES, RouterError } from './router-error.ts';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ERROR_CODES, RouterError, writeErrorResponse } from './router-error.ts';
 
 test('README documents every error code with its status', async () => {
   const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
@@ -29,4 +32,21 @@ test("README's error table has no code the catalogue lacks", async () => {
 test('error bodies have the OpenAI shape', () => {
   const body = JSON.parse(new RouterError('model_not_found', 'The model `x` does not exist.').toBody()) as unknown;
   assert.deepEqual(body, { error: { message: 'The model `x` does not exist.', type: 'invalid_request_error', code: 'model_not_found' } });
+});
+
+test('an error with extra headers answers with them (WWW-Authenticate, Retry-After)', async () => {
+  const server = createServer((_req, res) => {
+    writeErrorResponse(res, new RouterError('unauthorized', 'no token', ['www-authenticate', 'Bearer realm="switchyard"']), 'req-1', false);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  try {
+    const response = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+    assert.equal(response.status, 401);
+    assert.equal(response.headers.get('www-authenticate'), 'Bearer realm="switchyard"');
+    assert.equal(response.headers.get('x-request-id'), 'req-1');
+    assert.deepEqual(await response.json(), { error: { message: 'no token', type: 'invalid_request_error', code: 'unauthorized' } });
+  } finally {
+    server.close();
+  }
 });

@@ -35,7 +35,7 @@ export const ERROR_CODES = {
   rate_limit_exceeded: { status: 429, type: 'tokens' },
   /** The shared (Redis) rate-limit store is unreachable and --rate-limit-failure-mode is closed. */
   rate_limit_unavailable: { status: 503, type: 'server_error' },
-  /** The request waited in the admission (fairness) queue longer than its timeout; answered with Retry-After. */
+  /** Waited in the fairness queue past its timeout; nothing upstream timed out, so 503 with Retry-After (not 504). */
   queue_timeout: { status: 503, type: 'server_error' },
   uri_too_long: { status: 414, type: 'invalid_request_error' },
   headers_too_large: { status: 431, type: 'invalid_request_error' },
@@ -57,17 +57,22 @@ export const ERROR_CODES = {
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 
+const NO_HEADERS: readonly string[] = Object.freeze([]);
+
 export class RouterError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
   readonly type: OpenAIErrorType;
+  /** Extra response headers as name/value pairs, e.g. WWW-Authenticate or Retry-After. */
+  readonly headers: readonly string[];
 
-  constructor(code: ErrorCode, message: string) {
+  constructor(code: ErrorCode, message: string, headers: readonly string[] = NO_HEADERS) {
     super(message);
     this.name = 'RouterError';
     this.code = code;
     this.status = ERROR_CODES[code].status;
     this.type = ERROR_CODES[code].type;
+    this.headers = headers;
   }
 
   /** The OpenAI-style body: {"error":{"message","type","code"}}. */
@@ -84,6 +89,7 @@ export function errorBody(message: string, type: string, code: string): string {
 export function writeErrorResponse(res: ServerResponse, error: RouterError, requestId: string, close: boolean): void {
   const body = error.toBody();
   const headers = ['content-type', 'application/json', 'content-length', String(Buffer.byteLength(body)), 'x-request-id', requestId];
+  if (error.headers.length > 0) headers.push(...error.headers);
   if (close) headers.push('connection', 'close');
   res.writeHead(error.status, headers);
   res.end(body);

@@ -113,3 +113,52 @@ export function defineRouterMetrics(registry: Registry, prefix: string, sources:
 }
 
 export type RouterMetricSet = ReturnType<typeof defineRouterMetrics>;
+
+/** Kthena's fairness and session-boost queue buckets (0.001-5 s). */
+export const QUEUE_DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+/**
+ * Kthena's fairness-queue and session-boost-queue metrics (same names under our prefix, same labels, buckets and help
+ * texts). The fairness families keep Kthena's user_id label, always "_all". priority_refresh_total and
+ * heap_rebuild_total stay at zero: Switchyard computes priorities when it picks the next request, so there is
+ * nothing to refresh or rebuild.
+ */
+export function defineQueueMetrics(registry: Registry, prefix: string) {
+  const registers = [registry];
+  const name = (suffix: string): string => `${prefix}_${suffix}`;
+  const byUser = ['model', 'user_id'];
+  return {
+    fairnessSize: new GaugeFamily({ name: name('fairness_queue_size'), help: 'Current fairness queue size for pending requests, aggregated across users', registers, labelNames: byUser }),
+    fairnessDuration: new HistogramFamily({
+      name: name('fairness_queue_duration_seconds'), help: 'Time requests spend in fairness queue before processing, aggregated across users', registers,
+      labelNames: byUser, buckets: QUEUE_DURATION_BUCKETS,
+    }),
+    fairnessCancelled: new CounterFamily({
+      name: name('fairness_queue_cancelled_total'), help: 'Total number of requests cancelled or timed out while in fairness queue, aggregated across users', registers, labelNames: byUser,
+    }),
+    fairnessDequeued: new CounterFamily({
+      name: name('fairness_queue_dequeue_total'), help: 'Total number of requests successfully dequeued from fairness queue, aggregated across users', registers, labelNames: byUser,
+    }),
+    fairnessInflight: new GaugeFamily({ name: name('fairness_queue_inflight'), help: 'Current number of in-flight requests gated by fairness queue semaphore', registers, labelNames: ['model'] }),
+    fairnessPriorityRefresh: new CounterFamily({
+      name: name('fairness_queue_priority_refresh_total'), help: 'Total number of dequeue-time priority refresh-and-reinsert operations', registers, labelNames: ['model'],
+    }),
+    fairnessHeapRebuild: new CounterFamily({
+      name: name('fairness_queue_heap_rebuild_total'), help: 'Total number of full heap rebuild operations due to priority drift', registers, labelNames: ['model'],
+    }),
+    sessionBoostSize: new GaugeFamily({ name: name('session_boost_queue_size'), help: 'Current session boost queue size for pending requests', registers, labelNames: ['model'] }),
+    sessionBoostDuration: new HistogramFamily({
+      name: name('session_boost_queue_duration_seconds'), help: 'Time requests spend in session boost queue before processing', registers,
+      labelNames: ['model'], buckets: QUEUE_DURATION_BUCKETS,
+    }),
+    sessionBoostCancelled: new CounterFamily({
+      name: name('session_boost_queue_cancelled_total'), help: 'Total number of requests cancelled or timed out while in session boost queue', registers, labelNames: ['model'],
+    }),
+    sessionBoostDequeued: new CounterFamily({
+      name: name('session_boost_queue_dequeue_total'), help: 'Total number of requests successfully dequeued from session boost queue', registers, labelNames: ['model'],
+    }),
+    sessionBoostInflight: new GaugeFamily({ name: name('session_boost_queue_inflight'), help: 'Current number of in-flight requests gated by session boost queue', registers, labelNames: ['model'] }),
+  };
+}
+
+export type QueueMetricSet = ReturnType<typeof defineQueueMetrics>;

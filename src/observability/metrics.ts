@@ -10,7 +10,7 @@ import { KvCacheMetrics } from './kvcache-metrics.ts';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { SchedulerObserver } from '../scheduling/framework/observer.ts';
 import { finishReasonOf, statusOf } from './error-types.ts';
-import { defineRouterMetrics, type RouterMetricSet, type ScrapeSources } from './metric-definitions.ts';
+import { defineQueueMetrics, defineRouterMetrics, type QueueMetricSet, type RouterMetricSet, type ScrapeSources } from './metric-definitions.ts';
 import type { CounterSeries, GaugeSeries, HistogramSeries } from './metric-series.ts';
 import { definePodMetrics, type PodMetricsSources } from './pod-metrics.ts';
 import { pathOnly, type RequestRecord } from './request-record.ts';
@@ -114,6 +114,8 @@ class Destination {
 
 export class RouterMetrics implements SchedulerObserver {
   readonly registry = new Registry();
+  /** Kthena's fairness and session-boost queue metrics, for the fair queue. */
+  readonly queue: QueueMetricSet;
   private readonly m: RouterMetricSet;
   private readonly knownModel: (model: string) => boolean;
   /** model → path → route → server → upstream model → destination (nested: no key string built per request). */
@@ -133,6 +135,7 @@ export class RouterMetrics implements SchedulerObserver {
     this.m = defineRouterMetrics(this.registry, options.prefix, options);
     definePodMetrics(this.registry, options.prefix, options.pods);
     this.kvCache = new KvCacheMetrics(this.registry, options.prefix);
+    this.queue = defineQueueMetrics(this.registry, options.prefix);
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
   }
 

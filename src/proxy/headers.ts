@@ -43,6 +43,8 @@ export interface UpstreamHeaderContext {
    * pass it unread (and an usage-only event the router asked for would reach the client).
    */
   readonly identityEncoding?: boolean;
+  /** Lower-case names of client headers not to forward (the caller's credential when it must not reach pods). */
+  readonly strip?: readonly string[] | undefined;
 }
 
 /** The upstream request's headers as undici's flat [name, value, …] array, built once per client request. */
@@ -62,6 +64,7 @@ export function buildUpstreamHeaders(rawHeaders: readonly string[], ctx: Upstrea
     const value = rawHeaders[i + 1];
     if (HOP_BY_HOP.has(lower) || (listed !== null && listed.has(lower))) continue;
     if (ctx.identityEncoding === true && lower === 'accept-encoding') continue;
+    if (ctx.strip !== undefined && ctx.strip.length > 0 && ctx.strip.includes(lower)) continue;
     if (REPLACED_UPSTREAM.has(lower)) {
       if (lower === 'x-forwarded-for') forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
       else if (lower === 'host') host = value;

@@ -16,6 +16,7 @@ import { createEnv, mockStats, modelServer, podStub, post, simpleRoute, startMoc
 
 /** Admits at once while open; otherwise holds requests until the test lets them go, times them out, or they abort. */
 class TestAdmission implements Admission {
+  readonly active = true;
   open = true;
   readonly held: { request: AdmissionRequest; settle: (result: AdmissionTicket | RouterError) => void }[] = [];
   aborted = 0;
@@ -32,6 +33,10 @@ class TestAdmission implements Admission {
         if (!this.ignoreAbort) settle(new RouterError('queue_timeout', 'client gone'));
       });
     });
+  }
+
+  keysOf(identityUser: string | null): { user: string; sessionKey: string | null } {
+    return { user: identityUser ?? '', sessionKey: null };
   }
 
   ticket(): AdmissionTicket {

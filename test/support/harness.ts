@@ -51,8 +51,9 @@ export async function startRouter(
     /** Engine metrics scraping is off unless asked for: pods' metrics stay unknown, so scheduling is by in-flight count. */
     metricsScrapeIntervalMs?: number;
     routerConfigFile?: string;
+    logger?: RouterAppOptions['logger'];
   } & Pick<RouterAppOptions, 'metricsPort' | 'exposeMetricsOnRouterPort' | 'metricsPrefix' | 'accessLog' | 'debugPort' | 'allowExplainHeader'
-    | 'rateLimitFailureMode' | 'authenticator' | 'admission' | 'queueHeartbeatMs' | 'onRequestDone' | 'upstreamCaFile' | 'limits' | 'allowPaths'> = {},
+    | 'rateLimitFailureMode' | 'authenticator' | 'admission' | 'queueHeartbeatMs' | 'onRequestDone' | 'upstreamCaFile' | 'limits' | 'allowPaths' | 'env'> = {},
 ): Promise<RouterApp> {
   env.router = await startRouterApp({
     configPaths: [env.dir],
@@ -77,7 +78,8 @@ export async function startRouter(
     upstreamCaFile: overrides.upstreamCaFile,
     limits: overrides.limits,
     allowPaths: overrides.allowPaths,
-    logger: pino({ level: 'silent' }),
+    env: overrides.env ?? {},
+    logger: overrides.logger ?? pino({ level: 'silent' }),
   });
   return env.router;
 }

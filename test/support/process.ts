@@ -25,8 +25,9 @@ export class CliProcess {
   private exit: Exit | null = null;
   private readonly listeners = new Set<() => void>();
 
-  constructor(args: readonly string[]) {
-    this.child = spawn(process.execPath, [BIN, ...args], { cwd: REPO_DIR, stdio: ['ignore', 'pipe', 'pipe'] });
+  /** `env`: variables added to this process's environment. */
+  constructor(args: readonly string[], env: Readonly<Record<string, string>> = {}) {
+    this.child = spawn(process.execPath, [BIN, ...args], { cwd: REPO_DIR, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     running.add(this);
     this.child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
       this.stdout += chunk;
@@ -115,13 +116,13 @@ export class CliProcess {
   }
 }
 
-export function spawnCli(args: readonly string[]): CliProcess {
-  return new CliProcess(args);
+export function spawnCli(args: readonly string[], env: Readonly<Record<string, string>> = {}): CliProcess {
+  return new CliProcess(args, env);
 }
 
 /** Runs a command to its end. */
-export async function runCli(args: readonly string[], timeoutMs = 30_000): Promise<Exit & { stdout: string; stderr: string }> {
-  const proc = spawnCli(args);
+export async function runCli(args: readonly string[], timeoutMs = 30_000, env: Readonly<Record<string, string>> = {}): Promise<Exit & { stdout: string; stderr: string }> {
+  const proc = spawnCli(args, env);
   const exit = await proc.waitForExit(timeoutMs);
   return { ...exit, stdout: proc.stdout, stderr: proc.stderr };
 }

@@ -3,6 +3,7 @@
 // heartbeats (": queued"), so that proxies in front do not cut the idle connection; from then on its answer
 // continues that stream (queued-sse.ts), and a failure ends it with one SSE error event.
 import { RouterError } from '../../errors/router-error.ts';
+import { estimateInputTokens } from '../../observability/token-estimate.ts';
 import type { ExchangeOutcome } from '../../proxy/exchange.ts';
 import type { RequestContext } from '../context.ts';
 import type { AdmissionTicket } from '../filters.ts';
@@ -11,15 +12,14 @@ import { openQueuedStream } from './queued-sse.ts';
 
 const DEFAULT_HEARTBEAT_MS = 5000;
 const HEARTBEAT = ': queued\n\n';
-const SESSION_HEADER = 'x-session-id';
 const QUEUE_RETRY_AFTER_S = '1';
 
 export function admit(ctx: RequestContext): StageResult {
   const admission = ctx.deps.admission;
-  if (admission == null) return undefined;
+  if (admission == null || !admission.active) return undefined;
   const startedAt = performance.now();
-  const user = ctx.identity?.user ?? '';
-  const result = admission.admit({ model: ctx.model, user, sessionKey: headerValue(ctx.req.rawHeaders, SESSION_HEADER) }, ctx.signal);
+  const { user, sessionKey } = admission.keysOf(ctx.identity?.user ?? null, ctx.req.rawHeaders);
+  const result = admission.admit({ model: ctx.model, user, sessionKey, pods: ctx.server?.pods }, ctx.signal);
   if (!(result instanceof Promise)) return admitted(ctx, result, startedAt);
   const heartbeat = ctx.stream ? startHeartbeat(ctx) : null;
   return result.then(
@@ -38,7 +38,7 @@ function admitted(ctx: RequestContext, result: AdmissionTicket | RouterError, st
   ctx.record.queueMs = performance.now() - startedAt;
   if (result instanceof RouterError) {
     // Nothing upstream timed out: the fleet is busy; come back shortly.
-    if (result.code === 'queue_timeout' && !ctx.res.headersSent) ctx.res.setHeader('retry-after', QUEUE_RETRY_AFTER_S);
+    if (result.code === 'queue_timeout' && result.headers.length === 0 && !ctx.res.headersSent) ctx.res.setHeader('retry-after', QUEUE_RETRY_AFTER_S);
     return result;
   }
   if (ctx.ended) {
@@ -54,8 +54,15 @@ export function releaseAdmission(ctx: RequestContext, outcome: ExchangeOutcome |
   const ticket = ctx.ticket;
   if (ticket === null) return;
   ctx.ticket = null;
-  const usage = outcome?.usage;
-  ticket.release(usage == null ? null : { inputTokens: usage.promptTokens, outputTokens: usage.completionTokens });
+  if (outcome === null || outcome.error !== null || outcome.clientAborted || outcome.status >= 400) {
+    ticket.release(null);
+    return;
+  }
+  // A success without reported usage still counts: the input estimate and no output (the fair queue's contract).
+  const usage = outcome.usage;
+  ticket.release(usage == null
+    ? { inputTokens: estimateInputTokens(ctx.parsed), outputTokens: 0 }
+    : { inputTokens: usage.promptTokens, outputTokens: usage.completionTokens });
 }
 
 function startHeartbeat(ctx: RequestContext): NodeJS.Timeout {
@@ -67,11 +74,4 @@ function startHeartbeat(ctx: RequestContext): NodeJS.Timeout {
   // Stops with the client, even if the admission is slow to hear the abort.
   ctx.signal.addEventListener('abort', () => clearInterval(timer), { once: true });
   return timer;
-}
-
-function headerValue(rawHeaders: readonly string[], lowerName: string): string | null {
-  for (let i = 0; i < rawHeaders.length; i += 2) {
-    if (rawHeaders[i].toLowerCase() === lowerName) return rawHeaders[i + 1];
-  }
-  return null;
 }

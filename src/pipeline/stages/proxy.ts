@@ -24,6 +24,7 @@ export function proxy(ctx: RequestContext): StageResult {
     encrypted: 'encrypted' in req.socket && req.socket.encrypted === true,
     // Streams are asked for in identity encoding so that the usage tap reads the events.
     identityEncoding: ctx.stream,
+    strip: deps.authenticator?.podHeadersToStrip,
   });
   record.traceId = ensureTraceContext(headers);
   const server = ctx.server!;

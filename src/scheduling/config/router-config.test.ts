@@ -106,10 +106,11 @@ describe('router configuration file', () => {
     });
   });
 
-  it('accepts and ignores auth with a warning', () => {
-    const { config, warnings } = ok('auth:\n  issuer: https://issuer\n  audiences: [a]\n  jwksUri: https://issuer/jwks\n');
+  it('hands the auth and fairness sections on unparsed, for the composition root to validate', () => {
+    const { config, warnings } = ok('auth:\n  issuer: https://issuer\n  audiences: [a]\n  jwksUri: https://issuer/jwks\nfairness:\n  mode: fairness\n');
     assert.deepEqual(config.filters, DEFAULT_FILTERS);
-    assert.deepEqual(warnings, [`warning: ${FILE}: field auth: authentication is not supported yet; the auth section is ignored`]);
+    assert.deepEqual(warnings, []);
+    assert.deepEqual(config.sections, { auth: { issuer: 'https://issuer', audiences: ['a'], jwksUri: 'https://issuer/jwks' }, fairness: { mode: 'fairness' } });
   });
 
   it('warns about args for a plugin that is not enabled', () => {

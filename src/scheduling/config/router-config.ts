@@ -4,7 +4,8 @@
 //    scheduler without plugins), and `disabled` removes a plugin even when a default enables it;
 //  - unknown fields, unknown plugin names and invalid args are errors, not silently defaulted;
 //  - a score entry without `weight` has weight 1 (Kthena: 0, which disables it);
-//  - `auth` is accepted and ignored with a warning (not supported yet).
+//  - `auth` (Kthena's) and `fairness` (Switchyard's) are not the scheduler's: they are handed on unparsed as
+//    `sections`, and the composition root validates them (a rejected section rejects the whole file).
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { formatFieldPath, type FieldPath } from '../../resources/field-path.ts';
@@ -47,6 +48,13 @@ export interface SchedulerConfig {
   readonly scores: readonly ScoreSetting[];
   /** Args of every plugin in `filters` or `scores`. */
   readonly args: ReadonlyMap<string, PluginArgs>;
+  /** The file's non-scheduler sections, unvalidated (undefined when absent). */
+  readonly sections: RouterConfigSections;
+}
+
+export interface RouterConfigSections {
+  readonly auth: unknown;
+  readonly fairness: unknown;
 }
 
 export type RouterConfigResult =
@@ -73,6 +81,7 @@ const fileSchema = z.strictObject({
     })
     .nullish(),
   auth: z.unknown().optional(),
+  fairness: z.unknown().optional(),
 });
 
 /** The defaults, as used when no router configuration file is given. */
@@ -107,9 +116,6 @@ function resolve(value: unknown, file: string, issues: ConfigIssue[]): Scheduler
   if (!parsed.success) {
     issues.push(...zodIssues(parsed.error, [], file));
     return null;
-  }
-  if (parsed.data.auth !== undefined && parsed.data.auth !== null) {
-    warn(['auth'], 'authentication is not supported yet; the auth section is ignored');
   }
   const scheduler = parsed.data.scheduler ?? {};
   const plugins = scheduler.plugins ?? {};
@@ -185,7 +191,7 @@ function resolve(value: unknown, file: string, issues: ConfigIssue[]): Scheduler
     if (used.has(name)) args.set(name, { value: result.data, key: JSON.stringify(result.data) });
   }
   if (issues.some((i) => i.severity === 'error')) return null;
-  return { filters, scores, args };
+  return { filters, scores, args, sections: { auth: parsed.data.auth, fairness: parsed.data.fairness } };
 }
 
 function zodIssues(error: z.ZodError, prefix: FieldPath, file: string): ConfigIssue[] {

@@ -5,7 +5,7 @@ import type { ConfigIssue } from '../../resources/types.ts';
 import { FrameworkPicker, type FrameworkPickerOptions } from '../framework/framework-picker.ts';
 import type { PluginEnv } from '../framework/types.ts';
 import { buildProfile } from './build-profile.ts';
-import { defaultSchedulerConfig } from './router-config.ts';
+import { defaultSchedulerConfig, type RouterConfigSections } from './router-config.ts';
 import { RouterConfigWatcher } from './router-config-watcher.ts';
 
 export interface SchedulerSetupOptions {
@@ -15,6 +15,17 @@ export interface SchedulerSetupOptions {
   readonly env: PluginEnv;
   readonly onPluginError?: FrameworkPickerOptions['onPluginError'];
   readonly maxInFlightPerPod?: number;
+  /**
+   * Validates the file's non-scheduler sections (auth, fairness) at start and on every reload. Errors reject the
+   * whole file (the scheduler profile too); otherwise `commit` applies them together with the new profile.
+   */
+  readonly prepareSections?: (sections: RouterConfigSections, file: string) => Promise<PreparedSections>;
+}
+
+export interface PreparedSections {
+  readonly issues: readonly ConfigIssue[];
+  /** null: rejected (issues hold the errors). */
+  readonly commit: (() => void) | null;
 }
 
 export interface ReloadEvent {
@@ -51,15 +62,28 @@ export async function setUpScheduler(options: SchedulerSetupOptions): Promise<Sc
   const watcher = new RouterConfigWatcher(options.routerConfigFile, options.reloadDebounceMs);
   const first = await watcher.load();
   if (!first.ok) return { ok: false, issues: first.issues };
+  const file = options.routerConfigFile;
+  const prepare = options.prepareSections ?? null;
+  const firstSections = prepare === null ? null : await prepare(first.config.sections, file);
+  if (firstSections !== null && firstSections.commit === null) return { ok: false, issues: [...first.issues, ...firstSections.issues] };
+  firstSections?.commit?.();
   const picker = new FrameworkPicker(buildProfile(first.config, env), pickerOptions);
+  let reloads = Promise.resolve();
   return {
     ok: true,
     picker,
-    issues: first.issues,
+    issues: [...first.issues, ...(firstSections?.issues ?? [])],
     watch(onReload) {
       return watcher.watch((result) => {
-        if (result.ok) picker.setProfile(buildProfile(result.config, env, picker.profile));
-        onReload({ accepted: result.ok, issues: result.issues });
+        if (!result.ok) return onReload({ accepted: false, issues: result.issues });
+        // Sections may read files (API keys): reloads apply in order, each with its profile.
+        reloads = reloads.then(async () => {
+          const sections = prepare === null ? null : await prepare(result.config.sections, file);
+          if (sections !== null && sections.commit === null) return onReload({ accepted: false, issues: [...result.issues, ...sections.issues] });
+          picker.setProfile(buildProfile(result.config, env, picker.profile));
+          sections?.commit?.();
+          onReload({ accepted: true, issues: [...result.issues, ...(sections?.issues ?? [])] });
+        }).catch(() => undefined);
       });
     },
     close: () => watcher.close(),

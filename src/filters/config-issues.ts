@@ -1,0 +1,42 @@
+// Shared by the filters' config sections: zod issues as ConfigIssues (file + field path) and Go-style durations.
+import { z } from 'zod';
+import { checkGoDuration } from '../resources/duration.ts';
+import { formatFieldPath, type FieldPath } from '../resources/field-path.ts';
+import type { ConfigIssue } from '../resources/types.ts';
+import { readableErrorMap } from '../resources/zod-issues.ts';
+
+export type SectionResult<T> =
+  | { readonly ok: true; readonly config: T; readonly issues: readonly ConfigIssue[] }
+  | { readonly ok: false; readonly issues: readonly ConfigIssue[] };
+
+/** A Go duration ("30s", "1m30s") or a bare number of seconds, as milliseconds. */
+export const durationMs = z.union([z.number().min(0), z.string()]).transform((value, ctx) => {
+  if (typeof value === 'number') return value * 1000;
+  const parsed = checkGoDuration(value);
+  if (!parsed.ok) {
+    ctx.addIssue({ code: 'custom', message: parsed.error });
+    return z.NEVER;
+  }
+  return parsed.ms;
+});
+
+/** Parses `raw` with `schema`; every issue names the file and the field path under `prefix`. */
+export function parseSection<S extends z.ZodType>(schema: S, raw: unknown, file: string, prefix: FieldPath): SectionResult<z.output<S>> {
+  const parsed = schema.safeParse(raw, { error: readableErrorMap, reportInput: true });
+  if (parsed.success) return { ok: true, config: parsed.data, issues: [] };
+  return { ok: false, issues: zodIssues(parsed.error, prefix, file) };
+}
+
+export function zodIssues(error: z.ZodError, prefix: FieldPath, file: string): ConfigIssue[] {
+  return error.issues.flatMap((issue): ConfigIssue[] => {
+    const path = [...prefix, ...issue.path];
+    if (issue.code === 'unrecognized_keys') {
+      return issue.keys.map((key) => ({ severity: 'error', file, path: formatFieldPath([...path, key]), message: 'unknown field' }));
+    }
+    return [{ severity: 'error', file, path: formatFieldPath(path), message: issue.message }];
+  });
+}
+
+export function issueAt(severity: 'error' | 'warning', file: string, path: FieldPath, message: string): ConfigIssue {
+  return { severity, file, path: formatFieldPath(path), message };
+}
