@@ -52,7 +52,7 @@ export async function startRouter(
     metricsScrapeIntervalMs?: number;
     routerConfigFile?: string;
   } & Pick<RouterAppOptions, 'metricsPort' | 'exposeMetricsOnRouterPort' | 'metricsPrefix' | 'accessLog' | 'debugPort' | 'allowExplainHeader'
-    | 'rateLimitFailureMode' | 'authenticator' | 'admission' | 'queueHeartbeatMs' | 'onRequestDone' | 'upstreamCaFile' | 'limits' | 'allowPaths'> = {},
+    | 'rateLimitFailureMode' | 'authenticator' | 'admission' | 'queueHeartbeatMs' | 'onRequestDone' | 'upstreamCaFile' | 'limits' | 'allowPaths' | 'upstream'> = {},
 ): Promise<RouterApp> {
   env.router = await startRouterApp({
     configPaths: [env.dir],
@@ -77,6 +77,7 @@ export async function startRouter(
     upstreamCaFile: overrides.upstreamCaFile,
     limits: overrides.limits,
     allowPaths: overrides.allowPaths,
+    upstream: overrides.upstream,
     logger: pino({ level: 'silent' }),
   });
   return env.router;
