@@ -4,6 +4,7 @@
 //   malformed        sends a 200 head with chunked framing, then bytes that are no chunk
 //   garbage-stream   sends an SSE head and one event, then broken chunk framing
 //   stall            sends an SSE head and one event, then nothing (the connection stays open)
+//   stall-body       sends a JSON head promising 100 bytes and 10 of them, then nothing
 //   gzip-sse         gzips an SSE answer (with a usage event) although the router asked for identity
 //   huge             a 200 JSON body of HUGE_BODY_BYTES
 import { createServer, type Server, type Socket } from 'node:net';
@@ -45,6 +46,9 @@ function act(socket: Socket, fault: string): void {
     case 'stall':
       socket.write(SSE_HEAD);
       socket.write(chunk(EVENT));
+      return;
+    case 'stall-body':
+      socket.write('HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"id":"x",');
       return;
     case 'gzip-sse': {
       const body = gzipSync(`${EVENT}${USAGE_EVENT}data: [DONE]\n\n`);

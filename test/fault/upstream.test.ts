@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { RouterApp } from '../../src/cli/router-app.ts';
 import { createEnv, modelServer, podStub, simpleRoute, startRouter, writeYaml, type TestEnv } from '../support/harness.ts';
+import { killAll, startServe } from '../support/process.ts';
 import { rawRequest, sseData } from '../support/raw-http.ts';
 import { startFaultyPod, HUGE_BODY_BYTES, type FaultyPod } from './faulty-pod.ts';
 import { exchange } from './raw-exchange.ts';
@@ -109,6 +110,16 @@ describe('faulty pods', () => {
     await f.logLine('stall-1');
   });
 
+  it('a JSON body that stalls after its first bytes: cut after --stream-idle-timeout, logged with the error', async () => {
+    const { head, body } = request('stall-body', 'stall-body-1');
+    const out = await exchange(f.router.url, Buffer.from(`${head.replace(/\n/g, '\r\n')}\r\ncontent-length: ${body.length}\r\n\r\n${body}`));
+    const text = out.data.toString('latin1');
+    assert.match(text, /^HTTP\/1\.1 200 /);
+    assert.equal(out.malformed, 'a body shorter than its content-length', text);
+    const line = await f.logLine('stall-body-1');
+    assert.equal((line.error as { code?: string; message?: string } | undefined)?.message?.includes('stream idle timeout'), true, JSON.stringify(line));
+  });
+
   it('a gzip event stream despite accept-encoding: identity is refused (502), the usage event never reaches the client', async () => {
     const { head, body } = request('gzip-sse', 'gzip-1', true);
     const res = await rawRequest(f.router.url, head, body);
@@ -155,5 +166,25 @@ describe('every pooled connection busy', () => {
     assert.equal(line.status_code, 503);
     await Promise.all(f.pods.map((p) => p.close()));
     await Promise.all(held);
+  });
+});
+
+describe('the upstream flags of switchyard serve', () => {
+  after(() => killAll());
+
+  it('--upstream-header-timeout and --stream-idle-timeout reach the proxy', async () => {
+    const f = await startFaultyRouter(1, {});
+    try {
+      const { url } = await startServe(['--config', f.env.dir, '--access-log', 'off', '--upstream-header-timeout', '300ms', '--stream-idle-timeout', '300ms']);
+      const never = request('never', 'cli-never');
+      const res = await rawRequest(url, never.head, never.body);
+      assert.equal(res.status, 504, res.text);
+      const stall = request('stall', 'cli-stall', true);
+      const stalled = await rawRequest(url, stall.head, stall.body);
+      assert.equal(errorCode(JSON.parse(sseData(stalled.text).at(-1) ?? '{}')), 'upstream_stream_error', stalled.text);
+    } finally {
+      await killAll();
+      await f.env.cleanup();
+    }
   });
 });
