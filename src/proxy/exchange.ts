@@ -5,7 +5,9 @@
 //     without a policy; 502/503/504, timeouts and broken connections within trafficPolicy.retry.attempts, after
 //     retryInterval (or the backend's delay, e.g. a provider's Retry-After);
 //   - committing an answer: the client's headers, the SSE usage tap, the copy of a JSON answer's usage;
-//   - a committed answer that breaks ends with one SSE error event (streams) or a cut connection, never a second one;
+//   - a non-streamed answer's head waits for its first body byte, so one that breaks before any is a proper 502;
+//     a committed answer that breaks later ends with one SSE error event (streams) or a cut connection, never a
+//     second response; an event stream that ignored accept-encoding: identity is refused (it cannot be tapped);
 //   - a client that goes away cancels the running attempt at once;
 //   - timing (when the answering headers came) and the outcome the request record gets.
 // Built on undici's dispatch() callbacks (upstream-leg.ts): no streams, no per-chunk promises or allocations.

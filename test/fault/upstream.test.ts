@@ -164,6 +164,8 @@ describe('every pooled connection busy', () => {
     assert.equal(res.headers['retry-after'], '1');
     const line = await f.logLine('busy-1');
     assert.equal(line.status_code, 503);
+    assert.equal(line.upstream_attempts, 2, 'the other pod was tried before the 503');
+    assert.equal((line.error as { type: string }).type, 'proxy');
     await Promise.all(f.pods.map((p) => p.close()));
     await Promise.all(held);
   });
