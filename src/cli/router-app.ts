@@ -11,7 +11,7 @@ import { EngineTokenizer } from '../tokenization/engine-tokenizer.ts';
 import { DEFAULT_SCRAPER_OPTIONS, EngineScraper, staleAfterMs } from '../engines/scraper.ts';
 import { HealthChecker, DEFAULT_HEALTH_CHECK } from '../pods/health-checker.ts';
 import { PodStateTable } from '../pods/pod-state.ts';
-import { DEFAULT_POOL_OPTIONS, UpstreamPools, providerPoolKey } from '../proxy/upstream-pools.ts';
+import { DEFAULT_POOL_OPTIONS, UpstreamPools, providerPoolKey, type UpstreamPoolOptions } from '../proxy/upstream-pools.ts';
 import { RateLimiter, type RateLimitFailureMode } from '../filters/rate-limit/rate-limiter.ts';
 import type { Admission, Authenticator } from '../pipeline/filters.ts';
 import { formatIssue, type ConfigIssue } from '../resources/types.ts';
@@ -62,6 +62,8 @@ export interface RouterAppOptions extends Omit<ObservabilityOptions, 'metricsHos
   readonly tls?: TlsFiles;
   /** PEM bundle of CAs trusted for https pods (--upstream-ca), besides Node's. */
   readonly upstreamCaFile?: string;
+  /** Upstream timeouts and connection cap; unset fields take the defaults (upstream-pools.ts). */
+  readonly upstream?: Partial<Omit<UpstreamPoolOptions, 'ca'>>;
   /** When Redis cannot be asked about a global rate limit: let requests through (default) or refuse them. */
   readonly rateLimitFailureMode?: RateLimitFailureMode;
   /**
@@ -111,7 +113,7 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
   const podStates = new PodStateTable();
   const ca = await readUpstreamCa(options.upstreamCaFile);
   const tls = options.tls === undefined ? null : await readTlsFiles(options.tls);
-  const pools = new UpstreamPools({ ...DEFAULT_POOL_OPTIONS, ca });
+  const pools = new UpstreamPools({ ...DEFAULT_POOL_OPTIONS, ...options.upstream, ca });
   const health = options.healthCheckIntervalMs > 0
     ? new HealthChecker(podStates, { ...DEFAULT_HEALTH_CHECK, intervalMs: options.healthCheckIntervalMs, ca })
     : null;

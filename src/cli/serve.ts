@@ -42,6 +42,9 @@ export interface ServeFlags {
   tlsCert?: string;
   tlsKey?: string;
   upstreamCa?: string;
+  upstreamHeaderTimeout: number;
+  streamIdleTimeout: number;
+  upstreamConnectionWait: number;
   rateLimitFailureMode: 'open' | 'closed';
   logLevel: LogLevel;
 }
@@ -83,6 +86,11 @@ export async function runServe(flags: ServeFlags): Promise<void> {
       allowExplainHeader: flags.allowExplainHeader === true,
       tls: flags.tlsCert !== undefined && flags.tlsKey !== undefined ? { certFile: flags.tlsCert, keyFile: flags.tlsKey } : undefined,
       upstreamCaFile: flags.upstreamCa,
+      upstream: {
+        headerTimeoutMs: flags.upstreamHeaderTimeout,
+        streamIdleTimeoutMs: flags.streamIdleTimeout,
+        connectionWaitMs: flags.upstreamConnectionWait,
+      },
       rateLimitFailureMode: flags.rateLimitFailureMode,
       logger,
     });

@@ -49,6 +49,8 @@ export const ERROR_CODES = {
   no_pd_pair: { status: 503, type: 'server_error' },
   upstream_unavailable: { status: 502, type: 'server_error' },
   upstream_timeout: { status: 504, type: 'timeout_error' },
+  /** Every tried pod had all its connections busy for longer than --upstream-connection-wait; answered with Retry-After. */
+  upstream_busy: { status: 503, type: 'server_error' },
   upstream_stream_error: { status: 502, type: 'server_error' },
   /** A pod's answer broke the PD protocol (e.g. a nixl prefill answer without kv_transfer_params). */
   upstream_protocol_error: { status: 502, type: 'server_error' },

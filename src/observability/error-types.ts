@@ -11,7 +11,7 @@
 //   provider_not_found, provider_not_ready                             → provider_discovery
 //   provider_path_unsupported                                          → external_provider_proxy
 //   upstream_unavailable, upstream_timeout, upstream_stream_error,
-//   upstream_protocol_error                                            → proxy
+//   upstream_protocol_error, upstream_busy                             → proxy
 //   rate_limit_exceeded, rate_limit_unavailable                        → rate_limit
 //   queue_timeout                                                      → scheduling
 //   unauthorized (Kthena logs no error type for its 401)               → request_failed
@@ -52,6 +52,7 @@ export const ERROR_TYPES: Readonly<Partial<Record<ErrorCode, string>>> = {
   provider_path_unsupported: 'external_provider_proxy',
   upstream_unavailable: 'proxy',
   upstream_timeout: 'proxy',
+  upstream_busy: 'proxy',
   upstream_stream_error: 'proxy',
   upstream_protocol_error: 'proxy',
   rate_limit_exceeded: 'rate_limit',

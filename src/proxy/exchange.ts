@@ -5,7 +5,9 @@
 //     without a policy; 502/503/504, timeouts and broken connections within trafficPolicy.retry.attempts, after
 //     retryInterval (or the backend's delay, e.g. a provider's Retry-After);
 //   - committing an answer: the client's headers, the SSE usage tap, the copy of a JSON answer's usage;
-//   - a committed answer that breaks ends with one SSE error event (streams) or a cut connection, never a second one;
+//   - a non-streamed answer's head waits for its first body byte, so one that breaks before any is a proper 502;
+//     a committed answer that breaks later ends with one SSE error event (streams) or a cut connection, never a
+//     second response; an event stream that ignored accept-encoding: identity is refused (it cannot be tapped);
 //   - a client that goes away cancels the running attempt at once;
 //   - timing (when the answering headers came) and the outcome the request record gets.
 // Built on undici's dispatch() callbacks (upstream-leg.ts): no streams, no per-chunk promises or allocations.
@@ -23,6 +25,9 @@ export type { Backend, BackendAttempt, ExchangeOutcome, ExchangeRequest } from '
 export const MAX_CONNECT_RETRIES = 3;
 
 const DIGITS = /^\d+$/;
+
+/** Retry-After of a 503 upstream_busy: pooled connections free up as streams end, within seconds. */
+const UPSTREAM_BUSY_RETRY_AFTER_S = '1';
 
 class ClientGone extends Error {}
 
@@ -54,6 +59,11 @@ export class Exchange implements AttemptSink {
   private expectedBytes = -1;
   private sentBytes = 0;
   private drainListened = false;
+  /**
+   * A non-streamed answer's head, held until its first body byte (or its end): a pod that closes after its headers
+   * then gets the client a 502 instead of an empty reply. Event streams send their head at once.
+   */
+  private heldHead: string[] | null = null;
 
   constructor(request: ExchangeRequest, backend: Backend) {
     this.request = request;
@@ -122,22 +132,33 @@ export class Exchange implements AttemptSink {
     const res = this.request.res;
     // A queued stream (pipeline admit stage) has its status line out already: its response continues that stream.
     if (attempt !== this.current || this.finished || this.committed) return false;
+    const contentType = headers['content-type'];
+    const isSse = this.request.stream && typeof contentType === 'string' && contentType.startsWith('text/event-stream');
+    if (isSse && isEncoded(headers)) {
+      // Streams ask for identity; an upstream that compresses anyway could not be tapped (usage lost, the hidden usage
+      // event passed on): refused like a malformed answer, retried elsewhere under the retry policy.
+      const coding = String(headers['content-encoding']);
+      this.attemptFailed(attempt, new RouterError('upstream_protocol_error', `the upstream sent a ${coding}-encoded event stream although the router asked for accept-encoding: identity`), 'retryable');
+      return false;
+    }
     this.committed = true;
     this.lastError = null; // the client gets an upstream answer, whatever failed before
     this.upstreamStatus = status;
     this.servedBy = pod;
     this.headersAt = performance.now();
-    const contentType = headers['content-type'];
-    // An encoded stream (an upstream that ignored Accept-Encoding: identity) cannot be tapped: it passes as it is.
-    const isSse = this.request.stream && typeof contentType === 'string' && contentType.startsWith('text/event-stream') && !isEncoded(headers);
     const tap = isSse ? new SseUsageTap(this.request.hideUsage) : null;
     this.answer = new AnswerUsage(tap, status, headers);
     if (tap === null) {
       const length = headers['content-length'];
       if (typeof length === 'string' && DIGITS.test(length)) this.expectedBytes = Number(length);
     }
-    res.writeHead(status, buildClientHeaders(headers, this.request.requestId, tap !== null && this.request.hideUsage, this.request.closeConnection()));
-    if (isSse) res.flushHeaders();
+    const head = buildClientHeaders(headers, this.request.requestId, tap !== null && this.request.hideUsage, this.request.closeConnection());
+    if (isSse) {
+      res.writeHead(status, head);
+      res.flushHeaders();
+    } else {
+      this.heldHead = head;
+    }
     return true;
   }
 
@@ -147,6 +168,7 @@ export class Exchange implements AttemptSink {
     const out = answer.pass(chunk);
     if (out === null || out.length === 0) return true;
     const res = this.request.res;
+    if (this.heldHead !== null) this.sendHeldHead(res);
     if (this.expectedBytes >= 0) {
       this.sentBytes += out.length;
       if (this.sentBytes === this.expectedBytes) {
@@ -171,6 +193,7 @@ export class Exchange implements AttemptSink {
   completed(attempt: BackendAttempt): void {
     if (attempt !== this.current || this.finished || !this.committed) return;
     const res = this.request.res;
+    if (this.heldHead !== null) this.sendHeldHead(res);
     const usage = this.answer === null ? null : this.answer.finish(res);
     if (!res.writableEnded) res.end(); // the last relay may have ended it with the last bytes
     this.finish(this.upstreamStatus, usage);
@@ -180,6 +203,14 @@ export class Exchange implements AttemptSink {
     if (attempt !== this.current || this.finished || !this.committed) return;
     this.lastError = error;
     const res = this.request.res;
+    if (this.heldHead !== null) {
+      // Nothing of the answer left yet: the client gets a proper 502 rather than an empty reply (a queued stream:
+      // one SSE error event, queued-sse.ts).
+      this.heldHead = null;
+      writeErrorResponse(res, error, this.request.requestId, this.request.closeConnection());
+      this.finish(error.status, null);
+      return;
+    }
     const sse = (this.answer?.tap ?? null) !== null;
     if (sse && !res.writableEnded) res.end(`data: ${error.toBody()}\n\n`);
     else res.destroy();
@@ -192,9 +223,16 @@ export class Exchange implements AttemptSink {
     const res = this.request.res;
     if (!this.committed && !res.headersSent) {
       this.committed = true;
+      if (error.code === 'upstream_busy') res.setHeader('retry-after', UPSTREAM_BUSY_RETRY_AFTER_S);
       writeErrorResponse(res, error, this.request.requestId, this.request.closeConnection());
     }
     this.finish(error.status, null);
+  }
+
+  private sendHeldHead(res: ServerResponse): void {
+    const head = this.heldHead!;
+    this.heldHead = null;
+    res.writeHead(this.upstreamStatus, head);
   }
 
   private finish(status: number, usage: TokenUsage | null): void {

@@ -234,7 +234,7 @@ class PairAttempt implements BackendAttempt, LegListener {
       this.ex.brokeMidway(this, failure.error);
       return;
     }
-    this.failed([pod], failure.error, failure.kind === 'connect' ? 'connect' : 'retryable');
+    this.failed([pod], failure.error, failure.kind === 'connect' || failure.kind === 'busy' ? 'connect' : 'retryable');
   }
 
   // ---- steps ----
@@ -244,7 +244,7 @@ class PairAttempt implements BackendAttempt, LegListener {
     const request: LegRequest = { path, headers: role === 'prefill' ? this.prefillHeaders : headers, body, timeoutMs };
     const leg = new PdLeg(role, pod, this.backend.states, this, request);
     this.timing[role].start = performance.now();
-    leg.dispatch(this.backend.pools.get(pod.origin));
+    leg.dispatch(this.backend.pools.get(pod.origin), this.backend.pools.connectionWaitMs);
     return leg;
   }
 

@@ -82,7 +82,7 @@ export class PodBackend implements Backend, LegListener {
     const leg = upstream as PodAttempt;
     const exchange = this.exchange!;
     if (failure.afterHeaders && !this.discarding) exchange.brokeMidway(leg, failure.error);
-    else exchange.attemptFailed(leg, failure.error, failure.kind === 'connect' ? 'connect' : 'retryable');
+    else exchange.attemptFailed(leg, failure.error, failure.kind === 'connect' || failure.kind === 'busy' ? 'connect' : 'retryable');
   }
 }
 
@@ -102,6 +102,6 @@ class PodAttempt extends UpstreamLeg implements BackendAttempt {
   }
 
   start(): void {
-    this.dispatch(this.pools.get(this.pod.origin));
+    this.dispatch(this.pools.get(this.pod.origin), this.pools.connectionWaitMs);
   }
 }

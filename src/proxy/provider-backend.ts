@@ -165,7 +165,7 @@ class ProviderAttempt extends UpstreamLeg implements BackendAttempt {
   }
 
   start(): void {
-    this.dispatch(this.pools.getProvider(this.provider.origin, this.provider.insecureSkipVerify));
+    this.dispatch(this.pools.getProvider(this.provider.origin, this.provider.insecureSkipVerify), this.pools.connectionWaitMs);
   }
 }
 

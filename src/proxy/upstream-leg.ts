@@ -15,6 +15,8 @@ export type LegFailureKind =
   | 'connect'
   /** No answer within the timeout. */
   | 'timeout'
+  /** No free connection to the upstream within the connection wait: not sent, safe to try elsewhere. */
+  | 'busy'
   /** The connection broke, before or after the response headers. */
   | 'broken';
 
@@ -59,6 +61,8 @@ export abstract class UpstreamLeg extends DeadlineNode implements Dispatcher.Dis
   private headersSeen = false;
   private paused = false;
   private done = false;
+  /** On the connection-wait deadline list (queued in the pool); the response timeout starts once a connection is had. */
+  private waitingMs = 0;
 
   constructor(origin: string, states: PodStateTable, listener: LegListener, request: LegRequest, timeoutCoversBody: boolean) {
     super();
@@ -78,11 +82,18 @@ export abstract class UpstreamLeg extends DeadlineNode implements Dispatcher.Dis
     return this.done || this.abandonReason !== null;
   }
 
-  dispatch(pool: Dispatcher): void {
+  /** `connectionWaitMs` (0: unbounded) bounds the wait for a free pooled connection, connecting included. */
+  dispatch(pool: Dispatcher, connectionWaitMs = 0): void {
     this.state.inFlight++;
     const { path, headers, body, timeoutMs } = this.request;
-    if (timeoutMs !== undefined) deadlineList(timeoutMs).add(this);
-    pool.dispatch({ path, method: 'POST', headers, body }, this);
+    if (connectionWaitMs > 0) {
+      this.waitingMs = connectionWaitMs;
+      deadlineList(connectionWaitMs).add(this);
+    } else if (timeoutMs !== undefined) {
+      deadlineList(timeoutMs).add(this);
+    }
+    // trafficPolicy.timeout replaces the pool's default header timeout (--upstream-header-timeout).
+    pool.dispatch({ path, method: 'POST', headers, body, headersTimeout: timeoutMs === undefined ? undefined : 0 }, this);
   }
 
   /** Cancels the request (the upstream sees the connection close); no listener call follows. */
@@ -104,6 +115,18 @@ export abstract class UpstreamLeg extends DeadlineNode implements Dispatcher.Dis
   /** The timeout passed (the node is off its deadline list already). */
   deadlinePassed(): void {
     if (this.settled) return;
+    if (this.waitingMs > 0) {
+      const waited = this.waitingMs;
+      this.waitingMs = 0;
+      this.abandon(new Error(`${this.label} had no free connection`));
+      this.done = true;
+      this.listener.onFailure(this, {
+        kind: 'busy',
+        error: new RouterError('upstream_busy', `${this.label} had no free connection within ${waited} ms (--upstream-connection-wait)`),
+        afterHeaders: false,
+      });
+      return;
+    }
     const ms = this.request.timeoutMs ?? 0;
     const what = this.timeoutCoversBody ? 'did not answer' : 'sent no response headers';
     this.abandon(new Error(`${this.label} timed out`));
@@ -117,7 +140,16 @@ export abstract class UpstreamLeg extends DeadlineNode implements Dispatcher.Dis
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller;
-    if (this.abandonReason !== null) controller.abort(this.abandonReason);
+    if (this.abandonReason !== null) {
+      controller.abort(this.abandonReason);
+      return;
+    }
+    // undici calls this when the request gets a connection: the wait for one is over.
+    if (this.waitingMs > 0) {
+      this.waitingMs = 0;
+      this.clearTimer();
+      if (this.request.timeoutMs !== undefined) deadlineList(this.request.timeoutMs).add(this);
+    }
   }
 
   onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
@@ -154,6 +186,22 @@ export abstract class UpstreamLeg extends DeadlineNode implements Dispatcher.Dis
     const connect = code !== undefined && CONNECT_ERRORS.has(code);
     if (connect) this.states.reportConnectFailure(this.origin, `${code}: ${error.message}`);
     const detail = code !== undefined ? `${code}: ${error.message}` : error.message;
+    if (code === 'UND_ERR_HEADERS_TIMEOUT') {
+      this.listener.onFailure(this, {
+        kind: 'timeout',
+        error: new RouterError('upstream_timeout', `${this.label} sent no response headers within the upstream header timeout (--upstream-header-timeout)`),
+        afterHeaders: false,
+      });
+      return;
+    }
+    if (code === 'UND_ERR_BODY_TIMEOUT') {
+      this.listener.onFailure(this, {
+        kind: 'timeout',
+        error: new RouterError('upstream_stream_error', `${this.label} sent nothing for longer than the stream idle timeout (--stream-idle-timeout)`),
+        afterHeaders: this.headersSeen,
+      });
+      return;
+    }
     this.listener.onFailure(this, {
       kind: connect ? 'connect' : 'broken',
       error: this.headersSeen

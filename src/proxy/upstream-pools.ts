@@ -8,6 +8,12 @@ export interface UpstreamPoolOptions {
   readonly connectionsPerPod: number;
   readonly connectTimeoutMs: number;
   readonly keepAliveTimeoutMs: number;
+  /** Wait for a pod's response headers when trafficPolicy.timeout is unset (--upstream-header-timeout). */
+  readonly headerTimeoutMs: number;
+  /** No byte from an upstream for this long ends its answer (--stream-idle-timeout). */
+  readonly streamIdleTimeoutMs: number;
+  /** Wait for a free pooled connection (--upstream-connection-wait); beyond: another pod, then 503 upstream_busy. */
+  readonly connectionWaitMs: number;
   /** CA certificates trusted for https pods (--upstream-ca), besides Node's; absent: Node's only. */
   readonly ca?: string;
 }
@@ -16,6 +22,11 @@ export const DEFAULT_POOL_OPTIONS: UpstreamPoolOptions = {
   connectionsPerPod: 1024,
   connectTimeoutMs: 5000,
   keepAliveTimeoutMs: 30_000,
+  // Prefill of a long prompt on a loaded pod takes minutes; a pod silent for 10 min is not going to answer.
+  headerTimeoutMs: 600_000,
+  // Engines send tokens every few ms to s; 5 min of silence (Envoy's stream idle default) is a stuck pod.
+  streamIdleTimeoutMs: 300_000,
+  connectionWaitMs: 10_000,
 };
 
 export class UpstreamPools {
@@ -29,6 +40,11 @@ export class UpstreamPools {
   /** Requests beyond this many to one pod wait in its pool for a connection; the scheduler avoids such pods. */
   get connectionsPerPod(): number {
     return this.options.connectionsPerPod;
+  }
+
+  /** Bound on the wait for a free connection in a pod's pool (0: none). */
+  get connectionWaitMs(): number {
+    return this.options.connectionWaitMs;
   }
 
   get(origin: string): Pool {
@@ -48,9 +64,9 @@ export class UpstreamPools {
       connectTimeout: this.options.connectTimeoutMs,
       keepAliveTimeout: this.options.keepAliveTimeoutMs,
       connect: verify ? tlsConnect(this.options.ca) : { rejectUnauthorized: false },
-      // The router applies its own per-attempt timeout (trafficPolicy.timeout); a non-streamed answer can take minutes.
-      headersTimeout: 0,
-      bodyTimeout: 300_000, // idle time between body chunks, like Envoy's stream idle timeout
+      // Without trafficPolicy.timeout (which replaces it per request, upstream-leg.ts); a non-streamed answer can take minutes.
+      headersTimeout: this.options.headerTimeoutMs,
+      bodyTimeout: this.options.streamIdleTimeoutMs, // idle time between body chunks, like Envoy's stream idle timeout
     });
     this.pools.set(key, pool);
     return pool;

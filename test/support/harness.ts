@@ -53,7 +53,7 @@ export async function startRouter(
     routerConfigFile?: string;
     logger?: RouterAppOptions['logger'];
   } & Pick<RouterAppOptions, 'metricsPort' | 'exposeMetricsOnRouterPort' | 'metricsPrefix' | 'accessLog' | 'debugPort' | 'allowExplainHeader'
-    | 'rateLimitFailureMode' | 'authenticator' | 'admission' | 'queueHeartbeatMs' | 'onRequestDone' | 'upstreamCaFile' | 'limits' | 'allowPaths' | 'env'> = {},
+    | 'rateLimitFailureMode' | 'authenticator' | 'admission' | 'queueHeartbeatMs' | 'onRequestDone' | 'upstreamCaFile' | 'limits' | 'allowPaths' | 'env' | 'upstream'> = {},
 ): Promise<RouterApp> {
   env.router = await startRouterApp({
     configPaths: [env.dir],
@@ -78,6 +78,7 @@ export async function startRouter(
     upstreamCaFile: overrides.upstreamCaFile,
     limits: overrides.limits,
     allowPaths: overrides.allowPaths,
+    upstream: overrides.upstream,
     env: overrides.env ?? {},
     logger: overrides.logger ?? pino({ level: 'silent' }),
   });
