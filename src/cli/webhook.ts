@@ -1,9 +1,13 @@
 // `switchyard webhook`: the validating admission webhook for ModelRoute, ModelServer and ExternalModelProvider.
-// Certificates from files (cert-manager's tls.crt / tls.key), or a self-signed one generated at start-up whose PEM
-// is logged (put it, base64-encoded, in the ValidatingWebhookConfiguration's caBundle).
-import { readFile } from 'node:fs/promises';
+// Certificates from files (cert-manager's tls.crt / tls.key, watched: a renewed pair serves new connections without a
+// restart), or a self-signed one generated at start-up whose PEM is logged (put it, base64-encoded, in the
+// ValidatingWebhookConfiguration's caBundle).
 import { createLogger, type LogLevel } from '../observability/logger.ts';
+import { readTlsFiles, watchTlsFiles, type TlsFiles } from '../server/tls-files.ts';
 import { startWebhookServer } from '../webhook/webhook-server.ts';
+
+/** Quiet time after a certificate file changes before the pair is read again (cert and key change together). */
+const CERT_RELOAD_DEBOUNCE_MS = 200;
 
 export interface WebhookFlags {
   port: number;
@@ -19,9 +23,11 @@ export async function runWebhook(flags: WebhookFlags): Promise<void> {
   const logger = createLogger(flags.logLevel);
   let cert: string;
   let key: string;
+  let files: TlsFiles | null = null;
   if (flags.certFile !== undefined || flags.keyFile !== undefined) {
     if (flags.certFile === undefined || flags.keyFile === undefined) throw new Error('--cert-file and --key-file go together');
-    [cert, key] = await Promise.all([readFile(flags.certFile, 'utf8'), readFile(flags.keyFile, 'utf8')]);
+    files = { certFile: flags.certFile, keyFile: flags.keyFile, flags: { cert: '--cert-file', key: '--key-file' } };
+    ({ cert, key } = await readTlsFiles(files));
   } else {
     ({ cert, key } = await generateCertificate(flags.dnsName ?? ['localhost', '127.0.0.1']));
     logger.info({ cert }, 'generated a self-signed serving certificate; use it as the caBundle');
@@ -31,8 +37,13 @@ export async function runWebhook(flags: WebhookFlags): Promise<void> {
     key,
     onReview: (path, allowed, message) => logger.info({ path, allowed, message }, 'admission review'),
   }, flags.port, flags.host);
+  const certWatcher = files === null ? null : await watchTlsFiles(files, CERT_RELOAD_DEBOUNCE_MS, (next) => {
+    server.setSecureContext({ cert: next.cert, key: next.key });
+    logger.info({ cert: flags.certFile }, 'webhook certificate reloaded');
+  }, (err) => logger.error({ err: err.message }, 'webhook certificate not reloaded; the previous one keeps serving'));
   logger.info({ port, host: flags.host }, 'switchyard webhook listening');
   const stop = (): void => {
+    void certWatcher?.close();
     server.close(() => logger.flush(() => process.exit(0)));
     server.closeAllConnections();
   };

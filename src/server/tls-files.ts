@@ -9,15 +9,18 @@ import type { TlsCredentials } from './router-server.ts';
 export interface TlsFiles {
   readonly certFile: string;
   readonly keyFile: string;
+  /** The flags that named the files, for error messages (default --tls-cert, --tls-key). */
+  readonly flags?: { readonly cert: string; readonly key: string };
 }
 
 /** Reads and checks the pair; throws naming the file at fault. */
 export async function readTlsFiles(files: TlsFiles): Promise<TlsCredentials> {
-  const [cert, key] = await Promise.all([readPem(files.certFile, '--tls-cert'), readPem(files.keyFile, '--tls-key')]);
+  const flags = files.flags ?? { cert: '--tls-cert', key: '--tls-key' };
+  const [cert, key] = await Promise.all([readPem(files.certFile, flags.cert), readPem(files.keyFile, flags.key)]);
   try {
     createSecureContext({ cert, key });
   } catch (err) {
-    throw new Error(`--tls-cert ${files.certFile} and --tls-key ${files.keyFile} do not load as a pair: ${(err as Error).message}`, { cause: err });
+    throw new Error(`${flags.cert} ${files.certFile} and ${flags.key} ${files.keyFile} do not load as a pair: ${(err as Error).message}`, { cause: err });
   }
   return { cert, key };
 }

@@ -77,7 +77,7 @@ function resolveCredential(resource: ExternalModelProvider, secrets: ReadonlyMap
   if (ref === undefined) return { token: null, reason: 'CredentialNotRequired', message: 'no spec.auth' };
   const secretKey = `${resource.metadata.namespace}/${ref.name}`;
   const secret = secrets.get(secretKey);
-  if (secret === undefined) return { token: null, reason: 'CredentialNotFound', message: `Secret ${secretKey} not found` };
+  if (secret === undefined) return { token: null, reason: 'CredentialNotFound', message: `Secret ${secretKey} not found (in a cluster only Secrets labelled ${CREDENTIAL_LABEL}: "true" are read)` };
   if (secret.metadata.labels[CREDENTIAL_LABEL] !== 'true') {
     return { token: null, reason: 'CredentialNotFound', message: `Secret ${secretKey} lacks the label ${CREDENTIAL_LABEL}: "true"` };
   }

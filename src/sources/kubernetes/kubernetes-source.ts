@@ -1,5 +1,6 @@
 // Kubernetes config source: list/watch of ModelRoutes, ModelServers and ExternalModelProviders
-// (networking.serving.volcano.sh/v1alpha1) and of Pods, in every namespace or in the ones given. Objects are
+// (networking.serving.volcano.sh/v1alpha1), of the providers' credential Secrets (only those with Kthena's credential
+// label, selected server-side) and of Pods, in every namespace or in the ones given. Objects are
 // validated one by one with the file loader's code: an invalid object is left out and reported, the rest applies.
 // Pods are watched with a label selector derived from the ModelServers (pod-selector.ts) where one exists.
 // Every change, coalesced per event-loop turn, emits the whole state; while the API server is unreachable the
@@ -10,6 +11,7 @@ import { parseResourceObject } from '../../resources/parse-object.ts';
 import { API_GROUP, type ConfigIssue, type LoadedResource, type ModelServer, type PodStub, type SourceState } from '../../resources/types.ts';
 import type { ConfigSource, PodDeltaSink } from '../config-source.ts';
 import { ListWatch, type KubeObject, type ListResult } from './list-watch.ts';
+import { CREDENTIAL_SELECTOR, secretDocumentOf } from './credential-secret.ts';
 import { derivePodSelector } from './pod-selector.ts';
 import { podStubOf } from './pod-stub.ts';
 
@@ -42,6 +44,12 @@ export interface KubernetesSourceStatus {
   readonly error?: string;
   /** Objects left out because they are invalid, now. */
   readonly invalidObjects: number;
+}
+
+interface CollectionHandlers {
+  readonly replace: (items: readonly KubeObject[]) => void;
+  readonly upsert: (item: KubeObject) => void;
+  readonly remove: (item: KubeObject) => void;
 }
 
 interface Collection {
@@ -105,23 +113,10 @@ export class KubernetesSource implements ConfigSource {
             : await this.custom.listNamespacedCustomObject({ group, version, namespace, plural })) as { items?: KubeObject[]; metadata?: { resourceVersion?: string } };
           return { items: body.items ?? [], resourceVersion: body.metadata?.resourceVersion ?? '' };
         };
-        const prefix = `${kind}/${namespace === undefined ? '' : `${namespace}/`}`;
-        this.crdWatches.push(this.collection(path, list, undefined, {
-          replace: (items) => {
-            for (const key of [...this.resources.keys(), ...this.invalid.keys()]) if (key.startsWith(prefix)) this.forget(key);
-            for (const item of items) this.upsertResource(kind, item);
-            this.crdChanged = true;
-          },
-          upsert: (item) => {
-            this.crdChanged = this.upsertResource(kind, item) || this.crdChanged;
-          },
-          remove: (item) => {
-            this.forget(`${kind}/${item.metadata?.namespace ?? ''}/${item.metadata?.name ?? ''}`);
-            this.crdChanged = true;
-          },
-        }));
+        this.crdWatches.push(this.collection(path, list, undefined, this.resourceHandlers(kind, namespace)));
       }
     }
+    for (const namespace of this.namespaces) this.crdWatches.push(this.secretCollection(namespace));
     await Promise.all(this.crdWatches.map((c) => c.watch.start()));
     this.podSelector = derivePodSelector(this.modelServers());
     this.podWatches = this.podCollections(this.podSelector);
@@ -152,7 +147,7 @@ export class KubernetesSource implements ConfigSource {
     path: string,
     list: () => Promise<ListResult>,
     labelSelector: string | undefined,
-    handlers: { replace(items: readonly KubeObject[]): void; upsert(item: KubeObject): void; remove(item: KubeObject): void },
+    handlers: CollectionHandlers,
   ): Collection {
     const collection: Collection = {
       connected: false,
@@ -177,6 +172,46 @@ export class KubernetesSource implements ConfigSource {
       }),
     };
     return collection;
+  }
+
+  /** Replace/upsert/remove of one kind's objects in one namespace (or all), keyed "Kind/namespace/name". */
+  private resourceHandlers(kind: string, namespace: string | undefined): CollectionHandlers {
+    const prefix = `${kind}/${namespace === undefined ? '' : `${namespace}/`}`;
+    return {
+      replace: (items) => {
+        for (const key of [...this.resources.keys(), ...this.invalid.keys()]) if (key.startsWith(prefix)) this.forget(key);
+        for (const item of items) this.upsertResource(kind, item);
+        this.crdChanged = true;
+      },
+      upsert: (item) => {
+        this.crdChanged = this.upsertResource(kind, item) || this.crdChanged;
+      },
+      remove: (item) => {
+        this.forget(`${kind}/${item.metadata?.namespace ?? ''}/${item.metadata?.name ?? ''}`);
+        this.crdChanged = true;
+      },
+    };
+  }
+
+  /**
+   * Credential Secrets: the label selector goes to the API server, so only labelled Secrets are ever read; a Secret
+   * that loses the label leaves the watch (DELETED) and its provider turns not ready, as one without the Secret.
+   */
+  private secretCollection(namespace: string | undefined): Collection {
+    const path = namespace === undefined ? '/api/v1/secrets' : `/api/v1/namespaces/${namespace}/secrets`;
+    const list = async (): Promise<ListResult> => {
+      const labelSelector = CREDENTIAL_SELECTOR;
+      const body = namespace === undefined
+        ? await this.core.listSecretForAllNamespaces({ labelSelector })
+        : await this.core.listNamespacedSecret({ namespace, labelSelector });
+      return { items: body.items.map((secret) => secretDocumentOf(secret)), resourceVersion: body.metadata?.resourceVersion ?? '' };
+    };
+    const handlers = this.resourceHandlers('Secret', namespace);
+    return this.collection(path, list, CREDENTIAL_SELECTOR, {
+      replace: handlers.replace,
+      upsert: (item) => handlers.upsert(secretDocumentOf(item)),
+      remove: handlers.remove,
+    });
   }
 
   private podCollections(labelSelector: string | undefined): Collection[] {
