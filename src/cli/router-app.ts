@@ -24,7 +24,6 @@ import { readTlsFiles, watchTlsFiles, type TlsFiles } from '../server/tls-files.
 import { SnapshotStore } from '../snapshot/snapshot-store.ts';
 import type { ConfigSource } from '../sources/config-source.ts';
 import { FileSource } from '../sources/file-source.ts';
-import { KubernetesSource } from '../sources/kubernetes/kubernetes-source.ts';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { DEFAULT_METRICS_PREFIX } from '../observability/metric-definitions.ts';
 import { Observability, type ObservabilityOptions } from './observability-setup.ts';
@@ -200,7 +199,7 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
     }
   });
 
-  const source = createSource(options, observability.metrics?.registry, log);
+  const source = await createSource(options, observability.metrics?.registry, log);
   let first;
   try {
     first = store.apply(await source.load());
@@ -257,7 +256,7 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
       metrics: observability.routerPortMetrics,
       log,
       tls,
-      ...(source instanceof KubernetesSource && { sourceStatus: () => ({ name: source.name, ...source.status() }) }),
+      ...(source.status !== undefined && { sourceStatus: () => ({ name: source.name, ...source.status?.() }) }),
     },
   );
   const tlsWatcher = options.tls === undefined ? null : await watchTlsFiles(
@@ -321,8 +320,10 @@ async function readUpstreamCa(file: string | undefined): Promise<string | undefi
   return text;
 }
 
-function createSource(options: RouterAppOptions, registry: Registry | undefined, log: Logger): ConfigSource {
+async function createSource(options: RouterAppOptions, registry: Registry | undefined, log: Logger): Promise<ConfigSource> {
   if (options.kubernetes === undefined) return new FileSource({ paths: options.configPaths, debounceMs: options.reloadDebounceMs });
+  // Loaded only in Kubernetes mode: the client library alone takes ~90 MB of memory.
+  const { KubernetesSource } = await import('../sources/kubernetes/kubernetes-source.ts');
   const prefix = options.metricsPrefix ?? DEFAULT_METRICS_PREFIX;
   const registers = registry === undefined ? [] : [registry];
   const connected = new Gauge({ name: `${prefix}_kubernetes_connected`, help: '1 while every list/watch of the Kubernetes API is connected', registers });

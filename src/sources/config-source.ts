@@ -13,6 +13,8 @@ export interface ConfigSource {
    */
   watch(emit: (state: SourceState) => void, pods?: PodDeltaSink): Promise<void>;
   close(): Promise<void>;
+  /** Detail for /readyz (e.g. whether the Kubernetes API is reachable); absent when the source has none. */
+  status?(): object;
 }
 
 /** Pod-only changes: each pod added or changed (its whole new stub), and each pod key ("namespace/name") gone. */
