@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 
 /** Descriptors kept for listeners, config files, watchers, logs and the engines' scrapes. */
@@ -58,6 +59,8 @@ export class ConnectionGuard {
     this.cap = cap;
     this.onShed = onShed;
     server.on('connection', this.onConnection);
+    // Over TLS the requests come on the TLS socket: it shares the state of the TCP connection it wraps.
+    server.on('secureConnection', this.onSecureConnection);
   }
 
   get openConnections(): number {
@@ -93,6 +96,22 @@ export class ConnectionGuard {
     socket.once('close', () => this.open.delete(guarded));
     if (this.open.size > this.cap) this.shedDown(guarded);
   };
+
+  private readonly onSecureConnection = (socket: TLSSocket): void => {
+    const raw = (socket as TLSSocket & { _parent?: Partial<GuardedSocket> | null })._parent;
+    const state = raw?.[STATE];
+    if (state !== undefined) (socket as unknown as GuardedSocket)[STATE] = state;
+  };
+
+  /** The responses being written now, one per connection (HTTP/1.1 answers a connection's requests in turn). */
+  responsesInFlight(): ServerResponse[] {
+    const responses: ServerResponse[] = [];
+    for (const socket of this.open) {
+      const res = socket[STATE].res;
+      if (res !== null) responses.push(res);
+    }
+    return responses;
+  }
 
   private shedDown(newest: GuardedSocket): void {
     const candidates: GuardedSocket[] = [];

@@ -6,11 +6,11 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { connect } from 'node:tls';
+import { connect, type TLSSocket } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
 import pino from 'pino';
-import { Agent, request } from 'undici';
+import { Agent, fetch as undiciFetch, request } from 'undici';
 import { startRouterApp, type RouterApp } from '../../src/cli/router-app.ts';
 import { createEnv, modelServer, podStub, simpleRoute, startMock, waitFor, type TestEnv } from '../support/harness.ts';
 import { createTestCa, type TestCa } from '../support/tls.ts';
@@ -141,6 +141,50 @@ describe('TLS', () => {
         await new Promise((resolve) => setTimeout(resolve, 1500));
         assert.equal(await servedName(router.port, ca.cert), 'router-two');
       } finally {
+        await router.shutdown(1000);
+      }
+    });
+
+    it('the connection cap sheds idle connections, never an HTTPS stream in flight', async () => {
+      const mock = await startMock(env, { model: MODEL, mode: 'echo', itlMs: 20 });
+      const dir = await configDir('capped', [modelServer('slow', { model: MODEL, port: mock.port, protocol: 'http' }), podStub('slow-0', 'slow', mock.port), simpleRoute('slow', 'slow', 'slow')]);
+      const certFile = join(env.dir, 'capped.pem');
+      const keyFile = join(env.dir, 'capped.key');
+      const issued = ca.issue('capped');
+      await writeFile(certFile, issued.cert);
+      await writeFile(keyFile, issued.key);
+      const router = await startRouterApp({
+        configPaths: [dir], port: 0, host: '127.0.0.1', maxBodyBytes: 1 << 20, reloadDebounceMs: 50, healthCheckIntervalMs: 0,
+        metricsScrapeIntervalMs: 0, logger: pino({ level: 'silent' }), tls: { certFile, keyFile }, limits: { maxConnections: 10 },
+      });
+      const idle: TLSSocket[] = [];
+      try {
+        // The stream's connection is the oldest: shedding by age alone would close it first.
+        const dispatcher = new Agent({ connect: { ca: ca.cert } });
+        const openai = new OpenAI({
+          baseURL: `${router.url}/v1`, apiKey: 'k', maxRetries: 0,
+          fetch: ((url: string, init?: object) => undiciFetch(url, { ...init, dispatcher })) as unknown as typeof globalThis.fetch,
+        });
+        const prompt = Array.from({ length: 40 }, (_, i) => `w${i}`).join(' ');
+        const stream = await openai.completions.create({ model: 'slow', prompt, max_tokens: 40, stream: true });
+        const chunks = stream[Symbol.asyncIterator]();
+        const first = await chunks.next();
+        assert.equal(first.done, false);
+        for (let i = 0; i < 30; i++) {
+          const socket = await new Promise<TLSSocket>((resolve, reject) => {
+            const s = connect({ host: '127.0.0.1', port: router.port, ca: ca.cert, servername: 'localhost' }, () => resolve(s));
+            s.once('error', reject);
+          }).catch(() => null);
+          if (socket === null) continue;
+          socket.on('error', () => undefined);
+          idle.push(socket);
+        }
+        let tokens = 1;
+        for (let next = await chunks.next(); !next.done; next = await chunks.next()) tokens += next.value.choices.length > 0 ? 1 : 0;
+        assert.equal(tokens, 40, 'the stream got every token');
+        assert.ok(router.server.guard.shed >= 20, `shed: ${router.server.guard.shed}`);
+      } finally {
+        for (const socket of idle) socket.destroy();
         await router.shutdown(1000);
       }
     });
