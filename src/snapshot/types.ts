@@ -103,7 +103,14 @@ export interface CompiledProvider {
 
 export type CompiledTarget =
   | { readonly kind: 'server'; readonly name: string; readonly serverKey: string; readonly weight: number }
-  | { readonly kind: 'provider'; readonly name: string; readonly providerKey: string; readonly weight: number };
+  | {
+      readonly kind: 'provider';
+      readonly name: string;
+      readonly providerKey: string;
+      readonly weight: number;
+      /** This target's upstream model (the draft form externalProviderRef.model), before the provider's spec.model. */
+      readonly model: string | undefined;
+    };
 
 /** Tests a request value; compiled from a StringMatch. */
 export type StringMatcher = (value: string) => boolean;

@@ -11,13 +11,14 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
 import type { MockEngineHandle } from '../../src/mock-engine/index.ts';
-import { createEnv, mockStats, startMock, startRouter, type MockStats, type TestEnv } from '../support/harness.ts';
+import { createEnv, mockStats, startMock, startRouter, waitFor, type MockStats, type TestEnv } from '../support/harness.ts';
 import { startFakeProvider, type FakeProvider } from '../support/fake-providers.ts';
 import { createTestCa } from '../support/tls.ts';
 
 const DEEPSEEK_KEY = 'sk-deepseek-test';
 const ANTHROPIC_KEY = 'sk-ant-test';
 const OPENAI_KEY = 'sk-openai-test';
+const DRAFT_KEY = 'sk-draft-test';
 const LOCAL_MODEL = 'Qwen/Qwen2.5-0.5B-Instruct';
 
 const modelOf = (stats: MockStats): unknown => (stats.lastRequest?.body as { model?: unknown } | undefined)?.model;
@@ -238,12 +239,80 @@ spec:
 `;
 }
 
+/**
+ * The shape of the proposal's June drafts (before externalModelProviderName and spec.model): externalProviderRef
+ * with a model per target, providerType OpenAICompatible, auth.header/scheme, trafficPolicy.timeout. The draft's
+ * Secret had no credential label; the released behaviour (label required) wins, so this one has it.
+ */
+function draftExample(baseURL: string): string {
+  return `apiVersion: v1
+kind: Secret
+metadata:
+  name: draft-api-key
+  namespace: default
+  labels:
+    networking.serving.volcano.sh/external-model-provider-credential: "true"
+type: Opaque
+stringData:
+  apiKey: "${DRAFT_KEY}"
+---
+apiVersion: networking.serving.volcano.sh/v1alpha1
+kind: ExternalModelProvider
+metadata:
+  name: draft-provider
+  namespace: default
+spec:
+  providerType: OpenAICompatible
+  baseURL: ${baseURL}
+  auth:
+    secretRef:
+      name: draft-api-key
+      key: apiKey
+    header: Authorization
+    scheme: Bearer
+  trafficPolicy:
+    timeout: 300ms
+---
+apiVersion: networking.serving.volcano.sh/v1alpha1
+kind: ModelRoute
+metadata:
+  name: draft-route
+  namespace: default
+spec:
+  modelName: draft-deepseek
+  rules:
+  - name: default
+    targetModels:
+    - externalProviderRef:
+        name: draft-provider
+        model: deepseek-chat
+---
+apiVersion: networking.serving.volcano.sh/v1alpha1
+kind: ModelRoute
+metadata:
+  name: draft-hybrid
+  namespace: default
+spec:
+  modelName: draft-hybrid
+  rules:
+  - name: default
+    targetModels:
+    - modelServerName: qwen-local
+      weight: 80
+    - externalProviderRef:
+        name: draft-provider
+        model: gpt-4o-mini
+      weight: 20
+`;
+}
+
 describe("Kthena's proposal examples", () => {
   let env: TestEnv;
   let deepseek: FakeProvider;
   let anthropicApi: FakeProvider;
   let openaiApi: FakeProvider;
   let qwenApi: FakeProvider;
+  let draftApi: FakeProvider;
   let local: MockEngineHandle;
   let lora: MockEngineHandle;
   let openai: OpenAI;
@@ -255,7 +324,7 @@ describe("Kthena's proposal examples", () => {
     const caFile = join(env.dir, 'ca.pem.txt');
     await writeFile(caFile, ca.cert);
     anthropicApi = await startFakeProvider('Anthropic', ca.issue());
-    [deepseek, openaiApi, qwenApi] = await Promise.all([1, 2, 3].map(() => startFakeProvider('OpenAI', ca.issue())));
+    [deepseek, openaiApi, qwenApi, draftApi] = await Promise.all([1, 2, 3, 4].map(() => startFakeProvider('OpenAI', ca.issue())));
     local = await startMock(env, { model: LOCAL_MODEL });
     lora = await startMock(env, { model: 'Qwen/Qwen2.5-7B', loraAdapters: ['qwen-lora-a', 'qwen-lora-b'] });
     // One file per example, as a user would apply them; baseURLs without a path, as the proposal's.
@@ -263,13 +332,14 @@ describe("Kthena's proposal examples", () => {
     await writeFile(join(env.dir, 'anthropic.yaml'), anthropicExample(anthropicApi.url));
     await writeFile(join(env.dir, 'hybrid.yaml'), hybridExample(`${openaiApi.url}/v1`, local.port));
     await writeFile(join(env.dir, 'lora-split.yaml'), loraSplitExample(`${qwenApi.url}/v1`, lora.port));
+    await writeFile(join(env.dir, 'draft.yaml'), draftExample(`${draftApi.url}/v1`));
     const router = await startRouter(env, { upstreamCaFile: caFile });
     openai = new OpenAI({ baseURL: `${router.url}/v1`, apiKey: 'client-key', maxRetries: 0 });
     anthropic = new Anthropic({ baseURL: router.url, apiKey: 'client-anthropic-key', maxRetries: 0 });
   });
   after(async () => {
     await env.cleanup();
-    await Promise.all([deepseek.close(), anthropicApi.close(), openaiApi.close(), qwenApi.close()]);
+    await Promise.all([deepseek.close(), anthropicApi.close(), openaiApi.close(), qwenApi.close(), draftApi.close()]);
   });
 
   it('DeepSeek: the OpenAI adapter with a Bearer credential, spec.model replacing the virtual model', async () => {
@@ -348,5 +418,44 @@ describe("Kthena's proposal examples", () => {
       assert.equal(modelOf(await mockStats(lora)), adapter);
     }
     assert.equal(qwenApi.requests.length, providerBefore, 'adapters never reach the provider');
+  });
+
+  describe('the shape of the June drafts, read as the released one', () => {
+    it('externalProviderRef: the named provider with the model of this target; the draft auth sends Bearer', async () => {
+      const answer = await openai.chat.completions.create({ model: 'draft-deepseek', messages: [{ role: 'user', content: 'hi' }] });
+      assert.equal(answer.choices[0].message.content, 'Hello from the provider');
+      const seen = draftApi.requests.at(-1)!;
+      assert.equal(seen.path, '/v1/chat/completions', 'OpenAICompatible is the OpenAI adapter');
+      assert.equal(seen.headers.authorization, `Bearer ${DRAFT_KEY}`);
+      assert.equal(seen.body.model, 'deepseek-chat');
+    });
+
+    it('one provider under two targets, each with its own model; the 80/20 split holds', async () => {
+      const providerBefore = draftApi.requests.length;
+      const localBefore = (await mockStats(local)).received;
+      for (let i = 0; i < 10; i++) await openai.chat.completions.create({ model: 'draft-hybrid', messages: [{ role: 'user', content: `turn ${i}` }] });
+      const reached = draftApi.requests.slice(providerBefore);
+      assert.equal(reached.length, 2);
+      assert.deepEqual(reached.map((request) => request.body.model), ['gpt-4o-mini', 'gpt-4o-mini']);
+      assert.equal((await mockStats(local)).received - localBefore, 8);
+    });
+
+    it('a reload that changes only a target\'s model takes effect at once', async () => {
+      await writeFile(join(env.dir, 'draft.yaml'), draftExample(`${draftApi.url}/v1`).replace('model: deepseek-chat', 'model: deepseek-reasoner'));
+      await waitFor(async () => {
+        await openai.chat.completions.create({ model: 'draft-deepseek', messages: [{ role: 'user', content: 'hi' }] });
+        return draftApi.requests.at(-1)!.body.model === 'deepseek-reasoner';
+      }, 5000, 'the reloaded model');
+    });
+
+    it('trafficPolicy.timeout bounds the wait for the provider\'s answer: 504', async () => {
+      draftApi.script.push(() => undefined); // never answers
+      await assert.rejects(openai.chat.completions.create({ model: 'draft-deepseek', messages: [{ role: 'user', content: 'hi' }] }), (error: unknown) => {
+        assert.ok(error instanceof OpenAI.APIError);
+        assert.equal(error.status, 504);
+        assert.equal(error.code, 'upstream_timeout');
+        return true;
+      });
+    });
   });
 });
