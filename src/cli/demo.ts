@@ -171,7 +171,8 @@ curl -N http://${router}/v1/chat/completions -H "Content-Type: application/json"
     -d '{"model": "deepseek-simple", "messages": [{"role": "user", "content": "Hello"}], "stream": true}'
 curl http://${router}/v1/models
 
-# The Responses API (OpenAI SDK, Vercel AI SDK) and the Messages API (Anthropic SDK), streamed:
+# The Responses API (OpenAI SDK, Vercel AI SDK, LangChain's ChatOpenAI with useResponsesApi) and the Messages API
+# (Anthropic SDK, LangChain's ChatAnthropic), streamed:
 curl -N http://${router}/v1/responses -H "Content-Type: application/json" \\
     -d '{"model": "deepseek-simple", "input": "Hello", "stream": true}'
 curl -N http://${router}/v1/messages -H "Content-Type: application/json" \\

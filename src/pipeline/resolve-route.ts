@@ -12,7 +12,7 @@ interface Resolved {
   readonly rule: CompiledRule;
   /** The model was found among loraAdapters: it is not rewritten. */
   readonly isLora: boolean;
-  /** spec.model (of the ModelServer or the provider) for non-LoRA requests when set, else the request's model. */
+  /** spec.model (of the ModelServer or the provider; a provider target's own model first) for non-LoRA requests when set, else the request's model. */
   readonly upstreamModel: string;
 }
 
@@ -30,7 +30,7 @@ export function resolveRoute(snapshot: RoutingSnapshot, facts: RequestFacts, tra
     const provider = snapshot.providers.get(target.providerKey);
     if (provider === undefined) return refused('provider_not_found', `ExternalModelProvider ${target.providerKey} not found`);
     if (provider.notReady !== null) return refused('provider_not_ready', provider.notReady);
-    return { ok: true, route, rule, server: null, provider, isLora, upstreamModel: provider.model ?? model };
+    return { ok: true, route, rule, server: null, provider, isLora, upstreamModel: target.model ?? provider.model ?? model };
   }
   const server = snapshot.servers.get(target.serverKey);
   if (server === undefined) return refused('model_server_not_found', `ModelServer ${target.serverKey} not found`);

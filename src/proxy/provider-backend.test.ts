@@ -4,8 +4,8 @@ import { RouterError } from '../errors/router-error.ts';
 import type { CompiledProvider } from '../snapshot/types.ts';
 import { providerHeaders, providerPath, retryAfterMs } from './provider-backend.ts';
 
-const provider = (type: 'OpenAI' | 'Anthropic', basePath: string, headers: string[] = []): CompiledProvider =>
-  ({ key: 'default/p', type, basePath, headers } as unknown as CompiledProvider);
+const provider = (type: 'OpenAI' | 'Anthropic', basePath: string, headers: string[] = [], staticHeaderNames: string[] = []): CompiledProvider =>
+  ({ key: 'default/p', type, basePath, headers, staticHeaderNames: new Set(staticHeaderNames) } as unknown as CompiledProvider);
 
 describe('providerPath', () => {
   it('joins OpenAI paths: the request path under an empty base, without its /v1 under any other base, query kept', () => {
@@ -36,6 +36,13 @@ describe('providerHeaders', () => {
     assert.deepEqual(openai, ['content-type', 'application/json', 'x-b3-traceid', 'abc', 'authorization', 'Bearer s', 'x-request-id', 'r', 'accept-encoding', 'identity']);
     const anthropic = providerHeaders(provider('Anthropic', '', ['x-api-key', 's']), raw, { requestId: 'r', identityEncoding: false });
     assert.deepEqual(anthropic, ['content-type', 'application/json', 'x-b3-traceid', 'abc', 'anthropic-version', '2023-06-01', 'x-api-key', 's', 'x-request-id', 'r']);
+  });
+
+  it('lets spec.headers replace a client header of the same name instead of sending both', () => {
+    const raw = ['Anthropic-Version', '2024-01-01', 'Content-Type', 'application/json; charset=utf-8', 'anthropic-beta', 'b1'];
+    const staticHeaders = ['anthropic-version', '2023-06-01', 'content-type', 'application/json', 'x-api-key', 's'];
+    const anthropic = providerHeaders(provider('Anthropic', '', staticHeaders, ['anthropic-version', 'content-type']), raw, { requestId: 'r', identityEncoding: false });
+    assert.deepEqual(anthropic, ['anthropic-beta', 'b1', ...staticHeaders, 'x-request-id', 'r']);
   });
 });
 

@@ -4,7 +4,7 @@
 //   - URL: baseURL's path joined with the request path, its leading /v1 dropped when baseURL has a path (OpenAI)
 //     or when baseURL's path ends in /v1 (Anthropic); the query is kept;
 //   - headers: only the allow-listed client headers (never the client's Authorization, x-api-key or cookies), then
-//     spec.headers and the credential;
+//     spec.headers (replacing a client header of the same name, e.g. anthropic-version) and the credential;
 //   - answers pass through (4xx/5xx included); a 429 or 503 with a Retry-After that fits the request's deadline
 //     (the provider's response timeout from the first attempt) is retried after that delay, at most twice.
 import type { IncomingHttpHeaders } from 'node:http';
@@ -55,10 +55,11 @@ export function providerPath(provider: CompiledProvider, path: string): string |
 export function providerHeaders(provider: CompiledProvider, rawHeaders: readonly string[], ctx: ProviderRequestContext): string[] {
   const out: string[] = [];
   const extra = FORWARDED_BY_TYPE[provider.type];
-  let contentType = false;
+  const replaced = provider.staticHeaderNames;
+  let contentType = replaced.has('content-type');
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const lower = rawHeaders[i].toLowerCase();
-    if (FORWARDED.has(lower) || extra.has(lower) || lower.startsWith('x-b3-')) {
+    if ((FORWARDED.has(lower) || extra.has(lower) || lower.startsWith('x-b3-')) && !replaced.has(lower)) {
       out.push(lower, rawHeaders[i + 1]);
       if (lower === 'content-type') contentType = true;
     }

@@ -4,6 +4,7 @@ import { errorAt, warningAt, type FieldProblem } from './problem.ts';
 import { externalModelProviderSchema } from './schema-external-model-provider.ts';
 import { modelRouteSchema } from './schema-model-route.ts';
 import { modelServerSchema } from './schema-model-server.ts';
+import { rewriteDraftForms, type TargetModelOverride } from './proposal-aliases.ts';
 import { podStubSchema } from './schema-pod.ts';
 import { secretSchema } from './schema-secret.ts';
 import { API_VERSION, type Resource, type ResourceKind } from './types.ts';
@@ -48,14 +49,30 @@ export function parseResourceObject(input: unknown): ParsedObject {
     return { problems: [errorAt(['apiVersion'], `${kind} must have apiVersion ${handling.apiVersion}; ${got}`)] };
   }
 
+  // Forms from drafts of Kthena's proposal become their released equivalents first (with a warning each).
+  const draft = rewriteDraftForms(kind, value);
   const warnings = handling.warnOnUnknownFields
-    ? findUnknownFields(handling.schema, value).map((path) => warningAt(path, 'unknown field, ignored (check the spelling)'))
+    ? findUnknownFields(handling.schema, draft.value).map((path) => warningAt(path, 'unknown field, ignored (check the spelling)'))
     : [];
-  const parsed = handling.schema.safeParse(value, { error: readableErrorMap, reportInput: true });
-  if (!parsed.success) return { problems: [...problemsFromZodError(parsed.error), ...warnings] };
-  const problems = [...validateResource(parsed.data), ...warnings];
+  const parsed = handling.schema.safeParse(draft.value, { error: readableErrorMap, reportInput: true });
+  if (!parsed.success) return { problems: [...draft.problems, ...problemsFromZodError(parsed.error), ...warnings] };
+  const resource = withTargetModels(parsed.data, draft.targetModels);
+  const problems = [...draft.problems, ...validateResource(resource), ...warnings];
   if (problems.some((problem) => problem.severity === 'error')) return { problems };
-  return { resource: parsed.data, problems };
+  return { resource, problems };
+}
+
+/** Sets the targets' providerModel from the draft form externalProviderRef.model. */
+function withTargetModels(resource: Resource, overrides: readonly TargetModelOverride[]): Resource {
+  if (overrides.length === 0 || resource.kind !== 'ModelRoute') return resource;
+  const rules = resource.spec.rules.map((rule, r) => ({
+    ...rule,
+    targetModels: rule.targetModels.map((target, t) => {
+      const override = overrides.find((item) => item.rule === r && item.target === t);
+      return override === undefined ? target : { ...target, providerModel: override.model };
+    }),
+  }));
+  return { ...resource, spec: { ...resource.spec, rules } };
 }
 
 /** Kubernetes reads `field: null` (and a bare `field:` in YAML) as "not set"; so does Switchyard. */

@@ -1,6 +1,6 @@
 // ModelRoute (networking.serving.volcano.sh/v1alpha1) with the CRD's defaults and structural limits.
 import { z } from 'zod';
-import { API_VERSION, type ModelRoute, type RateLimit } from './types.ts';
+import { API_VERSION, type ModelRoute, type RateLimit, type TargetModel } from './types.ts';
 import { metadataField, port, uint32 } from './schema-common.ts';
 import type { SameType } from './type-equality.ts';
 import { ignoringKeys } from './unknown-fields.ts';
@@ -17,11 +17,14 @@ const modelMatch = z.object({
   body: z.object({ model: z.string().optional() }).optional(),
 });
 
-const targetModel = z.object({
-  modelServerName: z.string().optional(),
-  externalModelProviderName: z.string().optional(),
-  weight: z.int().min(0).max(100).default(100),
-});
+const targetModel = z
+  .object({
+    modelServerName: z.string().optional(),
+    externalModelProviderName: z.string().optional(),
+    weight: z.int().min(0).max(100).default(100),
+  })
+  // Widens the output to TargetModel, whose providerModel only the draft alias sets (proposal-aliases.ts).
+  .transform((target): TargetModel => target);
 
 const rule = z.object({
   name: z.string().optional(),

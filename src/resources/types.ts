@@ -32,6 +32,11 @@ export interface ModelMatch {
 export interface TargetModel {
   modelServerName?: string;
   externalModelProviderName?: string;
+  /**
+   * The upstream model for requests through this provider target, replacing the provider's spec.model. Never read
+   * from YAML: only the draft form `externalProviderRef: {name, model}` sets it (proposal-aliases.ts).
+   */
+  providerModel?: string;
   /** 0-100, default 100. */
   weight: number;
 }

@@ -72,7 +72,12 @@ function routeView(route: CompiledRoute): unknown {
     routeInfo: { model: spec.modelName ?? '', loras: spec.loraAdapters ?? [] },
     rules: route.rules.map((rule) => ({
       name: rule.name,
-      targets: rule.targets.map((t) => ({ target: t.kind === 'server' ? t.serverKey : t.providerKey, kind: t.kind, weight: t.weight })),
+      targets: rule.targets.map((t) => ({
+        target: t.kind === 'server' ? t.serverKey : t.providerKey,
+        kind: t.kind,
+        weight: t.weight,
+        ...(t.kind === 'provider' && t.model !== undefined && { model: t.model }),
+      })),
       // Smooth weighted round-robin running weights (Switchyard).
       currentWeights: rule.picker?.state() ?? null,
     })),

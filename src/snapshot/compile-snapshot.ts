@@ -186,11 +186,13 @@ function compileRule(
           name: t.externalModelProviderName ?? '',
           providerKey: `${namespace}/${t.externalModelProviderName ?? ''}`,
           weight: t.weight,
+          model: t.providerModel,
         },
   );
   const weights = targets.map((t) => t.weight);
   const total = weights.reduce((a, b) => a + b, 0);
-  const signature = targets.map((t) => `${t.kind}:${t.name}=${t.weight}`).join(',');
+  // The picker keeps its targets while the signature is unchanged: everything a target carries is in it.
+  const signature = targets.map((t) => `${t.kind}:${t.name}${t.kind === 'provider' && t.model !== undefined ? `@${JSON.stringify(t.model)}` : ''}=${t.weight}`).join(',');
   const match = rule.modelMatch;
   let headers: HeaderMatcher[] | null = null;
   if (match?.headers) {

@@ -41,7 +41,11 @@ function compileProvider(resource: ExternalModelProvider, secrets: ReadonlyMap<s
   const url = new URL(spec.baseURL); // validated: https, a host, no credentials, query or fragment
   const basePath = url.pathname.replace(/\/+$/, '');
   const headers: string[] = [];
-  for (const [name, value] of Object.entries(spec.headers)) headers.push(name.toLowerCase(), value);
+  const staticHeaderNames = new Set<string>();
+  for (const [name, value] of Object.entries(spec.headers)) {
+    headers.push(name.toLowerCase(), value);
+    staticHeaderNames.add(name.toLowerCase());
+  }
   const credential = resolveCredential(resource, secrets);
   if (credential.token !== null) {
     const scheme = spec.auth?.scheme ?? (spec.providerType === 'Anthropic' ? 'APIKey' : 'Bearer');
@@ -65,6 +69,7 @@ function compileProvider(resource: ExternalModelProvider, secrets: ReadonlyMap<s
     basePath,
     insecureSkipVerify: spec.insecureSkipVerify,
     headers,
+    staticHeaderNames,
     timeoutMs: timeoutMs > 0 ? timeoutMs : DEFAULT_PROVIDER_TIMEOUT_MS,
     notReady: ready ? null : `external provider ${key} is not ready: ${credential.message}`,
     conditions,

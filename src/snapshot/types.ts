@@ -91,6 +91,8 @@ export interface CompiledProvider {
   readonly insecureSkipVerify: boolean;
   /** Flat [name, value, …]: spec.headers, then the credential header (authorization or x-api-key). */
   readonly headers: readonly string[];
+  /** Lower-case names of spec.headers: a client header of the same name is replaced, not sent twice (Kthena: Set). */
+  readonly staticHeaderNames: ReadonlySet<string>;
   /** Bound on the wait for response headers (annotation switchyard.dev/response-timeout, default 60 s). */
   readonly timeoutMs: number;
   /** Why requests are refused (credential not resolved), or null when ready. */
@@ -101,7 +103,14 @@ export interface CompiledProvider {
 
 export type CompiledTarget =
   | { readonly kind: 'server'; readonly name: string; readonly serverKey: string; readonly weight: number }
-  | { readonly kind: 'provider'; readonly name: string; readonly providerKey: string; readonly weight: number };
+  | {
+      readonly kind: 'provider';
+      readonly name: string;
+      readonly providerKey: string;
+      readonly weight: number;
+      /** This target's upstream model (the draft form externalProviderRef.model), before the provider's spec.model. */
+      readonly model: string | undefined;
+    };
 
 /** Tests a request value; compiled from a StringMatch. */
 export type StringMatcher = (value: string) => boolean;

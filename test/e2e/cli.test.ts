@@ -1,4 +1,6 @@
 // The command line as a user runs it: `node bin/switchyard.js ...` subprocesses, their output and exit codes.
+import { ChatAnthropic } from '@langchain/anthropic';
+import { ChatOpenAI } from '@langchain/openai';
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -136,7 +138,7 @@ async function mockCounters(port: number): Promise<{ received: number; lastReque
 describe('switchyard demo', () => {
   after(killAll);
 
-  it('demo: mock engines and the router answer the seed\'s five scenarios; SIGINT exits 0', async (t) => {
+  it('demo: mock engines and the router answer the seed\'s five scenarios and LangChain\'s chat models; SIGINT exits 0', async (t) => {
     const port = await freePort();
     const demo = spawnCli(['demo', '--port', String(port)]);
     const ready = await demo.waitForOutput(/Switchyard is routing on (http:\/\/\S+) \(configuration: examples\/routing\/, started in (\d+) ms\)/, 30_000);
@@ -172,6 +174,13 @@ describe('switchyard demo', () => {
     const prefillAfter = await mockCounters(18006);
     assert.equal(prefillAfter.received, prefillBefore.received + 1, 'the prefill pod computed the prompt first');
     assert.deepEqual((prefillAfter.lastRequest as { body: { max_tokens: number } }).body.max_tokens, 1);
+
+    // LangChain, one of the clients the demo is meant to answer: Chat Completions, the Responses API, the Messages API.
+    const chat = (useResponsesApi: boolean) => new ChatOpenAI({ model: 'deepseek-simple', apiKey: 'demo', maxRetries: 0, useResponsesApi, configuration: { baseURL: `${ready[1]}/v1` } });
+    assert.equal((await chat(false).invoke('Hello')).text, `This is simulated message from ${M15}!`);
+    assert.equal((await chat(true).invoke('Hello')).text, `This is simulated message from ${M15}!`);
+    const claude = new ChatAnthropic({ model: 'deepseek-simple', apiKey: 'demo', maxRetries: 0, maxTokens: 64, anthropicApiUrl: ready[1] });
+    assert.equal((await claude.invoke('Hello')).text, `This is simulated message from ${M15}!`);
 
     demo.signal('SIGINT');
     const exit = await demo.waitForExit();
