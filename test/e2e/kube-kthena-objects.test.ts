@@ -5,7 +5,9 @@
 // Kthena's defaults and nothing pruned; Switchyard serves them (the official openai client) without writing to any,
 // and names the fields it does not act on in one log line per object.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
 import OpenAI from 'openai';
 import pino from 'pino';
 import { startRouterApp, type RouterApp } from '../../src/cli/router-app.ts';
@@ -14,6 +16,8 @@ import { startFakeProvider, type FakeProvider } from '../support/fake-providers.
 import { waitFor } from '../support/harness.ts';
 import { KubeCluster, envtestBinaries } from '../support/kube-cluster.ts';
 import { createPod, setPodStatus } from '../support/kube-fixtures.ts';
+import { parseFacts } from '../support/crd-facts.ts';
+import { startRedis, type RedisServer } from '../support/redis.ts';
 import { createTestCa } from '../support/tls.ts';
 
 const binaries = envtestBinaries();
@@ -23,6 +27,19 @@ const BOOSTER_UID = '3f1c2a9e-5b7d-4c1e-9a2f-0d8e6b4c1a01';
 const NOT_ACTED_ON = 'fields Switchyard does not act on, left as they are';
 
 type Json = Record<string, unknown>;
+
+const KTHENA_FIELDS = parseFacts(readFileSync(new URL('../kube/kthena-crd-facts.jsonl', import.meta.url), 'utf8'));
+
+/** Field paths set in an object, in the facts table's notation ("[]" items, "{}" map values where Kthena has a map). */
+function fieldPaths(kind: string, value: unknown, path: string, out: Set<string>): Set<string> {
+  out.add(`${kind} ${path}`);
+  if (Array.isArray(value)) for (const item of value) fieldPaths(kind, item, `${path}[]`, out);
+  else if (value !== null && typeof value === 'object') {
+    const isMap = KTHENA_FIELDS.some((row) => row.kind === kind && row.path === `${path}{}`);
+    for (const [key, item] of Object.entries(value)) fieldPaths(kind, item, isMap ? `${path}{}` : path === '' ? key : `${path}.${key}`, out);
+  }
+  return out;
+}
 
 /** What Kthena's ModelBooster controller puts on the ModelServers and ModelRoutes it creates. */
 function boosterMetadata(name: string, backend: string): Json {
@@ -40,7 +57,7 @@ function boosterMetadata(name: string, backend: string): Json {
   };
 }
 
-function objects(providerURL: string): Json[] {
+function objects(providerURL: string, redisAddress: string): Json[] {
   return [
     {
       apiVersion: API_VERSION, kind: 'ModelServer', metadata: boosterMetadata('qwen-backend1', 'backend1'),
@@ -58,6 +75,18 @@ function objects(providerURL: string): Json[] {
       spec: { model: ENGINE_MODEL, inferenceEngine: 'SGLang', workloadSelector: { matchLabels: { app: 'qwen-canary' } }, workloadPort: { port: 30000, protocol: 'http' } },
     },
     {
+      // Prefill/decode as Kthena's ModelBooster controller writes it for a vLLM NIXL backend (no pods here).
+      apiVersion: API_VERSION, kind: 'ModelServer', metadata: boosterMetadata('qwen-pd', 'pd'),
+      spec: {
+        model: ENGINE_MODEL, inferenceEngine: 'vLLM', workloadPort: { port: 8000 },
+        workloadSelector: {
+          matchLabels: { 'workload.serving.volcano.sh/model-uid': 'pd-uid' },
+          pdGroup: { groupKey: 'modelserving.volcano.sh/group-name', prefillLabels: { 'modelserving.volcano.sh/role': 'prefill' }, decodeLabels: { 'modelserving.volcano.sh/role': 'decode' } },
+        },
+        kvConnector: { type: 'nixl' },
+      },
+    },
+    {
       apiVersion: API_VERSION, kind: 'ModelRoute', metadata: boosterMetadata('qwen', ''),
       spec: { modelName: 'qwen', rules: [{ name: 'default', targetModels: [{ modelServerName: 'qwen-backend1' }] }] },
     },
@@ -70,12 +99,12 @@ function objects(providerURL: string): Json[] {
         rules: [
           {
             name: 'gold-tier',
-            modelMatch: { headers: { 'x-tier': { exact: 'gold' }, 'x-team': { regex: '^team-[a-z]+$' } }, uri: { prefix: '/v1/chat' }, body: { model: 'qwen-chat' } },
+            modelMatch: { headers: { 'x-tier': { exact: 'gold' }, 'x-team': { regex: '^team-[a-z]+$' }, 'x-region': { prefix: 'eu-' } }, uri: { prefix: '/v1/chat' }, body: { model: 'qwen-chat' } },
             targetModels: [{ modelServerName: 'qwen-canary', weight: 100 }],
           },
           { name: 'split', targetModels: [{ modelServerName: 'qwen-backend1', weight: 70 }, { modelServerName: 'qwen-canary', weight: 30 }] },
         ],
-        rateLimit: { inputTokensPerUnit: 1_000_000, outputTokensPerUnit: 1_000_000, unit: 'minute' },
+        rateLimit: { inputTokensPerUnit: 1_000_000, outputTokensPerUnit: 1_000_000, unit: 'minute', global: { redis: { address: redisAddress } } },
       },
     },
     {
@@ -83,7 +112,10 @@ function objects(providerURL: string): Json[] {
       spec: {
         modelName: 'qwen-gateway',
         parentRefs: [{ group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'kthena-gateway', namespace: 'default', sectionName: 'http', port: 80 }],
-        rules: [{ targetModels: [{ modelServerName: 'qwen-backend1' }] }],
+        rules: [
+          { name: 'exact-uri', modelMatch: { uri: { exact: '/v1/chat/completions' } }, targetModels: [{ modelServerName: 'qwen-backend1' }] },
+          { name: 'regex-uri', modelMatch: { uri: { regex: '^/v1/(chat/)?completions$' } }, targetModels: [{ modelServerName: 'qwen-backend1' }] },
+        ],
       },
     },
     {
@@ -95,7 +127,7 @@ function objects(providerURL: string): Json[] {
       apiVersion: API_VERSION, kind: 'ExternalModelProvider', metadata: { name: 'deepseek', namespace: 'default' },
       spec: {
         providerType: 'OpenAI', model: 'deepseek-chat', baseURL: providerURL, insecureSkipVerify: true,
-        auth: { scheme: 'Bearer', secretRef: { name: 'deepseek-key', key: 'api-key' } }, headers: { 'X-Org': 'kthena' },
+        auth: { scheme: 'Bearer', secretRef: { name: 'deepseek-key', key: 'api-key', optional: false } }, headers: { 'X-Org': 'kthena' },
       },
     },
     {
@@ -127,6 +159,7 @@ describe("Kthena's objects on deploy/'s CRDs are served unchanged", { skip: 'ski
   let cluster: KubeCluster;
   let router: RouterApp | null = null;
   let fake: FakeProvider;
+  let redis: RedisServer;
   let applied: Json[];
   const mocks: MockEngineHandle[] = [];
   const logLines: Json[] = [];
@@ -143,7 +176,8 @@ describe("Kthena's objects on deploy/'s CRDs are served unchanged", { skip: 'ski
     cluster.kubectl(['apply', '-f', 'deploy/crds/', '-f', 'deploy/namespace.yaml', '-f', 'deploy/rbac.yaml']);
     cluster.kubectl(['wait', '--for=condition=Established', 'crd', '--all', '--timeout=60s']);
     fake = await startFakeProvider('OpenAI', createTestCa().issue());
-    applied = objects(`${fake.url}/v1`);
+    redis = await startRedis();
+    applied = objects(`${fake.url}/v1`, redis.address);
     for (const [name, labels] of [['qwen-0', { 'workload.serving.volcano.sh/model-uid': BOOSTER_UID }], ['qwen-canary-0', { app: 'qwen-canary' }]] as const) {
       const mock = await startMockEngine({ port: 0, host: '127.0.0.1', model: ENGINE_MODEL, instanceName: name, loraAdapters: ['qwen-lora-a'] });
       mocks.push(mock);
@@ -156,7 +190,16 @@ describe("Kthena's objects on deploy/'s CRDs are served unchanged", { skip: 'ski
     await router?.shutdown(1000);
     await Promise.allSettled(mocks.map((m) => m.close()));
     await fake?.close();
+    await redis?.kill();
     await cluster?.stop();
+  });
+
+  it("the objects set every spec and status field of Kthena's CRDs", () => {
+    const set = new Set<string>();
+    for (const object of applied) if (object.kind !== 'Secret') fieldPaths(object.kind as string, { spec: object.spec }, '', set);
+    fieldPaths('ExternalModelProvider', { status: kthenaProviderStatus(1, 'x') }, '', set);
+    const missing = KTHENA_FIELDS.filter((row) => /^(spec|status)\./.test(row.path) && !set.has(`${row.kind} ${row.path}`)).map((row) => `${row.kind} ${row.path}`);
+    assert.deepEqual(missing, []);
   });
 
   it('kubectl applies every object with strict field validation; the API server stores each whole, with Kthena\'s defaults', () => {
@@ -199,11 +242,20 @@ describe("Kthena's objects on deploy/'s CRDs are served unchanged", { skip: 'ski
     };
 
     assert.equal(await instance('qwen'), 'qwen-0', 'the ModelBooster route');
-    assert.equal(await instance('qwen-chat', { 'x-tier': 'gold', 'x-team': 'team-search' }), 'qwen-canary-0', 'headers, uri and body matched');
+    // Five in a row: the 70/30 split (smooth weighted round-robin) never sends that many to one server.
+    const gold = { 'x-tier': 'gold', 'x-team': 'team-search', 'x-region': 'eu-west' };
+    for (let i = 0; i < 5; i++) assert.equal(await instance('qwen-chat', gold), 'qwen-canary-0', 'headers, uri and body matched');
     const split = new Set<string | null>();
     for (let i = 0; i < 10; i++) split.add(await instance('qwen-chat'));
     assert.deepEqual([...split].sort(), ['qwen-0', 'qwen-canary-0'], 'the 70/30 rule reaches both servers');
     assert.ok(['qwen-0', 'qwen-canary-0'].includes(String(await instance('qwen-lora-a'))), 'the LoRA adapter');
+    const buckets = new Redis({ host: '127.0.0.1', port: redis.port, lazyConnect: true });
+    try {
+      assert.ok((await buckets.dbsize()) > 0, "qwen-chat's global rate limit keeps its buckets in the route's Redis");
+    } finally {
+      buckets.disconnect();
+    }
+    assert.ok(live.store.snapshot!.servers.get('default/qwen-pd')?.pdGroup !== undefined, 'the PD ModelServer loaded');
 
     const completion = await openai.chat.completions.create({ model: 'deepseek', messages: [{ role: 'user', content: 'hi' }] });
     assert.equal(completion.choices[0].message.content, 'Hello from the provider');
@@ -220,11 +272,12 @@ describe("Kthena's objects on deploy/'s CRDs are served unchanged", { skip: 'ski
     const before = versions();
     for (let i = 0; i < 3; i++) await new OpenAI({ baseURL: `${router!.url}/v1`, apiKey: 'k', maxRetries: 0 }).chat.completions.create({ model: 'qwen', messages: [{ role: 'user', content: 'hi' }] });
     assert.deepEqual(versions(), before);
-    assert.equal(Object.keys(before).length, 7);
+    assert.equal(Object.keys(before).length, 8);
   });
 
   it('names the fields it does not act on once per object, and not again when Kthena updates the status', async () => {
     assert.deepEqual(notActedOn('ModelServer default/qwen-backend1').map((line) => line.fields), [['metadata.ownerReferences']]);
+    assert.deepEqual(notActedOn('ModelServer default/qwen-pd').map((line) => line.fields), [['metadata.ownerReferences']]);
     assert.deepEqual(notActedOn('ModelRoute default/qwen').map((line) => line.fields), [['metadata.ownerReferences']]);
     assert.deepEqual(notActedOn('ModelRoute default/qwen-chat').map((line) => line.fields), [['metadata.finalizers']]);
     assert.deepEqual(notActedOn('ExternalModelProvider default/deepseek').map((line) => line.fields), [['status.conditions', 'status.observedGeneration']]);
