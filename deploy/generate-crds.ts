@@ -7,12 +7,31 @@ import { z } from 'zod';
 import { externalModelProviderSchema } from '../src/resources/schema-external-model-provider.ts';
 import { modelRouteSchema } from '../src/resources/schema-model-route.ts';
 import { modelServerSchema } from '../src/resources/schema-model-server.ts';
+import { emptyStatusSchema, externalModelProviderStatusSchema } from '../src/resources/schema-status.ts';
 import { API_GROUP } from '../src/resources/types.ts';
 
+const AGE_COLUMN = { jsonPath: '.metadata.creationTimestamp', name: 'Age', type: 'date' };
+
+/** Each kind as Kthena's CRD declares it: printer columns, status, whether spec is required (test/kube/kthena-crd-facts.jsonl). */
 export const CRD_KINDS = [
-  { kind: 'ModelRoute', plural: 'modelroutes', singular: 'modelroute', schema: modelRouteSchema },
-  { kind: 'ModelServer', plural: 'modelservers', singular: 'modelserver', schema: modelServerSchema },
-  { kind: 'ExternalModelProvider', plural: 'externalmodelproviders', singular: 'externalmodelprovider', schema: externalModelProviderSchema },
+  {
+    kind: 'ModelRoute', plural: 'modelroutes', singular: 'modelroute', schema: modelRouteSchema, status: emptyStatusSchema,
+    specRequired: true, printerColumns: [AGE_COLUMN],
+  },
+  {
+    kind: 'ModelServer', plural: 'modelservers', singular: 'modelserver', schema: modelServerSchema, status: emptyStatusSchema,
+    specRequired: false,
+    printerColumns: [
+      { description: 'Inference engine used to serve the model', jsonPath: '.spec.inferenceEngine', name: 'Engine', type: 'string' },
+      { description: 'Model server port', jsonPath: '.spec.workloadPort.port', name: 'Port', type: 'integer' },
+      { description: 'Model server protocol', jsonPath: '.spec.workloadPort.protocol', name: 'Protocol', type: 'string' },
+      AGE_COLUMN,
+    ],
+  },
+  {
+    kind: 'ExternalModelProvider', plural: 'externalmodelproviders', singular: 'externalmodelprovider', schema: externalModelProviderSchema,
+    status: externalModelProviderStatusSchema, specRequired: false, printerColumns: [],
+  },
 ] as const;
 
 type Json = Record<string, unknown>;
@@ -41,6 +60,10 @@ const SCHEMA_RULES: Readonly<Record<string, Record<string, readonly Json[]>>> = 
 const SERVER_DEFAULTS: Readonly<Record<string, Record<string, unknown>>> = {
   ModelServer: { 'trafficPolicy.retry.retryInterval': '100ms' },
 };
+/** Fields with a default that Kthena's CRDs also list as required (the default is applied first, so never missing). */
+const REQUIRED_WITH_DEFAULT: Readonly<Record<string, readonly string[]>> = {
+  ModelRoute: ['rateLimit.unit'],
+};
 
 function at(schema: Json, path: string): Json {
   let node = schema;
@@ -61,6 +84,8 @@ export function toStructural(node: unknown): unknown {
     if (key === '$schema' || key === 'propertyNames' || key === 'id' || key === 'description') continue;
     if (key === 'const') out.enum = [value];
     else if (key === 'additionalProperties' && value === false) continue;
+    // JavaScript escapes "/" in a RegExp's source; RE2 needs no escape there, and Kthena's patterns have none.
+    else if (key === 'pattern' && typeof value === 'string') out.pattern = value.replaceAll('\\/', '/');
     else if (key === 'anyOf' || key === 'oneOf') {
       // Nullable or alternative shapes: keep the first typed alternative (zod's optional/nullable wrappers).
       const typed = (value as Json[]).filter((v) => v.type !== 'null');
@@ -68,11 +93,12 @@ export function toStructural(node: unknown): unknown {
     } else out[key] = toStructural(value);
   }
   if (out.type === 'integer') {
-    // int32 as Kthena's Go types: the format, not bounds that only restate it.
-    if (out.minimum === INT32_MIN) delete out.minimum;
-    if (out.maximum === INT32_MAX || (typeof out.maximum === 'number' && out.maximum > INT32_MAX)) delete out.maximum;
-    out.format = 'int32';
+    // int32 (or int64 where a model says so) as Kthena's Go types: the format, not bounds that only restate it.
+    if (typeof out.minimum === 'number' && out.minimum <= INT32_MIN) delete out.minimum;
+    if (typeof out.maximum === 'number' && out.maximum >= INT32_MAX) delete out.maximum;
+    out.format ??= 'int32';
   }
+  if (isEmptyObject(out.properties)) delete out.properties;
   // zod fills empty lists and maps itself; the API server storing them would only differ from Kthena's objects.
   if ((Array.isArray(out.default) && out.default.length === 0) || (isEmptyObject(out.default) && out.type === 'object')) delete out.default;
   return out;
@@ -85,8 +111,13 @@ function isEmptyObject(value: unknown): boolean {
 export function crdOf(entry: (typeof CRD_KINDS)[number]): Json {
   const json = z.toJSONSchema(entry.schema, { io: 'input', unrepresentable: 'any' }) as Json;
   const spec = toStructural((json.properties as Json).spec) as Json;
+  const status = toStructural(z.toJSONSchema(entry.status, { io: 'input' })) as Json;
   for (const [path, rules] of Object.entries(SCHEMA_RULES[entry.kind] ?? {})) at(spec, path)['x-kubernetes-validations'] = rules;
   for (const [path, value] of Object.entries(SERVER_DEFAULTS[entry.kind] ?? {})) at(spec, path).default = value;
+  for (const path of REQUIRED_WITH_DEFAULT[entry.kind] ?? []) {
+    const parent = at(spec, path.split('.').slice(0, -1).join('.'));
+    parent.required = [...((parent.required as string[] | undefined) ?? []), path.split('.').at(-1)!];
+  }
   return {
     apiVersion: 'apiextensions.k8s.io/v1',
     kind: 'CustomResourceDefinition',
@@ -97,7 +128,7 @@ export function crdOf(entry: (typeof CRD_KINDS)[number]): Json {
       scope: 'Namespaced',
       versions: [{
         name: 'v1alpha1',
-        additionalPrinterColumns: [{ jsonPath: '.metadata.creationTimestamp', name: 'Age', type: 'date' }],
+        ...(entry.printerColumns.length > 0 && { additionalPrinterColumns: entry.printerColumns }),
         served: true,
         storage: true,
         subresources: { status: {} },
@@ -109,8 +140,9 @@ export function crdOf(entry: (typeof CRD_KINDS)[number]): Json {
               kind: { type: 'string' },
               metadata: { type: 'object' },
               spec,
-              status: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
+              status,
             },
+            ...(entry.specRequired && { required: ['spec'] }),
           },
         },
       }],

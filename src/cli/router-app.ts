@@ -335,6 +335,9 @@ async function createSource(options: RouterAppOptions, registry: Registry | unde
       if (issue.severity === 'error') rejected.inc();
       logIssues(log, [issue]);
     },
+    onFieldsNotActedOn: (object, fields) => {
+      log.info({ object, fields }, 'fields Switchyard does not act on, left as they are');
+    },
     onStatus: (status) => {
       connected.set(status.connected ? 1 : 0);
       invalid.set(status.invalidObjects);

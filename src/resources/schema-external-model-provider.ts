@@ -7,17 +7,20 @@ import { ignoringKeys } from './unknown-fields.ts';
 
 const auth = z.object({
   scheme: z.enum(['Bearer', 'APIKey']).optional(),
-  secretRef: z.object({
-    name: z.string(),
-    key: z.string(),
-    optional: z.boolean().optional(),
-  }),
+  // corev1.SecretKeySelector: name defaults to "" (refused by validate-external-model-provider.ts, as Kthena's webhook).
+  secretRef: z
+    .object({
+      name: z.string().default(''),
+      key: z.string(),
+      optional: z.boolean().optional(),
+    })
+    .meta({ 'x-kubernetes-map-type': 'atomic' }),
 });
 
 const externalModelProviderSpec = z.object({
   providerType: z.enum(['OpenAI', 'Anthropic']).default('OpenAI'),
   model: z.string().max(256).optional(),
-  baseURL: z.string().regex(/^https:\/\/.+/, 'must start with https:// (plain HTTP is not allowed for external providers)'),
+  baseURL: z.string().min(1).regex(/^https:\/\/.+/, 'must start with https:// (plain HTTP is not allowed for external providers)'),
   insecureSkipVerify: z.boolean().default(false),
   auth: auth.optional(),
   headers: stringMap('header').default({}),

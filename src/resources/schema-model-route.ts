@@ -37,19 +37,22 @@ const rateLimit = z
     inputTokensPerUnit: uint32.min(1).optional(),
     outputTokensPerUnit: uint32.min(1).optional(),
     unit: z.enum(['second', 'minute', 'hour', 'day', 'month']).default('second'),
-    global: z.object({ redis: z.object({ address: z.string().min(1) }).optional() }).optional(),
+    // An empty address is refused by the router's validation (validate-model-route.ts), not by the CRD, as in Kthena.
+    global: z.object({ redis: z.object({ address: z.string() }).optional() }).optional(),
   })
   .transform(({ global, ...limits }): RateLimit => {
     // `global: {}` without redis means local limiting in Kthena; the typed model has no empty `global`.
     return global?.redis ? { ...limits, global: { redis: global.redis } } : limits;
   });
 
+// Gateway API's ParentReference with its patterns and bounds, as Kthena's CRD has them.
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const parentReference = z.object({
-  group: z.string().default('gateway.networking.k8s.io'),
-  kind: z.string().default('Gateway'),
-  name: z.string().min(1),
-  namespace: z.string().optional(),
-  sectionName: z.string().optional(),
+  group: z.string().max(253).regex(/^$|^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/).default('gateway.networking.k8s.io'),
+  kind: z.string().min(1).max(63).regex(/^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$/).default('Gateway'),
+  name: z.string().min(1).max(253),
+  namespace: z.string().min(1).max(63).regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/).optional(),
+  sectionName: z.string().min(1).max(253).regex(DNS_SUBDOMAIN).optional(),
   port: port.optional(),
 });
 
@@ -57,7 +60,8 @@ const modelRouteSpec = z.object({
   modelName: z.string().optional(),
   loraAdapters: z.array(z.string()).max(10).default([]),
   parentRefs: z.array(parentReference).default([]),
-  rules: z.array(rule).min(1).max(16),
+  // No minItems, as in Kthena: a route without rules matches nothing (validate-model-route.ts warns).
+  rules: z.array(rule).max(16),
   rateLimit: rateLimit.optional(),
 });
 

@@ -17,7 +17,8 @@ const pdGroup = z.object({
 });
 
 const workloadSelector = z.object({
-  matchLabels: stringMap('label'),
+  // Optional in Kthena's CRD; an empty selector is refused by validate-workloads.ts, as by Kthena's webhook.
+  matchLabels: stringMap('label').default({}),
   pdGroup: pdGroup.optional(),
 });
 

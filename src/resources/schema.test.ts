@@ -40,7 +40,8 @@ const targets = (count: number) => Array.from({ length: count }, (_, i) => ({ mo
 describe('ModelRoute CRD constraints', () => {
   runCases([
     { name: 'rules is required', kind: 'ModelRoute', edit: (s) => delete s.rules, expect: [['error', 'spec.rules', 'is required']] },
-    { name: 'rules needs at least one rule', kind: 'ModelRoute', edit: (s) => (s.rules = []), expect: [['error', 'spec.rules', 'must have at least 1 item (has 0)']] },
+    // Kthena's CRD and webhook admit an empty rules list (no minItems); the route then matches nothing.
+    { name: 'an empty rules list is admitted with a warning', kind: 'ModelRoute', edit: (s) => (s.rules = []), expect: [['warning', 'spec.rules', 'no rules: this route matches no request']] },
     {
       name: 'rules has at most 16 rules',
       kind: 'ModelRoute',
@@ -73,8 +74,11 @@ describe('ModelRoute CRD constraints', () => {
     { name: 'inputTokensPerUnit at least 1', kind: 'ModelRoute', edit: (s) => (s.rateLimit = { inputTokensPerUnit: 0 }), expect: [['error', 'spec.rateLimit.inputTokensPerUnit', 'must be at least 1']] },
     { name: 'outputTokensPerUnit at least 1', kind: 'ModelRoute', edit: (s) => (s.rateLimit = { outputTokensPerUnit: 0 }), expect: [['error', 'spec.rateLimit.outputTokensPerUnit', 'must be at least 1']] },
     { name: 'redis needs an address', kind: 'ModelRoute', edit: (s) => (s.rateLimit = { global: { redis: {} } }), expect: [['error', 'spec.rateLimit.global.redis.address', 'is required']] },
+    { name: 'redis address not empty (the router\'s check, not the CRD\'s)', kind: 'ModelRoute', edit: (s) => (s.rateLimit = { global: { redis: { address: '' } } }), expect: [['error', 'spec.rateLimit.global.redis.address', 'must not be empty']] },
     { name: 'parentRefs need a name', kind: 'ModelRoute', edit: (s) => (s.parentRefs = [{ sectionName: 'http' }]), expect: [['error', 'spec.parentRefs[0].name', 'is required']] },
     { name: 'parentRefs port 1-65535', kind: 'ModelRoute', edit: (s) => (s.parentRefs = [{ name: 'gw', port: 0 }]), expect: [['error', 'spec.parentRefs[0].port', 'must be at least 1']] },
+    { name: 'parentRefs namespace is a DNS label', kind: 'ModelRoute', edit: (s) => (s.parentRefs = [{ name: 'gw', namespace: 'Team_A' }]), expect: [['error', 'spec.parentRefs[0].namespace', '']] },
+    { name: 'parentRefs group may be empty (the core group)', kind: 'ModelRoute', edit: (s) => (s.parentRefs = [{ name: 'svc', group: '', kind: 'Service' }]), expect: [] },
     { name: 'header matches are mappings', kind: 'ModelRoute', edit: (s) => (s.rules[0].modelMatch = { headers: { 'x-tier': 'gold' } }), expect: [['error', 'spec.rules[0].modelMatch.headers.x-tier', 'must be a mapping, got "gold"']] },
   ]);
 });
@@ -108,6 +112,7 @@ describe('ExternalModelProvider CRD constraints', () => {
     { name: 'baseURL must be https', kind: 'ExternalModelProvider', edit: (s) => (s.baseURL = 'http://api.openai.com/v1'), expect: [['error', 'spec.baseURL', 'must start with https://']] },
     { name: 'providerType is an enum', kind: 'ExternalModelProvider', edit: (s) => (s.providerType = 'Gemini'), expect: [['error', 'spec.providerType', 'must be one of OpenAI, Anthropic; got "Gemini"']] },
     { name: 'auth.scheme is an enum', kind: 'ExternalModelProvider', edit: (s) => (s.auth = { scheme: 'Basic', secretRef: { name: 'n', key: 'k' } }), expect: [['error', 'spec.auth.scheme', 'must be one of Bearer, APIKey; got "Basic"']] },
+    { name: 'secretRef.name defaults to "" and is then refused', kind: 'ExternalModelProvider', edit: (s) => (s.auth = { secretRef: { key: 'k' } }), expect: [['error', 'spec.auth.secretRef.name', 'must not be empty']] },
     { name: 'auth needs a secretRef', kind: 'ExternalModelProvider', edit: (s) => (s.auth = { scheme: 'Bearer' }), expect: [['error', 'spec.auth.secretRef', 'is required']] },
     { name: 'model at most 256 characters', kind: 'ExternalModelProvider', edit: (s) => (s.model = 'm'.repeat(257)), expect: [['error', 'spec.model', 'at most 256 characters']] },
     { name: 'insecureSkipVerify is a boolean', kind: 'ExternalModelProvider', edit: (s) => (s.insecureSkipVerify = 'yes'), expect: [['error', 'spec.insecureSkipVerify', 'must be true or false, got "yes"']] },

@@ -16,6 +16,11 @@ export function validateModelRoute(route: ModelRoute): FieldProblem[] {
     if (adapter === '') problems.push(errorAt(['spec', 'loraAdapters', index], 'LoRA adapter name must not be empty'));
   });
   const isLoraRoute = spec.loraAdapters.length > 0;
+  // Kthena's CRD and webhook admit an empty list; such a route matches nothing and hands over to the next one.
+  if (spec.rules.length === 0) problems.push(warningAt(['spec', 'rules'], 'no rules: this route matches no request'));
+  if (spec.rateLimit?.global?.redis.address === '') {
+    problems.push(errorAt(['spec', 'rateLimit', 'global', 'redis', 'address'], 'must not be empty: global rate limits need a Redis "host:port"'));
+  }
   spec.rules.forEach((rule, index) => problems.push(...validateRule(rule, ['spec', 'rules', index], isLoraRoute)));
   return problems;
 }

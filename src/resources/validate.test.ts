@@ -83,7 +83,8 @@ describe('ModelServer webhook checks', () => {
   const pdGroup = () => ({ groupKey: 'group', prefillLabels: { role: 'prefill' }, decodeLabels: { role: 'decode' } });
 
   it('matchLabels must not be empty', () => check('ModelServer', (s) => (s.workloadSelector.matchLabels = {}), [['error', `${SELECTOR}.matchLabels`, 'must have at least one label']]));
-  it('matchLabels is required', () => check('ModelServer', (s) => (s.workloadSelector = {}), [['error', `${SELECTOR}.matchLabels`, 'is required']]));
+  // Optional in Kthena's CRD (defaults to no labels), refused like an empty selector, as Kthena's webhook does.
+  it('matchLabels missing is refused', () => check('ModelServer', (s) => (s.workloadSelector = {}), [['error', `${SELECTOR}.matchLabels`, 'must have at least one label']]));
   it('label keys must be valid', () =>
     check('ModelServer', (s) => (s.workloadSelector.matchLabels = { 'my app': 'a' }), [['error', `${SELECTOR}.matchLabels["my app"]`, 'label key "my app" must consist of']]));
   it('label key prefixes must be DNS subdomains', () =>

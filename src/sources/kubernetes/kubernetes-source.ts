@@ -6,6 +6,7 @@
 // Every change, coalesced per event-loop turn, emits the whole state; while the API server is unreachable the
 // last state stays (nothing is emitted) and status() says so.
 import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { fieldsNotActedOn } from '../../resources/fields-not-acted-on.ts';
 import { nameOfRawObject } from '../../resources/object-name.ts';
 import { parseResourceObject } from '../../resources/parse-object.ts';
 import { API_GROUP, type ConfigIssue, type LoadedResource, type ModelServer, type PodStub, type SourceState } from '../../resources/types.ts';
@@ -33,7 +34,9 @@ export interface KubernetesSourceOptions {
   readonly watchTimeoutSeconds?: number;
   /** An object left out (errors) or applied with warnings; called once per object version. */
   readonly onIssue?: (issue: ConfigIssue) => void;
-  /** Connection changes of the watches as a whole. */
+  /** Fields an object holds that Switchyard does not act on (status, ownerReferences, …): once per object and set. */
+  readonly onFieldsNotActedOn?: (object: string, fields: readonly string[]) => void;
+    /** Connection changes of the watches as a whole. */
   readonly onStatus?: (status: KubernetesSourceStatus) => void;
 }
 
@@ -68,6 +71,8 @@ export class KubernetesSource implements ConfigSource {
   private readonly resources = new Map<string, { readonly loaded: LoadedResource; readonly version: string }>();
   /** Keys of invalid objects, with the resourceVersion reported (so each version is reported once). */
   private readonly invalid = new Map<string, string>();
+  /** Fields not acted on, as last reported per object key (so a status update does not repeat the line). */
+  private readonly reportedNotActedOn = new Map<string, string>();
   private readonly pods = new Map<string, PodStub>();
   private readonly crdWatches: Collection[] = [];
   private podWatches: Collection[] = [];
@@ -187,7 +192,9 @@ export class KubernetesSource implements ConfigSource {
         this.crdChanged = this.upsertResource(kind, item) || this.crdChanged;
       },
       remove: (item) => {
-        this.forget(`${kind}/${item.metadata?.namespace ?? ''}/${item.metadata?.name ?? ''}`);
+        const key = `${kind}/${item.metadata?.namespace ?? ''}/${item.metadata?.name ?? ''}`;
+        this.forget(key);
+        this.reportedNotActedOn.delete(key);
         this.crdChanged = true;
       },
     };
@@ -263,12 +270,21 @@ export class KubernetesSource implements ConfigSource {
       return this.resources.delete(key);
     }
     this.invalid.delete(key);
+    if (kind !== 'Secret') this.reportFieldsNotActedOn(key, object, item);
     // Route order is creationTimestamp, then namespace/name: the resourceVersion changes with every edit and must
     // not reorder routes, so it is kept only to skip unchanged objects.
     const resource = { ...parsed.resource, metadata: { ...parsed.resource.metadata, resourceVersion: undefined } } as typeof parsed.resource;
     const origin = { file: 'kubernetes', documentIndex: 0, loadOrder: this.loadOrder++ };
     this.resources.set(key, { loaded: { resource, origin }, version });
     return true;
+  }
+
+  private reportFieldsNotActedOn(key: string, object: string, item: KubeObject): void {
+    const fields = fieldsNotActedOn(item);
+    const joined = fields.join(',');
+    if ((this.reportedNotActedOn.get(key) ?? '') === joined) return;
+    this.reportedNotActedOn.set(key, joined);
+    if (fields.length > 0) this.options.onFieldsNotActedOn?.(object, fields);
   }
 
   private forget(key: string): void {
