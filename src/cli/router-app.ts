@@ -136,8 +136,13 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
   });
   kvMetrics.current?.bindIndexes(kvBlocks);
   const engineTokenizer = new EngineTokenizer({ timeoutMs: 5_000, maxInFlight: 256 });
-  // kvcache-aware can also read Kthena's Redis index (REDIS_HOST, or the plugin's redisAddress).
-  const kthenaRedis = new KthenaRedisClients(options.env ?? process.env, (address, message) => log.warn({ address, err: message }, 'kvcache-aware: Kthena\'s Redis index unreachable; its pods get no opinion'));
+  // kvcache-aware can also read Kthena's Redis index (REDIS_HOST, the plugin's redisAddress, or in a cluster
+  // Kthena's default host `redis-server`, probed once).
+  const kthenaRedis = new KthenaRedisClients(
+    options.env ?? process.env,
+    (address, message) => log.warn({ address, err: message }, 'kvcache-aware: Kthena\'s Redis index unreachable; its pods get no opinion'),
+    options.kubernetes !== undefined ? 'redis-server' : null,
+  );
   const traffic = TrafficFilters.create({
     env: options.env ?? process.env, log, engines, queueMetrics: observability.metrics?.queue ?? null, reloadDebounceMs: options.reloadDebounceMs,
   });

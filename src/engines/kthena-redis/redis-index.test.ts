@@ -54,11 +54,31 @@ describe("Kthena's Redis index client", () => {
     assert.equal(result.ok, false);
   });
 
+  it("probes Kthena's default host once when REDIS_HOST is unset (in a cluster), and gives up for good if it fails", async () => {
+    const live = await startRedis();
+    const probing = new KthenaRedisClients({ REDIS_PORT: String(live.port) }, () => undefined, '127.0.0.1');
+    const index = probing.resolve()!;
+    assert.ok(await probing.ready(5000));
+    assert.ok((await index.lookup(['matrix:kv:block:m@1'], 5000)).ok, 'used when it answers');
+    await probing.close();
+    await live.kill();
+    const messages: string[] = [];
+    const absent = new KthenaRedisClients({ REDIS_PORT: String(live.port) }, (_address, message) => messages.push(message), '127.0.0.1');
+    const gone = absent.resolve()!;
+    assert.ok(await absent.ready(5000), 'a failed probe settles the start-up wait');
+    assert.equal(gone.active, false);
+    assert.deepEqual(messages, ["Kthena's default Redis host did not answer at start-up; its KV block index is not read"]);
+    await absent.close();
+    assert.equal(new KthenaRedisClients({}, () => undefined).resolve(), null, 'outside a cluster nothing is tried');
+  });
+
   it("reads Kthena's REDIS_HOST, REDIS_PORT and REDIS_PASSWORD; redisAddress overrides host and port", () => {
     assert.equal(kthenaRedisAddress({}), null, 'nothing without REDIS_HOST');
     assert.deepEqual(kthenaRedisAddress({ REDIS_HOST: 'redis-server' }), { host: 'redis-server', port: 6379 });
     assert.deepEqual(kthenaRedisAddress({ REDIS_HOST: 'r', REDIS_PORT: '7000', REDIS_PASSWORD: 's3cret' }), { host: 'r', port: 7000, password: 's3cret' });
     assert.deepEqual(kthenaRedisAddress({ REDIS_HOST: 'r', REDIS_PASSWORD: 'pw' }, '[::1]:7001'), { host: '::1', port: 7001, password: 'pw' });
     assert.deepEqual(kthenaRedisAddress({}, 'kv-redis'), { host: 'kv-redis', port: 6379 });
+    assert.deepEqual(kthenaRedisAddress({}, null, 'redis-server'), { host: 'redis-server', port: 6379, probeOnce: true });
+    assert.deepEqual(kthenaRedisAddress({ REDIS_HOST: 'r' }, null, 'redis-server'), { host: 'r', port: 6379 });
   });
 });

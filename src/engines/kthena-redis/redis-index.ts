@@ -10,6 +10,8 @@ export interface KthenaRedisAddress {
   readonly host: string;
   readonly port: number;
   readonly password?: string;
+  /** Kthena's default host, not configured: tried once at start (as Kthena does), never again if it fails. */
+  readonly probeOnce?: boolean;
 }
 
 export type KthenaLookup =
@@ -25,9 +27,12 @@ export class KthenaRedisIndex {
   readonly address: string;
   readonly #client: Redis;
   #inFlight = 0;
+  #connectedOnce = false;
+  #abandoned = false;
 
   constructor(address: KthenaRedisAddress, onError: (address: string, message: string) => void) {
     this.address = address.host.includes(':') ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
+    const probeOnce = address.probeOnce === true;
     this.#client = new Redis({
       host: address.host,
       port: address.port,
@@ -36,15 +41,27 @@ export class KthenaRedisIndex {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
       connectTimeout: 2000,
-      retryStrategy: (times) => Math.min(times * 100, 2000),
+      retryStrategy: (times) => (probeOnce && !this.#connectedOnce ? null : Math.min(times * 100, 2000)),
+    });
+    this.#client.once('ready', () => (this.#connectedOnce = true));
+    this.#client.on('end', () => {
+      if (this.#connectedOnce || this.#abandoned) return;
+      this.#abandoned = true;
+      onError(this.address, "Kthena's default Redis host did not answer at start-up; its KV block index is not read");
     });
     let lastLogged = 0;
     this.#client.on('error', (err: Error) => {
+      if (probeOnce && !this.#connectedOnce) return; // reported once, on 'end'
       const now = Date.now();
       if (now - lastLogged < ERROR_LOG_INTERVAL_MS) return;
       lastLogged = now;
       onError(this.address, err.message);
     });
+  }
+
+  /** False once a probe of Kthena's default host failed: the plugin then scores no pod from Redis. */
+  get active(): boolean {
+    return !this.#abandoned;
   }
 
   /** Connected now: a lookup can be answered. */
@@ -84,18 +101,22 @@ export class KthenaRedisIndex {
     }
   }
 
-  /** Resolves once connected, or false after `timeoutMs`. */
+  /** Resolves once connected, or false after `timeoutMs` or once given up. */
   waitReady(timeoutMs: number): Promise<boolean> {
     if (this.ready) return Promise.resolve(true);
+    if (this.#abandoned) return Promise.resolve(false);
     return new Promise((resolve) => {
       const done = (ok: boolean): void => {
         clearTimeout(timer);
         this.#client.off('ready', onReady);
+        this.#client.off('end', onEnd);
         resolve(ok);
       };
       const onReady = (): void => done(true);
+      const onEnd = (): void => done(false);
       const timer = setTimeout(() => done(false), timeoutMs);
       this.#client.on('ready', onReady);
+      this.#client.on('end', onEnd);
     });
   }
 
@@ -113,27 +134,33 @@ export class KthenaRedisClients {
   readonly #clients = new Map<string, KthenaRedisIndex>();
   readonly #env: Readonly<Record<string, string | undefined>>;
   readonly #onError: (address: string, message: string) => void;
+  readonly #defaultHost: string | null;
 
-  /** `env`: where REDIS_HOST, REDIS_PORT and REDIS_PASSWORD are read. */
-  constructor(env: Readonly<Record<string, string | undefined>>, onError: (address: string, message: string) => void) {
+  /**
+   * `env`: where REDIS_HOST, REDIS_PORT and REDIS_PASSWORD are read; `defaultHost`: Kthena's `redis-server`, probed
+   * once when REDIS_HOST is unset (in a cluster), or null to read nothing then.
+   */
+  constructor(env: Readonly<Record<string, string | undefined>>, onError: (address: string, message: string) => void, defaultHost: string | null = null) {
     this.#env = env;
     this.#onError = onError;
+    this.#defaultHost = defaultHost;
   }
 
-  /** The client for the plugin argument `address`, else for REDIS_HOST/REDIS_PORT; null when neither is set. */
+  /** The client for the plugin argument `address`, else for REDIS_HOST/REDIS_PORT (or the default host); null when none. */
   resolve(address?: string | null): KthenaRedisIndex | null {
-    const settings = kthenaRedisAddress(this.#env, address);
+    const settings = kthenaRedisAddress(this.#env, address, this.#defaultHost);
     if (settings === null) return null;
-    const key = `${settings.host}\0${settings.port}\0${settings.password ?? ''}`;
+    const key = `${settings.host}\0${settings.port}\0${settings.password ?? ''}\0${settings.probeOnce === true ? 1 : 0}`;
     let client = this.#clients.get(key);
     if (client === undefined) this.#clients.set(key, (client = new KthenaRedisIndex(settings, this.#onError)));
     return client;
   }
 
-  /** Waits (bounded) for every client to connect; false when one did not. */
+  /** Waits (bounded) for every client to connect; false when one did not (a failed probe of the default host counts as settled). */
   async ready(timeoutMs: number): Promise<boolean> {
-    const results = await Promise.all([...this.#clients.values()].map((client) => client.waitReady(timeoutMs)));
-    return results.every(Boolean);
+    const clients = [...this.#clients.values()];
+    const results = await Promise.all(clients.map((client) => client.waitReady(timeoutMs)));
+    return clients.every((client, i) => results[i] || !client.active);
   }
 
   async close(): Promise<void> {
@@ -144,20 +171,22 @@ export class KthenaRedisClients {
 }
 
 /**
- * Kthena's Redis settings (utils/redis.go): REDIS_HOST, REDIS_PORT (default 6379), REDIS_PASSWORD. Unlike Kthena,
- * nothing is tried when REDIS_HOST is unset (Kthena then tries the host `redis-server`; its chart sets REDIS_HOST
- * from the `redis-config` ConfigMap that Kthena's Redis example creates). `address` ("host:port", "[v6]:port" or
- * "host"), from the plugin's arguments, overrides host and port.
+ * Kthena's Redis settings (utils/redis.go): REDIS_HOST, REDIS_PORT (default 6379), REDIS_PASSWORD. Without
+ * REDIS_HOST Kthena tries the host `redis-server` once at start-up: so does Switchyard when `defaultHost` is given
+ * (in a cluster), and reads nothing otherwise. `address` ("host:port", "[v6]:port" or "host"), from the plugin's
+ * arguments, overrides host and port.
  */
-export function kthenaRedisAddress(env: Readonly<Record<string, string | undefined>>, address?: string | null): KthenaRedisAddress | null {
+export function kthenaRedisAddress(env: Readonly<Record<string, string | undefined>>, address?: string | null, defaultHost: string | null = null): KthenaRedisAddress | null {
   const password = env.REDIS_PASSWORD;
   const withPassword = (host: string, port: number): KthenaRedisAddress => ({ host, port, ...(password !== undefined && password !== '' && { password }) });
   if (address !== undefined && address !== null) {
     const { host, port } = parseAddress(address);
     return withPassword(host, port);
   }
-  const host = env.REDIS_HOST;
-  if (host === undefined || host === '') return null;
+  const given = env.REDIS_HOST !== undefined && env.REDIS_HOST !== '';
+  const host = given ? env.REDIS_HOST! : defaultHost;
+  if (host === null || host === undefined) return null;
   const port = Number(env.REDIS_PORT ?? 6379);
-  return withPassword(host, Number.isInteger(port) && port > 0 && port < 65536 ? port : 6379);
+  const settings = withPassword(host, Number.isInteger(port) && port > 0 && port < 65536 ? port : 6379);
+  return given ? settings : { ...settings, probeOnce: true };
 }

@@ -114,7 +114,7 @@ export class KvCacheAwarePlugin implements SchedulerPlugin {
 
   /** The pod is scored from Kthena's Redis index rather than its own KV events. */
   #viaRedis(pod: PodEndpoint): boolean {
-    if (this.#redis === null) return false;
+    if (this.#redis === null || !this.#redis.index.active) return false;
     return this.options.indexSource === 'redis' || this.#blocks === null || !this.#blocks.subscribed(pod.origin);
   }
 
