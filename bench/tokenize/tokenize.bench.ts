@@ -4,6 +4,7 @@
 //    figure is the HTTP round trip plus the engine's tokenization; a real vLLM adds its own tokenizer's cost);
 //  - local inline: the router's LocalTokenizer on its own event loop (which is blocked for that long);
 //  - local worker: the same on the tokenizer's worker thread (the event loop is blocked only to post the prompt).
+// Then the lookup in Kthena's Redis index that follows tokenization for pods scored from it (kthena-lookup.ts).
 // The tokenizer is the repository's small test tokenizer (test/fixtures/tokenizer: byte-level BPE, 300 merges);
 // a model's real tokenizer.json has a larger vocabulary and more merges, so absolute figures are indicative.
 import { spawn } from 'node:child_process';
@@ -13,6 +14,7 @@ import type { FleetReady, FleetSpec } from '../routing/fleet.ts';
 import { EngineTokenizer } from '../../src/tokenization/engine-tokenizer.ts';
 import { LocalTokenizer } from '../../src/tokenization/local-tokenizer.ts';
 import { LocalTokenizers } from '../../src/tokenization/local-tokenizers.ts';
+import { measureKthenaLookup } from './kthena-lookup.ts';
 
 const TOKENIZER = fileURLToPath(new URL('../../test/fixtures/tokenizer/tokenizer.json', import.meta.url));
 const FLEET_SCRIPT = fileURLToPath(new URL('../routing/fleet.ts', import.meta.url));
@@ -86,3 +88,4 @@ for (const size of SIZES) {
 await engine.close();
 await workers.close();
 child.stdin.end();
+await measureKthenaLookup((line) => process.stdout.write(line));

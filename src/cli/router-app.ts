@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { EngineStateTable, type EngineStatsSource } from '../engines/engine-state.ts';
+import { KthenaRedisClients } from '../engines/kthena-redis/redis-index.ts';
 import { KvEventTable, kvEventTargets } from '../engines/kv-events/kv-event-table.ts';
 import type { KvCacheMetrics } from '../observability/kvcache-metrics.ts';
 import { EngineTokenizer } from '../tokenization/engine-tokenizer.ts';
@@ -135,6 +136,13 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
   });
   kvMetrics.current?.bindIndexes(kvBlocks);
   const engineTokenizer = new EngineTokenizer({ timeoutMs: 5_000, maxInFlight: 256 });
+  // kvcache-aware can also read Kthena's Redis index (REDIS_HOST, the plugin's redisAddress, or in a cluster
+  // Kthena's default host `redis-server`, probed once).
+  const kthenaRedis = new KthenaRedisClients(
+    options.env ?? process.env,
+    (address, message) => log.warn({ address, err: message }, 'kvcache-aware: Kthena\'s Redis index unreachable; its pods get no opinion'),
+    options.kubernetes !== undefined ? 'redis-server' : null,
+  );
   const traffic = TrafficFilters.create({
     env: options.env ?? process.env, log, engines, queueMetrics: observability.metrics?.queue ?? null, reloadDebounceMs: options.reloadDebounceMs,
   });
@@ -148,14 +156,14 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
     prepareSections: (sections, file) => filters.prepare(sections, file),
     routerConfigFile: options.routerConfigFile,
     reloadDebounceMs: options.reloadDebounceMs,
-    env: { podStates, engines, random: Math.random, observer: observability.metrics, kvBlocks, engineTokenizer, log: (message) => log.warn(message) },
+    env: { podStates, engines, random: Math.random, observer: observability.metrics, kvBlocks, kthenaRedis, engineTokenizer, log: (message) => log.warn(message) },
     onPluginError: (plugin, stage, err) => log.warn({ plugin, stage, err }, 'scheduler plugin failed; treated as having no opinion'),
     maxInFlightPerPod: pools.connectionsPerPod,
   });
   logIssues(log, scheduler.issues);
   if (!scheduler.ok) {
     await filters.close();
-    await observability.close();
+    await Promise.all([observability.close(), kthenaRedis.close()]);
     throw new ConfigRejectedError(scheduler.issues.filter((i) => i.severity === 'error'));
   }
   const picker = scheduler.picker;
@@ -204,17 +212,19 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
   try {
     first = store.apply(await source.load());
   } catch (err) {
-    await Promise.all([source.close(), scheduler.close(), observability.close()]);
+    await Promise.all([source.close(), scheduler.close(), observability.close(), kthenaRedis.close()]);
     throw err;
   }
   logIssues(log, first.issues);
   if (!first.accepted) {
     await filters.close();
-    await rateLimiter.close();
+    await Promise.all([rateLimiter.close(), kthenaRedis.close()]);
     throw new ConfigRejectedError(first.issues.filter((i) => i.severity === 'error'));
   }
-  // Global rate limits: give Redis a moment to connect (a router also starts while it is down).
-  if (!(await rateLimiter.ready(REDIS_CONNECT_WAIT_MS))) log.warn({ failureMode: rateLimitFailureMode }, 'rate-limit store (Redis) not reachable at start-up');
+  // Global rate limits and kvcache-aware's Kthena index: give Redis a moment to connect (a router also starts while it is down).
+  const [rateLimitStore, kthenaIndex] = await Promise.all([rateLimiter.ready(REDIS_CONNECT_WAIT_MS), kthenaRedis.ready(REDIS_CONNECT_WAIT_MS)]);
+  if (!rateLimitStore) log.warn({ failureMode: rateLimitFailureMode }, 'rate-limit store (Redis) not reachable at start-up');
+  if (!kthenaIndex) log.warn('kvcache-aware: Kthena\'s Redis index not reachable at start-up');
   log.info({ generation: first.snapshot.generation, ...first.snapshot.stats }, 'configuration loaded');
 
   // Resolves once the watcher is in place: from then on no change is missed (see FileSource.watch).
@@ -274,7 +284,7 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
     address = await server.listen(options.port, options.host);
     await observability.listen({ store, engines, podStates, picker });
   } catch (err) {
-    await Promise.all([server.drain(0), source.close(), scheduler.close(), observability.close(), tlsWatcher?.close(), rateLimiter.close(), kvBlocks.close(), engineTokenizer.close()]);
+    await Promise.all([server.drain(0), source.close(), scheduler.close(), observability.close(), tlsWatcher?.close(), rateLimiter.close(), kvBlocks.close(), kthenaRedis.close(), engineTokenizer.close()]);
     await filters.close();
     await pools.closeAll();
     throw err;
@@ -301,7 +311,7 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
       await Promise.all([source.close(), health?.stop(), scheduler.close(), scraper?.stop(), tlsWatcher?.close()]);
       const clean = await drained;
       await filters.close();
-      await Promise.all([pools.closeAll(), observability.close(), rateLimiter.close(), kvBlocks.close(), engineTokenizer.close()]);
+      await Promise.all([pools.closeAll(), observability.close(), rateLimiter.close(), kvBlocks.close(), kthenaRedis.close(), engineTokenizer.close()]);
       return clean;
     },
   };

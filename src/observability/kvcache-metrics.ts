@@ -1,10 +1,14 @@
-// kvcache-aware's metrics: Kthena's match ratio and tokenize duration (same names under the prefix), and
+// kvcache-aware's metrics: Kthena's match ratio, tokenize and Redis lookup durations and errors (same names under
+// the prefix), and
 // Switchyard's KV event series: events received / lost / replayed per pod and each pod's index size.
 import { Gauge, type Registry } from 'prom-client';
 import type { PodBlockIndex } from '../engines/kv-events/block-index.ts';
 import type { KvEventCounters } from '../engines/kv-events/subscription.ts';
 import { CounterFamily, HistogramFamily, type CounterSeries, type HistogramSeries } from './metric-series.ts';
 import { MATCH_RATIO_BUCKETS, PLUGIN_DURATION_BUCKETS } from './metric-definitions.ts';
+
+/** Kthena's buckets of kvcache_aware_redis_duration_seconds. */
+const REDIS_DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 
 const MAX_MODELS = 1000;
 
@@ -16,6 +20,10 @@ export interface KvIndexSource {
 export class KvCacheMetrics implements KvEventCounters {
   readonly #matchRatio: HistogramFamily;
   readonly #tokenize: HistogramFamily;
+  readonly #redis: HistogramFamily;
+  readonly #errors: CounterFamily;
+  readonly #redisByModel = new Map<string, HistogramSeries>();
+  readonly #errorsByModel = new Map<string, CounterSeries>();
   readonly #received: CounterFamily;
   readonly #lost: CounterFamily;
   readonly #replayed: CounterFamily;
@@ -34,6 +42,14 @@ export class KvCacheMetrics implements KvEventCounters {
     this.#tokenize = new HistogramFamily({
       name: name('kvcache_aware_tokenize_duration_seconds'), registers, labelNames: ['model', 'result'], buckets: PLUGIN_DURATION_BUCKETS,
       help: 'kvcache-aware: time to tokenize one prompt (result: ok or error)',
+    });
+    this.#redis = new HistogramFamily({
+      name: name('kvcache_aware_redis_duration_seconds'), registers, labelNames: ['model'], buckets: REDIS_DURATION_BUCKETS,
+      help: "kvcache-aware: time of one lookup in Kthena's Redis index (one pipelined round trip)",
+    });
+    this.#errors = new CounterFamily({
+      name: name('kvcache_aware_errors_total'), registers, labelNames: ['model', 'stage'],
+      help: 'kvcache-aware: requests left without an opinion by a failure, by stage (tokenize or redis)',
     });
     this.#received = new CounterFamily({ name: name('kv_events_received_total'), registers, labelNames: ['pod'], help: 'KV event batches received from a pod' });
     this.#lost = new CounterFamily({ name: name('kv_events_lost_total'), registers, labelNames: ['pod'], help: 'KV event batches a pod sent that were neither received nor replayed' });
@@ -64,6 +80,19 @@ export class KvCacheMetrics implements KvEventCounters {
     let child = this.#tokenizeByModel.get(key);
     if (child === undefined && this.#tokenizeByModel.size < MAX_MODELS) this.#tokenizeByModel.set(key, (child = this.#tokenize.labels(model, ok ? 'ok' : 'error')));
     child?.observe(seconds);
+  }
+
+  redisLookup(model: string, seconds: number): void {
+    let child = this.#redisByModel.get(model);
+    if (child === undefined && this.#redisByModel.size < MAX_MODELS) this.#redisByModel.set(model, (child = this.#redis.labels(model)));
+    child?.observe(seconds);
+  }
+
+  error(model: string, stage: 'tokenize' | 'redis'): void {
+    const key = `${stage}\0${model}`;
+    let child = this.#errorsByModel.get(key);
+    if (child === undefined && this.#errorsByModel.size < MAX_MODELS) this.#errorsByModel.set(key, (child = this.#errors.labels(model, stage)));
+    child?.inc(1);
   }
 
   received(origin: string, count: number): void {

@@ -195,6 +195,14 @@ export class RouterMetrics implements SchedulerObserver {
     this.kvCache.tokenized(model, seconds, ok);
   }
 
+  kvCacheRedisDuration(model: string, seconds: number): void {
+    this.kvCache.redisLookup(model, seconds);
+  }
+
+  kvCacheError(model: string, stage: 'tokenize' | 'redis'): void {
+    this.kvCache.error(model, stage);
+  }
+
   prefixCacheEviction(model: string): void {
     let child = this.prefixEvictions.get(model);
     if (child === undefined) this.prefixEvictions.set(bounded(this.prefixEvictions, model), (child = this.m.prefixEvictions.labels(model)));

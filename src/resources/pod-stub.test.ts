@@ -78,6 +78,7 @@ describe('Pod stubs', () => {
           { type: 'Ready', status: 'True' },
           { type: 'PodScheduled', status: 'True' },
         ],
+        containerStatuses: [{ state: { running: { startedAt: '2025-08-20T08:15:09Z' } } }],
       },
     });
   });
@@ -101,6 +102,8 @@ describe('Pod stubs', () => {
     ['an invalid pod IP', '', '{podIP: 10.244.0.300}', [['error', 'status.podIP', '"10.244.0.300" is not a valid IPv4 or IPv6 address']]],
     ['a deleting pod', ', deletionTimestamp: "2025-08-20T09:00:00Z"', '{phase: Running}', []],
     ['an unknown condition status', '', '{conditions: [{type: Ready, status: Maybe}]}', [['error', 'status.conditions[0].status', 'must be one of True, False, Unknown; got "Maybe"']]],
+    ['a container start time', '', '{containerStatuses: [{state: {running: {startedAt: "2025-08-20T08:15:09Z"}}}, {state: {waiting: {}}}]}', []],
+    ['a container start time that is not a time', '', '{containerStatuses: [{state: {running: {startedAt: "yesterday"}}}]}', [['error', 'status.containerStatuses[0].state.running.startedAt', 'must be an RFC 3339 time']]],
     ['a port annotation', ', annotations: {switchyard.dev/port: "65535"}', '{}', []],
     ['a port annotation that is not a number', ', annotations: {switchyard.dev/port: "http"}', '{}', [['error', PORT, 'must be a port number from 1 to 65535, got "http"']]],
     ['a port annotation of 0', ', annotations: {switchyard.dev/port: "0"}', '{}', [['error', PORT, 'got "0"']]],

@@ -13,6 +13,20 @@ const podStatus = z.object({
     .optional(),
   phase: z.string().optional(),
   conditions: z.array(z.object({ type: z.string(), status: z.enum(['True', 'False', 'Unknown']) })).optional(),
+  // Only a running container's start time is read (kvcache-aware drops cache owners written before it).
+  containerStatuses: z
+    .array(
+      z.object({
+        state: z
+          .object({
+            running: z
+              .object({ startedAt: z.string().refine((t) => !Number.isNaN(Date.parse(t)), 'must be an RFC 3339 time').optional() })
+              .optional(),
+          })
+          .optional(),
+      }),
+    )
+    .optional(),
 });
 
 export const podStubSchema = z.object({

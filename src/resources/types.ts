@@ -150,7 +150,12 @@ export interface PodCondition {
   status: 'True' | 'False' | 'Unknown';
 }
 
-/** A v1 Pod as far as the router cares: where it is and whether it is ready. */
+/** The part of a v1 ContainerStatus the router reads: when a running container started. */
+export interface ContainerStatus {
+  state?: { running?: { startedAt?: string } };
+}
+
+/** A v1 Pod as far as the router cares: where it is, whether it is ready, and when its containers last started. */
 export interface PodStub {
   apiVersion: 'v1';
   kind: 'Pod';
@@ -159,6 +164,7 @@ export interface PodStub {
     podIP?: string;
     phase?: string;
     conditions?: readonly PodCondition[];
+    containerStatuses?: readonly ContainerStatus[];
   };
 }
 

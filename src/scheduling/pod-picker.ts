@@ -13,6 +13,8 @@ export interface ScheduleRequest {
   readonly rawHeaders: readonly string[];
   /** The parsed JSON request body (read, never modified): plugins take the prompt or messages from it. */
   readonly body?: Readonly<Record<string, unknown>>;
+  /** The request's lifecycle: `ended` once its client left (asynchronous work for it can stop); absent: unknown. */
+  readonly client?: { readonly ended: boolean } | null;
   /** PD-disaggregated ModelServers: which role the candidates play (each role is scheduled on its own). */
   readonly pdRole?: 'prefill' | 'decode';
   /** The picker's own state between schedule() and served() (the framework picker's scheduling cycle). */

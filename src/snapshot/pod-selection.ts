@@ -66,6 +66,7 @@ export function toEndpoint(pod: PodStub, serverPort: number, protocol: 'http' | 
   const override = pod.metadata.annotations[PORT_ANNOTATION];
   const port = override !== undefined ? Number(override) : serverPort;
   const host = isIPv6(ip) ? `[${ip}]` : ip;
+  const startedAt = lastContainerStart(pod);
   return {
     podKey: `${pod.metadata.namespace}/${pod.metadata.name}`,
     namespace: pod.metadata.namespace,
@@ -75,5 +76,18 @@ export function toEndpoint(pod: PodStub, serverPort: number, protocol: 'http' | 
     origin: `${protocol}://${host}:${port}`,
     labels: pod.metadata.labels,
     annotations: pod.metadata.annotations,
+    ...(startedAt !== 0 && { startedAt }),
   };
+}
+
+/** Unix seconds of the latest start among the pod's running containers (Kthena's rule: readiness is not a restart); 0 when none is known. */
+export function lastContainerStart(pod: PodStub): number {
+  let newest = 0;
+  for (const status of pod.status.containerStatuses ?? []) {
+    const started = status.state?.running?.startedAt;
+    if (started === undefined) continue;
+    const seconds = Math.floor(Date.parse(started) / 1000);
+    if (seconds > newest) newest = seconds;
+  }
+  return newest;
 }

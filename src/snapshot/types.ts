@@ -22,6 +22,8 @@ export interface PodEndpoint {
   readonly origin: string;
   readonly labels: Readonly<Record<string, string>>;
   readonly annotations: Readonly<Record<string, string>>;
+  /** Unix seconds when the pod's running containers last started (status.containerStatuses); absent when unknown. */
+  readonly startedAt?: number;
 }
 
 export interface CompiledServer {

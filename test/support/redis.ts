@@ -1,4 +1,4 @@
-// A real redis-server for the global rate-limit tests: started on a free loopback port, without persistence,
+// A real redis-server for the global rate-limit and Kthena KV index tests: started on a free loopback port, without persistence,
 // stopped by its PID. `.ci/run` installs redis-server with apt-get when it is missing.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -11,6 +11,9 @@ export interface RedisServer {
   readonly address: string;
   /** SIGKILL: the server disappears as in a crash. */
   kill(): Promise<void>;
+  /** SIGSTOP / SIGCONT: the server hangs (connections stay open, nothing is answered) and comes back. */
+  pause(): void;
+  resume(): void;
   /** Clears every key (between tests). */
   flush(): Promise<void>;
 }
@@ -40,6 +43,12 @@ export async function startRedis(port?: number): Promise<RedisServer> {
       const gone = once(child, 'exit');
       process.kill(pid, 'SIGKILL');
       await gone;
+    },
+    pause() {
+      if (!exited && pid !== undefined) process.kill(pid, 'SIGSTOP');
+    },
+    resume() {
+      if (!exited && pid !== undefined) process.kill(pid, 'SIGCONT');
     },
     async flush() {
       const client = new Redis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 1 });

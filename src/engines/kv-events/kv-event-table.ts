@@ -16,6 +16,8 @@ export interface KvEventTarget {
 export interface KvBlockSource {
   /** The pod's block index when it can be trusted now; null when unknown (no events, warming up, disconnected). */
   trustedIndex(origin: string, now: number): PodBlockIndex | null;
+  /** The pod has a KV events subscription (a KV events port), trusted or not. */
+  subscribed(origin: string): boolean;
 }
 
 export interface KvEventTableOptions {
@@ -38,6 +40,10 @@ export class KvEventTable implements KvBlockSource {
   trustedIndex(origin: string, now: number): PodBlockIndex | null {
     const entry = this.#subscriptions.get(origin);
     return entry !== undefined && entry.subscription.trusted(now) ? entry.subscription.index : null;
+  }
+
+  subscribed(origin: string): boolean {
+    return this.#subscriptions.has(origin);
   }
 
   /** Every subscribed pod's index, trusted or not (metrics, debugging). */

@@ -3,7 +3,10 @@
 // clocks agree. Commands fail at once while the connection is down (no offline queue): the caller applies the
 // configured failure mode instead of making clients wait.
 import { Redis } from 'ioredis';
+import { parseAddress } from '../../util/redis-address.ts';
 import type { BucketBackend, BucketCheck, LimitSpec, LimitType } from './bucket-backend.ts';
+
+export { parseAddress };
 
 // KEYS: input bucket, output bucket. ARGV: mode (check|charge), input capacity, input tokens/ms, cost,
 // output capacity, output tokens/ms, ttl seconds. A capacity of 0 means no such bucket. Mirrors token-bucket.ts.
@@ -124,13 +127,4 @@ function specArgs(spec: LimitSpec, cost: number): (string | number)[] {
     spec.input?.capacity ?? 0, spec.input?.perMs ?? 0, cost,
     spec.output?.capacity ?? 0, spec.output?.perMs ?? 0, spec.ttlSeconds,
   ];
-}
-
-/** "host:port", "[v6]:port" or "host" (port 6379). */
-export function parseAddress(address: string): { host: string; port: number } {
-  const bracket = /^\[([^\]]+)\](?::(\d+))?$/.exec(address);
-  if (bracket !== null) return { host: bracket[1], port: bracket[2] === undefined ? 6379 : Number(bracket[2]) };
-  const colon = address.lastIndexOf(':');
-  if (colon < 0) return { host: address, port: 6379 };
-  return { host: address.slice(0, colon), port: Number(address.slice(colon + 1)) };
 }

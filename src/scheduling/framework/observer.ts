@@ -12,4 +12,8 @@ export interface SchedulerObserver {
   kvCacheMatch?(model: string, ratio: number): void;
   /** kvcache-aware: tokenizing one prompt took `seconds` (`ok`: ids came back). */
   tokenizeDuration?(model: string, seconds: number, ok: boolean): void;
+  /** kvcache-aware: one lookup in Kthena's Redis index took `seconds`. */
+  kvCacheRedisDuration?(model: string, seconds: number): void;
+  /** kvcache-aware: a request got no opinion because tokenizing or the Redis lookup failed. */
+  kvCacheError?(model: string, stage: 'tokenize' | 'redis'): void;
 }

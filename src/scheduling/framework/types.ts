@@ -3,6 +3,7 @@
 // and a score plugin writes pod i's score (0-100) into `out[i]`. A score left as NaN means "no opinion" and counts
 // as the neutral 50, so a plugin without data can never make a request fail.
 import type { EngineStatsSource } from '../../engines/engine-state.ts';
+import type { KthenaRedisClients } from '../../engines/kthena-redis/redis-index.ts';
 import type { KvBlockSource } from '../../engines/kv-events/kv-event-table.ts';
 import type { EngineTokenizer } from '../../tokenization/engine-tokenizer.ts';
 import type { ScheduleRequest } from '../pod-picker.ts';
@@ -26,6 +27,8 @@ export interface PluginEnv {
   readonly observer?: SchedulerObserver | null;
   /** Every pod's KV blocks, from its engine's KV events (kvcache-aware); absent when not subscribed. */
   readonly kvBlocks?: KvBlockSource | null;
+  /** Kthena's Redis KV block index (kvcache-aware's alternative source); absent: not read. */
+  readonly kthenaRedis?: KthenaRedisClients | null;
   /** The engines' POST /tokenize (kvcache-aware); absent: no tokenization. */
   readonly engineTokenizer?: EngineTokenizer | null;
   /** Warnings about plugin state (a tokenizer that cannot be loaded); absent: dropped. */
