@@ -1,6 +1,6 @@
 // A Pod from the API server → the Pod stub the snapshot reads (only what routing needs). Built by hand rather than
 // through the zod schema: pod churn is the hot path of Kubernetes mode.
-import type { PodCondition, PodStub } from '../../resources/types.ts';
+import type { ContainerStatus, PodCondition, PodStub } from '../../resources/types.ts';
 
 export interface ApiPod {
   readonly metadata?: {
@@ -14,6 +14,8 @@ export interface ApiPod {
     readonly podIP?: string;
     readonly phase?: string;
     readonly conditions?: readonly { readonly type?: string; readonly status?: string }[];
+    /** Only the running containers' start times: KV-cache owners recorded before a restart are stale. */
+    readonly containerStatuses?: readonly { readonly state?: { readonly running?: { readonly startedAt?: string | Date } } }[];
   };
 }
 
@@ -36,6 +38,7 @@ export function podStubOf(pod: ApiPod): PodStub {
       // A pod the kubelet has not reported on yet has no phase: not ready (unlike a file stub without one).
       phase: status.phase ?? 'Pending',
       conditions: conditionsOf(status.conditions ?? []),
+      ...(status.containerStatuses !== undefined && { containerStatuses: containerStatusesOf(status.containerStatuses) }),
     },
   };
 }
@@ -45,4 +48,13 @@ function conditionsOf(conditions: readonly { readonly type?: string; readonly st
   const out = conditions.map((c) => ({ type: c.type ?? '', status: c.status ?? 'Unknown' }) as PodCondition);
   if (!out.some((c) => c.type === 'Ready')) out.push({ type: 'Ready', status: 'Unknown' });
   return out;
+}
+
+/** The client library gives times as Date objects, a file stub as RFC 3339 strings: the stub keeps strings. */
+function containerStatusesOf(statuses: NonNullable<NonNullable<ApiPod['status']>['containerStatuses']>): ContainerStatus[] {
+  return statuses.map((container) => {
+    const startedAt = container.state?.running?.startedAt;
+    if (startedAt === undefined) return {};
+    return { state: { running: { startedAt: startedAt instanceof Date ? startedAt.toISOString() : startedAt } } };
+  });
 }
