@@ -2,9 +2,10 @@
 // through it. Kubernetes mounts a ConfigMap as symlinks (`file -> ..data/file`, `..data -> ..2025_…`) and updates it
 // by swapping `..data` atomically, so a watched file is watched through its directory (a watch on the file itself
 // follows the old target, which the kubelet deletes), and symlinks are followed when listing and reading.
+import { watch as watchDirectoryEntries } from 'node:fs';
 import { readdir, realpath, stat } from 'node:fs/promises';
-import { dirname, extname, join, resolve } from 'node:path';
-import { watch, type FSWatcher } from 'chokidar';
+import { basename, dirname, extname, join, resolve } from 'node:path';
+import { watch } from 'chokidar';
 
 /**
  * chokidar drops a file's change events that come within 50 ms of the previous one; a reload that starts later than
@@ -15,7 +16,7 @@ const MIN_DEBOUNCE_MS = 100;
 export class WatchedPaths {
   private readonly paths: readonly string[];
   private readonly debounceMs: number;
-  private watchers: FSWatcher[] = [];
+  private watchers: { close(): Promise<void> }[] = [];
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> = Promise.resolve();
   private closed = false;
@@ -30,21 +31,12 @@ export class WatchedPaths {
    * is in place, so that nothing changed between the caller's first read and that moment is missed.
    */
   async watch(reload: () => Promise<void>): Promise<void> {
-    const targets = await Promise.all(this.paths.map(async (path) => {
+    const schedule = (): void => this.schedule(reload);
+    const watchers = await Promise.all(this.paths.map(async (path) => {
       const absolute = resolve(path);
       const info = await stat(absolute).catch(() => null);
-      return info?.isDirectory() === true ? { path: absolute, depth: undefined } : { path: dirname(absolute), depth: 0 };
+      return info?.isDirectory() === true ? watchTree(absolute, schedule) : watchFile(absolute, schedule);
     }));
-    const watchers = targets.map(({ path, depth }) => watch(path, { ignoreInitial: true, persistent: true, depth }));
-    const schedule = (): void => this.schedule(reload);
-    await Promise.all(watchers.map((watcher) => new Promise<void>((done) => {
-      watcher.on('all', schedule).on('error', schedule);
-      const ready = (): void => {
-        watcher.off('ready', ready).off('error', ready);
-        done();
-      };
-      watcher.on('ready', ready).on('error', ready);
-    })));
     this.watchers = watchers;
     if (this.closed) await Promise.all(watchers.map((w) => w.close()));
     schedule();
@@ -64,6 +56,39 @@ export class WatchedPaths {
     if (this.timer !== null) clearTimeout(this.timer);
     await Promise.all(this.watchers.map((w) => w.close()));
     await this.running;
+  }
+}
+
+/** A directory of resource files, recursively (chokidar follows symlinked subdirectories and new ones). */
+async function watchTree(path: string, changed: () => void): Promise<{ close(): Promise<void> }> {
+  const watcher = watch(path, { ignoreInitial: true, persistent: true });
+  await new Promise<void>((done) => {
+    watcher.on('all', changed).on('error', changed);
+    const ready = (): void => {
+      watcher.off('ready', ready).off('error', ready);
+      done();
+    };
+    watcher.on('ready', ready).on('error', ready);
+  });
+  return watcher;
+}
+
+/**
+ * One file, through its directory's entries: a change of the file itself, an editor's rename onto it, or a
+ * ConfigMap's `..data` swap. Other files of that directory (a log written next to the configuration) are ignored
+ * without a rescan of the directory, which chokidar would do for every one of their writes.
+ */
+function watchFile(path: string, changed: () => void): { close(): Promise<void> } {
+  const name = basename(path);
+  try {
+    const watcher = watchDirectoryEntries(dirname(path), { persistent: true }, (_event, entry) => {
+      if (entry === null || entry === name || entry.startsWith('..')) changed();
+    });
+    watcher.on('error', changed);
+    return { close: () => Promise.resolve(watcher.close()) };
+  } catch {
+    changed(); // the directory is gone: the reload reports the missing file
+    return { close: () => Promise.resolve() };
   }
 }
 
