@@ -38,7 +38,8 @@ describe('DeadlineList', () => {
   });
 
   it('times a node added while deadlines pass (a retry after a timeout) from its own start', async () => {
-    const list = new DeadlineList(30);
+    // Wide margins (a 300 ms timeout, `second` added 100 ms in) so that a busy machine's stalls do not decide it.
+    const list = new DeadlineList(300);
     const retry = new Probe();
     let retryAddedAt = 0;
     const first = new Probe(() => {
@@ -47,11 +48,12 @@ describe('DeadlineList', () => {
     });
     const second = new Probe();
     list.add(first);
-    await sleep(10);
-    list.add(second); // still waiting when `first` passes: its deadline must not be pushed back by `retry`'s
     await sleep(100);
-    assert.ok(second.passedAt > 0 && second.passedAt < retryAddedAt + 30, 'second passes on time, before the retry');
-    assert.ok(retry.passedAt >= retryAddedAt + 30, 'the retry gets its full timeout');
+    list.add(second); // still waiting when `first` passes: its deadline must not be pushed back by `retry`'s
+    assert.equal(first.passedAt, 0, 'second was added before first passed');
+    for (let waited = 0; retry.passedAt === 0 && waited < 5000; waited += 20) await sleep(20);
+    assert.ok(second.passedAt > 0 && second.passedAt < retryAddedAt + 300, 'second passes on time, before the retry');
+    assert.ok(retry.passedAt >= retryAddedAt + 300, 'the retry gets its full timeout');
   });
 
   it('can be reused after it emptied', async () => {

@@ -183,8 +183,10 @@ describe('Prometheus metrics', () => {
     let now: Families = new Map();
     await waitFor(async () => {
       now = await scrape(metricsUrl);
-      return samples(now, 'switchyard_pod_requests_waiting', pod).length === 1;
-    }, 5000, 'pod-a scraped');
+      // Scraped after the earlier tests' requests to pod-a finished (the scrape interval may catch one running).
+      return samples(now, 'switchyard_pod_requests_waiting', pod).length === 1 &&
+        single(now, 'switchyard_pod_requests_running', pod) === 0 && single(now, 'switchyard_pod_in_flight_requests', pod) === 0;
+    }, 5000, 'pod-a scraped with no request in flight');
     assert.equal(single(now, 'switchyard_pod_requests_waiting', pod), 0);
     assert.equal(single(now, 'switchyard_pod_requests_running', pod), 0);
     const kv = single(now, 'switchyard_pod_kv_cache_usage_ratio', pod);
