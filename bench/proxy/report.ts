@@ -180,17 +180,25 @@ export function formatTargets(checks: readonly TargetCheck[]): string {
     .join('\n');
 }
 
-/** Proxy CPU per request split into user space and kernel, for the loaded runs. */
-export function formatCpuSplit(rows: readonly ResultRow[], connections: number): string {
+/**
+ * Proxy CPU per request split into user space and kernel, for the loaded runs; for streams also the SSE events
+ * delivered per CPU-second (`sseEvents`: events per stream by target, as counted in the preflight).
+ */
+export function formatCpuSplit(rows: readonly ResultRow[], connections: number, sseEvents: ReadonlyMap<string, number> = new Map()): string {
   const loaded = rows.filter((r) => r.connections === connections && r.proxyCpuS !== null);
-  const header = ['target', 'mode', 'user µs/req', 'sys µs/req', 'total µs/req'];
-  const lines = loaded.map((r) => [
-    r.target,
-    r.mode,
-    fmt(r.proxyUserUsPerRequest, 1),
-    fmt(r.proxySystemUsPerRequest, 1),
-    fmt((r.proxyUserUsPerRequest ?? 0) + (r.proxySystemUsPerRequest ?? 0), 1),
-  ]);
+  const header = ['target', 'mode', 'user µs/req', 'sys µs/req', 'total µs/req', 'SSE events/CPU-s'];
+  const lines = loaded.map((r) => {
+    const totalUs = (r.proxyUserUsPerRequest ?? 0) + (r.proxySystemUsPerRequest ?? 0);
+    const events = r.mode === 'sse' ? sseEvents.get(r.target) : undefined;
+    return [
+      r.target,
+      r.mode,
+      fmt(r.proxyUserUsPerRequest, 1),
+      fmt(r.proxySystemUsPerRequest, 1),
+      fmt(totalUs, 1),
+      events === undefined || totalUs <= 0 ? '—' : fmt((events * 1e6) / totalUs, 0),
+    ];
+  });
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
   const render = (cells: readonly string[]): string =>
     `| ${cells.map((c, i) => (i >= 2 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join(' | ')} |`;

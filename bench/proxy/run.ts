@@ -182,6 +182,9 @@ function requestBody(mode: Mode): string {
 }
 
 /** One request through `url`; checks the status and the shape of the answer, returns its body size. */
+/** SSE events per stream as each target delivers it (preflight), for events per CPU-second. */
+const sseEventsByTarget = new Map<string, number>();
+
 async function preflight(label: string, url: string, mode: Mode): Promise<number> {
   const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: requestBody(mode) });
   const text = await res.text();
@@ -196,6 +199,7 @@ async function preflight(label: string, url: string, mode: Mode): Promise<number
     if (events.at(-1) !== 'data: [DONE]' || tokens.length !== TOKENS) {
       throw new Error(`${label}: expected ${TOKENS} token events and [DONE], got ${tokens.length} token events:\n${text.slice(0, 500)}`);
     }
+    sseEventsByTarget.set(label.split(' ')[0], events.length);
   }
   return Buffer.byteLength(text);
 }
@@ -431,7 +435,7 @@ async function main(): Promise<number> {
   }
   console.log('');
   console.log(formatTable(rows, peakRssMb, notRun));
-  console.log(`\nProxy CPU per request at c=${LOAD_CONNECTIONS}:\n${formatCpuSplit(rows, LOAD_CONNECTIONS)}`);
+  console.log(`\nProxy CPU per request at c=${LOAD_CONNECTIONS}:\n${formatCpuSplit(rows, LOAD_CONNECTIONS, sseEventsByTarget)}`);
   console.log('');
   console.log(formatTargets(checks));
 
