@@ -207,7 +207,7 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
     }
   });
 
-  const source = await createSource(options, observability.metrics?.registry, log);
+  const source = await createSource(options, observability.metrics?.registry, log, store);
   let first;
   try {
     first = store.apply(await source.load());
@@ -330,7 +330,7 @@ async function readUpstreamCa(file: string | undefined): Promise<string | undefi
   return text;
 }
 
-async function createSource(options: RouterAppOptions, registry: Registry | undefined, log: Logger): Promise<ConfigSource> {
+async function createSource(options: RouterAppOptions, registry: Registry | undefined, log: Logger, store: SnapshotStore): Promise<ConfigSource> {
   if (options.kubernetes === undefined) return new FileSource({ paths: options.configPaths, debounceMs: options.reloadDebounceMs });
   // Loaded only in Kubernetes mode: the client library alone takes ~90 MB of memory.
   const { KubernetesSource } = await import('../sources/kubernetes/kubernetes-source.ts');
@@ -348,12 +348,18 @@ async function createSource(options: RouterAppOptions, registry: Registry | unde
     onFieldsNotActedOn: (object, fields) => {
       log.info({ object, fields }, 'fields Switchyard does not act on, left as they are');
     },
+    onStatusWriteError: (object, error) => log.warn({ object, err: error.message }, 'could not write the status; tried again with the next change'),
     onStatus: (status) => {
       connected.set(status.connected ? 1 : 0);
       invalid.set(status.invalidObjects);
       if (status.connected) log.info({ invalidObjects: status.invalidObjects }, 'kubernetes API connected');
       else log.warn({ error: status.error }, 'kubernetes API unreachable; the last state keeps serving');
     },
+  });
+  // Providers' conditions go back to their status, as Kthena's router writes them (only what changed).
+  store.onSwap((next, _previous, podsOnly) => {
+    if (podsOnly) return;
+    for (const provider of next.providers.values()) source.reportProviderConditions(provider.namespace, provider.name, provider.conditions);
   });
   log.info({ server: source.server, namespaces: options.kubernetes.namespaces }, 'reading resources from kubernetes');
   return source;

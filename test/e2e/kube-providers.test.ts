@@ -145,4 +145,25 @@ describe('external providers and credential Secrets in Kubernetes mode', { skip:
     const gone = await post(`${router.url}/v1/chat/completions`, { model: 'gpt', messages: [{ role: 'user', content: 'hi' }] });
     assert.equal(gone.status, 503, gone.text);
   });
+
+  it('writes each provider\'s conditions to its status, as Kthena\'s router does, and only when they change', async () => {
+    interface Stored { metadata: { generation: number; resourceVersion: string }; status?: { observedGeneration?: number; conditions?: { type: string; status: string; reason: string; observedGeneration?: number; lastTransitionTime?: string }[] } }
+    const stored = (name: string): Stored => JSON.parse(cluster.kubectl(['get', 'externalmodelprovider', name, '-n', 'default', '-o', 'json'])) as Stored;
+    const said = (object: Stored): string[] => (object.status?.conditions ?? []).map((c) => `${c.type}=${c.status}/${c.reason}`);
+    // The Secret was deleted in the test before: not ready, in the API server too.
+    await waitFor(() => said(stored('openai')).join() === 'CredentialsResolved=False/CredentialNotFound,Ready=False/CredentialNotFound', 10_000, 'openai not ready in its status');
+    await waitFor(() => said(stored('unlabelled')).join() === 'CredentialsResolved=False/CredentialNotFound,Ready=False/CredentialNotFound', 10_000, 'unlabelled not ready in its status');
+
+    cluster.kubectl(['apply', '-f', '-'], secretYaml('openai-key', 'sk-back', true));
+    await waitFor(() => said(stored('openai')).join() === 'CredentialsResolved=True/CredentialResolved,Ready=True/Ready', 10_000, 'openai ready in its status');
+    const ready = stored('openai');
+    assert.equal(ready.status?.observedGeneration, ready.metadata.generation);
+    for (const condition of ready.status?.conditions ?? []) {
+      assert.equal(condition.observedGeneration, ready.metadata.generation);
+      assert.match(condition.lastTransitionTime ?? '', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    }
+    // Nothing changes any more: no write, so the object's resourceVersion stays (no loop through its own watch).
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    assert.equal(stored('openai').metadata.resourceVersion, ready.metadata.resourceVersion);
+  });
 });

@@ -15,6 +15,7 @@ import { ListWatch, type KubeObject, type ListResult } from './list-watch.ts';
 import { CREDENTIAL_SELECTOR, secretDocumentOf } from './credential-secret.ts';
 import { derivePodSelector } from './pod-selector.ts';
 import { podStubOf } from './pod-stub.ts';
+import { ProviderStatusWriter, type ProviderConditionInput } from './provider-status.ts';
 
 const VERSION = 'v1alpha1';
 /** Pod changes handed over per event-loop turn: a burst of pod events never blocks the loop for long at a stretch. */
@@ -38,6 +39,8 @@ export interface KubernetesSourceOptions {
   readonly onFieldsNotActedOn?: (object: string, fields: readonly string[]) => void;
     /** Connection changes of the watches as a whole. */
   readonly onStatus?: (status: KubernetesSourceStatus) => void;
+  /** A status write-back failed (it is tried again with the next change). */
+  readonly onStatusWriteError?: (object: string, error: Error) => void;
 }
 
 export interface KubernetesSourceStatus {
@@ -66,6 +69,7 @@ export class KubernetesSource implements ConfigSource {
   private readonly options: KubernetesSourceOptions;
   private readonly kc = new KubeConfig();
   private readonly custom: CustomObjectsApi;
+  private readonly providerStatus: ProviderStatusWriter;
   private readonly core: CoreV1Api;
   /** Valid objects of our kinds by "Kind/namespace/name". */
   private readonly resources = new Map<string, { readonly loaded: LoadedResource; readonly version: string }>();
@@ -94,6 +98,18 @@ export class KubernetesSource implements ConfigSource {
     else this.kc.loadFromDefault();
     this.custom = this.kc.makeApiClient(CustomObjectsApi);
     this.core = this.kc.makeApiClient(CoreV1Api);
+    this.providerStatus = new ProviderStatusWriter(
+      async (namespace, name, status) => {
+        const body = [{ op: 'add', path: '/status', value: status }];
+        await this.custom.patchNamespacedCustomObjectStatus({ group: API_GROUP, version: VERSION, namespace, plural: 'externalmodelproviders', name, body });
+      },
+      (object, error) => this.options.onStatusWriteError?.(object, error),
+    );
+  }
+
+  /** Writes a provider's conditions to its status when they changed (Kthena's router keeps them up to date too). */
+  reportProviderConditions(namespace: string, name: string, conditions: readonly ProviderConditionInput[]): void {
+    this.providerStatus.report(namespace, name, conditions);
   }
 
   /** Where the source reads from, for logs. */
@@ -193,6 +209,7 @@ export class KubernetesSource implements ConfigSource {
       },
       remove: (item) => {
         const key = `${kind}/${item.metadata?.namespace ?? ''}/${item.metadata?.name ?? ''}`;
+        if (kind === 'ExternalModelProvider') this.providerStatus.forget(item.metadata?.namespace ?? '', item.metadata?.name ?? '');
         this.forget(key);
         this.reportedNotActedOn.delete(key);
         this.crdChanged = true;
@@ -255,6 +272,10 @@ export class KubernetesSource implements ConfigSource {
 
   /** Whether the set of valid objects changed. */
   private upsertResource(kind: string, item: KubeObject): boolean {
+    if (kind === 'ExternalModelProvider') {
+      const { metadata, status } = item as KubeObject & { metadata?: { generation?: number }; status?: unknown };
+      this.providerStatus.observe(metadata?.namespace ?? '', metadata?.name ?? '', metadata?.generation, status);
+    }
     const key = `${kind}/${item.metadata?.namespace ?? ''}/${item.metadata?.name ?? ''}`;
     const version = item.metadata?.resourceVersion ?? '';
     const previous = this.resources.get(key);
