@@ -213,7 +213,15 @@ export async function startMockEngine(options: Partial<MockEngineOptions> & { mo
     await new Promise((resolve) => server.close(resolve));
     throw new Error(`cannot start the ${resolved.role} role: ${(error as Error).message}`, { cause: error });
   }
-  const kvEvents = await startKvEvents(resolved, generator);
+  let kvEvents: Awaited<ReturnType<typeof startKvEvents>>;
+  try {
+    kvEvents = await startKvEvents(resolved, generator);
+  } catch (error) {
+    // Nothing of a failed start stays open (a caller may retry on the same ports).
+    generator.close();
+    await Promise.all([pd?.close(), new Promise((resolve) => server.close(resolve))]);
+    throw new Error(`cannot start the KV event publisher: ${(error as Error).message}`, { cause: error });
+  }
   const context: EngineContext = {
     kvEvents,
     tokenizer: resolved.tokenizer === undefined ? null : new MockTokenizer(resolved.tokenizer),

@@ -60,6 +60,19 @@ describe('kvcache-aware routing from the engines\' KV events', () => {
       kvReplayPort: ports.kvReplayPort ?? 0,
     });
 
+  /** A restart keeps the pod's address; another test process may hold one of the freed ports for a moment. */
+  const restartOnSamePorts = async (i: number, old: MockEngineHandle): Promise<MockEngineHandle> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await startEngine(i, { port: old.port, kvEventsPort: old.kvEventsPort ?? 0, kvReplayPort: old.kvReplayPort ?? 0 });
+      } catch (err) {
+        const cause = ((err as Error).cause ?? err) as NodeJS.ErrnoException;
+        if (attempt >= 50 || cause.code !== 'EADDRINUSE') throw err;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+  };
+
   const explain = async (body: Record<string, unknown>): Promise<Explained> => {
     const res = await post(`${router.debugUrl}/debug/explain`, { path: '/v1/completions', body });
     assert.equal(res.status, 200, res.text);
@@ -142,7 +155,7 @@ describe('kvcache-aware routing from the engines\' KV events', () => {
     await waitFor(async () => (await matched({ model: BASE, prompt })).get(pod) === 4, 5000, 'the prompt to be indexed');
     const old = mocks[i];
     await old.close();
-    mocks[i] = await startEngine(i, { port: old.port, kvEventsPort: old.kvEventsPort ?? 0, kvReplayPort: old.kvReplayPort ?? 0 });
+    mocks[i] = await restartOnSamePorts(i, old);
     await waitFor(async () => (await matched({ model: BASE, prompt })).get(pod) === 0, 10_000, 'the restarted pod to hold nothing');
     await trustedEverywhere();
   });
