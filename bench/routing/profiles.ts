@@ -127,6 +127,26 @@ export const PROFILES: readonly Profile[] = [
 `,
   },
   {
+    name: 'kvcache-lora',
+    kvEvents: true,
+    description: () => 'kvcache-aware plus lora-residency x1 (a LoRA request prefers the pods that hold its adapter now)',
+    yaml: () => `scheduler:
+  pluginConfig:
+  - name: least-request
+    args: {maxWaitingRequests: 10}
+  - name: kvcache-aware
+    args: {blockSizeToHash: 16, maxBlocksToMatch: 512}
+  plugins:
+    Filter:
+      enabled: [lora-affinity, least-request]
+    Score:
+      enabled:
+      - {name: kvcache-aware, weight: 2}
+      - {name: lora-residency, weight: 1}
+      - {name: least-request, weight: 1}
+`,
+  },
+  {
     name: 'kvcache-prefix',
     kvEvents: true,
     description: (fleet) =>
@@ -173,12 +193,12 @@ export const PROFILES: readonly Profile[] = [
   {
     name: 'switchyard-default',
     kvEvents: true,
-    description: () => 'Switchyard without a router config (kvcache-aware x2, prefix-cache x2, least-request), engines publishing KV events',
+    description: () => 'Switchyard without a router config (kvcache-aware x2, prefix-cache x2, lora-residency, least-request), engines publishing KV events',
     yaml: () => 'scheduler: {}\n',
   },
   {
     name: 'switchyard-default-no-events',
-    description: () => 'Switchyard without a router config, engines without KV events (kvcache-aware silent: prefix-cache x2 + least-request)',
+    description: () => 'Switchyard without a router config, engines without KV events (kvcache-aware silent: prefix-cache x2 + lora-residency + least-request)',
     yaml: () => 'scheduler: {}\n',
   },
   {

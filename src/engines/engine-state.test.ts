@@ -22,7 +22,20 @@ describe('readEngineMetrics', () => {
         'vllm:inter_token_latency_seconds_count 10',
       ].join('\n'),
     );
-    assert.deepEqual(r, { waiting: 2, running: 5, kvCacheUsage: 0.25, ttft: { sum: 2, count: 4 }, tpot: { sum: 1, count: 10 } });
+    assert.deepEqual(r, { waiting: 2, running: 5, kvCacheUsage: 0.25, ttft: { sum: 2, count: 4 }, tpot: { sum: 1, count: 10 }, loraAdapters: null });
+  });
+
+  it("reads the adapters of vLLM's running and waiting requests from the newest lora_requests_info series", () => {
+    const r = read(
+      [
+        '# TYPE vllm:lora_requests_info gauge',
+        'vllm:lora_requests_info{max_lora="2",running_lora_adapters="old",waiting_lora_adapters=""} 1700000000.5',
+        'vllm:lora_requests_info{max_lora="2",running_lora_adapters="sql,chat",waiting_lora_adapters="math"} 1700000009.25',
+        'vllm:lora_requests_info{max_lora="2",running_lora_adapters="",waiting_lora_adapters=""} 1700000003',
+      ].join('\n'),
+    );
+    assert.deepEqual(r.loraAdapters, ['sql', 'chat', 'math']);
+    assert.deepEqual(read('vllm:lora_requests_info{max_lora="1",running_lora_adapters="",waiting_lora_adapters=""} 1\n').loraAdapters, []);
   });
 
   it('reads SGLang names', () => {

@@ -13,6 +13,8 @@ export interface EngineStats {
   readonly ttftSeconds: number;
   /** Mean time per output token (inter-token latency) over the last scrape interval with tokens, in seconds. */
   readonly tpotSeconds: number;
+  /** LoRA adapters of the requests it runs or queues (vLLM's lora_requests_info); null when not reported. */
+  readonly loraAdapters?: ReadonlySet<string> | null;
 }
 
 /** Read side of the table, as scheduling plugins see it. */
@@ -30,6 +32,7 @@ export class PodEngineState implements EngineStats {
   kvCacheUsage = NaN;
   ttftSeconds = NaN;
   tpotSeconds = NaN;
+  loraAdapters: ReadonlySet<string> | null = null;
   /** Time (ms) of the last good /metrics scrape; 0 = never. */
   metricsAt = 0;
   /** Set when the last /metrics scrape failed. */
@@ -52,6 +55,7 @@ export class PodEngineState implements EngineStats {
     this.tpotSeconds = nextLatency(this.tpotSeconds, this.tpotTotals, reading.tpot);
     this.ttftTotals = reading.ttft;
     this.tpotTotals = reading.tpot;
+    this.loraAdapters = reading.loraAdapters == null ? null : new Set(reading.loraAdapters);
     this.metricsAt = now;
     this.metricsError = null;
   }

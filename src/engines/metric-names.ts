@@ -45,6 +45,8 @@ export interface EngineReading {
   readonly kvCacheUsage: number;
   readonly ttft: HistogramTotals | null;
   readonly tpot: HistogramTotals | null;
+  /** Adapters of the requests running or waiting now (vLLM's lora_requests_info); null when not reported. */
+  readonly loraAdapters?: readonly string[] | null;
 }
 
 /**
@@ -59,7 +61,24 @@ export function readEngineMetrics(families: ReadonlyMap<string, MetricFamily>): 
     kvCacheUsage: gauge(families, LOOKUP.kvCacheUsage, 'max'),
     ttft: histogram(families, LOOKUP.ttft),
     tpot: histogram(families, LOOKUP.tpot),
+    loraAdapters: loraAdapters(families),
   };
+}
+
+const LORA_INFO = 'vllm:lora_requests_info';
+
+/**
+ * vLLM's lora_requests_info: a gauge whose labels list the adapters of running and waiting requests and whose value
+ * is the time they were set; old label sets stay exported, so the newest series is the current one.
+ */
+function loraAdapters(families: ReadonlyMap<string, MetricFamily>): readonly string[] | null {
+  const family = families.get(LORA_INFO);
+  if (family === undefined) return null;
+  let newest: (typeof family.samples)[number] | null = null;
+  for (const sample of family.samples) if (sample.name === LORA_INFO && (newest === null || sample.value > newest.value)) newest = sample;
+  if (newest === null) return null;
+  const names = `${newest.labels.running_lora_adapters ?? ''},${newest.labels.waiting_lora_adapters ?? ''}`.split(',');
+  return names.filter((name) => name !== '');
 }
 
 function gauge(families: ReadonlyMap<string, MetricFamily>, names: readonly string[], combine: 'sum' | 'max'): number {

@@ -164,7 +164,7 @@ describe('debug server', () => {
     assert.equal(c2.removedBy, 'lora-affinity');
     assert.equal(c2.rank, null);
     assert.deepEqual(c1.filters, { 'lora-affinity': 'kept', 'least-request': 'kept' });
-    assert.deepEqual(Object.keys(c1.scores).sort(), ['kvcache-aware', 'least-request', 'prefix-cache']);
+    assert.deepEqual(Object.keys(c1.scores).sort(), ['kvcache-aware', 'least-request', 'lora-residency', 'prefix-cache']);
     assert.equal(c1.scores['kvcache-aware'].score, null, 'no KV events: no opinion');
     assert.equal(c1.scores['least-request'].score, 100);
     assert.equal(c1.rank, 0);

@@ -37,12 +37,12 @@ describe('router configuration file', () => {
     assert.deepEqual(warnings, []);
   });
 
-  it('defaults without a file: kvcache-aware and prefix-cache on whole prompts, least-request, lora-affinity', () => {
+  it('defaults without a file: kvcache-aware and prefix-cache on whole prompts, lora-residency, least-request, lora-affinity', () => {
     const config = defaultSchedulerConfig();
     assert.deepEqual(config.filters, DEFAULT_FILTERS);
     assert.deepEqual(config.filters, ['lora-affinity', 'least-request']);
     assert.deepEqual(config.scores, DEFAULT_SCORES);
-    assert.deepEqual(scoreNames(config), ['kvcache-aware:2', 'prefix-cache:2', 'least-request:1']);
+    assert.deepEqual(scoreNames(config), ['kvcache-aware:2', 'prefix-cache:2', 'lora-residency:1', 'least-request:1']);
     assert.deepEqual(config.args.get('prefix-cache')?.value, { blockSizeToHash: 64, maxBlocksToMatch: 1024, maxHashCacheSize: 50000, topKMatches: 5 });
     assert.deepEqual(config.args.get('kvcache-aware')?.value, { blockSizeToHash: 16, maxBlocksToMatch: 512, tokenizeTimeoutMs: 5000, inlineTokenizeMaxChars: 16384 });
     assert.deepEqual(config.args.get('least-request')?.value, { maxWaitingRequests: 10 });
@@ -55,7 +55,7 @@ describe('router configuration file', () => {
       name: 'disabled removes a default',
       text: 'scheduler:\n  plugins:\n    Filter:\n      disabled: [lora-affinity]\n    Score:\n      disabled: [{name: prefix-cache}, gpu-usage]\n',
       filters: ['least-request'],
-      scores: ['kvcache-aware:2', 'least-request:1'],
+      scores: ['kvcache-aware:2', 'lora-residency:1', 'least-request:1'],
     },
     {
       name: 'enabled replaces the defaults of its section only',
@@ -122,7 +122,7 @@ describe('router configuration file', () => {
     {
       name: 'an unknown plugin name',
       text: 'scheduler:\n  plugins:\n    Filter:\n      enabled: [least-requests]\n',
-      expected: [`error: ${FILE}: field scheduler.plugins.Filter.enabled[0]: unknown plugin "least-requests"; known plugins: least-request, least-latency, prefix-cache, gpu-usage, lora-affinity, random, session-affinity, kvcache-aware`],
+      expected: [`error: ${FILE}: field scheduler.plugins.Filter.enabled[0]: unknown plugin "least-requests"; known plugins: least-request, least-latency, prefix-cache, gpu-usage, lora-affinity, random, session-affinity, kvcache-aware, lora-residency`],
     },
     {
       name: 'a kvcache-aware tokenizer port out of range',
@@ -189,10 +189,10 @@ describe('buildProfile', () => {
   it('builds one instance per plugin, shared by filter and score', () => {
     const profile = buildProfile(defaultSchedulerConfig(), makeEnv());
     assert.deepEqual(profile.filters.map((p) => p.name), ['lora-affinity', 'least-request']);
-    assert.deepEqual(profile.scores.map((s) => s.plugin.name), ['kvcache-aware', 'prefix-cache', 'least-request']);
-    assert.equal(profile.filters[1], profile.scores[2].plugin);
-    assert.deepEqual(profile.hooks.map((p) => p.name), ['prefix-cache']);
-    assert.equal(profile.plugins.length, 4);
+    assert.deepEqual(profile.scores.map((s) => s.plugin.name), ['kvcache-aware', 'prefix-cache', 'lora-residency', 'least-request']);
+    assert.equal(profile.filters[1], profile.scores[3].plugin);
+    assert.deepEqual(profile.hooks.map((p) => p.name), ['prefix-cache', 'lora-residency']);
+    assert.equal(profile.plugins.length, 5);
   });
 
   it('keeps the instances (and their state) of plugins whose args did not change', () => {

@@ -16,13 +16,15 @@ import { PLUGINS, UNSUPPORTED_PLUGINS } from '../plugins/registry.ts';
 /**
  * The best configuration measured by `npm run bench:routing` (bench/README.md): Kthena's chart filters plus
  * lora-affinity; kvcache-aware (decides for pods that publish KV events, silent and free for the others),
- * prefix-cache (the approximate signal for pods without events) and least-request. gpu-usage and least-latency are
+ * prefix-cache (the approximate signal for pods without events), lora-residency (LoRA requests to the pods holding
+ * their adapter) and least-request. gpu-usage and least-latency are
  * left out: they mostly reflect which pod holds the hot prefixes and pull requests away from it.
  */
 export const DEFAULT_FILTERS: readonly string[] = ['lora-affinity', 'least-request'];
 export const DEFAULT_SCORES: readonly ScoreSetting[] = [
   { name: 'kvcache-aware', weight: 2 },
   { name: 'prefix-cache', weight: 2 },
+  { name: 'lora-residency', weight: 1 },
   { name: 'least-request', weight: 1 },
 ];
 /** Args of default plugins the file does not configure: whole prompts (conversation histories), not Kthena's 8 KB. */

@@ -4,13 +4,14 @@ import { kvCacheAwarePlugin } from './kvcache-aware.ts';
 import { leastLatencyPlugin } from './least-latency.ts';
 import { leastRequestPlugin } from './least-request.ts';
 import { loraAffinityPlugin } from './lora-affinity.ts';
+import { loraResidencyPlugin } from './lora-residency.ts';
 import type { PluginDefinition } from './plugin-definition.ts';
 import { prefixCachePlugin } from './prefix-cache.ts';
 import { randomPlugin } from './random.ts';
 import { sessionAffinityPlugin } from './session-affinity.ts';
 
 export const PLUGINS: ReadonlyMap<string, PluginDefinition> = new Map(
-  [leastRequestPlugin, leastLatencyPlugin, prefixCachePlugin, gpuUsagePlugin, loraAffinityPlugin, randomPlugin, sessionAffinityPlugin, kvCacheAwarePlugin].map(
+  [leastRequestPlugin, leastLatencyPlugin, prefixCachePlugin, gpuUsagePlugin, loraAffinityPlugin, randomPlugin, sessionAffinityPlugin, kvCacheAwarePlugin, loraResidencyPlugin].map(
     (definition) => [definition.name, definition],
   ),
 );
