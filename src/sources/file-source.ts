@@ -23,6 +23,12 @@ export class FileSource implements ConfigSource {
   private lastSignature: string | null = null;
   private closed = false;
   private readonly parseCache: ParseCache = new Map();
+  /**
+   * Files that have held something since they appeared. One of them read empty is most likely being rewritten in
+   * place (truncated, not yet written): an error, so the last good configuration keeps serving, until it has content
+   * again or is deleted. Never blank since start-up, a file may stay empty.
+   */
+  private readonly filled = new Set<string>();
 
   constructor(options: FileSourceOptions) {
     this.options = options;
@@ -44,6 +50,14 @@ export class FileSource implements ConfigSource {
         } catch (err) {
           issues.push({ severity: 'error', file, path: '', message: `cannot read file: ${(err as Error).message}` });
         }
+      }
+    }
+    const present = new Set(files.map((f) => f.file));
+    for (const file of this.filled) if (!present.has(file)) this.filled.delete(file);
+    for (const { file, text } of files) {
+      if (text.trim() !== '') this.filled.add(file);
+      else if (this.filled.has(file)) {
+        issues.push({ severity: 'error', file, path: '', message: 'the file is empty (still being written?); the last good configuration keeps serving. Delete the file to remove what it declared' });
       }
     }
     if (files.length === 0 && issues.length === 0) {

@@ -85,7 +85,9 @@ describe('config hot reload', () => {
     const workers = Promise.all([0, 1, 2, 3].map(worker));
     // Lets the loop run until every routable model was answered a few times in the current phase.
     const settle = (): Promise<void> =>
-      waitFor(() => models.every((m) => (served.get(`${phase}:${m}`) ?? 0) >= 3), 15_000, `requests served in phase ${phase}`);
+      waitFor(() => models.every((m) => (served.get(`${phase}:${m}`) ?? 0) >= 3), 15_000, `requests served in phase ${phase}`).catch((err: unknown) => {
+        throw new Error(`${(err as Error).message}; served ${JSON.stringify([...served])}; last failures: ${failures.slice(-3).join(' | ')}`);
+      });
     try {
       await settle();
 
