@@ -86,6 +86,14 @@ describe('FrameworkPicker', () => {
     });
   }
 
+  it('tells the score plugins with a picked hook which pod the request goes to', () => {
+    const picked: string[] = [];
+    const watcher: SchedulerPlugin = { ...fixedScores('w', { p0: 10, p1: 90, p2: 50 }), picked: (_cycle, pod) => void picked.push(pod.name) };
+    const picker = new FrameworkPicker(profile([], [[watcher, 1]]), { podStates: makeEnv().podStates });
+    assert.deepEqual(names(picker.schedule(makeRequest(), pods)), ['p1', 'p2', 'p0']);
+    assert.deepEqual(picked, ['p1']);
+  });
+
   it('puts pods at their connection limit after the others, and unhealthy pods after those', () => {
     const env = makeEnv();
     const picker = new FrameworkPicker(profile([], [[fixedScores('a', { p0: 100, p1: 90, p2: 10 }), 1]]), {

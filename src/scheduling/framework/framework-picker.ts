@@ -134,6 +134,16 @@ export class FrameworkPicker implements PodPicker {
 
     const result = this.rank(candidates, n, cycle.now);
     if (trace !== null) trace.ranked(result, totals, this.penalties);
+    if (!dryRun && result.length > 0) {
+      for (const { plugin } of profile.scores) {
+        if (plugin.picked === undefined) continue;
+        try {
+          plugin.picked(cycle, result[0]);
+        } catch (err) {
+          this.report(plugin, 'served', err);
+        }
+      }
+    }
     // The cycle awaits the post-schedule hooks on the request object itself (it goes with the request).
     if (profile.hooks.length > 0 && !dryRun) request.pickerState = cycle;
     return result;

@@ -47,6 +47,8 @@ export interface SchedulerPlugin {
   filter?(cycle: SchedulingCycle, pods: readonly PodEndpoint[], alive: Uint8Array): void;
   /** Writes a score in [0, 100] to `out[i]` for the alive pods it has an opinion on; `out` arrives filled with NaN. */
   score?(cycle: SchedulingCycle, pods: readonly PodEndpoint[], alive: Uint8Array, out: Float64Array): void;
+  /** The request is about to be sent to `pod`, the first choice (not for explanations). */
+  picked?(cycle: SchedulingCycle, pod: PodEndpoint): void;
   /** Post-schedule hook: the request was served successfully by `pod`. */
   served?(cycle: SchedulingCycle, pod: PodEndpoint): void;
   /** The set of configured pods changed: forget state about the others. */

@@ -1,7 +1,7 @@
 // lora-residency (score; Switchyard's, not Kthena's): an engine keeps a few LoRA adapters in its GPU slots (vLLM's
 // --max-loras) and loading another one stalls its batch. For a LoRA request this prefers the pods that hold the
 // adapter now: their engines run or queue requests for it (vLLM's vllm:lora_requests_info, scraped), or it is among
-// the last `slots` adapters this router's requests to the pod were served with. Those score 100, the others 0; no
+// the last `slots` adapters this router sent requests for to the pod. Those score 100, the others 0; no
 // opinion on base-model requests, nor when no pod is known to hold the adapter (a cold adapter goes where the other
 // plugins send it).
 import { z } from 'zod';
@@ -43,6 +43,11 @@ export class LoraResidencyPlugin implements SchedulerPlugin {
       if (holds) anyHolds = true;
     }
     if (!anyHolds) out.fill(NaN, 0, pods.length);
+  }
+
+  /** Sent there now: the engine loads the adapter for it (recorded before it is served, so the next ones follow). */
+  picked(cycle: SchedulingCycle, pod: PodEndpoint): void {
+    this.served(cycle, pod);
   }
 
   served(cycle: SchedulingCycle, pod: PodEndpoint): void {
