@@ -193,12 +193,12 @@ export const PROFILES: readonly Profile[] = [
   {
     name: 'switchyard-default',
     kvEvents: true,
-    description: () => 'Switchyard without a router config (kvcache-aware x2, prefix-cache x2, lora-residency, least-request), engines publishing KV events',
+    description: () => 'Switchyard without a router config (kvcache-aware x2, prefix-cache x2, lora-residency x3, least-request), engines publishing KV events',
     yaml: () => 'scheduler: {}\n',
   },
   {
     name: 'switchyard-default-no-events',
-    description: () => 'Switchyard without a router config, engines without KV events (kvcache-aware silent: prefix-cache x2 + lora-residency + least-request)',
+    description: () => 'Switchyard without a router config, engines without KV events (kvcache-aware silent: prefix-cache x2 + lora-residency x3 + least-request)',
     yaml: () => 'scheduler: {}\n',
   },
   {

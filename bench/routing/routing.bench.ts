@@ -13,14 +13,15 @@
 // Options: --seed N (1)  --engines N (6)  --duration S (arrival window; 30; shared-prefix: prompts / rate)  --rate R (requests/s; 15)
 //          --configs a,b,… (random,least-request,kthena-default,switchyard-best,smg-cache-aware,vllm-router-cache-aware;
 //            see profiles.ts and peer-routers.ts for more)
-//          --drain-limit S (after the last arrival, abort what still runs; 30)  --keep-temp
+//          --drain-limit S (after the last arrival, abort what still runs; 30)  --keep-temp (also: the router writes an access log there)
+//          --repeats N (1: runs per configuration, in rounds; each row is the median run by mean TTFT, every run listed)
 //          --workload multi-turn|shared-prefix-a|shared-prefix-c (the Inference Extension's canonical shapes, scaled;
 //            shared-prefix.ts)  --closed-loop N (N clients back to back instead of open-loop arrivals: saturation)
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, release, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -52,6 +53,7 @@ const { values: flags } = parseArgs({
     'closed-loop': { type: 'string' },
     'drain-limit': { type: 'string', default: '30' },
     'keep-temp': { type: 'boolean', default: false },
+    repeats: { type: 'string', default: '1' },
   },
 });
 const positive = (name: string, value: string, integer: boolean): number => {
@@ -66,6 +68,8 @@ const DURATION_S = flags.duration === undefined ? undefined : positive('duration
 const RATE = positive('rate', flags.rate, false);
 const DRAIN_LIMIT_S = positive('drain-limit', flags['drain-limit'], false);
 const CLOSED_LOOP = flags['closed-loop'] === undefined ? undefined : positive('closed-loop', flags['closed-loop'], true);
+/** Runs per configuration, in rounds (every configuration once per round, so a noisy minute hits them all). */
+const REPEATS = positive('repeats', flags.repeats, true);
 const PROFILES: (Profile | PeerProfile)[] = flags.configs.split(',').map((name) => peerProfileByName(name.trim()) ?? profileByName(name.trim()));
 const isPeer = (p: Profile | PeerProfile): p is PeerProfile => 'peer' in p;
 
@@ -240,7 +244,9 @@ async function startRouter(configDir: string, routerConfig: string, logPath: str
   const log = openSync(logPath, 'a');
   const args = [
     SWITCHYARD_BIN, 'serve', '--config', configDir, '--router-config', routerConfig, '--port', String(port), '--host', '127.0.0.1',
-    '--metrics-port', '0', '--debug-port', '0', '--access-log', 'off', '--log-level', 'warn', '--drain-timeout', '1s',
+    '--metrics-port', '0', '--debug-port', '0', '--log-level', 'warn', '--drain-timeout', '1s',
+    // Each request's placement, for a look at a run afterwards (--keep-temp); off otherwise, as it costs the router CPU.
+    '--access-log', flags['keep-temp'] ? join(dirname(logPath), 'access.log') : 'off',
   ];
   const child = track(spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', log, log] }));
   closeSync(log);
@@ -439,18 +445,27 @@ const loadBefore = sampleLoad();
 const clientMode = CLOSED_LOOP === undefined ? `open loop at ${WORKLOAD.rate} req/s` : `closed loop, ${CLOSED_LOOP} concurrent clients (saturation)`;
 process.stdout.write(`${describeWorkload(workload)}\n${describeFleet(FLEET)}\nclient: ${clientMode}\n`);
 const notRun = preparePeers(PROFILES.filter(isPeer));
-const runs: RunResult[] = [];
-for (const profile of PROFILES) {
-  if (notRun.has(profile.name)) continue;
-  process.stderr.write(`running ${profile.name} …\n`);
-  try {
-    runs.push(await runConfig(profile));
-  } catch (err) {
-    // A peer that does not start is reported, not dropped; Switchyard not starting is a failure of the benchmark.
-    if (!isPeer(profile)) throw err;
-    notRun.set(profile.name, `did not start: ${(err as Error).message.split('\n')[0]}`);
+const runsByConfig = new Map<string, RunResult[]>();
+for (let round = 1; round <= REPEATS; round++) {
+  for (const profile of PROFILES) {
+    if (notRun.has(profile.name)) continue;
+    process.stderr.write(`running ${profile.name}${REPEATS > 1 ? ` (round ${round} of ${REPEATS})` : ''} …\n`);
+    try {
+      const result = await runConfig(profile);
+      runsByConfig.set(profile.name, [...(runsByConfig.get(profile.name) ?? []), result]);
+    } catch (err) {
+      // A peer that does not start is reported, not dropped; Switchyard not starting is a failure of the benchmark.
+      if (!isPeer(profile)) throw err;
+      const ran = runsByConfig.get(profile.name)?.length ?? 0;
+      const reason = `did not start${ran > 0 ? ` in round ${round}` : ''}: ${(err as Error).message.split('\n')[0]}`;
+      if (ran === 0) notRun.set(profile.name, reason);
+      else process.stderr.write(`${profile.name}: ${reason}\n`);
+    }
   }
 }
+/** Each configuration's median run by mean TTFT (the lower middle one of an even count): the row it gets. */
+const medianRun = (list: readonly RunResult[]): RunResult => [...list].sort((a, b) => a.ttftMs.mean - b.ttftMs.mean)[Math.floor((list.length - 1) / 2)];
+const runs: RunResult[] = [...runsByConfig.values()].map(medianRun);
 const loadAfter = sampleLoad();
 
 const base = runs.find((r) => r.config === 'random') ?? runs[0];
@@ -472,7 +487,7 @@ const header = ['config', 'ok', 'TTFT mean ms', 'TTFT p99 ms', 'req/s', 'out tok
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
 process.stdout.write(`\n${header.map((h, i) => (i === 0 ? h.padEnd(widths[i]) : cell(h, widths[i]))).join('  ')}\n`);
 for (const row of rows) process.stdout.write(`${row.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : cell(c, widths[i]))).join('  ')}\n`);
-process.stdout.write(`(ratios to ${base.config}; TTFT at the client to the first content chunk; req/s and tok/s over first send to last completion; ` +
+process.stdout.write(`${REPEATS > 1 ? `(each row: the median of ${REPEATS} runs by mean TTFT, every run listed below) ` : ''}(ratios to ${base.config}; TTFT at the client to the first content chunk; req/s and tok/s over first send to last completion; ` +
   'prefix hit = prompt tokens found in the engines\' prefix caches / prompt tokens looked up; oracle hit = the same if every request had found ' +
   'the longest prefix any engine held at its admission, and the share of it reached; imbalance = max/mean requests per engine)\n');
 for (const [name, reason] of notRun) process.stdout.write(`${name}: not run: ${reason}\n`);
@@ -483,6 +498,13 @@ for (const r of runs) {
     `${r.config.padEnd(24)}  ${r.ttftMs.p50.toFixed(0).padStart(11)}  ${r.e2eMs.mean.toFixed(0).padStart(11)}  ${r.prefillWorkImbalance.toFixed(2).padStart(22)}  ` +
       `${String(r.preemptions).padStart(11)}  ${String(r.loraLoads).padStart(10)}  ${r.makespanS.toFixed(1).padStart(5)}\n`,
   );
+}
+if (REPEATS > 1) {
+  process.stdout.write(`\nevery run (round 1 to ${REPEATS}): TTFT mean ms / prefix hit / preemptions / LoRA loads\n`);
+  for (const [config, list] of runsByConfig) {
+    const each = list.map((r) => `${r.ttftMs.mean.toFixed(0)} / ${(r.prefixCacheHitRate * 100).toFixed(1)}% / ${r.preemptions} / ${r.loraLoads}${r.errors > 0 ? ` (${r.errors} FAILED)` : ''}`);
+    process.stdout.write(`${config.padEnd(24)}  ${each.join('   ')}\n`);
+  }
 }
 for (const r of runs) {
   process.stdout.write(`\n${r.config}: ${r.description}\n`);
@@ -512,14 +534,16 @@ writeFileSync(
       workload: workloadSummary,
       fleet: FLEET,
       durationS: (Date.now() - started) / 1000,
+      repeats: REPEATS,
       runs,
+      everyRun: REPEATS > 1 ? Object.fromEntries(runsByConfig) : undefined,
     },
     null,
     2,
   )}\n`,
 );
 process.stdout.write(`\nresults: ${file} (${((Date.now() - started) / 1000).toFixed(0)} s)\n`);
-if (runs.some((r) => r.errors > 0)) {
+if ([...runsByConfig.values()].some((list) => list.some((r) => r.errors > 0))) {
   process.stdout.write('RUN FLAGGED: some requests failed (see above)\n');
   process.exitCode = 1;
 }

@@ -22,7 +22,7 @@ describe('readEngineMetrics', () => {
         'vllm:inter_token_latency_seconds_count 10',
       ].join('\n'),
     );
-    assert.deepEqual(r, { waiting: 2, running: 5, kvCacheUsage: 0.25, ttft: { sum: 2, count: 4 }, tpot: { sum: 1, count: 10 }, loraAdapters: null });
+    assert.deepEqual(r, { waiting: 2, running: 5, kvCacheUsage: 0.25, ttft: { sum: 2, count: 4 }, tpot: { sum: 1, count: 10 }, loraAdapters: null, loraSlots: NaN });
   });
 
   it("reads the adapters of vLLM's running and waiting requests from the newest lora_requests_info series", () => {
@@ -35,7 +35,10 @@ describe('readEngineMetrics', () => {
       ].join('\n'),
     );
     assert.deepEqual(r.loraAdapters, ['sql', 'chat', 'math']);
-    assert.deepEqual(read('vllm:lora_requests_info{max_lora="1",running_lora_adapters="",waiting_lora_adapters=""} 1\n').loraAdapters, []);
+    assert.equal(r.loraSlots, 2);
+    const idle = read('vllm:lora_requests_info{max_lora="1",running_lora_adapters="",waiting_lora_adapters=""} 1\n');
+    assert.deepEqual([idle.loraAdapters, idle.loraSlots], [[], 1]);
+    assert.ok(Number.isNaN(read('vllm:lora_requests_info{max_lora="0",running_lora_adapters="",waiting_lora_adapters=""} 1\n').loraSlots), 'no LoRA: no slots');
   });
 
   it('reads SGLang names', () => {

@@ -15,6 +15,8 @@ export interface EngineStats {
   readonly tpotSeconds: number;
   /** LoRA adapters of the requests it runs or queues (vLLM's lora_requests_info); null when not reported. */
   readonly loraAdapters?: ReadonlySet<string> | null;
+  /** Adapters the engine keeps loaded at once (vLLM's max_lora); NaN when not reported. */
+  readonly loraSlots?: number;
 }
 
 /** Read side of the table, as scheduling plugins see it. */
@@ -33,6 +35,7 @@ export class PodEngineState implements EngineStats {
   ttftSeconds = NaN;
   tpotSeconds = NaN;
   loraAdapters: ReadonlySet<string> | null = null;
+  loraSlots = NaN;
   /** Time (ms) of the last good /metrics scrape; 0 = never. */
   metricsAt = 0;
   /** Set when the last /metrics scrape failed. */
@@ -56,6 +59,7 @@ export class PodEngineState implements EngineStats {
     this.ttftTotals = reading.ttft;
     this.tpotTotals = reading.tpot;
     this.loraAdapters = reading.loraAdapters == null ? null : new Set(reading.loraAdapters);
+    this.loraSlots = reading.loraSlots ?? NaN;
     this.metricsAt = now;
     this.metricsError = null;
   }

@@ -47,6 +47,8 @@ export interface EngineReading {
   readonly tpot: HistogramTotals | null;
   /** Adapters of the requests running or waiting now (vLLM's lora_requests_info); null when not reported. */
   readonly loraAdapters?: readonly string[] | null;
+  /** Adapters the engine keeps loaded at once (vLLM's --max-loras, lora_requests_info's max_lora); NaN when not reported. */
+  readonly loraSlots?: number;
 }
 
 /**
@@ -62,6 +64,7 @@ export function readEngineMetrics(families: ReadonlyMap<string, MetricFamily>): 
     ttft: histogram(families, LOOKUP.ttft),
     tpot: histogram(families, LOOKUP.tpot),
     loraAdapters: loraAdapters(families),
+    loraSlots: loraSlots(families),
   };
 }
 
@@ -72,13 +75,24 @@ const LORA_INFO = 'vllm:lora_requests_info';
  * is the time they were set; old label sets stay exported, so the newest series is the current one.
  */
 function loraAdapters(families: ReadonlyMap<string, MetricFamily>): readonly string[] | null {
-  const family = families.get(LORA_INFO);
-  if (family === undefined) return null;
-  let newest: (typeof family.samples)[number] | null = null;
-  for (const sample of family.samples) if (sample.name === LORA_INFO && (newest === null || sample.value > newest.value)) newest = sample;
+  const newest = newestLoraInfo(families);
   if (newest === null) return null;
   const names = `${newest.labels.running_lora_adapters ?? ''},${newest.labels.waiting_lora_adapters ?? ''}`.split(',');
   return names.filter((name) => name !== '');
+}
+
+/** max_lora of the newest lora_requests_info series: a positive whole number, else NaN. */
+function loraSlots(families: ReadonlyMap<string, MetricFamily>): number {
+  const slots = Number(newestLoraInfo(families)?.labels.max_lora ?? NaN);
+  return Number.isInteger(slots) && slots > 0 ? slots : NaN;
+}
+
+function newestLoraInfo(families: ReadonlyMap<string, MetricFamily>): MetricFamily['samples'][number] | null {
+  const family = families.get(LORA_INFO);
+  if (family === undefined) return null;
+  let newest: MetricFamily['samples'][number] | null = null;
+  for (const sample of family.samples) if (sample.name === LORA_INFO && (newest === null || sample.value > newest.value)) newest = sample;
+  return newest;
 }
 
 function gauge(families: ReadonlyMap<string, MetricFamily>, names: readonly string[], combine: 'sum' | 'max'): number {

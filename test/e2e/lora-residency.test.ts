@@ -19,7 +19,7 @@ describe('lora-residency with simulated vLLM engines', () => {
   before(async () => {
     env = await createEnv();
     const engine = (name: string) =>
-      startMock(env, { model: BASE, instanceName: name, mode: 'echo', loraAdapters: ['lora-A', 'lora-B'], maxLoras: 2, loraLoadMs: 5, itlMs: 40 });
+      startMock(env, { model: BASE, instanceName: name, mode: 'echo', loraAdapters: ['lora-A', 'lora-B'], maxLoras: 1, loraLoadMs: 5, itlMs: 40 });
     const [a, b] = [await engine('engine-a'), await engine('engine-b')];
     await writeYaml(env, 'config.yaml', [
       modelServer('srv', { model: BASE }), podStub('pod-a', 'srv', a.port), podStub('pod-b', 'srv', b.port),
@@ -28,7 +28,7 @@ describe('lora-residency with simulated vLLM engines', () => {
     ]);
     const config = await writeRouterConfig(env, [
       'scheduler:', '  plugins:', '    Filter:', '      enabled: [lora-affinity, least-request]', '    Score:', '      enabled:',
-      '      - {name: lora-residency, weight: 2}', '      - {name: least-request, weight: 1}',
+      '      - {name: lora-residency, weight: 3}', '      - {name: least-request, weight: 1}',
     ].join('\n'));
     router = await startRouter(env, { routerConfigFile: config, debugPort: 0, metricsScrapeIntervalMs: 100 });
   });
@@ -43,7 +43,7 @@ describe('lora-residency with simulated vLLM engines', () => {
     Object.fromEntries((await explain(model)).scheduling!.candidates.map((c) => [c.pod, c.scores['lora-residency'].score]));
 
   it('sends a LoRA request to the pod running its adapter, not to the idle one', async () => {
-    assert.deepEqual(await residency('lora-A'), { 'default/pod-a': null, 'default/pod-b': null }, 'no pod holds lora-A yet');
+    assert.deepEqual(await residency('lora-A'), { 'default/pod-a': 50, 'default/pod-b': 50 }, 'no pod holds lora-A yet; both have their slot free');
     const stream = await openStream(`${router.url}/v1/completions`, { model: 'lora-A', prompt: words(60), max_tokens: 60 });
     await stream.firstEvent;
     // The engine serving the stream reports lora-A among its running adapters at the next scrape.
@@ -62,10 +62,11 @@ describe('lora-residency with simulated vLLM engines', () => {
     assert.equal(explained.scheduling!.order[0], holder);
     const res = await post(`${router.url}/v1/completions`, { model: 'lora-A', prompt: 'short', max_tokens: 2 });
     assert.equal(res.status, 200, res.text);
-    assert.equal(res.headers['x-mock-instance'], holderInstance);
+    assert.equal(res.headers['x-mock-instance'], holderInstance, JSON.stringify(explained.scheduling));
 
-    // An adapter no pod holds gets no opinion: least-request sends it to the idle pod.
-    assert.deepEqual(Object.values(await residency('lora-B')), [null, null]);
+    // Another adapter: the holder's one slot (max_lora 1, scraped) is taken by lora-A, in use; the idle pod's is free.
+    const forB = await residency('lora-B');
+    assert.deepEqual([forB[holder], forB[idle.pod]], [0, 50]);
     const other = await post(`${router.url}/v1/completions`, { model: 'lora-B', prompt: 'short', max_tokens: 2 });
     assert.equal(other.status, 200, other.text);
     assert.notEqual(other.headers['x-mock-instance'], holderInstance);

@@ -42,7 +42,7 @@ describe('router configuration file', () => {
     assert.deepEqual(config.filters, DEFAULT_FILTERS);
     assert.deepEqual(config.filters, ['lora-affinity', 'least-request']);
     assert.deepEqual(config.scores, DEFAULT_SCORES);
-    assert.deepEqual(scoreNames(config), ['kvcache-aware:2', 'prefix-cache:2', 'lora-residency:1', 'least-request:1']);
+    assert.deepEqual(scoreNames(config), ['kvcache-aware:2', 'prefix-cache:2', 'lora-residency:3', 'least-request:1']);
     assert.deepEqual(config.args.get('prefix-cache')?.value, { blockSizeToHash: 64, maxBlocksToMatch: 1024, maxHashCacheSize: 50000, topKMatches: 5 });
     assert.deepEqual(config.args.get('kvcache-aware')?.value, { blockSizeToHash: 16, maxBlocksToMatch: 512, tokenizeTimeoutMs: 5000, inlineTokenizeMaxChars: 16384 });
     assert.deepEqual(config.args.get('least-request')?.value, { maxWaitingRequests: 10 });
@@ -55,7 +55,7 @@ describe('router configuration file', () => {
       name: 'disabled removes a default',
       text: 'scheduler:\n  plugins:\n    Filter:\n      disabled: [lora-affinity]\n    Score:\n      disabled: [{name: prefix-cache}, gpu-usage]\n',
       filters: ['least-request'],
-      scores: ['kvcache-aware:2', 'lora-residency:1', 'least-request:1'],
+      scores: ['kvcache-aware:2', 'lora-residency:3', 'least-request:1'],
     },
     {
       name: 'enabled replaces the defaults of its section only',

@@ -17,14 +17,16 @@ import { PLUGINS, UNSUPPORTED_PLUGINS } from '../plugins/registry.ts';
  * The best configuration measured by `npm run bench:routing` (bench/README.md): Kthena's chart filters plus
  * lora-affinity; kvcache-aware (decides for pods that publish KV events, silent and free for the others),
  * prefix-cache (the approximate signal for pods without events), lora-residency (LoRA requests to the pods holding
- * their adapter) and least-request. gpu-usage and least-latency are
+ * their adapter; x3 so that each of its steps, 100/50/0, outweighs least-request's whole 0-100 swing: a busy holder
+ * beats an idle pod with a free slot, which a busy pod with a free slot beats in turn over an idle one whose slots
+ * are full) and least-request. gpu-usage and least-latency are
  * left out: they mostly reflect which pod holds the hot prefixes and pull requests away from it.
  */
 export const DEFAULT_FILTERS: readonly string[] = ['lora-affinity', 'least-request'];
 export const DEFAULT_SCORES: readonly ScoreSetting[] = [
   { name: 'kvcache-aware', weight: 2 },
   { name: 'prefix-cache', weight: 2 },
-  { name: 'lora-residency', weight: 1 },
+  { name: 'lora-residency', weight: 3 },
   { name: 'least-request', weight: 1 },
 ];
 /** Args of default plugins the file does not configure: whole prompts (conversation histories), not Kthena's 8 KB. */

@@ -19,7 +19,7 @@ describe('setUpScheduler', () => {
   it('uses the defaults without a file', async () => {
     const setup = await setUpScheduler({ reloadDebounceMs: 10, env: makeEnv() });
     assert.ok(setup.ok);
-    assert.deepEqual(scores(setup), ['kvcache-aware:2', 'prefix-cache:2', 'lora-residency:1', 'least-request:1']);
+    assert.deepEqual(scores(setup), ['kvcache-aware:2', 'prefix-cache:2', 'lora-residency:3', 'least-request:1']);
   });
 
   it('refuses to start on an invalid or missing file', async () => {
