@@ -55,7 +55,7 @@ export class Exchange implements AttemptSink {
   private servedBy: PodEndpoint | null = null;
   private headersAt = 0;
   private answer: AnswerUsage | null = null;
-  /** A body of known length that is not an event stream: its size (-1 otherwise), and the bytes sent on so far. */
+  /** A body of known length that is not an event stream: its size (-1 otherwise); the bytes sent on so far (any body). */
   private expectedBytes = -1;
   private sentBytes = 0;
   private drainListened = false;
@@ -154,8 +154,10 @@ export class Exchange implements AttemptSink {
     }
     const head = buildClientHeaders(headers, this.request.requestId, tap !== null && this.request.hideUsage, this.request.closeConnection());
     if (isSse) {
+      // The head leaves with the first event when undici hands it over in the same read (one write instead of two);
+      // otherwise at the end of this tick, so the client has its status line before the first token.
       res.writeHead(status, head);
-      res.flushHeaders();
+      process.nextTick(flushSseHead, this);
     } else {
       this.heldHead = head;
     }
@@ -169,13 +171,11 @@ export class Exchange implements AttemptSink {
     if (out === null || out.length === 0) return true;
     const res = this.request.res;
     if (this.heldHead !== null) this.sendHeldHead(res);
-    if (this.expectedBytes >= 0) {
-      this.sentBytes += out.length;
-      if (this.sentBytes === this.expectedBytes) {
-        // The last bytes of the body: headers and body leave in one write, no cork and flush of a separate end().
-        res.end(out);
-        return true;
-      }
+    this.sentBytes += out.length;
+    if (this.sentBytes === this.expectedBytes) {
+      // The last bytes of the body: headers and body leave in one write, no cork and flush of a separate end().
+      res.end(out);
+      return true;
     }
     if (res.write(out)) return true;
     if (!this.drainListened) {
@@ -183,6 +183,12 @@ export class Exchange implements AttemptSink {
       res.on('drain', onResponseDrain);
     }
     return false;
+  }
+
+  /** The end of the tick that committed an event stream: sends its head if no event took it along. */
+  flushHead(): void {
+    const res = this.request.res;
+    if (this.sentBytes === 0 && !res.writableEnded && !res.destroyed) res.flushHeaders();
   }
 
   /** The client's socket drained: the current attempt resumes its paused read. */
@@ -262,6 +268,10 @@ const EXCHANGE = Symbol('exchange');
 
 interface ExchangedResponse extends ServerResponse {
   [EXCHANGE]: Exchange;
+}
+
+function flushSseHead(exchange: Exchange): void {
+  exchange.flushHead();
 }
 
 function retryLater(exchange: Exchange): void {
