@@ -61,7 +61,8 @@ export class Exchange implements AttemptSink {
   private drainListened = false;
   /**
    * A non-streamed answer's head, held until its first body byte (or its end): a pod that closes after its headers
-   * then gets the client a 502 instead of an empty reply. Event streams send their head at once.
+   * then gets the client a 502 instead of an empty reply. Event streams send theirs with their first event, or at
+   * the end of the tick that committed them.
    */
   private heldHead: string[] | null = null;
 
