@@ -197,6 +197,27 @@ export const PROFILES: readonly Profile[] = [
     yaml: () => 'scheduler: {}\n',
   },
   {
+    name: 'default-lr-half',
+    kvEvents: true,
+    description: () => 'the defaults with least-request at half their relative weight (kvcache-aware x4, prefix-cache x4, lora-residency x6, least-request x1): more cache, less balance',
+    yaml: () => `scheduler:
+  pluginConfig:
+  - name: kvcache-aware
+    args: {maxBlocksToMatch: 512}
+  - name: prefix-cache
+    args: {maxBlocksToMatch: 1024}
+  plugins:
+    Filter:
+      enabled: [lora-affinity, least-request]
+    Score:
+      enabled:
+      - {name: kvcache-aware, weight: 4}
+      - {name: prefix-cache, weight: 4}
+      - {name: lora-residency, weight: 6}
+      - {name: least-request, weight: 1}
+`,
+  },
+  {
     name: 'switchyard-default-no-events',
     description: () => 'Switchyard without a router config, engines without KV events (kvcache-aware silent: prefix-cache x2 + lora-residency x3 + least-request)',
     yaml: () => 'scheduler: {}\n',
