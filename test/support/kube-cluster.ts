@@ -74,9 +74,11 @@ export class KubeCluster {
   static async start(bin: string): Promise<KubeCluster> {
     const cluster = new KubeCluster(await mkdtemp(join(tmpdir(), 'switchyard-kube-')), bin);
     try {
-      await cluster.startEtcd();
-      cluster.apiPort = await freePort();
-      await cluster.startApiServer();
+      await onFreePorts(() => cluster.startEtcd());
+      await onFreePorts(async () => {
+        cluster.apiPort = await freePort();
+        await cluster.startApiServer();
+      });
     } catch (err) {
       await cluster.stop();
       throw err;
@@ -94,6 +96,8 @@ export class KubeCluster {
   }
 
   private async startEtcd(): Promise<void> {
+    await this.etcd?.stop();
+    await rm(join(this.dir, 'etcd'), { recursive: true, force: true }); // a failed attempt's member would keep its old URLs
     const [client, peer] = [await freePort(), await freePort()];
     this.etcdUrl = `http://127.0.0.1:${client}`;
     this.etcd = new Daemon(join(this.bin, 'etcd'), [
@@ -112,6 +116,7 @@ export class KubeCluster {
 
   /** Starts (or restarts, on the same port and data) the API server and waits for /readyz. */
   async startApiServer(): Promise<void> {
+    await this.apiServer?.stop();
     const certDir = join(this.dir, 'certs');
     const saKey = join(this.dir, 'sa.key');
     if (!existsSync(saKey)) {
@@ -196,4 +201,19 @@ function kubeconfig(server: string, caData: string, token: string): string {
     contexts: [{ name: 'envtest', context: { cluster: 'envtest', user: 'user' } }],
     'current-context': 'envtest',
   });
+}
+
+/**
+ * Runs `start` again (it picks new ports) when the daemon it started found its port taken: a port freePort() saw
+ * free can be given to another process's outgoing connection before the daemon binds it.
+ */
+async function onFreePorts(start: () => Promise<void>, attempts = 3): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await start();
+      return;
+    } catch (err) {
+      if (attempt >= attempts || !String(err).includes('address already in use')) throw err;
+    }
+  }
 }
