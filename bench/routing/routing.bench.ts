@@ -343,6 +343,14 @@ async function runConfig(profile: Profile | PeerProfile): Promise<RunResult> {
         process.stderr.write(`  ${profile.name}: ${(elapsedMs / 1000).toFixed(0)} s, ${finished}/${total} finished\n`);
       },
     });
+    if (flags['keep-temp']) {
+      // One line per request: what it was and where it went, to study a run's placements afterwards.
+      const lines = load.results.map((r) => {
+        const w = workload.requests[r.index];
+        return JSON.stringify({ index: r.index, conversation: w.conversation, turn: w.turn, group: w.group, adapter: w.adapter, promptTokens: w.promptTokens, engine: r.engine, sentMs: Math.round(r.sentMs), ttftMs: r.ttftMs === null ? null : Math.round(r.ttftMs), e2eMs: Math.round(r.e2eMs), error: r.error });
+      });
+      writeFileSync(join(dir, 'requests.jsonl'), `${lines.join('\n')}\n`);
+    }
     const stats = await Promise.all(
       fleet.engines.map(async (e) => (await (await fetch(`http://127.0.0.1:${e.port}/mock/stats`)).json()) as EngineStats),
     );

@@ -1,4 +1,5 @@
 // The state of scheduling one request: what every plugin may read, computed at most once.
+import type { PodEndpoint } from '../../snapshot/types.ts';
 import type { ScheduleRequest } from '../pod-picker.ts';
 import type { SchedulerObserver } from './observer.ts';
 import { renderPrompt } from './prompt.ts';
@@ -14,6 +15,10 @@ export class SchedulingCycle {
   readonly observer: SchedulerObserver | null;
   /** Block hashes of the prompt, set by prefix-cache for its post-schedule hook (Kthena's Context.Hashes). */
   hashes: Float64Array | null = null;
+  /** How many of `hashes` stand for whole blocks of the prompt (the last one may cover a partial block). */
+  fullBlocks = 0;
+  /** The first choice the request was sent to (set before the `picked` hooks run); null until then. */
+  picked: PodEndpoint | null = null;
   /** Explaining only: per candidate index, what the current score plugin based its score on; null otherwise. */
   details: Map<number, Readonly<Record<string, number>>> | null = null;
   private promptText: string | null = null;

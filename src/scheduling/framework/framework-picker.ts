@@ -135,6 +135,7 @@ export class FrameworkPicker implements PodPicker {
     const result = this.rank(candidates, n, cycle.now);
     if (trace !== null) trace.ranked(result, totals, this.penalties);
     if (!dryRun && result.length > 0) {
+      cycle.picked = result[0];
       for (const { plugin } of profile.scores) {
         if (plugin.picked === undefined) continue;
         try {

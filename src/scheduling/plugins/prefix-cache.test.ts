@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { FrameworkPicker } from '../framework/framework-picker.ts';
 import { makeCycle, makeEnv, makePods, makeRequest, rounded, runScore } from '../framework/test-support.ts';
-import type { PrefixCachePlugin} from './prefix-cache.ts';
+import { leastRequestPlugin } from './least-request.ts';
+import type { PrefixCachePlugin } from './prefix-cache.ts';
 import { prefixCachePlugin } from './prefix-cache.ts';
 
 const pods = makePods(3);
@@ -86,6 +88,62 @@ describe('prefix-cache', () => {
       const plugin = create();
       serve(plugin, 'abcdefgh', 1);
       assert.deepEqual(rounded(runScore(plugin, pods, cycleFor('abcdefgh'), Uint8Array.from([1, 0, 1]))), [0, NaN, 0]);
+    });
+  });
+
+  describe('through the scheduler (prefix-cache x2, least-request x1)', () => {
+    const setup = () => {
+      const env = makeEnv();
+      const prefix = create();
+      const leastRequest = leastRequestPlugin.create(leastRequestPlugin.args.parse({}), env);
+      const picker = new FrameworkPicker(
+        { filters: [], scores: [{ plugin: prefix, weight: 2 }, { plugin: leastRequest, weight: 1 }], hooks: [prefix], plugins: [prefix, leastRequest] },
+        { podStates: env.podStates },
+      );
+      /** Schedules the prompt and counts it in flight on the pod picked; returns the request and that pod. */
+      const send = (prompt: string) => {
+        const request = makeRequest({ body: { prompt } });
+        const pod = picker.schedule(request, pods)[0];
+        env.podStates.get(pod.origin).inFlight++;
+        return { request, pod };
+      };
+      return { env, picker, prefix, send };
+    };
+
+    it('sends a prompt whose prefix is still being computed to the pod computing it, before the first is served', () => {
+      const { send } = setup();
+      const first = send('a long shared system prompt, then question one');
+      const followers = [2, 3, 4].map((n) => send(`a long shared system prompt, then question ${n}`));
+      assert.deepEqual(followers.map((f) => f.pod.name), [first.pod.name, first.pod.name, first.pod.name]);
+      const other = send('something else entirely');
+      assert.notEqual(other.pod.name, first.pod.name, 'least-request sends an unrelated prompt elsewhere');
+    });
+
+    it('balances identical prompts shorter than a block sent in a burst (no whole block to share), then follows', () => {
+      const { picker, send } = setup();
+      const burst = [1, 2, 3, 4, 5, 6].map(() => send('abc'));
+      assert.deepEqual(pods.map((p) => burst.filter((b) => b.pod === p).length), [2, 2, 2]);
+      picker.served(burst[0].request, burst[0].pod); // completed: recorded as Kthena does
+      const next = send('abc');
+      assert.equal(next.pod, burst[0].pod);
+    });
+
+    it('records the partial last block once the request is served', () => {
+      const { picker, prefix, send } = setup();
+      const { request, pod } = send('abcdefghij'); // blocks abcd, efgh, ij
+      const at = pods.indexOf(pod);
+      assert.equal(serve(prefix, 'abcdefghij', null)[at], 66.67);
+      picker.served(request, pod);
+      assert.equal(serve(prefix, 'abcdefghij', null)[at], 100);
+    });
+
+    it('also records the pod that served the request when a retry moved it there', () => {
+      const { picker, prefix, send } = setup();
+      const { request, pod } = send('abcdefghijklmnop');
+      const retriedOn = pods.find((p) => p !== pod)!;
+      picker.served(request, retriedOn);
+      const scores = serve(prefix, 'abcdefghijklmnop', null);
+      assert.deepEqual(pods.filter((_, i) => scores[i] === 100).map((p) => p.name).sort(), [pod.name, retriedOn.name].sort());
     });
   });
 

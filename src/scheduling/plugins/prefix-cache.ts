@@ -56,6 +56,7 @@ export class PrefixCachePlugin implements SchedulerPlugin {
     if (prompt === '') return; // no opinion (Kthena's nil)
     const hashes = this.hashPrompt(cycle.request.upstreamModel, prompt);
     cycle.hashes = hashes;
+    cycle.fullBlocks = Math.min(hashes.length, Math.floor(prompt.length / this.blockSize));
     for (let i = 0; i < pods.length; i++) if (alive[i] !== 0) out[i] = 0;
     const index = indexByOrigin(pods);
     let found = 0;
@@ -74,8 +75,25 @@ export class PrefixCachePlugin implements SchedulerPlugin {
     cycle.observer?.prefixCacheMatch(cycle.request.model, best);
   }
 
+  /**
+   * The prompt's full blocks are recorded when the request is sent, not once it completed (as Kthena does):
+   * requests sharing the prefix that arrive while the first runs follow it instead of computing the prefix on
+   * several pods. A partial last block is left to `served`: engines cache whole KV blocks only, so a prompt
+   * shorter than a block (identical short requests in a burst) gains nothing from following and is balanced.
+   */
+  picked(cycle: SchedulingCycle, pod: PodEndpoint): void {
+    const hashes = cycle.hashes;
+    if (hashes === null) return;
+    const full = cycle.fullBlocks;
+    if (full > 0) this.store.add(pod.origin, full === hashes.length ? hashes : hashes.subarray(0, full), cycle.request.model, cycle.observer);
+  }
+
+  /** Kthena's post-schedule insert, for what `picked` did not record: all of it when a retry moved the request. */
   served(cycle: SchedulingCycle, pod: PodEndpoint): void {
-    if (cycle.hashes !== null && cycle.hashes.length > 0) this.store.add(pod.origin, cycle.hashes, cycle.request.model, cycle.observer);
+    const hashes = cycle.hashes;
+    if (hashes === null || hashes.length === 0) return;
+    const recorded = cycle.picked === pod ? cycle.fullBlocks : 0;
+    if (recorded < hashes.length) this.store.add(pod.origin, recorded === 0 ? hashes : hashes.subarray(recorded), cycle.request.model, cycle.observer);
   }
 
   retain(origins: ReadonlySet<string> | ReadonlyMap<string, unknown>): void {
