@@ -15,7 +15,7 @@
 //            see profiles.ts and peer-routers.ts for more)
 //          --drain-limit S (after the last arrival, abort what still runs; 30)  --keep-temp (also: the router writes an access log there)
 //          --repeats N (1: runs per configuration, in rounds; each row is the median run by mean TTFT, every run listed)
-//          --workload multi-turn|shared-prefix-a|shared-prefix-c (the Inference Extension's canonical shapes, scaled;
+//          --workload multi-turn|shared-prefix-a|shared-prefix-c|hot-prefix (the Inference Extension's canonical shapes, scaled, and one shared system prompt;
 //            shared-prefix.ts)  --closed-loop N (N clients back to back instead of open-loop arrivals: saturation)
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

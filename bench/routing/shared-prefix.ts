@@ -12,14 +12,18 @@
 // prompts. C's lengths are divided by 4 so one request's prefill takes ~270 ms here instead of ~1.1 s, which keeps
 // its character: the 150 prefixes (225,000 tokens) are ~1.8x what the whole fleet's KV caches hold (6 x 20,480).
 // Outputs are 16-64 tokens (the canonical runs' output lengths would only lengthen decode, which no router changes).
+// `hot-prefix` is not one of the canonical shapes: shape A with a single group, i.e. one application whose every
+// request starts with the same system prompt, the common production case, where following the prefix alone would
+// put the whole load on one engine.
 import type { WorkloadSpec } from './workload.ts';
 
-export const SHARED_PREFIX_SHAPES = ['shared-prefix-a', 'shared-prefix-c'] as const;
+export const SHARED_PREFIX_SHAPES = ['shared-prefix-a', 'shared-prefix-c', 'hot-prefix'] as const;
 export type SharedPrefixShape = (typeof SHARED_PREFIX_SHAPES)[number];
 
 const SHAPES: Readonly<Record<SharedPrefixShape, { groups: number; prompts: number; systemTokens: number; questionTokens: number }>> = {
   'shared-prefix-a': { groups: 6, prompts: 600, systemTokens: 1000, questionTokens: 30 },
   'shared-prefix-c': { groups: 150, prompts: 750, systemTokens: 1500, questionTokens: 300 },
+  'hot-prefix': { groups: 1, prompts: 600, systemTokens: 1000, questionTokens: 30 },
 };
 
 /** The spec of a shape at `rate` requests/s; the arrival window is prompts / rate unless `durationS` is given. */

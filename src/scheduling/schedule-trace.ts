@@ -13,6 +13,6 @@ export interface ScheduleTrace {
   filtered(plugin: string, before: Uint8Array, after: Uint8Array, error: unknown): void;
   /** Raw scores of the candidates still in (NaN: no opinion, counted as the neutral 50), before weighting. */
   scored(plugin: string, weight: number, alive: Uint8Array, scores: Float64Array, error: unknown, details?: ReadonlyMap<number, Readonly<Record<string, number>>> | null): void;
-  /** The final order, with each candidate's weighted total and whether it counted as unhealthy (ranked last). */
-  ranked(order: readonly PodEndpoint[], totals: Float64Array, unhealthy: Uint8Array): void;
+  /** The final order, with each candidate's weighted total and standing (STANDING: what ranks it after others). */
+  ranked(order: readonly PodEndpoint[], totals: Float64Array, standing: Uint8Array): void;
 }

@@ -5,11 +5,14 @@
 import type { RouterError } from '../../errors/router-error.ts';
 import type { RequestFacts } from '../../routing/match-route.ts';
 import { MISMATCH_BODY_MODEL, MISMATCH_NO_WEIGHT, MISMATCH_URI, type RouteTrace } from '../../routing/route-trace.ts';
-import { MAX_SCORE, NEUTRAL_SCORE } from '../../scheduling/framework/types.ts';
+import { MAX_SCORE, NEUTRAL_SCORE, STANDING } from '../../scheduling/framework/types.ts';
 import type { ScheduleRequest } from '../../scheduling/pod-picker.ts';
 import type { ScheduleTrace } from '../../scheduling/schedule-trace.ts';
 import type { CompiledRoute, CompiledRule, CompiledTarget, PodEndpoint } from '../../snapshot/types.ts';
-import type { Explanation, FailedCondition, RuleVerdict, SchedulingExplanation, TargetWeight } from './explanation.ts';
+import type { CandidateExplanation, Explanation, FailedCondition, RuleVerdict, SchedulingExplanation, TargetWeight } from './explanation.ts';
+
+/** STANDING values other than ok, as the explanation names them. */
+const STANDING_NAMES: readonly CandidateExplanation['rankedAfter'][] = [null, 'load-bound', 'connection-limit', 'unhealthy'];
 
 /** Header values never shown in an explanation. */
 const SECRET_HEADERS: ReadonlySet<string> = new Set(['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-api-key', 'api-key']);
@@ -74,7 +77,7 @@ export class DecisionRecorder implements RouteTrace, ScheduleTrace {
     this.scheduling = {
       filters: [],
       scorers: [],
-      candidates: candidates.map((pod) => ({ pod: pod.podKey, origin: pod.origin, filters: {}, removedBy: null, scores: {}, total: null, healthy: null, rank: null })),
+      candidates: candidates.map((pod) => ({ pod: pod.podKey, origin: pod.origin, filters: {}, removedBy: null, scores: {}, total: null, healthy: null, rankedAfter: null, rank: null })),
       order: [],
     };
   }
@@ -104,7 +107,7 @@ export class DecisionRecorder implements RouteTrace, ScheduleTrace {
     });
   }
 
-  ranked(order: readonly PodEndpoint[], totals: Float64Array, unhealthy: Uint8Array): void {
+  ranked(order: readonly PodEndpoint[], totals: Float64Array, standing: Uint8Array): void {
     const s = this.scheduling;
     if (s === null) return;
     this.scheduled = order;
@@ -115,7 +118,8 @@ export class DecisionRecorder implements RouteTrace, ScheduleTrace {
       if (c === undefined) return;
       c.rank = rank;
       c.total = totals[i];
-      c.healthy = unhealthy[i] === 0;
+      c.healthy = standing[i] !== STANDING.unhealthy;
+      c.rankedAfter = STANDING_NAMES[standing[i]] ?? null;
     });
   }
 
@@ -128,7 +132,7 @@ export class DecisionRecorder implements RouteTrace, ScheduleTrace {
     if (server?.pdGroup !== undefined) notes.push('PD-disaggregated ModelServer: the pods shown are scheduled as one pool; prefill/decode pairing is not explained');
     const ranked = this.scheduling?.candidates.filter((c) => c.rank !== null) ?? [];
     const best = ranked.find((c) => c.rank === 0);
-    const ties = best === undefined ? 0 : ranked.filter((c) => c.healthy === best.healthy && c.total === best.total).length;
+    const ties = best === undefined ? 0 : ranked.filter((c) => c.rankedAfter === best.rankedAfter && c.total === best.total).length;
     if (ties > 1) notes.push(`${ties} pods tie on the best score: the order among them is random per request`);
     return {
       dryRun: this.dryRun,

@@ -53,6 +53,11 @@ export interface CandidateExplanation {
   total: number | null;
   /** Unhealthy pods (passive back-off, failed probe) are ranked after the healthy ones. */
   healthy: boolean | null;
+  /**
+   * What ranks the pod after others whatever its score: above the scheduler's load bound, at the router's
+   * connection limit for one pod, unhealthy (in that order); null when nothing does, or for a removed pod.
+   */
+  rankedAfter: 'load-bound' | 'connection-limit' | 'unhealthy' | null;
   /** 0 = the choice; null for a removed pod. */
   rank: number | null;
 }

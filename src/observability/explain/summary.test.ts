@@ -6,7 +6,7 @@ import { MAX_SUMMARY_LENGTH, explainRequested, summarize } from './summary.ts';
 function explanation(pods: number, route = 'default/r'): Explanation {
   const candidates: CandidateExplanation[] = Array.from({ length: pods }, (_, i) => ({
     pod: `default/a-rather-long-pod-name-${i}`, origin: `http://10.0.${i >> 8}.${i & 255}:8000`, filters: {}, removedBy: i % 3 === 0 ? 'least-request' : null,
-    scores: {}, total: i % 3 === 0 ? null : 100 + i, healthy: true, rank: i % 3 === 0 ? null : i,
+    scores: {}, total: i % 3 === 0 ? null : 100 + i, healthy: true, rankedAfter: null, rank: i % 3 === 0 ? null : i,
   }));
   return {
     dryRun: false, model: 'm', path: '/v1/completions', decision: 'routed', error: null, lookup: 'modelName', routes: [route],

@@ -35,6 +35,7 @@ export function buildProfile(config: SchedulerConfig, env: PluginEnv, previous: 
     scores,
     hooks: plugins.filter((p) => p.served !== undefined),
     plugins,
+    loadBound: config.loadBound,
   };
   origins.set(profile, built);
   return profile;

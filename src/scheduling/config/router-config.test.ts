@@ -6,7 +6,7 @@ import { makeEnv } from '../framework/test-support.ts';
 import type { LeastRequestPlugin } from '../plugins/least-request.ts';
 import type { PrefixCachePlugin } from '../plugins/prefix-cache.ts';
 import { buildProfile } from './build-profile.ts';
-import { DEFAULT_FILTERS, DEFAULT_SCORES, defaultSchedulerConfig, parseRouterConfig, type SchedulerConfig } from './router-config.ts';
+import { DEFAULT_FILTERS, DEFAULT_LOAD_BOUND, DEFAULT_SCORES, defaultSchedulerConfig, parseRouterConfig, type SchedulerConfig } from './router-config.ts';
 
 const FILE = '/etc/switchyard/router.yaml';
 
@@ -35,6 +35,28 @@ describe('router configuration file', () => {
     assert.deepEqual(config.args.get('least-request')?.value, { maxWaitingRequests: 10 });
     assert.deepEqual(config.args.get('least-latency')?.value, { TTFTTPOTWeightFactor: 0.5 });
     assert.deepEqual(warnings, []);
+  });
+
+  describe('scheduler.loadBound (Switchyard\'s)', () => {
+    it('defaults to 1.5x the fair share plus 4, also for a Kthena file, and reaches the profile', () => {
+      assert.deepEqual(defaultSchedulerConfig().loadBound, DEFAULT_LOAD_BOUND);
+      assert.deepEqual(ok(KTHENA_CHART).config.loadBound, { factor: 1.5, slack: 4 });
+      assert.deepEqual(buildProfile(ok('scheduler:\n  loadBound: {factor: 2}\n').config, makeEnv()).loadBound, { factor: 2, slack: 4 });
+    });
+    it('is turned off with false', () => assert.equal(ok('scheduler:\n  loadBound: false\n').config.loadBound, null));
+    it('takes factor and slack', () => assert.deepEqual(ok('scheduler:\n  loadBound: {factor: 1.5, slack: 0}\n').config.loadBound, { factor: 1.5, slack: 0 }));
+    const bad: [string, string][] = [
+      ['{factor: 0.5}', 'scheduler.loadBound.factor'],
+      ['{slack: -1}', 'scheduler.loadBound.slack'],
+      ['{factr: 2}', 'scheduler.loadBound.factr'],
+      ['true', 'scheduler.loadBound'],
+    ];
+    for (const [value, field] of bad) {
+      it(`rejects loadBound: ${value}, naming ${field}`, () => {
+        const found = errors(`scheduler:\n  loadBound: ${value}\n`);
+        assert.ok(found.some((e) => e.includes(field)), found.join('\n'));
+      });
+    }
   });
 
   it('defaults without a file: kvcache-aware and prefix-cache on whole prompts, lora-residency, least-request, lora-affinity', () => {

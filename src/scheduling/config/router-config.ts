@@ -4,6 +4,7 @@
 //    scheduler without plugins), and `disabled` removes a plugin even when a default enables it;
 //  - unknown fields, unknown plugin names and invalid args are errors, not silently defaulted;
 //  - a score entry without `weight` has weight 1 (Kthena: 0, which disables it);
+//  - `scheduler.loadBound` (Switchyard's) caps how far the scores may load one pod above the others;
 //  - `auth` (Kthena's) and `fairness` (Switchyard's) are not the scheduler's: they are handed on unparsed as
 //    `sections`, and the composition root validates them (a rejected section rejects the whole file).
 import { parseDocument } from 'yaml';
@@ -11,6 +12,7 @@ import { z } from 'zod';
 import { formatFieldPath, type FieldPath } from '../../resources/field-path.ts';
 import type { ConfigIssue } from '../../resources/types.ts';
 import { readableErrorMap } from '../../resources/zod-issues.ts';
+import type { LoadBound } from '../framework/types.ts';
 import { PLUGINS, UNSUPPORTED_PLUGINS } from '../plugins/registry.ts';
 
 /**
@@ -29,6 +31,15 @@ export const DEFAULT_SCORES: readonly ScoreSetting[] = [
   { name: 'lora-residency', weight: 3 },
   { name: 'least-request', weight: 1 },
 ];
+/**
+ * The load bound when the file sets none (`scheduler.loadBound`, Switchyard's): a pod may hold up to 1.5x its fair
+ * share of the router's requests in flight plus 4 before the pods with room go first. With the affinity scores
+ * alone a hot prefix (one application's system prompt on every request) put 3.3x the mean load on one engine in
+ * `npm run bench:routing -- --workload hot-prefix` and cut throughput to 0.77x random's; bounded, 0.94x, while the
+ * multi-turn workload keeps its stickiness (bench/README.md). The slack keeps affinity whole at low load.
+ */
+export const DEFAULT_LOAD_BOUND: LoadBound = { factor: 1.5, slack: 4 };
+
 /** Args of default plugins the file does not configure: whole prompts (conversation histories), not Kthena's 8 KB. */
 export const DEFAULT_ARGS: ReadonlyMap<string, Readonly<Record<string, unknown>>> = new Map([
   ['kvcache-aware', { maxBlocksToMatch: 512 }],
@@ -52,6 +63,8 @@ export interface SchedulerConfig {
   readonly scores: readonly ScoreSetting[];
   /** Args of every plugin in `filters` or `scores`. */
   readonly args: ReadonlyMap<string, PluginArgs>;
+  /** null: no bound (`loadBound: false`). */
+  readonly loadBound: LoadBound | null;
   /** The file's non-scheduler sections, unvalidated (undefined when absent). */
   readonly sections: RouterConfigSections;
 }
@@ -80,6 +93,11 @@ const fileSchema = z.strictObject({
               disabled: z.array(z.union([nameSchema, z.strictObject({ name: nameSchema, weight: z.number().nullish() })])).nullish(),
             })
             .nullish(),
+        })
+        .nullish(),
+      loadBound: z
+        .union([z.literal(false), z.strictObject({ factor: z.number().min(1).optional(), slack: z.number().min(0).optional() })], {
+          error: 'must be false (no bound) or {factor: >= 1, slack: >= 0}',
         })
         .nullish(),
     })
@@ -195,7 +213,9 @@ function resolve(value: unknown, file: string, issues: ConfigIssue[]): Scheduler
     if (used.has(name)) args.set(name, { value: result.data, key: JSON.stringify(result.data) });
   }
   if (issues.some((i) => i.severity === 'error')) return null;
-  return { filters, scores, args, sections: { auth: parsed.data.auth, fairness: parsed.data.fairness } };
+  const bound = scheduler.loadBound;
+  const loadBound = bound === false ? null : { factor: bound?.factor ?? DEFAULT_LOAD_BOUND.factor, slack: bound?.slack ?? DEFAULT_LOAD_BOUND.slack };
+  return { filters, scores, args, loadBound, sections: { auth: parsed.data.auth, fairness: parsed.data.fairness } };
 }
 
 function zodIssues(error: z.ZodError, prefix: FieldPath, file: string): ConfigIssue[] {

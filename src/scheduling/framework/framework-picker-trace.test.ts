@@ -64,6 +64,25 @@ describe('FrameworkPicker with a trace and an observer', () => {
     assert.deepEqual(s.order, ['default/p1', 'default/p0']);
   });
 
+  it('names what ranks a pod down: the load bound, the connection limit, ill health', () => {
+    const env = makeEnv();
+    const four = makePods(4);
+    const profile: SchedulerProfile = { filters: [], scores: [{ plugin: scores, weight: 1 }], hooks: [], plugins: [scores], loadBound: { factor: 1, slack: 1 } };
+    const p = new FrameworkPicker(profile, { podStates: env.podStates, random: () => 0.5, maxInFlightPerPod: 3 });
+    env.podStates.get(four[1].origin).inFlight = 2; // over the bound: 2 + 1 > (1 x 6 / 4) + 1
+    env.podStates.get(four[2].origin).inFlight = 3; // at the connection limit
+    env.podStates.reportConnectFailure(four[3].origin, 'ECONNREFUSED');
+    const recorder = new DecisionRecorder(true, { model: 'm', path: '/v1/completions', rawHeaders: [] });
+    p.schedule(makeRequest(), four, recorder);
+    const s = recorder.finish(null).scheduling!;
+    assert.deepEqual(s.candidates.map((c) => [c.pod, c.rank, c.rankedAfter, c.healthy]), [
+      ['default/p0', 0, null, true],
+      ['default/p1', 1, 'load-bound', true],
+      ['default/p2', 2, 'connection-limit', true],
+      ['default/p3', 3, 'unhealthy', false],
+    ]);
+  });
+
   it('times every plugin call for metrics, and neither times nor remembers a dry run', () => {
     const observer = recordingObserver();
     const p = picker(observer);

@@ -107,6 +107,50 @@ describe('FrameworkPicker', () => {
     assert.deepEqual(names(picker.schedule(makeRequest(), pods)), ['p2', 'p0', 'p1']);
   });
 
+  describe('load bound', () => {
+    const favourite = fixedScores('affinity', { p0: 100, p1: 10, p2: 0 });
+    const bounded = (loadBound: SchedulerProfile['loadBound']) => {
+      const env = makeEnv();
+      const picker = new FrameworkPicker({ ...profile([], [[favourite, 1]]), loadBound }, { podStates: env.podStates, maxInFlightPerPod: 100 });
+      return { env, picker };
+    };
+
+    it('lets the scores decide while the favourite holds less than factor x its share plus slack', () => {
+      const { env, picker } = bounded({ factor: 1.25, slack: 2 });
+      env.podStates.get(pods[0].origin).inFlight = 2; // 2 + 1 <= (1.25 x 3 / 3) + 2 = 3.25
+      assert.deepEqual(names(picker.schedule(makeRequest(), pods)), ['p0', 'p1', 'p2']);
+    });
+
+    it('ranks a pod above the bound after the pods within it, whatever its score, and still returns it', () => {
+      const { env, picker } = bounded({ factor: 1.25, slack: 2 });
+      env.podStates.get(pods[0].origin).inFlight = 3; // 3 + 1 > (1.25 x 4 / 3) + 2 = 3.67
+      assert.deepEqual(names(picker.schedule(makeRequest(), pods)), ['p1', 'p2', 'p0']);
+    });
+
+    it('grows with the load: the same pod is within the bound when every pod is busy', () => {
+      const { env, picker } = bounded({ factor: 1.25, slack: 2 });
+      for (const [i, n] of [[0, 10], [1, 8], [2, 8]] as const) env.podStates.get(pods[i].origin).inFlight = n;
+      assert.deepEqual(names(picker.schedule(makeRequest(), pods)), ['p0', 'p1', 'p2']);
+    });
+
+    it('ranks within the bound, then over it, then at the connection limit, then unhealthy', () => {
+      const env = makeEnv();
+      const four = makePods(4);
+      const reverse = fixedScores('reverse', { p0: 0, p1: 10, p2: 20, p3: 100 });
+      const picker = new FrameworkPicker({ ...profile([], [[reverse, 1]]), loadBound: { factor: 1, slack: 1 } }, { podStates: env.podStates, maxInFlightPerPod: 3 });
+      env.podStates.get(four[1].origin).inFlight = 2; // over the bound: 2 + 1 > (1 x 6 / 4) + 1 = 2.5
+      env.podStates.get(four[2].origin).inFlight = 3; // at the connection limit
+      env.podStates.reportConnectFailure(four[3].origin, 'ECONNREFUSED');
+      assert.deepEqual(names(picker.schedule(makeRequest(), four)), ['p0', 'p1', 'p2', 'p3']);
+    });
+
+    it('has no effect without a bound (loadBound null or absent)', () => {
+      const { env, picker } = bounded(null);
+      env.podStates.get(pods[0].origin).inFlight = 50;
+      assert.deepEqual(names(picker.schedule(makeRequest(), pods)), ['p0', 'p1', 'p2']);
+    });
+  });
+
   it('puts unhealthy pods last, best first among them, and still returns them', () => {
     const env = makeEnv();
     const picker = new FrameworkPicker(profile([], [[fixedScores('a', { p0: 100, p1: 50, p2: 90 }), 1]]), { podStates: env.podStates });

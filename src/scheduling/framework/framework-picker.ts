@@ -2,7 +2,8 @@
 //   1. filters run in order, each removing pods; if none is left the result is empty (the handler answers 503);
 //   2. every score plugin scores the remaining pods 0-100 (a pod it did not score gets the neutral 50) and the
 //      weighted sum ranks them, best first, ties broken at random;
-//   3. pods already holding as many requests as the router opens connections to one pod go after the others (a
+//   3. pods above the profile's load bound (factor x their fair share of the requests in flight, plus slack) go
+//      after the others, then pods already holding as many requests as the router opens connections to one pod (a
 //      request sent there would wait in the connection pool), and unhealthy pods (passive back-off or failed
 //      probe) go last, as in LeastRequestPicker;
 //   4. the whole ordered list is returned: the first pod is the choice, the next ones are the retry order.
@@ -13,7 +14,7 @@ import type { PodPicker, ScheduleRequest } from '../pod-picker.ts';
 import type { ScheduleTrace } from '../schedule-trace.ts';
 import { SchedulingCycle } from './cycle.ts';
 import type { SchedulerObserver } from './observer.ts';
-import { MAX_SCORE, NEUTRAL_SCORE, type SchedulerPlugin, type SchedulerProfile } from './types.ts';
+import { MAX_SCORE, NEUTRAL_SCORE, STANDING, type LoadBound, type SchedulerPlugin, type SchedulerProfile } from './types.ts';
 
 export interface FrameworkPickerOptions {
   readonly podStates: PodStateTable;
@@ -132,7 +133,7 @@ export class FrameworkPicker implements PodPicker {
       }
     }
 
-    const result = this.rank(candidates, n, cycle.now);
+    const result = this.rank(candidates, n, cycle.now, profile.loadBound ?? null);
     if (trace !== null) trace.ranked(result, totals, this.penalties);
     if (!dryRun && result.length > 0) {
       cycle.picked = result[0];
@@ -175,16 +176,32 @@ export class FrameworkPicker implements PodPicker {
     return now;
   }
 
-  /** Alive pods: healthy with room first, then full, then unhealthy; within each by total score, then at random. */
-  private rank(candidates: readonly PodEndpoint[], n: number, now: number): PodEndpoint[] {
+  /** Alive pods by standing (STANDING: within the load bound first, unhealthy last), then total score, then at random. */
+  private rank(candidates: readonly PodEndpoint[], n: number, now: number, loadBound: LoadBound | null): PodEndpoint[] {
     const { alive, ties, penalties, order } = this;
     let m = 0;
+    let inFlight = 0;
     for (let i = 0; i < n; i++) {
       if (alive[i] === 0) continue;
       order[m++] = i;
       ties[i] = this.random();
       const state = this.podStates.peek(candidates[i].origin);
-      penalties[i] = state === undefined ? 0 : !state.isHealthy(now) ? 2 : state.inFlight >= this.maxInFlightPerPod ? 1 : 0;
+      if (state === undefined) {
+        penalties[i] = STANDING.ok;
+        continue;
+      }
+      inFlight += state.inFlight;
+      penalties[i] = !state.isHealthy(now) ? STANDING.unhealthy : state.inFlight >= this.maxInFlightPerPod ? STANDING.atConnectionLimit : STANDING.ok;
+    }
+    if (m > 1 && loadBound !== null) {
+      // The affinity scores (prefix, KV cache, adapter) would otherwise pile a hot prefix's whole load on one pod.
+      const bound = (loadBound.factor * (inFlight + 1)) / m + loadBound.slack;
+      for (let k = 0; k < m; k++) {
+        const i = order[k];
+        if (penalties[i] !== STANDING.ok) continue;
+        const state = this.podStates.peek(candidates[i].origin);
+        if (state !== undefined && state.inFlight + 1 > bound) penalties[i] = STANDING.overLoadBound;
+      }
     }
     if (m > 1) order.subarray(0, m).sort(this.compare);
     const result = new Array<PodEndpoint>(m);

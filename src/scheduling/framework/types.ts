@@ -60,6 +60,18 @@ export interface WeightedScorePlugin {
   readonly weight: number;
 }
 
+/**
+ * Bounded load: a pod already holding more than `factor` times its fair share of the router's requests in flight
+ * (over the candidates), plus `slack`, goes after the pods with room, whatever the scores say.
+ */
+export interface LoadBound {
+  readonly factor: number;
+  readonly slack: number;
+}
+
+/** Why a candidate is ranked after others regardless of its score (the rank's first key, best first). */
+export const STANDING = { ok: 0, overLoadBound: 1, atConnectionLimit: 2, unhealthy: 3 } as const;
+
 /** One compiled scheduler configuration; swapped as a whole when the router configuration file changes. */
 export interface SchedulerProfile {
   /** Run in this order. */
@@ -69,4 +81,6 @@ export interface SchedulerProfile {
   readonly hooks: readonly SchedulerPlugin[];
   /** Every distinct plugin instance of the profile. */
   readonly plugins: readonly SchedulerPlugin[];
+  /** None when absent. */
+  readonly loadBound?: LoadBound | null;
 }
