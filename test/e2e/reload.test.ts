@@ -112,7 +112,7 @@ describe('config hot reload', () => {
       await settle();
       assert.equal(generation(app), good, 'no broken config was swapped in');
       const syntax = logs.find((l) => l.level === 50 && l.msg.includes('YAML syntax error'));
-      assert.ok(syntax, 'the syntax error is logged');
+      assert.ok(syntax, `the syntax error is logged: ${JSON.stringify(logs.filter((l) => l.level >= 40))}`);
       assert.equal(syntax.file, join(local.dir, 'alpha.yaml'));
       assert.equal(syntax.document, 3);
       const schema = logs.find((l) => l.level === 50 && l.field === 'spec.rules[0].targetModels[0].weight');
