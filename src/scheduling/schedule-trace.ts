@@ -13,6 +13,9 @@ export interface ScheduleTrace {
   filtered(plugin: string, before: Uint8Array, after: Uint8Array, error: unknown): void;
   /** Raw scores of the candidates still in (NaN: no opinion, counted as the neutral 50), before weighting. */
   scored(plugin: string, weight: number, alive: Uint8Array, scores: Float64Array, error: unknown, details?: ReadonlyMap<number, Readonly<Record<string, number>>> | null): void;
-  /** The final order, with each candidate's weighted total and standing (STANDING: what ranks it after others). */
-  ranked(order: readonly PodEndpoint[], totals: Float64Array, standing: Uint8Array): void;
+  /**
+   * The final order, with each candidate's weighted total and standing (STANDING: what ranks it after others);
+   * `cacheCopy`: the pod scored as holding the prompt to take a copy of a hot prefix (its total raised), or null.
+   */
+  ranked(order: readonly PodEndpoint[], totals: Float64Array, standing: Uint8Array, cacheCopy: PodEndpoint | null): void;
 }

@@ -32,6 +32,7 @@ export class DecisionRecorder implements RouteTrace, ScheduleTrace {
   private candidates: readonly PodEndpoint[] = [];
   private scheduling: SchedulingExplanation | null = null;
   private scheduled: readonly PodEndpoint[] | null = null;
+  private cacheCopy: PodEndpoint | null = null;
 
   constructor(dryRun: boolean, facts: RequestFacts) {
     this.dryRun = dryRun;
@@ -107,10 +108,11 @@ export class DecisionRecorder implements RouteTrace, ScheduleTrace {
     });
   }
 
-  ranked(order: readonly PodEndpoint[], totals: Float64Array, standing: Uint8Array): void {
+  ranked(order: readonly PodEndpoint[], totals: Float64Array, standing: Uint8Array, cacheCopy: PodEndpoint | null): void {
     const s = this.scheduling;
     if (s === null) return;
     this.scheduled = order;
+    this.cacheCopy = cacheCopy;
     s.order = order.map((p) => p.podKey);
     order.forEach((pod, rank) => {
       const i = this.candidates.indexOf(pod);
@@ -133,6 +135,10 @@ export class DecisionRecorder implements RouteTrace, ScheduleTrace {
     const ranked = this.scheduling?.candidates.filter((c) => c.rank !== null) ?? [];
     const best = ranked.find((c) => c.rank === 0);
     const ties = best === undefined ? 0 : ranked.filter((c) => c.rankedAfter === best.rankedAfter && c.total === best.total).length;
+    if (this.cacheCopy !== null) {
+      notes.push(`${this.cacheCopy.podKey} is scored as if it held the prompt's cache (its total raised to the holders' cache scores): ` +
+        'the prompt is cached on several pods, all above their fair share of the requests in flight (scheduler.loadBound)');
+    }
     if (ties > 1) notes.push(`${ties} pods tie on the best score: the order among them is random per request`);
     return {
       dryRun: this.dryRun,

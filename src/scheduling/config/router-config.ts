@@ -36,7 +36,8 @@ export const DEFAULT_SCORES: readonly ScoreSetting[] = [
  * share of the router's requests in flight plus 4 before the pods with room go first. With the affinity scores
  * alone a hot prefix (one application's system prompt on every request) put 3.3x the mean load on one engine in
  * `npm run bench:routing -- --workload hot-prefix` and cut throughput to 0.77x random's; bounded, 0.94x, while the
- * multi-turn workload keeps its stickiness (bench/README.md). The slack keeps affinity whole at low load.
+ * multi-turn workload keeps its stickiness (bench/README.md); with the copy of a hot prefix to an idle pod (the
+ * framework picker's addCacheCopy), 1.00x. The slack keeps affinity whole at low load.
  */
 export const DEFAULT_LOAD_BOUND: LoadBound = { factor: 1.5, slack: 4 };
 

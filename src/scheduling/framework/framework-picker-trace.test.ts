@@ -83,6 +83,33 @@ describe('FrameworkPicker with a trace and an observer', () => {
     ]);
   });
 
+  it('says which pod was scored as holding a hot prefix, and leaves the note out otherwise', () => {
+    const env = makeEnv();
+    const four = makePods(4);
+    const cache: SchedulerPlugin = {
+      name: 'cache',
+      cacheAffinity: true,
+      score(_cycle, candidates, alive, out) {
+        candidates.forEach((pod, i) => (out[i] = pod.name === 'p0' || pod.name === 'p1' ? 100 : 0));
+      },
+    };
+    const idle: SchedulerPlugin = { name: 'idle', score: (_cycle, candidates, _alive, out) => candidates.forEach((pod, i) => (out[i] = pod.name === 'p3' ? 100 : 0)) };
+    const p = new FrameworkPicker({
+      filters: [], scores: [{ plugin: cache, weight: 2 }, { plugin: idle, weight: 1 }], hooks: [], plugins: [cache, idle], loadBound: { factor: 1.5, slack: 4 },
+    }, { podStates: env.podStates, random: () => 0.5 });
+    const explain = () => {
+      const recorder = new DecisionRecorder(true, { model: 'm', path: '/v1/completions', rawHeaders: [] });
+      p.schedule(makeRequest(), four, recorder);
+      return recorder.finish(null);
+    };
+    assert.ok(!explain().notes.some((n) => n.includes('hold')), 'idle holders: no copy');
+    [10, 10, 3, 0].forEach((n, i) => (env.podStates.get(four[i].origin).inFlight = n));
+    const copied = explain();
+    assert.deepEqual(copied.scheduling!.order[0], 'default/p3');
+    assert.equal(copied.scheduling!.candidates[3].total, 300, 'raised by the holders\' cache score');
+    assert.ok(copied.notes.some((n) => n.startsWith('default/p3 is scored as if it held the prompt\'s cache')), JSON.stringify(copied.notes));
+  });
+
   it('times every plugin call for metrics, and neither times nor remembers a dry run', () => {
     const observer = recordingObserver();
     const p = picker(observer);

@@ -149,6 +149,45 @@ describe('FrameworkPicker', () => {
       env.podStates.get(pods[0].origin).inFlight = 50;
       assert.deepEqual(names(picker.schedule(makeRequest(), pods)), ['p0', 'p1', 'p2']);
     });
+
+    describe('a copy of a hot prefix', () => {
+      const four = makePods(4); // p0-p3
+      /** Cache scores (as prefix-cache gives them): p0 and p1 hold the prompt. */
+      const cache = (held: Record<string, number>, cacheAffinity = true): SchedulerPlugin => ({ ...fixedScores('cache', held), cacheAffinity });
+      /** Least-request-like: the idle pods score best. */
+      const balance = fixedScores('balance', { p0: 0, p1: 0, p2: 100, p3: 90 });
+      const setUp = (held: Record<string, number>, loads: readonly number[], loadBound: SchedulerProfile['loadBound'], cacheAffinity = true) => {
+        const env = makeEnv();
+        four.forEach((pod, i) => (env.podStates.get(pod.origin).inFlight = loads[i]));
+        const picker = new FrameworkPicker({ ...profile([], [[cache(held, cacheAffinity), 2], [balance, 1]]), loadBound }, { podStates: env.podStates, maxInFlightPerPod: 100, random: () => 0.5 });
+        return picker.schedule(makeRequest(), four);
+      };
+      const twoHolders = { p0: 100, p1: 100, p2: 0, p3: 0 };
+
+      it('gives the prompt to the least busy other pod when every holder is above its fair share and slack above it', () => {
+        // fair share (21 + 1) / 4 = 5.5; bound 1.5 x 5.5 + 4 = 12.25: both holders within it, so only the copy moves p2 up
+        assert.deepEqual(names(setUp(twoHolders, [10, 10, 0, 1], { factor: 1.5, slack: 4 })), ['p2', 'p0', 'p1', 'p3']);
+      });
+
+      it('leaves the holders first while the least busy other pod is less than slack requests below them', () => {
+        assert.deepEqual(names(setUp(twoHolders, [4, 4, 1, 1], { factor: 1.5, slack: 4 })), ['p0', 'p1', 'p2', 'p3']);
+      });
+
+      it('leaves the holders first while one of them is within its fair share', () => {
+        // fair share (14 + 1) / 4 = 3.75: p0 and p1 hold 2 each; p3 is over the bound (1.5 x 3.75 + 0)
+        assert.deepEqual(names(setUp(twoHolders, [2, 2, 0, 10], { factor: 1.5, slack: 0 })), ['p0', 'p1', 'p2', 'p3']);
+      });
+
+      it('never moves a prompt only one pod holds (a conversation\'s history)', () => {
+        // fair share 9 / 4 = 2.25, bound 1.5 x 2.25 + 8 = 11.4: p0 within it, 8 above the idle pods, alone with the prompt
+        assert.deepEqual(names(setUp({ p0: 100, p1: 0, p2: 0, p3: 0 }, [8, 0, 0, 0], { factor: 1.5, slack: 8 })), ['p0', 'p2', 'p3', 'p1']);
+      });
+
+      it('reads only the plugins marked as cache affinity, and only with a load bound', () => {
+        assert.deepEqual(names(setUp(twoHolders, [10, 10, 0, 1], { factor: 1.5, slack: 4 }, false)), ['p0', 'p1', 'p2', 'p3']);
+        assert.deepEqual(names(setUp(twoHolders, [10, 10, 0, 1], null)), ['p0', 'p1', 'p2', 'p3']);
+      });
+    });
   });
 
   it('puts unhealthy pods last, best first among them, and still returns them', () => {

@@ -3,7 +3,8 @@
 //   2. every score plugin scores the remaining pods 0-100 (a pod it did not score gets the neutral 50) and the
 //      weighted sum ranks them, best first, ties broken at random;
 //   3. pods above the profile's load bound (factor x their fair share of the requests in flight, plus slack) go
-//      after the others, then pods already holding as many requests as the router opens connections to one pod (a
+//      after the others (except that a prompt cached on several pods that are all busy is given to one more pod, as
+//      if it held the cache: a hot prefix gets another copy instead of a queue), then pods already holding as many requests as the router opens connections to one pod (a
 //      request sent there would wait in the connection pool), and unhealthy pods (passive back-off or failed
 //      probe) go last, as in LeastRequestPicker;
 //   4. the whole ordered list is returned: the first pod is the choice, the next ones are the retry order.
@@ -29,6 +30,8 @@ export interface FrameworkPickerOptions {
 }
 
 const EMPTY: readonly PodEndpoint[] = Object.freeze([]);
+/** Cache-affinity totals within this fraction of the best count as holding the prompt (a block more or less). */
+const CACHE_TIE = 0.05;
 
 export class FrameworkPicker implements PodPicker {
   private current: SchedulerProfile;
@@ -41,10 +44,15 @@ export class FrameworkPicker implements PodPicker {
   private alive = new Uint8Array(16);
   private aliveBackup = new Uint8Array(16);
   private totals = new Float64Array(16);
+  /** The part of totals from cache-affinity plugins (prefix-cache, kvcache-aware). */
+  private cached = new Float64Array(16);
+  private loads = new Float64Array(16);
   private scores = new Float64Array(16);
   private ties = new Float64Array(16);
   private penalties = new Uint8Array(16);
   private order = new Int32Array(16);
+  /** The pod given a copy of a hot prefix by the last rank(), or -1. */
+  private replica = -1;
 
   constructor(profile: SchedulerProfile, options: FrameworkPickerOptions) {
     this.current = profile;
@@ -111,7 +119,9 @@ export class FrameworkPicker implements PodPicker {
       if (countAlive(alive, n) === 0) return EMPTY;
     }
 
+    const cached = this.cached;
     totals.fill(0, 0, n);
+    cached.fill(0, 0, n);
     for (const { plugin, weight } of profile.scores) {
       if (weight === 0) continue;
       scores.fill(NaN, 0, n);
@@ -126,15 +136,18 @@ export class FrameworkPicker implements PodPicker {
       }
       if (observer !== null) clock = this.timed(observer, request.model, plugin.name, 'score', clock);
       if (trace !== null) trace.scored(plugin.name, weight, alive, scores, failure, cycle.details);
+      const cacheAffinity = plugin.cacheAffinity === true;
       for (let i = 0; i < n; i++) {
         if (alive[i] === 0) continue;
         const s = scores[i];
-        totals[i] += weight * (Number.isNaN(s) ? NEUTRAL_SCORE : Math.min(MAX_SCORE, Math.max(0, s)));
+        const weighted = weight * (Number.isNaN(s) ? NEUTRAL_SCORE : Math.min(MAX_SCORE, Math.max(0, s)));
+        totals[i] += weighted;
+        if (cacheAffinity) cached[i] += weighted;
       }
     }
 
     const result = this.rank(candidates, n, cycle.now, profile.loadBound ?? null);
-    if (trace !== null) trace.ranked(result, totals, this.penalties);
+    if (trace !== null) trace.ranked(result, totals, this.penalties, this.replica >= 0 ? candidates[this.replica] : null);
     if (!dryRun && result.length > 0) {
       cycle.picked = result[0];
       for (const { plugin } of profile.scores) {
@@ -178,9 +191,10 @@ export class FrameworkPicker implements PodPicker {
 
   /** Alive pods by standing (STANDING: within the load bound first, unhealthy last), then total score, then at random. */
   private rank(candidates: readonly PodEndpoint[], n: number, now: number, loadBound: LoadBound | null): PodEndpoint[] {
-    const { alive, ties, penalties, order } = this;
+    const { alive, ties, penalties, order, loads } = this;
     let m = 0;
     let inFlight = 0;
+    this.replica = -1;
     for (let i = 0; i < n; i++) {
       if (alive[i] === 0) continue;
       order[m++] = i;
@@ -188,25 +202,56 @@ export class FrameworkPicker implements PodPicker {
       const state = this.podStates.peek(candidates[i].origin);
       if (state === undefined) {
         penalties[i] = STANDING.ok;
+        loads[i] = 0;
         continue;
       }
       inFlight += state.inFlight;
+      loads[i] = state.inFlight;
       penalties[i] = !state.isHealthy(now) ? STANDING.unhealthy : state.inFlight >= this.maxInFlightPerPod ? STANDING.atConnectionLimit : STANDING.ok;
     }
     if (m > 1 && loadBound !== null) {
       // The affinity scores (prefix, KV cache, adapter) would otherwise pile a hot prefix's whole load on one pod.
-      const bound = (loadBound.factor * (inFlight + 1)) / m + loadBound.slack;
+      const fairShare = (inFlight + 1) / m;
+      const bound = loadBound.factor * fairShare + loadBound.slack;
       for (let k = 0; k < m; k++) {
         const i = order[k];
-        if (penalties[i] !== STANDING.ok) continue;
-        const state = this.podStates.peek(candidates[i].origin);
-        if (state !== undefined && state.inFlight + 1 > bound) penalties[i] = STANDING.overLoadBound;
+        if (penalties[i] === STANDING.ok && loads[i] + 1 > bound) penalties[i] = STANDING.overLoadBound;
       }
+      if (m > 2) this.addCacheCopy(m, fairShare, loadBound.slack);
     }
     if (m > 1) order.subarray(0, m).sort(this.compare);
     const result = new Array<PodEndpoint>(m);
     for (let k = 0; k < m; k++) result[k] = candidates[order[k]];
     return result;
+  }
+
+  /**
+   * A prompt cached on two pods or more is a shared prefix, not one conversation's history: when every pod holding
+   * it is above its fair share and `slack` requests above the least busy pod without it, that pod is scored as a
+   * holder (one prefill there makes it one), so the hot prefix spreads instead of queueing on its holders. A prompt
+   * on one pod is never moved this way: its history would be computed again.
+   */
+  private addCacheCopy(m: number, fairShare: number, slack: number): void {
+    const { order, cached, loads, penalties } = this;
+    let top = 0;
+    for (let k = 0; k < m; k++) top = Math.max(top, cached[order[k]]);
+    if (top <= 0) return;
+    const holderFloor = top * (1 - CACHE_TIE);
+    let holders = 0;
+    let leastHolderLoad = Infinity;
+    let spare = -1;
+    for (let k = 0; k < m; k++) {
+      const i = order[k];
+      if (cached[i] >= holderFloor) {
+        holders++;
+        leastHolderLoad = Math.min(leastHolderLoad, loads[i]);
+      } else if (penalties[i] === STANDING.ok && (spare < 0 || loads[i] < loads[spare])) {
+        spare = i;
+      }
+    }
+    if (holders < 2 || spare < 0 || leastHolderLoad <= fairShare || leastHolderLoad - loads[spare] < slack) return;
+    this.totals[spare] += top - cached[spare];
+    this.replica = spare;
   }
 
   private readonly compare = (a: number, b: number): number =>
@@ -218,6 +263,8 @@ export class FrameworkPicker implements PodPicker {
     this.alive = new Uint8Array(size);
     this.aliveBackup = new Uint8Array(size);
     this.totals = new Float64Array(size);
+    this.cached = new Float64Array(size);
+    this.loads = new Float64Array(size);
     this.scores = new Float64Array(size);
     this.ties = new Float64Array(size);
     this.penalties = new Uint8Array(size);

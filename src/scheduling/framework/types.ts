@@ -39,6 +39,11 @@ export interface SchedulerPlugin {
   /** Kthena's plugin name, e.g. "least-request". */
   readonly name: string;
   /**
+   * Its scores say which pods already hold the request's prompt in their KV cache (prefix-cache, kvcache-aware):
+   * the load bound may then give the prompt to one more pod when every pod holding it is busy (SchedulerProfile).
+   */
+  readonly cacheAffinity?: boolean;
+  /**
    * Asynchronous work before scheduling (tokenizing the prompt): awaited before schedule() when it returns a
    * promise; null when there is nothing to wait for. Never rejects.
    */
@@ -62,7 +67,9 @@ export interface WeightedScorePlugin {
 
 /**
  * Bounded load: a pod already holding more than `factor` times its fair share of the router's requests in flight
- * (over the candidates), plus `slack`, goes after the pods with room, whatever the scores say.
+ * (over the candidates), plus `slack`, goes after the pods with room, whatever the scores say. And a prompt whose
+ * cache is already on two pods or more, each of them above its fair share and `slack` requests above the least
+ * busy other pod, is given to that pod as if it held the cache too (one prefill there adds a copy of a hot prefix).
  */
 export interface LoadBound {
   readonly factor: number;

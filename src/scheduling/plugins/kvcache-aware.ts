@@ -88,6 +88,7 @@ interface Tokens {
 
 export class KvCacheAwarePlugin implements SchedulerPlugin {
   readonly name = KVCACHE_AWARE;
+  readonly cacheAffinity = true;
   readonly options: KvCacheAwareArgs;
   readonly #blocks: KvBlockSource | null;
   readonly #tokenizer: EngineTokenizer | null;

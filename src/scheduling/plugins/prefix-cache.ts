@@ -26,6 +26,7 @@ export type PrefixCacheArgs = z.output<typeof args>;
 
 export class PrefixCachePlugin implements SchedulerPlugin {
   readonly name = PREFIX_CACHE;
+  readonly cacheAffinity = true;
   readonly store: PrefixStore;
   private readonly blockSize: number;
   private readonly maxBlocks: number;
