@@ -11,12 +11,14 @@
 // the random configuration. Every request must succeed; errors are counted, printed, and flag the run.
 //
 // Options: --seed N (1)  --engines N (6)  --duration S (arrival window; 30; shared-prefix: prompts / rate)  --rate R (requests/s; 15)
-//          --configs a,b,… (random,least-request,kthena-default,switchyard-best,smg-cache-aware,vllm-router-cache-aware;
+//          --configs a,b,… (random,least-request,kthena-default,switchyard-default,smg-cache-aware,vllm-router-cache-aware;
 //            see profiles.ts and peer-routers.ts for more)
+//          --loads a,b (open,48: the open loop at --rate, then 48 clients back to back; one table and one JSON file each)
 //          --drain-limit S (after the last arrival, abort what still runs; 30)  --keep-temp (also: the router writes an access log there)
 //          --repeats N (1: runs per configuration, in rounds; each row is the median run by mean TTFT, every run listed)
 //          --workload multi-turn|shared-prefix-a|shared-prefix-c|hot-prefix (the Inference Extension's canonical shapes, scaled, and one shared system prompt;
-//            shared-prefix.ts)  --closed-loop N (N clients back to back instead of open-loop arrivals: saturation)
+//            shared-prefix.ts)  --closed-loop N (N clients back to back instead of open-loop arrivals: saturation;
+//            the same as --loads N)
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -48,8 +50,9 @@ const { values: flags } = parseArgs({
     engines: { type: 'string', default: '6' },
     duration: { type: 'string' },
     rate: { type: 'string', default: '15' },
-    configs: { type: 'string', default: 'random,least-request,kthena-default,switchyard-best,kvcache-aware,kvcache-prefix,smg-cache-aware,vllm-router-cache-aware' },
+    configs: { type: 'string', default: 'random,least-request,kthena-default,switchyard-default,smg-cache-aware,vllm-router-cache-aware' },
     workload: { type: 'string', default: 'multi-turn' },
+    loads: { type: 'string', default: 'open,48' },
     'closed-loop': { type: 'string' },
     'drain-limit': { type: 'string', default: '30' },
     'keep-temp': { type: 'boolean', default: false },
@@ -67,7 +70,10 @@ const ENGINES = positive('engines', flags.engines, true);
 const DURATION_S = flags.duration === undefined ? undefined : positive('duration', flags.duration, false);
 const RATE = positive('rate', flags.rate, false);
 const DRAIN_LIMIT_S = positive('drain-limit', flags['drain-limit'], false);
-const CLOSED_LOOP = flags['closed-loop'] === undefined ? undefined : positive('closed-loop', flags['closed-loop'], true);
+/** Each load in turn: undefined = the open loop at RATE, N = N clients back to back (saturation). */
+const LOADS: (number | undefined)[] = flags['closed-loop'] !== undefined
+  ? [positive('closed-loop', flags['closed-loop'], true)]
+  : flags.loads.split(',').map((load) => (load.trim() === 'open' ? undefined : positive('loads', load.trim(), true)));
 /** Runs per configuration, in rounds (every configuration once per round, so a noisy minute hits them all). */
 const REPEATS = positive('repeats', flags.repeats, true);
 const PROFILES: (Profile | PeerProfile)[] = flags.configs.split(',').map((name) => peerProfileByName(name.trim()) ?? profileByName(name.trim()));
@@ -311,7 +317,7 @@ interface RunResult {
   readonly perEngine: readonly { name: string; requests: number; promptTokens: number; cachedTokens: number; preemptions: number; loraLoads: number }[];
 }
 
-async function runConfig(profile: Profile | PeerProfile): Promise<RunResult> {
+async function runConfig(profile: Profile | PeerProfile, closedLoop: number | undefined): Promise<RunResult> {
   const dir = mkdtempSync(join(tmpdir(), `switchyard-bench-routing-${profile.name}-`));
   const configDir = join(dir, 'config');
   mkdirSync(configDir);
@@ -334,8 +340,8 @@ async function runConfig(profile: Profile | PeerProfile): Promise<RunResult> {
       url: started.url,
       path: '/v1/chat/completions',
       // Closed loop: the limit counts from the start (every request is "sent" at once).
-      drainLimitMs: (CLOSED_LOOP === undefined ? DRAIN_LIMIT_S : DRAIN_LIMIT_S + 600) * 1000,
-      closedLoop: CLOSED_LOOP,
+      drainLimitMs: (closedLoop === undefined ? DRAIN_LIMIT_S : DRAIN_LIMIT_S + 600) * 1000,
+      closedLoop,
       rewriteBody: started.rewriteBody,
       progress: (finished, total, elapsedMs) => {
         if (elapsedMs - lastPrinted < 10_000) return;
@@ -448,110 +454,118 @@ function describeFleet(f: FleetEngineSettings): string {
   );
 }
 
-const started = Date.now();
-const loadBefore = sampleLoad();
-const clientMode = CLOSED_LOOP === undefined ? `open loop at ${WORKLOAD.rate} req/s` : `closed loop, ${CLOSED_LOOP} concurrent clients (saturation)`;
-process.stdout.write(`${describeWorkload(workload)}\n${describeFleet(FLEET)}\nclient: ${clientMode}\n`);
-const notRun = preparePeers(PROFILES.filter(isPeer));
-const runsByConfig = new Map<string, RunResult[]>();
-for (let round = 1; round <= REPEATS; round++) {
-  for (const profile of PROFILES) {
-    if (notRun.has(profile.name)) continue;
-    process.stderr.write(`running ${profile.name}${REPEATS > 1 ? ` (round ${round} of ${REPEATS})` : ''} …\n`);
-    try {
-      const result = await runConfig(profile);
-      runsByConfig.set(profile.name, [...(runsByConfig.get(profile.name) ?? []), result]);
-    } catch (err) {
-      // A peer that does not start is reported, not dropped; Switchyard not starting is a failure of the benchmark.
-      if (!isPeer(profile)) throw err;
-      const ran = runsByConfig.get(profile.name)?.length ?? 0;
-      const reason = `did not start${ran > 0 ? ` in round ${round}` : ''}: ${(err as Error).message.split('\n')[0]}`;
-      if (ran === 0) notRun.set(profile.name, reason);
-      else process.stderr.write(`${profile.name}: ${reason}\n`);
-    }
-  }
-}
-/** Each configuration's median run by mean TTFT (the lower middle one of an even count): the row it gets. */
-const medianRun = (list: readonly RunResult[]): RunResult => [...list].sort((a, b) => a.ttftMs.mean - b.ttftMs.mean)[Math.floor((list.length - 1) / 2)];
-const runs: RunResult[] = [...runsByConfig.values()].map(medianRun);
-const loadAfter = sampleLoad();
-
-const base = runs.find((r) => r.config === 'random') ?? runs[0];
-const ratio = (value: number, reference: number): string => (Number.isFinite(value / reference) ? `${(value / reference).toFixed(2)}x` : '-');
-const cell = (text: string, width: number): string => text.padStart(width);
-const rows = [...runs.map((r) => [
-  r.config,
-  `${r.succeeded}/${r.requests}`,
-  `${r.ttftMs.mean.toFixed(0)} (${ratio(r.ttftMs.mean, base.ttftMs.mean)})`,
-  `${r.ttftMs.p99.toFixed(0)} (${ratio(r.ttftMs.p99, base.ttftMs.p99)})`,
-  `${r.requestsPerS.toFixed(2)} (${ratio(r.requestsPerS, base.requestsPerS)})`,
-  `${r.outputTokensPerS.toFixed(0)} (${ratio(r.outputTokensPerS, base.outputTokensPerS)})`,
-  `${(r.prefixCacheHitRate * 100).toFixed(1)}% (${ratio(r.prefixCacheHitRate, base.prefixCacheHitRate)})`,
-  `${(r.oracleHitRate * 100).toFixed(1)}% (${((r.prefixCacheHitRate / r.oracleHitRate) * 100).toFixed(0)}%)`,
-  `${r.loadImbalance.toFixed(2)} (${ratio(r.loadImbalance, base.loadImbalance)})`,
-  r.errors > 0 ? 'ERRORS' : '',
-]), ...[...notRun.keys()].map((name) => [name, 'not run', '-', '-', '-', '-', '-', '-', '-', ''])];
-const header = ['config', 'ok', 'TTFT mean ms', 'TTFT p99 ms', 'req/s', 'out tok/s', 'prefix hit', 'oracle hit (reached)', 'imbalance', ''];
-const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
-process.stdout.write(`\n${header.map((h, i) => (i === 0 ? h.padEnd(widths[i]) : cell(h, widths[i]))).join('  ')}\n`);
-for (const row of rows) process.stdout.write(`${row.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : cell(c, widths[i]))).join('  ')}\n`);
-process.stdout.write(`${REPEATS > 1 ? `(each row: the median of ${REPEATS} runs by mean TTFT, every run listed below) ` : ''}(ratios to ${base.config}; TTFT at the client to the first content chunk; req/s and tok/s over first send to last completion; ` +
-  'prefix hit = prompt tokens found in the engines\' prefix caches / prompt tokens looked up; oracle hit = the same if every request had found ' +
-  'the longest prefix any engine held at its admission, and the share of it reached; imbalance = max/mean requests per engine)\n');
-for (const [name, reason] of notRun) process.stdout.write(`${name}: not run: ${reason}\n`);
-process.stdout.write(`${describeLoad(loadBefore, loadAfter, cpus().length)}\n`);
-process.stdout.write(`\n${'config'.padEnd(24)}  p50 TTFT ms  mean e2e ms  prefill-work imbalance  preemptions  LoRA loads  run s\n`);
-for (const r of runs) {
-  process.stdout.write(
-    `${r.config.padEnd(24)}  ${r.ttftMs.p50.toFixed(0).padStart(11)}  ${r.e2eMs.mean.toFixed(0).padStart(11)}  ${r.prefillWorkImbalance.toFixed(2).padStart(22)}  ` +
-      `${String(r.preemptions).padStart(11)}  ${String(r.loraLoads).padStart(10)}  ${r.makespanS.toFixed(1).padStart(5)}\n`,
-  );
-}
-if (REPEATS > 1) {
-  process.stdout.write(`\nevery run (round 1 to ${REPEATS}): TTFT mean ms / prefix hit / preemptions / LoRA loads\n`);
-  for (const [config, list] of runsByConfig) {
-    const each = list.map((r) => `${r.ttftMs.mean.toFixed(0)} / ${(r.prefixCacheHitRate * 100).toFixed(1)}% / ${r.preemptions} / ${r.loraLoads}${r.errors > 0 ? ` (${r.errors} FAILED)` : ''}`);
-    process.stdout.write(`${config.padEnd(24)}  ${each.join('   ')}\n`);
-  }
-}
-for (const r of runs) {
-  process.stdout.write(`\n${r.config}: ${r.description}\n`);
-  if (r.errors > 0) process.stdout.write(`  FLAGGED: ${r.errors} failed requests (${r.aborted} aborted at the drain limit):\n${r.errorSamples.map((e) => `    ${e}`).join('\n')}\n`);
-  if (r.maxClientLagMs > 50) process.stdout.write(`  note: the client sent some requests up to ${r.maxClientLagMs.toFixed(0)} ms late\n`);
-}
-
-mkdirSync(RESULTS_DIR, { recursive: true });
-const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-const file = join(RESULTS_DIR, `routing-${stamp}.json`);
-const { requests: _requests, ...workloadSummary } = workload;
-writeFileSync(
-  file,
-  `${JSON.stringify(
-    {
-      benchmark: 'routing-quality',
-      date: new Date().toISOString(),
-      node: process.version,
-      os: `${process.platform} ${release()}`,
-      cpu: cpus()[0]?.model ?? 'unknown',
-      cores: cpus().length,
-      seed: SEED,
-      client: { closedLoop: CLOSED_LOOP ?? null, description: clientMode },
-      load: { before: loadBefore, after: loadAfter },
-      notRun: Object.fromEntries(notRun),
-      workloadShape: flags.workload,
-      workload: workloadSummary,
-      fleet: FLEET,
-      durationS: (Date.now() - started) / 1000,
-      repeats: REPEATS,
-      runs,
-      everyRun: REPEATS > 1 ? Object.fromEntries(runsByConfig) : undefined,
-    },
-    null,
-    2,
-  )}\n`,
-);
-process.stdout.write(`\nresults: ${file} (${((Date.now() - started) / 1000).toFixed(0)} s)\n`);
-if ([...runsByConfig.values()].some((list) => list.some((r) => r.errors > 0))) {
+process.stdout.write(`${describeWorkload(workload)}\n${describeFleet(FLEET)}\n`);
+const peersNotRun = preparePeers(PROFILES.filter(isPeer));
+let flagged = false;
+for (const closedLoop of LOADS) flagged = (await measureLoad(closedLoop, new Map(peersNotRun))) || flagged;
+if (flagged) {
   process.stdout.write('RUN FLAGGED: some requests failed (see above)\n');
   process.exitCode = 1;
+}
+
+/** Every configuration under one load (REPEATS rounds); prints its table, writes its JSON file; true when a request failed. */
+async function measureLoad(closedLoop: number | undefined, notRun: Map<string, string>): Promise<boolean> {
+  const started = Date.now();
+  const loadBefore = sampleLoad();
+  const clientMode = closedLoop === undefined ? `open loop at ${WORKLOAD.rate} req/s` : `closed loop, ${closedLoop} concurrent clients (saturation)`;
+  process.stdout.write(`\nclient: ${clientMode}\n`);
+  const runsByConfig = new Map<string, RunResult[]>();
+  for (let round = 1; round <= REPEATS; round++) {
+    for (const profile of PROFILES) {
+      if (notRun.has(profile.name)) continue;
+      process.stderr.write(`running ${profile.name}${REPEATS > 1 ? ` (round ${round} of ${REPEATS})` : ''} …\n`);
+      try {
+        const result = await runConfig(profile, closedLoop);
+        runsByConfig.set(profile.name, [...(runsByConfig.get(profile.name) ?? []), result]);
+      } catch (err) {
+        // A peer that does not start is reported, not dropped; Switchyard not starting is a failure of the benchmark.
+        if (!isPeer(profile)) throw err;
+        const ran = runsByConfig.get(profile.name)?.length ?? 0;
+        const reason = `did not start${ran > 0 ? ` in round ${round}` : ''}: ${(err as Error).message.split('\n')[0]}`;
+        if (ran === 0) notRun.set(profile.name, reason);
+        else process.stderr.write(`${profile.name}: ${reason}\n`);
+      }
+    }
+  }
+  /** Each configuration's median run by mean TTFT (the lower middle one of an even count): the row it gets. */
+  const medianRun = (list: readonly RunResult[]): RunResult => [...list].sort((a, b) => a.ttftMs.mean - b.ttftMs.mean)[Math.floor((list.length - 1) / 2)];
+  const runs: RunResult[] = [...runsByConfig.values()].map(medianRun);
+  const loadAfter = sampleLoad();
+
+  const base = runs.find((r) => r.config === 'random') ?? runs[0];
+  const ratio = (value: number, reference: number): string => (Number.isFinite(value / reference) ? `${(value / reference).toFixed(2)}x` : '-');
+  const cell = (text: string, width: number): string => text.padStart(width);
+  const rows = [...runs.map((r) => [
+    r.config,
+    `${r.succeeded}/${r.requests}`,
+    `${r.ttftMs.mean.toFixed(0)} (${ratio(r.ttftMs.mean, base.ttftMs.mean)})`,
+    `${r.ttftMs.p99.toFixed(0)} (${ratio(r.ttftMs.p99, base.ttftMs.p99)})`,
+    `${r.requestsPerS.toFixed(2)} (${ratio(r.requestsPerS, base.requestsPerS)})`,
+    `${r.outputTokensPerS.toFixed(0)} (${ratio(r.outputTokensPerS, base.outputTokensPerS)})`,
+    `${(r.prefixCacheHitRate * 100).toFixed(1)}% (${ratio(r.prefixCacheHitRate, base.prefixCacheHitRate)})`,
+    `${(r.oracleHitRate * 100).toFixed(1)}% (${((r.prefixCacheHitRate / r.oracleHitRate) * 100).toFixed(0)}%)`,
+    `${r.loadImbalance.toFixed(2)} (${ratio(r.loadImbalance, base.loadImbalance)})`,
+    r.errors > 0 ? 'ERRORS' : '',
+  ]), ...[...notRun.keys()].map((name) => [name, 'not run', '-', '-', '-', '-', '-', '-', '-', ''])];
+  const header = ['config', 'ok', 'TTFT mean ms', 'TTFT p99 ms', 'req/s', 'out tok/s', 'prefix hit', 'oracle hit (reached)', 'imbalance', ''];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
+  process.stdout.write(`\n${header.map((h, i) => (i === 0 ? h.padEnd(widths[i]) : cell(h, widths[i]))).join('  ')}\n`);
+  for (const row of rows) process.stdout.write(`${row.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : cell(c, widths[i]))).join('  ')}\n`);
+  process.stdout.write(`${REPEATS > 1 ? `(each row: the median of ${REPEATS} runs by mean TTFT, every run listed below) ` : ''}(ratios to ${base.config}; TTFT at the client to the first content chunk; req/s and tok/s over first send to last completion; ` +
+    'prefix hit = prompt tokens found in the engines\' prefix caches / prompt tokens looked up; oracle hit = the same if every request had found ' +
+    'the longest prefix any engine held at its admission, and the share of it reached; imbalance = max/mean requests per engine)\n');
+  for (const [name, reason] of notRun) process.stdout.write(`${name}: not run: ${reason}\n`);
+  process.stdout.write(`${describeLoad(loadBefore, loadAfter, cpus().length)}\n`);
+  process.stdout.write(`\n${'config'.padEnd(24)}  p50 TTFT ms  mean e2e ms  prefill-work imbalance  preemptions  LoRA loads  run s\n`);
+  for (const r of runs) {
+    process.stdout.write(
+      `${r.config.padEnd(24)}  ${r.ttftMs.p50.toFixed(0).padStart(11)}  ${r.e2eMs.mean.toFixed(0).padStart(11)}  ${r.prefillWorkImbalance.toFixed(2).padStart(22)}  ` +
+        `${String(r.preemptions).padStart(11)}  ${String(r.loraLoads).padStart(10)}  ${r.makespanS.toFixed(1).padStart(5)}\n`,
+    );
+  }
+  if (REPEATS > 1) {
+    process.stdout.write(`\nevery run (round 1 to ${REPEATS}): TTFT mean ms / prefix hit / preemptions / LoRA loads\n`);
+    for (const [config, list] of runsByConfig) {
+      const each = list.map((r) => `${r.ttftMs.mean.toFixed(0)} / ${(r.prefixCacheHitRate * 100).toFixed(1)}% / ${r.preemptions} / ${r.loraLoads}${r.errors > 0 ? ` (${r.errors} FAILED)` : ''}`);
+      process.stdout.write(`${config.padEnd(24)}  ${each.join('   ')}\n`);
+    }
+  }
+  for (const r of runs) {
+    process.stdout.write(`\n${r.config}: ${r.description}\n`);
+    if (r.errors > 0) process.stdout.write(`  FLAGGED: ${r.errors} failed requests (${r.aborted} aborted at the drain limit):\n${r.errorSamples.map((e) => `    ${e}`).join('\n')}\n`);
+    if (r.maxClientLagMs > 50) process.stdout.write(`  note: the client sent some requests up to ${r.maxClientLagMs.toFixed(0)} ms late\n`);
+  }
+
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const file = join(RESULTS_DIR, `routing-${stamp}.json`);
+  const { requests: _requests, ...workloadSummary } = workload;
+  writeFileSync(
+    file,
+    `${JSON.stringify(
+      {
+        benchmark: 'routing-quality',
+        date: new Date().toISOString(),
+        node: process.version,
+        os: `${process.platform} ${release()}`,
+        cpu: cpus()[0]?.model ?? 'unknown',
+        cores: cpus().length,
+        seed: SEED,
+        client: { closedLoop: closedLoop ?? null, description: clientMode },
+        load: { before: loadBefore, after: loadAfter },
+        notRun: Object.fromEntries(notRun),
+        workloadShape: flags.workload,
+        workload: workloadSummary,
+        fleet: FLEET,
+        durationS: (Date.now() - started) / 1000,
+        repeats: REPEATS,
+        runs,
+        everyRun: REPEATS > 1 ? Object.fromEntries(runsByConfig) : undefined,
+      },
+      null,
+      2,
+    )}\n`,
+  );
+  process.stdout.write(`\nresults: ${file} (${((Date.now() - started) / 1000).toFixed(0)} s)\n`);
+  return [...runsByConfig.values()].some((list) => list.some((r) => r.errors > 0));
 }
