@@ -12,8 +12,6 @@ export interface TokenUsage {
 }
 
 const USAGE_KEY = Buffer.from('"usage"');
-const USAGE_TEXT = '"usage"';
-const DONE_TEXT = '[DONE]';
 const LF = 0x0a;
 const CR = 0x0d;
 // Blank lines that end an event (SSE allows LF, CRLF or CR line endings).
@@ -28,7 +26,6 @@ export class SseUsageTap {
   private heldBytes = 0;
   private gaveUp = false;
   private lastUsage: TokenUsage | null = null;
-  private doneSeen = false;
 
   constructor(hideUsageOnlyEvents: boolean) {
     this.hideUsageOnlyEvents = hideUsageOnlyEvents;
@@ -37,11 +34,6 @@ export class SseUsageTap {
   /** Last usage seen in the stream. */
   get usage(): TokenUsage | null {
     return this.lastUsage;
-  }
-
-  /** Whether `data: [DONE]` was seen. */
-  get sawDone(): boolean {
-    return this.doneSeen;
   }
 
   /**
@@ -97,39 +89,21 @@ export class SseUsageTap {
   }
 
   /**
-   * Learns usage and [DONE] from the events in `region` (which starts at an event start) and returns
-   * the [start, end) pairs of usage-only events to hide, or null. Only events where `"usage"` is
-   * followed by an object are parsed.
+   * Learns usage from the events in `region` (which starts at an event start) and returns the [start, end) pairs
+   * of usage-only events to hide, or null. Only events where `"usage"` is followed by an object are parsed.
    */
   private scan(region: Buffer, hide: boolean): number[] | null {
-    // The markers are ASCII: searched in a latin1 view (one character per byte, so indexes are byte offsets), which
-    // costs less than a native Buffer search per marker per chunk.
-    const text = region.toString('latin1');
-    if (!this.doneSeen) this.scanForDone(region, text);
+    // One native search per chunk, nothing allocated: most events carry no usage.
     let hidden: number[] | null = null;
     let from = 0;
     while (true) {
-      const key = text.indexOf(USAGE_TEXT, from);
+      const key = region.indexOf(USAGE_KEY, from);
       if (key < 0) return hidden;
-      from = key + USAGE_TEXT.length;
+      from = key + USAGE_KEY.length;
       if (!isFollowedByObject(region, from)) continue;
       const start = eventStartBefore(region, key);
       const end = eventEndAfter(region, from);
       if (this.inspect(eventData(region.toString('utf8', start, end))) && hide) (hidden ??= []).push(start, end);
-      from = end;
-    }
-  }
-
-  private scanForDone(region: Buffer, text: string): void {
-    let from = 0;
-    while (true) {
-      const marker = text.indexOf(DONE_TEXT, from);
-      if (marker < 0) return;
-      const end = eventEndAfter(region, marker);
-      if (eventData(region.toString('utf8', eventStartBefore(region, marker), end)) === '[DONE]') {
-        this.doneSeen = true;
-        return;
-      }
       from = end;
     }
   }
