@@ -32,6 +32,18 @@ const LOOKUP: Record<GaugeKey | HistogramKey, readonly string[]> = {
   tpot: [...ENGINE_METRIC_NAMES.vllm.tpot, ...ENGINE_METRIC_NAMES.sglang.tpot],
 };
 
+const LORA_INFO = 'vllm:lora_requests_info';
+
+/**
+ * The lines readEngineMetrics reads: the gauges, the histograms' family names with their _sum and _count (not their
+ * buckets), vLLM's LoRA info. The scraper parses only these.
+ */
+export const READ_SERIES: ReadonlySet<string> = new Set([
+  ...LOOKUP.waiting, ...LOOKUP.running, ...LOOKUP.kvCacheUsage,
+  ...[...LOOKUP.ttft, ...LOOKUP.tpot].flatMap((name) => [name, `${name}_sum`, `${name}_count`]),
+  LORA_INFO,
+]);
+
 export interface HistogramTotals {
   readonly sum: number;
   readonly count: number;
@@ -67,8 +79,6 @@ export function readEngineMetrics(families: ReadonlyMap<string, MetricFamily>): 
     loraSlots: loraSlots(families),
   };
 }
-
-const LORA_INFO = 'vllm:lora_requests_info';
 
 /**
  * vLLM's lora_requests_info: a gauge whose labels list the adapters of running and waiting requests and whose value

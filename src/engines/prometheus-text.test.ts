@@ -100,6 +100,51 @@ describe('parsePrometheusText', () => {
     });
   }
 
+  describe('with only the series it needs', () => {
+    const page = [
+      '# HELP python_gc_objects_collected_total Objects collected during gc',
+      '# TYPE python_gc_objects_collected_total counter',
+      'python_gc_objects_collected_total{generation="0"} 1.2e+04',
+      '# TYPE vllm:num_requests_waiting gauge',
+      'vllm:num_requests_waiting{model_name="m"} 3',
+      '# HELP vllm:time_to_first_token_seconds Time to first token.',
+      '# TYPE vllm:time_to_first_token_seconds histogram',
+      'vllm:time_to_first_token_seconds_bucket{le="0.1",model_name="m"} 1',
+      'vllm:time_to_first_token_seconds_bucket{le="+Inf",model_name="m"} 2',
+      'vllm:time_to_first_token_seconds_count{model_name="m"} 2',
+      'vllm:time_to_first_token_seconds_sum{model_name="m"} 0.55',
+      '# TYPE vllm:e2e_request_latency_seconds histogram',
+      'vllm:e2e_request_latency_seconds_bucket{le="1",model_name="m"} 2',
+    ].join('\n');
+    const needed = new Set(['vllm:num_requests_waiting', 'vllm:time_to_first_token_seconds', 'vllm:time_to_first_token_seconds_sum', 'vllm:time_to_first_token_seconds_count']);
+
+    it('reads the named series, a histogram\'s totals without its buckets, and nothing else', () => {
+      const families = parsePrometheusText(page, needed);
+      assert.deepEqual([...families.keys()], ['vllm:num_requests_waiting', 'vllm:time_to_first_token_seconds']);
+      const ttft = families.get('vllm:time_to_first_token_seconds')!;
+      assert.equal(ttft.type, 'histogram');
+      assert.equal(ttft.help, 'Time to first token.');
+      assert.deepEqual(ttft.samples.map((s) => [s.name, s.value]), [['vllm:time_to_first_token_seconds_count', 2], ['vllm:time_to_first_token_seconds_sum', 0.55]]);
+      assert.equal(families.get('vllm:num_requests_waiting')?.samples[0].value, 3);
+    });
+
+    it('does not check the lines it skips, and still checks the ones it reads', () => {
+      const brokenElsewhere = `${page}\nvllm:e2e_request_latency_seconds_bucket{le="2" 3 x y\n# TYPE other meter`;
+      assert.equal(parsePrometheusText(brokenElsewhere, needed).get('vllm:num_requests_waiting')?.samples[0].value, 3);
+      assert.throws(() => parsePrometheusText(brokenElsewhere), PrometheusParseError);
+      assert.throws(() => parsePrometheusText(`${page}\nvllm:num_requests_waiting{model_name="n"} three`, needed), /line 14: invalid value "three"/);
+    });
+
+    it('still finds a needed family split by another family\'s lines, but not by its own skipped buckets', () => {
+      const split = 'vllm:num_requests_waiting{model_name="m"} 3\npython_gc_objects_collected_total{generation="0"} 1\nvllm:num_requests_waiting{model_name="n"} 1';
+      assert.throws(() => parsePrometheusText(split), /line 3: lines of metric family vllm:num_requests_waiting are not contiguous/);
+      assert.throws(() => parsePrometheusText(split, needed), /line 3: lines of metric family vllm:num_requests_waiting are not contiguous/);
+      const bucketsBetween = page.replace('vllm:time_to_first_token_seconds_count{model_name="m"} 2\n', '') + '\n';
+      const reordered = bucketsBetween.replace('vllm:time_to_first_token_seconds_bucket{le="0.1"', 'vllm:time_to_first_token_seconds_count{model_name="m"} 2\nvllm:time_to_first_token_seconds_bucket{le="0.1"');
+      assert.equal(parsePrometheusText(reordered, needed).get('vllm:time_to_first_token_seconds')?.samples.length, 2);
+    });
+  });
+
   it("parses prom-client's own output (the mock engine's registry)", async () => {
     const registry = new Registry();
     const gauge = new Gauge({ name: 'vllm:num_requests_running', help: 'Running "now".\nSecond line', labelNames: ['model_name'], registers: [registry] });

@@ -2,7 +2,9 @@
 // /metrics. Written here because the one npm package for it (parse-prometheus-text-format, a 2019 port of
 // prom2json) silently drops the last sample of a text without a final newline, accepts malformed values and
 // unterminated label values as empty strings, and ships no types. Any deviation from the format is an error with
-// its line number: a pod whose metrics cannot be read is treated as unknown, never as zeros.
+// its line number: a pod whose metrics cannot be read is treated as unknown, never as zeros. Given the names it
+// needs, it skips every other line unread (an engine's page is mostly histogram buckets the router never reads, and
+// scraping runs for every pod every second), and the format is checked on the lines it reads.
 
 export type MetricType = 'counter' | 'gauge' | 'histogram' | 'summary' | 'untyped';
 
@@ -49,8 +51,12 @@ interface FamilyBuilder {
   samples: Sample[];
 }
 
-/** Parses a whole exposition. Families are keyed by name; histogram and summary samples sit under their family. */
-export function parsePrometheusText(text: string): Map<string, MetricFamily> {
+/**
+ * Parses an exposition. Families are keyed by name; histogram and summary samples sit under their family. With
+ * `only`, a sample line is read only if its name is in the set and a HELP or TYPE line only if its family's name is
+ * (so `x`, `x_sum`, `x_count` read a histogram's totals without its buckets); other lines are skipped unchecked.
+ */
+export function parsePrometheusText(text: string, only: ReadonlySet<string> | null = null): Map<string, MetricFamily> {
   const families = new Map<string, FamilyBuilder>();
   /** Families whose group of lines has ended; the format requires each family's lines to be contiguous. */
   const closed = new Set<string>();
@@ -75,8 +81,21 @@ export function parsePrometheusText(text: string): Map<string, MetricFamily> {
     let end = text.indexOf('\n', start);
     if (end < 0) end = text.length;
     lineNo++;
-    let line = text.slice(start, end);
+    const lineStart = start;
     start = end + 1;
+    if (only !== null) {
+      const name = lineName(text, lineStart, end);
+      if (!only.has(name)) {
+        // Another family's line ends the group of the family being read, as it would if it were read.
+        const reading = current as FamilyBuilder | null; // set by enter(), which TypeScript does not follow
+        if (reading !== null && name !== '' && !isSampleOf(name, reading.name)) {
+          closed.add(reading.name);
+          current = null;
+        }
+        continue;
+      }
+    }
+    let line = text.slice(lineStart, end);
     if (line.endsWith('\r')) line = line.slice(0, -1);
     if (line.trim() === '') continue;
     if (line.startsWith('#')) {
@@ -92,6 +111,38 @@ export function parsePrometheusText(text: string): Map<string, MetricFamily> {
   const out = new Map<string, MetricFamily>();
   for (const f of families.values()) out.set(f.name, { name: f.name, type: f.type, help: f.help, samples: f.samples });
   return out;
+}
+
+/** `name` is the family's own sample or one of its histogram/summary series. */
+function isSampleOf(name: string, family: string): boolean {
+  if (name === family) return true;
+  if (!name.startsWith(family)) return false;
+  const suffix = name.slice(family.length);
+  return suffix === '_bucket' || suffix === '_sum' || suffix === '_count';
+}
+
+/**
+ * The name on the line text[start, end): a sample's name, or a HELP/TYPE comment's family name; '' for a blank line
+ * or any other comment. Nothing is checked.
+ */
+function lineName(text: string, start: number, end: number): string {
+  let i = start;
+  if (text.charCodeAt(i) === 0x23 /* # */) {
+    i++;
+    while (i < end && isBlank(text.charCodeAt(i))) i++;
+    if (!text.startsWith('HELP', i) && !text.startsWith('TYPE', i)) return '';
+    i += 4;
+    const afterKeyword = i;
+    while (i < end && isBlank(text.charCodeAt(i))) i++;
+    if (i === afterKeyword) return '';
+  }
+  const nameStart = i;
+  while (i < end && !isBlank(text.charCodeAt(i)) && text.charCodeAt(i) !== 0x7b /* { */ && text.charCodeAt(i) !== 0x0d) i++;
+  return text.slice(nameStart, i);
+}
+
+function isBlank(code: number): boolean {
+  return code === 0x20 || code === 0x09;
 }
 
 function parseComment(line: string, lineNo: number, enter: (name: string, lineNo: number) => FamilyBuilder): void {

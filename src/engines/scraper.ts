@@ -5,7 +5,7 @@ import { Agent } from 'undici';
 import { tlsConnect } from '../util/tls-trust.ts';
 import { backgroundGet, type BackgroundGet } from '../util/background-get.ts';
 import type { EngineStateTable } from './engine-state.ts';
-import { readEngineMetrics } from './metric-names.ts';
+import { READ_SERIES, readEngineMetrics } from './metric-names.ts';
 import { parsePrometheusText } from './prometheus-text.ts';
 
 export interface ScraperOptions {
@@ -120,7 +120,7 @@ export class EngineScraper {
     const now = Date.now();
     try {
       if (metrics.status === 'rejected') throw metrics.reason;
-      state.applyMetrics(readEngineMetrics(parsePrometheusText(metrics.value)), now);
+      state.applyMetrics(readEngineMetrics(parsePrometheusText(metrics.value, READ_SERIES)), now);
     } catch (err) {
       state.metricsFailed(`GET /metrics: ${(err as Error).message}`);
     }
