@@ -218,6 +218,12 @@ export const PROFILES: readonly Profile[] = [
 `,
   },
   {
+    name: 'no-bound',
+    kvEvents: true,
+    description: () => 'the defaults without the load bound',
+    yaml: () => 'scheduler:\n  loadBound: false\n',
+  },
+  {
     name: 'switchyard-default-no-events',
     description: () => 'Switchyard without a router config, engines without KV events (kvcache-aware silent: prefix-cache x2 + lora-residency x3 + least-request)',
     yaml: () => 'scheduler: {}\n',
