@@ -183,6 +183,21 @@ describe('FrameworkPicker', () => {
         assert.deepEqual(names(setUp({ p0: 100, p1: 0, p2: 0, p3: 0 }, [8, 0, 0, 0], { factor: 1.5, slack: 8 })), ['p0', 'p2', 'p3', 'p1']);
       });
 
+      it('does not count an unhealthy pod as a holder: two healthy busy holders are needed', () => {
+        const five = makePods(5); // p4 holds the prompt too, but is unhealthy and idle
+        const env = makeEnv();
+        [9, 9, 0, 1, 0].forEach((n, i) => (env.podStates.get(five[i].origin).inFlight = n)); // p0, p1 within the bound (10 with five pods)
+        env.podStates.reportConnectFailure(five[4].origin, 'ECONNREFUSED');
+        const held = { ...twoHolders, p4: 100 };
+        const schedule = (unhealthyHolder: boolean) => {
+          const pods = unhealthyHolder ? five : four;
+          const picker = new FrameworkPicker({ ...profile([], [[cache(held), 2], [balance, 1]]), loadBound: { factor: 1.5, slack: 4 } }, { podStates: env.podStates, maxInFlightPerPod: 100, random: () => 0.5 });
+          return names(picker.schedule(makeRequest(), pods))[0];
+        };
+        assert.equal(schedule(false), 'p2');
+        assert.equal(schedule(true), 'p2', 'the idle unhealthy holder does not hide that the healthy ones are busy');
+      });
+
       it('reads only the plugins marked as cache affinity, and only with a load bound', () => {
         assert.deepEqual(names(setUp(twoHolders, [10, 10, 0, 1], { factor: 1.5, slack: 4 }, false)), ['p0', 'p1', 'p2', 'p3']);
         assert.deepEqual(names(setUp(twoHolders, [10, 10, 0, 1], null)), ['p0', 'p1', 'p2', 'p3']);

@@ -242,6 +242,7 @@ export class FrameworkPicker implements PodPicker {
     let spare = -1;
     for (let k = 0; k < m; k++) {
       const i = order[k];
+      if (penalties[i] === STANDING.unhealthy) continue; // an unhealthy holder serves nothing: it is not a copy
       if (cached[i] >= holderFloor) {
         holders++;
         leastHolderLoad = Math.min(leastHolderLoad, loads[i]);

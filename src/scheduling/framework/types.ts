@@ -68,7 +68,7 @@ export interface WeightedScorePlugin {
 /**
  * Bounded load: a pod already holding more than `factor` times its fair share of the router's requests in flight
  * (over the candidates), plus `slack`, goes after the pods with room, whatever the scores say. And a prompt whose
- * cache is already on two pods or more, each of them above its fair share and `slack` requests above the least
+ * cache is already on two healthy pods or more, each of them above its fair share and `slack` requests above the least
  * busy other pod, is given to that pod as if it held the cache too (one prefill there adds a copy of a hot prefix).
  */
 export interface LoadBound {
