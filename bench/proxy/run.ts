@@ -8,10 +8,12 @@
 // CPU-second, does not depend much on which process is the bottleneck. Prints one table and writes the results as
 // JSON under bench/results/. See bench/README.md for what each figure means.
 //
-// Options: --duration S (10)  --warmup S (1)  --json-backend static|mock (static)  --modes json,sse  --connections 1,64
+// Options: --duration S (10)  --warmup S (1)  --settle S (10)  --json-backend static|mock (static)  --modes json,sse  --connections 1,64
 //          --raw-node (also measure raw-node-proxy.ts, the best plain Node loop)  --node-flags '<flags for Switchyard's node>'
 //          --switchyard-args '<more switchyard serve arguments>'
 //          --cpu-prof (profile the Switchyard process; the profile is left in the temp dir)  --keep-temp
+//          --settle: before anything is measured, every target serves S seconds of each mode at 64 connections, so
+//          JIT-compiled proxies (Node, Python) are measured warm, as they run in production
 //          --peers smg,vllm-router,litellm (default: all; `none` for none)  --repeats N (1: extra attempts per
 //          configuration when an nginx baseline run moved more than 15 % from the configuration's median)
 import { spawnSync } from 'node:child_process';
@@ -45,6 +47,7 @@ const { values: flags } = parseArgs({
   options: {
     duration: { type: 'string', default: '10' },
     warmup: { type: 'string', default: '1' },
+    settle: { type: 'string', default: '10' },
     'json-backend': { type: 'string', default: 'static' },
     modes: { type: 'string', default: 'json,sse' },
     connections: { type: 'string', default: `1,${LOAD_CONNECTIONS}` },
@@ -59,9 +62,11 @@ const { values: flags } = parseArgs({
 });
 const durationS = Number(flags.duration);
 const warmupS = Number(flags.warmup);
+const settleS = Number(flags.settle);
 const jsonBackend = flags['json-backend'];
 if (!Number.isInteger(durationS) || durationS < 1) throw new Error('--duration must be a whole number of seconds >= 1');
 if (!Number.isInteger(warmupS) || warmupS < 0) throw new Error('--warmup must be a whole number of seconds >= 0');
+if (!Number.isInteger(settleS) || settleS < 0) throw new Error('--settle must be a whole number of seconds >= 0');
 if (jsonBackend !== 'static' && jsonBackend !== 'mock') throw new Error('--json-backend must be static or mock');
 const PEER_NAMES = parsePeers(flags.peers);
 const REPEATS = Number(flags.repeats);
@@ -219,7 +224,7 @@ async function main(): Promise<number> {
   const loadBefore = sampleLoad();
   console.log(
     `proxy benchmark: ${cores} core(s)${pinned ? ', proxy pinned to core 1, wrk + backends to core 0' : ', no pinning (one core)'}, ` +
-      `${durationS} s per run + ${warmupS} s warm-up, JSON backend: ${jsonBackend === 'static' ? 'nginx static (return 200)' : 'mock engine'}, ` +
+      `${settleS} s per mode to settle each target, then ${durationS} s per run + ${warmupS} s warm-up, JSON backend: ${jsonBackend === 'static' ? 'nginx static (return 200)' : 'mock engine'}, ` +
       `Switchyard node flags: ${[...SHEBANG_NODE_FLAGS, ...SWITCHYARD_NODE_FLAGS].join(' ') || 'none'}`,
   );
 
@@ -379,6 +384,22 @@ async function main(): Promise<number> {
     return { target, mode, connections, threads: run.threads, wrk: result, proxyCpu, proxyRssMb };
   };
   const reqPerCpuS = (m: Measurement): number => (m.proxyCpu === null ? 0 : m.wrk.requests / Math.max(1e-9, m.proxyCpu.userS + m.proxyCpu.systemS));
+  // V8 (and CPython) keep compiling for many seconds after a process starts, on the proxy's one core: measured cold,
+  // a Node proxy's p99 at one connection is mostly its own JIT at work. Every target settles the same way first.
+  if (settleS > 0) {
+    for (const mode of MODES) {
+      const targets: Target[] = ['direct', 'nginx', ...peersUp(), 'switchyard', ...(rawNode === null ? [] : ['node-raw'] as const)];
+      console.log(`  settling ${targets.join(', ')}: ${mode} at ${LOAD_CONNECTIONS} connections, ${settleS} s each`);
+      for (const target of targets) {
+        const label = `${target} ${mode} (settling)`;
+        const result = await runWrk({ url: urlOf(target, mode), body: requestBody(mode), connections: LOAD_CONNECTIONS, threads: 2, pin: PIN_LOAD, timeoutS: WRK_TIMEOUT_S, durationS: settleS });
+        if (totalErrors(result.errors) === 0) continue;
+        const problems = wrkProblems(label, result, expectedBytes.get(`${target}/${mode}`) ?? 0);
+        if ((PEER_NAMES as readonly string[]).includes(target)) await dropPeer(target as PeerName, `failed while settling: ${problems.join('; ')}`);
+        else failures.push(...problems);
+      }
+    }
+  }
   for (const mode of MODES) {
     for (const connections of CONNECTIONS) {
       // nginx runs first, in the middle and last: three baselines, to see the machine move during the configuration.
@@ -452,7 +473,7 @@ async function main(): Promise<number> {
     machine: { cores, cpuModel: cpus()[0]?.model ?? 'unknown', kernel: release(), pinned, loadBefore, loadAfter },
     versions,
     settings: {
-      durationS, warmupS, jsonBackend, tokens: TOKENS, connections: CONNECTIONS, peers: PEER_NAMES, rawNode: flags['raw-node'], repeats: REPEATS, switchyardNodeFlags: [...SHEBANG_NODE_FLAGS, ...SWITCHYARD_NODE_FLAGS], switchyardArgs: SWITCHYARD_ARGS,
+      durationS, warmupS, settleS, jsonBackend, tokens: TOKENS, connections: CONNECTIONS, peers: PEER_NAMES, rawNode: flags['raw-node'], repeats: REPEATS, switchyardNodeFlags: [...SHEBANG_NODE_FLAGS, ...SWITCHYARD_NODE_FLAGS], switchyardArgs: SWITCHYARD_ARGS,
       bodies: { json: requestBody('json'), sse: requestBody('sse') },
     },
     rows,
