@@ -105,28 +105,55 @@ export function buildRows(measurements: readonly Measurement[], nginxBaseline?: 
   });
 }
 
+/**
+ * The targets of issue #13 item 4, for Switchyard at `loadConnections` (and c=1 for the p50 ones). Non-streaming is
+ * held to the raw Node loop when the run measured it (`--raw-node`), and always to 0.33x nginx (the loop's ratio on
+ * a quiet machine). The p99 target compares the latency each proxy adds over direct; when direct's own p99 is the
+ * higher (the mock engine, sharing its core with wrk, queues more with 64 direct connections than behind a proxy),
+ * "added" is negative and meaningless, and the whole p99s are compared instead (the check's name says so).
+ */
 export function checkTargets(rows: readonly ResultRow[], switchyardPeakRssMb: number, loadConnections: number): TargetCheck[] {
-  const row = (mode: Mode, connections: number): ResultRow | undefined =>
-    rows.find((r) => r.target === 'switchyard' && r.mode === mode && r.connections === connections);
-  const atLeast = (name: string, value: number | null | undefined, limit: number, unit = 'x'): TargetCheck => ({
+  const rowOf = (target: Target, mode: Mode, connections: number): ResultRow | undefined =>
+    rows.find((r) => r.target === target && r.mode === mode && r.connections === connections);
+  const row = (mode: Mode, connections: number): ResultRow | undefined => rowOf('switchyard', mode, connections);
+  const check = (name: string, value: number | null | undefined, limit: string, met: (v: number) => boolean): TargetCheck => ({
     name,
     value: value ?? null,
-    limit: `>= ${limit}${unit}`,
-    met: value !== null && value !== undefined && value >= limit,
+    limit,
+    met: value !== null && value !== undefined && Number.isFinite(value) && met(value),
   });
-  const atMost = (name: string, value: number | null | undefined, limit: number, unit: string): TargetCheck => ({
-    name,
-    value: value ?? null,
-    limit: `<= ${limit} ${unit}`,
-    met: value !== null && value !== undefined && value <= limit,
-  });
-  return [
-    atLeast(`non-streaming req/CPU-s vs nginx (c=${loadConnections})`, row('json', loadConnections)?.ratioToNginx, 0.33),
-    atLeast(`streaming req/CPU-s vs nginx (c=${loadConnections})`, row('sse', loadConnections)?.ratioToNginx, 0.8),
-    atMost('non-streaming p50 latency added over direct (c=1)', row('json', 1)?.addedP50Ms, 0.25, 'ms'),
-    atMost('streaming p50 latency added over direct (c=1)', row('sse', 1)?.addedP50Ms, 0.25, 'ms'),
-    atMost('peak RSS (VmHWM)', switchyardPeakRssMb, 150, 'MB'),
-  ];
+  const atLeast = (name: string, value: number | null | undefined, limit: number, unit = 'x'): TargetCheck =>
+    check(name, value, `>= ${limit}${unit}`, (v) => v >= limit);
+  const atMost = (name: string, value: number | null | undefined, limit: number, unit: string): TargetCheck =>
+    check(name, value, `<= ${limit}${unit === 'x' ? unit : ` ${unit}`}`, (v) => v <= limit);
+  const c = loadConnections;
+  const checks: TargetCheck[] = [];
+  const raw = rowOf('node-raw', 'json', c)?.requestsPerCpuS ?? null;
+  const own = row('json', c)?.requestsPerCpuS ?? null;
+  if (raw !== null) {
+    checks.push(atLeast(`non-streaming req/CPU-s vs the raw Node loop (c=${c})`, own === null || raw <= 0 ? null : own / raw, 1));
+  }
+  checks.push(atLeast(`non-streaming req/CPU-s vs nginx (c=${c})`, row('json', c)?.ratioToNginx, 0.33));
+  checks.push(atLeast(`streaming req/CPU-s vs nginx (c=${c})`, row('sse', c)?.ratioToNginx, 0.8));
+  for (const mode of ['json', 'sse'] as const) {
+    const label = mode === 'json' ? 'non-streaming' : 'streaming';
+    const mine = row(mode, c);
+    const nginx = rowOf('nginx', mode, c);
+    const addedMine = mine?.addedP99Ms ?? null;
+    const addedNginx = nginx?.addedP99Ms ?? null;
+    if (mine === undefined || nginx === undefined) {
+      checks.push(atMost(`${label} p99 latency added at c=${c} vs nginx's`, null, 2, 'x'));
+    } else if (addedMine !== null && addedNginx !== null && addedNginx > 0) {
+      checks.push(atMost(`${label} p99 latency added at c=${c} vs nginx's`, Math.max(0, addedMine) / addedNginx, 2, 'x'));
+    } else {
+      const value = nginx.latencyMs.p99 > 0 ? mine.latencyMs.p99 / nginx.latencyMs.p99 : null;
+      checks.push(atMost(`${label} p99 latency at c=${c} vs nginx's (whole p99: direct's p99 was the higher)`, value, 2, 'x'));
+    }
+  }
+  checks.push(atMost('non-streaming p50 latency added over direct (c=1)', row('json', 1)?.addedP50Ms, 0.25, 'ms'));
+  checks.push(atMost('streaming p50 latency added over direct (c=1)', row('sse', 1)?.addedP50Ms, 0.25, 'ms'));
+  checks.push(atMost('peak RSS (VmHWM)', switchyardPeakRssMb, 150, 'MB'));
+  return checks;
 }
 
 function fmt(value: number | null, digits: number): string {
