@@ -1,13 +1,18 @@
 // Standalone config source: YAML files and directories of them. Every change (debounced) reloads the whole set
 // and emits one complete state, like Traefik's file provider; deciding whether it is good is the store's job.
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { lstat, readFile, readlink, stat } from 'node:fs/promises';
 import { loadResourcesFromTexts, type ParseCache } from '../resources/load-documents.ts';
 import type { ConfigIssue, SourceState } from '../resources/types.ts';
-import { WatchedPaths, listFiles } from '../util/watched-paths.ts';
+import { WatchedPaths, listFiles, type ReloadOutcome } from '../util/watched-paths.ts';
 import type { ConfigSource } from './config-source.ts';
 
 const CONFIG_EXTENSIONS = new Set(['.yaml', '.yml', '.json']);
+/**
+ * Larger files are not read: parsing one would stall the router for seconds and hold its text and parse in memory
+ * (a 50 MB file: ~5 s, 700 MB). 10,000 Pod stubs take ~4 MB; a Kubernetes object is at most 1.5 MB.
+ */
+export const MAX_CONFIG_FILE_BYTES = 16 * 1024 * 1024;
 
 export interface FileSourceOptions {
   readonly paths: readonly string[];
@@ -40,16 +45,18 @@ export class FileSource implements ConfigSource {
     return (await this.read()).state;
   }
 
-  private async read(): Promise<{ state: SourceState; changed: boolean }> {
+  /** `incomplete`: a path or file could not be read (the state then has an error for it, so it is not applied). */
+  private async read(): Promise<{ state: SourceState; changed: boolean; incomplete: boolean }> {
     const issues: ConfigIssue[] = [];
     const files: { file: string; text: string }[] = [];
+    let incomplete = false;
     for (const path of this.options.paths) {
-      for (const file of await listConfigFiles(path, issues)) {
-        try {
-          files.push({ file, text: await readFile(file, 'utf8') });
-        } catch (err) {
-          issues.push({ severity: 'error', file, path: '', message: `cannot read file: ${(err as Error).message}` });
-        }
+      const listed = await listConfigFiles(path, issues);
+      if (listed === null) incomplete = true;
+      for (const file of listed ?? []) {
+        const text = await readConfigFile(file, issues);
+        if (text === null) incomplete = true;
+        else files.push({ file, text });
       }
     }
     const present = new Set(files.map((f) => f.file));
@@ -70,7 +77,7 @@ export class FileSource implements ConfigSource {
     const changed = signature !== this.lastSignature;
     this.lastSignature = signature;
     const loaded = loadResourcesFromTexts(files, this.parseCache);
-    return { state: { source: this.name, resources: loaded.resources, issues: [...issues, ...loaded.issues] }, changed };
+    return { state: { source: this.name, resources: loaded.resources, issues: [...issues, ...loaded.issues] }, changed, incomplete };
   }
 
   /**
@@ -78,9 +85,10 @@ export class FileSource implements ConfigSource {
    * hold. Resolves once the watch is in place; changes made between the last load() and that moment are not lost.
    */
   watch(emit: (state: SourceState) => void): Promise<void> {
-    return this.watched.watch(async () => {
-      const { state, changed } = await this.read();
+    return this.watched.watch(async (): Promise<ReloadOutcome> => {
+      const { state, changed, incomplete } = await this.read();
       if (changed && !this.closed) emit(state);
+      return incomplete ? 'incomplete' : undefined;
     });
   }
 
@@ -90,11 +98,40 @@ export class FileSource implements ConfigSource {
   }
 }
 
-async function listConfigFiles(path: string, issues: ConfigIssue[]): Promise<string[]> {
+/** The files under `path`, or null (with an error) when it cannot be listed. */
+async function listConfigFiles(path: string, issues: ConfigIssue[]): Promise<string[] | null> {
   try {
     return await listFiles(path, CONFIG_EXTENSIONS);
   } catch (err) {
     issues.push({ severity: 'error', file: path, path: '', message: `cannot read: ${(err as Error).message}` });
-    return [];
+    return null;
+  }
+}
+
+/** The file's text, or null (with an error naming the reason) when it cannot be read or is too large. */
+async function readConfigFile(file: string, issues: ConfigIssue[]): Promise<string | null> {
+  const fail = (message: string): null => {
+    issues.push({ severity: 'error', file, path: '', message });
+    return null;
+  };
+  try {
+    const { size } = await stat(file);
+    if (size > MAX_CONFIG_FILE_BYTES) {
+      return fail(`the file is ${(size / 1048576).toFixed(1)} MiB, more than the ${MAX_CONFIG_FILE_BYTES / 1048576} MiB a configuration file may have; not read`);
+    }
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const link = code === 'ENOENT' || code === 'ELOOP' ? await symlinkTarget(file) : null;
+    if (link !== null) return fail(code === 'ELOOP' ? `cannot read file: it is a symlink loop (-> ${link})` : `cannot read file: it is a symlink to ${link}, which does not exist`);
+    return fail(`cannot read file: ${(err as Error).message}`);
+  }
+}
+
+async function symlinkTarget(file: string): Promise<string | null> {
+  try {
+    return (await lstat(file)).isSymbolicLink() ? await readlink(file) : null;
+  } catch {
+    return null;
   }
 }
