@@ -24,6 +24,13 @@ const LIST_KINDS: Readonly<Record<string, string>> = {
   ExternalModelProviderList: API_VERSION,
 };
 
+/** YAML syntax errors reported per file. */
+const MAX_SYNTAX_ERRORS_PER_FILE = 10;
+/** Longest message, field path and object name an issue quotes (a 100,000-character name is still named). */
+const MAX_MESSAGE_CHARS = 1000;
+const MAX_NAME_CHARS = 253;
+const MAX_YAML_REASON_CHARS = 200;
+
 interface DocumentContext {
   file: string;
   documentIndex: number;
@@ -35,10 +42,14 @@ interface DocumentContext {
 export function parseResourceDocuments(text: string, file: string, firstLoadOrder: number): LoadResult {
   const result: LoadResult = { resources: [], issues: [] };
   // merge: Kubernetes' YAML reader (go-yaml) supports `<<` merge keys.
+  let syntaxErrors = 0;
   parseAllDocuments(text, { merge: true }).forEach((document, documentIndex) => {
     const context: DocumentContext = { file, documentIndex, firstLoadOrder, result };
     if (document.errors.length > 0) {
-      for (const error of document.errors) addIssue(context, 'error', '', describeYamlProblem('YAML syntax error', error));
+      // A file that is not YAML at all (binary, random) has thousands: the first few say enough.
+      for (const error of document.errors) {
+        if (++syntaxErrors <= MAX_SYNTAX_ERRORS_PER_FILE) addIssue(context, 'error', '', describeYamlProblem('YAML syntax error', error));
+      }
       return;
     }
     for (const warning of document.warnings) addIssue(context, 'warning', '', describeYamlProblem('YAML warning', warning));
@@ -53,6 +64,10 @@ export function parseResourceDocuments(text: string, file: string, firstLoadOrde
     }
     addObject(context, value, '', true);
   });
+  if (syntaxErrors > MAX_SYNTAX_ERRORS_PER_FILE) {
+    const more = syntaxErrors - MAX_SYNTAX_ERRORS_PER_FILE;
+    result.issues.push({ severity: 'error', file, path: '', message: `${more} more YAML syntax error${more === 1 ? '' : 's'} not shown (is this a YAML file?)` });
+  }
   return result;
 }
 
@@ -117,7 +132,13 @@ function addObject(context: DocumentContext, value: unknown, pathPrefix: string,
 
 function addIssue(context: DocumentContext, severity: ConfigIssue['severity'], path: string, message: string, object?: string): void {
   const { file, documentIndex } = context;
-  context.result.issues.push({ severity, file, documentIndex, ...(object !== undefined && { object }), path, message });
+  const named = object === undefined ? {} : { object: clipped(object, MAX_NAME_CHARS) };
+  context.result.issues.push({ severity, file, documentIndex, ...named, path: clipped(path, MAX_MESSAGE_CHARS), message: clipped(message, MAX_MESSAGE_CHARS) });
+}
+
+/** Text quoted from a configuration (a value, a name, a YAML token) is cut to a readable length. */
+function clipped(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max)}… (${text.length} characters)`;
 }
 
 /** Blank and comment-only documents (e.g. after a trailing `---`) are skipped silently. */
@@ -127,7 +148,9 @@ function isEmptyDocument(document: Document): boolean {
 
 /** "YAML syntax error at line 8, column 1: Map keys must be unique" (the yaml library appends a code frame). */
 function describeYamlProblem(label: string, problem: YAMLError): string {
-  const reason = (problem.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '');
+  const newline = problem.message.indexOf('\n');
+  const firstLine = newline < 0 ? problem.message : problem.message.slice(0, newline);
+  const reason = clipped(firstLine.replace(/ at line \d+, column \d+:?$/, ''), MAX_YAML_REASON_CHARS);
   const position = problem.linePos?.[0];
   return position ? `${label} at line ${position.line}, column ${position.col}: ${reason}` : `${label}: ${reason}`;
 }
