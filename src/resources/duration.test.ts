@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { checkGoDuration, parseGoDuration } from './duration.ts';
+import { checkGoDuration, checkTimerDuration, MAX_TIMER_MS, parseGoDuration } from './duration.ts';
 
 describe('parseGoDuration (Go time.ParseDuration)', () => {
   const valid: [string, number][] = [
@@ -45,4 +45,27 @@ describe('parseGoDuration (Go time.ParseDuration)', () => {
       assert.ok(!result.ok && result.error.includes(reason), JSON.stringify(result));
     });
   }
+});
+
+describe('checkTimerDuration (a duration that becomes a timer)', () => {
+  it('the maximum is Node\'s longest timer, 596h31m23.647s', () => {
+    assert.equal(MAX_TIMER_MS, 2 ** 31 - 1);
+    assert.equal(parseGoDuration('596h31m23.647s'), MAX_TIMER_MS);
+  });
+  const cases: [string, number, boolean][] = [
+    ['10s', 10_000, false],
+    ['0', 0, false],
+    ['596h31m23.647s', MAX_TIMER_MS, false],
+    ['596h31m23.648s', MAX_TIMER_MS, true],
+    ['600h', MAX_TIMER_MS, true],
+    ['2562047h', MAX_TIMER_MS, true],
+  ];
+  for (const [text, ms, clamped] of cases) {
+    it(`${JSON.stringify(text)} is ${ms} ms${clamped ? ', clamped' : ''}`, () => assert.deepEqual(checkTimerDuration(text), { ok: true, ms, clamped }));
+  }
+  it('a negative duration is invalid', () => assert.deepEqual(checkTimerDuration('-5s'), { ok: false, error: 'must not be negative, got "-5s"' }));
+  it('invalid text has the parser\'s reason', () => {
+    const result = checkTimerDuration('90');
+    assert.ok(!result.ok && result.error.includes('missing unit'), JSON.stringify(result));
+  });
 });

@@ -19,6 +19,12 @@ const COMPONENT = /^(\d*)(?:\.(\d*))?([^\d.]+)/;
 
 export type DurationResult = { ok: true; ms: number } | { ok: false; error: string };
 
+/** Node's longest timer: setTimeout takes a signed 32-bit millisecond count and fires after 1 ms beyond it. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+const MAX_TIMER_TEXT = '596h31m23.647s';
+
+export type TimerDurationResult = { ok: true; ms: number; clamped: boolean } | { ok: false; error: string };
+
 /** Milliseconds (negative when the text is), or null when the text is not a Go duration. */
 export function parseGoDuration(text: string): number | null {
   const result = checkGoDuration(text);
@@ -58,4 +64,19 @@ export function checkGoDuration(text: string): DurationResult {
   }
   const ms = Number(totalNanos) / 1e6;
   return { ok: true, ms: negative && ms !== 0 ? -ms : ms };
+}
+
+/**
+ * A duration from config that becomes a timer: not negative, and at most MAX_TIMER_MS. Longer ones are valid
+ * metav1.Durations (Kthena accepts them), so they are clamped, with `clamped` set for a warning (timerClampedMessage).
+ */
+export function checkTimerDuration(text: string): TimerDurationResult {
+  const parsed = checkGoDuration(text);
+  if (!parsed.ok) return parsed;
+  if (parsed.ms < 0) return { ok: false, error: `must not be negative, got ${JSON.stringify(text)}` };
+  return parsed.ms > MAX_TIMER_MS ? { ok: true, ms: MAX_TIMER_MS, clamped: true } : { ok: true, ms: parsed.ms, clamped: false };
+}
+
+export function timerClampedMessage(text: string): string {
+  return `${JSON.stringify(text)} is longer than the longest timer Node.js supports; treated as the maximum, ${MAX_TIMER_TEXT}`;
 }

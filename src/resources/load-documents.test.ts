@@ -274,6 +274,22 @@ metadata: {name: ds}
     assert.deepEqual(issues.map((issue) => issue.object), ['Deployment default/mock-llm', 'Service llm/mock-llm', 'ModelServing default/ds']);
   });
 
+  it('rejects a kind that Kthena\'s networking group does not define, with a hint for a case or plural typo', () => {
+    const text = ['Modelroute', 'ModelServers', 'externalmodelproviders', 'ModelRouter']
+      .map((kind) => `apiVersion: networking.serving.volcano.sh/v1alpha1\nkind: ${kind}\nmetadata: {name: r}\nspec: {}\n`)
+      .join('---\n');
+    const { resources, issues } = load(text);
+    assert.equal(resources.length, 0);
+    const notAKind = 'is not a kind of networking.serving.volcano.sh (ModelRoute, ModelServer, ExternalModelProvider)';
+    assertIssues(issues, [
+      ['error', 'kind', `Modelroute ${notAKind}; did you mean ModelRoute?`],
+      ['error', 'kind', `ModelServers ${notAKind}; did you mean ModelServer?`],
+      ['error', 'kind', `externalmodelproviders ${notAKind}; did you mean ExternalModelProvider?`],
+      ['error', 'kind', `ModelRouter ${notAKind}`],
+    ]);
+    assert.ok(!issues[3]?.message.includes('did you mean'));
+  });
+
   it('rejects our kinds with a wrong or missing apiVersion, and documents without a kind', () => {
     const text = `
 apiVersion: networking.serving.volcano.sh/v1beta1

@@ -5,9 +5,10 @@ import { externalModelProviderSchema } from './schema-external-model-provider.ts
 import { modelRouteSchema } from './schema-model-route.ts';
 import { modelServerSchema } from './schema-model-server.ts';
 import { rewriteDraftForms, type TargetModelOverride } from './proposal-aliases.ts';
+import { durationWarnings } from './schema-common.ts';
 import { podStubSchema } from './schema-pod.ts';
 import { secretSchema } from './schema-secret.ts';
-import { API_VERSION, type Resource, type ResourceKind } from './types.ts';
+import { API_GROUP, API_VERSION, type Resource, type ResourceKind } from './types.ts';
 import { findUnknownFields, isPlainObject } from './unknown-fields.ts';
 import { validateResource } from './validate.ts';
 import { describeValue, problemsFromZodError, readableErrorMap } from './zod-issues.ts';
@@ -43,7 +44,11 @@ export function parseResourceObject(input: unknown): ParsedObject {
     return { problems: [errorAt(['kind'], kind === undefined ? 'is required' : `must be a non-empty string, got ${describeValue(kind)}`)] };
   }
   const handling = Object.hasOwn(KINDS, kind) ? KINDS[kind as ResourceKind] : undefined;
-  if (!handling) return { problems: [warningAt([], `kind ${kind} is not used by Switchyard; skipped`)] };
+  if (!handling) {
+    // kubectl refuses a kind its group does not define; skipping it would drop a route over a typo.
+    if (typeof apiVersion === 'string' && apiVersion.startsWith(`${API_GROUP}/`)) return { problems: [errorAt(['kind'], unknownGroupKind(kind))] };
+    return { problems: [warningAt([], `kind ${kind} is not used by Switchyard; skipped`)] };
+  }
   if (apiVersion !== handling.apiVersion) {
     const got = apiVersion === undefined ? 'it is missing' : `got ${describeValue(apiVersion)}`;
     return { problems: [errorAt(['apiVersion'], `${kind} must have apiVersion ${handling.apiVersion}; ${got}`)] };
@@ -51,15 +56,28 @@ export function parseResourceObject(input: unknown): ParsedObject {
 
   // Forms from drafts of Kthena's proposal become their released equivalents first (with a warning each).
   const draft = rewriteDraftForms(kind, value);
-  const warnings = handling.warnOnUnknownFields
-    ? findUnknownFields(handling.schema, draft.value).map((path) => warningAt(path, 'unknown field, ignored (check the spelling)'))
-    : [];
+  const warnings = [
+    ...(handling.warnOnUnknownFields
+      ? findUnknownFields(handling.schema, draft.value).map((path) => warningAt(path, 'unknown field, ignored (check the spelling)'))
+      : []),
+    ...durationWarnings(handling.schema, draft.value),
+  ];
   const parsed = handling.schema.safeParse(draft.value, { error: readableErrorMap, reportInput: true });
   if (!parsed.success) return { problems: [...draft.problems, ...problemsFromZodError(parsed.error), ...warnings] };
   const resource = withTargetModels(parsed.data, draft.targetModels);
   const problems = [...draft.problems, ...validateResource(resource), ...warnings];
   if (problems.some((problem) => problem.severity === 'error')) return { problems };
   return { resource, problems };
+}
+
+/** Kthena's networking group defines these kinds (and their List kinds, which load-documents.ts unwraps). */
+const GROUP_KINDS = ['ModelRoute', 'ModelServer', 'ExternalModelProvider'] as const;
+
+function unknownGroupKind(kind: string): string {
+  const lower = kind.toLowerCase();
+  const meant = GROUP_KINDS.find((known) => lower === known.toLowerCase() || lower === `${known.toLowerCase()}s`);
+  const hint = meant === undefined ? '' : `; did you mean ${meant}?`;
+  return `${kind} is not a kind of ${API_GROUP} (${GROUP_KINDS.join(', ')})${hint}`;
 }
 
 /** Sets the targets' providerModel from the draft form externalProviderRef.model. */

@@ -4,7 +4,7 @@
 // released CRD cannot express is an error saying why. The objects are rewritten before the schema sees them, so the
 // schemas (and deploy/crds generated from them) keep the released shape only.
 import type { FieldPath } from './field-path.ts';
-import { parseGoDuration } from './duration.ts';
+import { checkTimerDuration } from './duration.ts';
 import { errorAt, warningAt, type FieldProblem } from './problem.ts';
 import { PROVIDER_TIMEOUT_ANNOTATION } from './types.ts';
 import { isPlainObject } from './unknown-fields.ts';
@@ -157,7 +157,7 @@ function draftTimeout(policy: unknown, problems: FieldProblem[]): string | null 
     if (key !== 'timeout') problems.push(warningAt([...path, key], `ignored: a provider is retried only on 429/503 with a Retry-After that fits its timeout`));
   }
   if (policy.timeout === undefined) return null;
-  if (typeof policy.timeout !== 'string' || parseGoDuration(policy.timeout) === null) {
+  if (typeof policy.timeout !== 'string' || !checkTimerDuration(policy.timeout).ok) {
     problems.push(errorAt([...path, 'timeout'], `must be a duration such as 60s, got ${JSON.stringify(policy.timeout)}`));
     return null;
   }

@@ -79,6 +79,9 @@ describe('ModelRoute CRD constraints', () => {
     { name: 'parentRefs port 1-65535', kind: 'ModelRoute', edit: (s) => (s.parentRefs = [{ name: 'gw', port: 0 }]), expect: [['error', 'spec.parentRefs[0].port', 'must be at least 1']] },
     { name: 'parentRefs namespace is a DNS label', kind: 'ModelRoute', edit: (s) => (s.parentRefs = [{ name: 'gw', namespace: 'Team_A' }]), expect: [['error', 'spec.parentRefs[0].namespace', '']] },
     { name: 'parentRefs group may be empty (the core group)', kind: 'ModelRoute', edit: (s) => (s.parentRefs = [{ name: 'svc', group: '', kind: 'Service' }]), expect: [] },
+    // zod also runs a list's max-length check on a string; only the type error is reported.
+    { name: 'rules is a list, one problem', kind: 'ModelRoute', edit: (s) => (s.rules = 'use-ms1-for-everything'), expect: [['error', 'spec.rules', 'must be a list, got "use-ms1-for-everything"']] },
+    { name: 'loraAdapters is a list, one problem', kind: 'ModelRoute', edit: (s) => (s.loraAdapters = 'lora-A,lora-B'), expect: [['error', 'spec.loraAdapters', 'must be a list, got "lora-A,lora-B"']] },
     { name: 'header matches are mappings', kind: 'ModelRoute', edit: (s) => (s.rules[0].modelMatch = { headers: { 'x-tier': 'gold' } }), expect: [['error', 'spec.rules[0].modelMatch.headers.x-tier', 'must be a mapping, got "gold"']] },
   ]);
 });
@@ -96,6 +99,9 @@ describe('ModelServer CRD constraints', () => {
     { name: 'timeout is a Go duration', kind: 'ModelServer', edit: (s) => (s.trafficPolicy = { timeout: '10 seconds' }), expect: [['error', 'spec.trafficPolicy.timeout', 'invalid duration "10 seconds"']] },
     { name: 'timeout is a string', kind: 'ModelServer', edit: (s) => (s.trafficPolicy = { timeout: 10 }), expect: [['error', 'spec.trafficPolicy.timeout', 'must be a duration string such as "10s"']] },
     { name: 'retryInterval is not negative', kind: 'ModelServer', edit: (s) => (s.trafficPolicy = { retry: { retryInterval: '-1s' } }), expect: [['error', 'spec.trafficPolicy.retry.retryInterval', 'must not be negative']] },
+    { name: 'timeout is not negative', kind: 'ModelServer', edit: (s) => (s.trafficPolicy = { timeout: '-5s' }), expect: [['error', 'spec.trafficPolicy.timeout', 'must not be negative, got "-5s"']] },
+    { name: 'timeout longer than a timer is clamped with a warning', kind: 'ModelServer', edit: (s) => (s.trafficPolicy = { timeout: '600h' }), expect: [['warning', 'spec.trafficPolicy.timeout', '"600h" is longer than the longest timer Node.js supports; treated as the maximum, 596h31m23.647s']] },
+    { name: 'retryInterval longer than a timer is clamped with a warning', kind: 'ModelServer', edit: (s) => (s.trafficPolicy = { retry: { retryInterval: '2562047h' } }), expect: [['warning', 'spec.trafficPolicy.retry.retryInterval', 'treated as the maximum']] },
     { name: 'workloadSelector is required', kind: 'ModelServer', edit: (s) => delete s.workloadSelector, expect: [['error', 'spec.workloadSelector', 'is required']] },
     {
       name: 'label values must be strings',
@@ -110,6 +116,7 @@ describe('ExternalModelProvider CRD constraints', () => {
   runCases([
     { name: 'baseURL is required', kind: 'ExternalModelProvider', edit: (s) => delete s.baseURL, expect: [['error', 'spec.baseURL', 'is required']] },
     { name: 'baseURL must be https', kind: 'ExternalModelProvider', edit: (s) => (s.baseURL = 'http://api.openai.com/v1'), expect: [['error', 'spec.baseURL', 'must start with https://']] },
+    { name: 'an empty baseURL is one problem', kind: 'ExternalModelProvider', edit: (s) => (s.baseURL = ''), expect: [['error', 'spec.baseURL', 'must not be empty']] },
     { name: 'providerType is an enum', kind: 'ExternalModelProvider', edit: (s) => (s.providerType = 'Gemini'), expect: [['error', 'spec.providerType', 'must be one of OpenAI, Anthropic; got "Gemini"']] },
     { name: 'auth.scheme is an enum', kind: 'ExternalModelProvider', edit: (s) => (s.auth = { scheme: 'Basic', secretRef: { name: 'n', key: 'k' } }), expect: [['error', 'spec.auth.scheme', 'must be one of Bearer, APIKey; got "Basic"']] },
     { name: 'secretRef.name defaults to "" and is then refused', kind: 'ExternalModelProvider', edit: (s) => (s.auth = { secretRef: { key: 'k' } }), expect: [['error', 'spec.auth.secretRef.name', 'must not be empty']] },
@@ -126,6 +133,25 @@ describe('metadata', () => {
   it('name is a DNS-1123 subdomain', () => assertIssues(withMetadata({ name: 'DeepSeek_R1' }), [['error', 'metadata.name', '"DeepSeek_R1" must consist of lowercase letters']]));
   it('namespace is a DNS-1123 label', () => assertIssues(withMetadata({ name: 'r', namespace: 'team.a' }), [['error', 'metadata.namespace', '(DNS-1123 label)']]));
   it('creationTimestamp is RFC 3339', () => assertIssues(withMetadata({ name: 'r', creationTimestamp: 'yesterday' }), [['error', 'metadata.creationTimestamp', 'RFC 3339']]));
+  const impossibleTimes: [string, string][] = [
+    ['2025-13-45T99:99:99Z', 'month 13'],
+    ['2025-00-10T00:00:00Z', 'month 0'],
+    ['2025-02-29T00:00:00Z', 'day 29'],
+    ['2025-04-31T00:00:00Z', 'day 31'],
+    ['2025-01-00T00:00:00Z', 'day 0'],
+    ['2025-01-31T24:00:00Z', 'hour 24'],
+    ['2025-01-31T12:60:00Z', 'minute 60'],
+    ['2025-01-31T12:00:60Z', 'second 60'],
+    ['2025-01-31T12:00:00+24:00', 'time zone offset'],
+    ['2025-01-31T12:00:00-05:60', 'time zone offset'],
+  ];
+  for (const [time, reason] of impossibleTimes) {
+    it(`creationTimestamp ${time} is refused: ${reason}`, () =>
+      assertIssues(withMetadata({ name: 'r', creationTimestamp: time }), [['error', 'metadata.creationTimestamp', `must be a real date and time: ${reason} is out of range`]]));
+  }
+  for (const time of ['2024-02-29T23:59:59Z', '2000-02-29T00:00:00.123456Z', '2025-12-31T00:00:00+23:59', '2025-06-30T08:15:02-07:00']) {
+    it(`creationTimestamp ${time} is valid`, () => assertIssues(withMetadata({ name: 'r', creationTimestamp: time }), []));
+  }
   it('annotation values must be strings', () =>
     assertIssues(withMetadata({ name: 'r', annotations: { 'example.com/replicas': 3 } }), [['error', 'metadata.annotations["example.com/replicas"]', 'annotation values must be strings']]));
 });
@@ -150,6 +176,12 @@ describe('defaults', () => {
     assert.equal(server.spec.workloadPort.protocol, 'http');
     assert.deepEqual(server.spec.trafficPolicy, { timeoutMs: 90_000, retry: { retryIntervalMs: 100 } });
     assert.deepEqual(server.spec.kvConnector, { type: 'http' });
+  });
+
+  it('ModelServer: durations longer than the longest timer are clamped to it', () => {
+    const spec = { ...baseServerSpec(), trafficPolicy: { timeout: '600h', retry: { retryInterval: '2562047h' } } };
+    const server = load(yamlOf('ModelServer', spec)).resources[0] as ModelServer;
+    assert.deepEqual(server.spec.trafficPolicy, { timeoutMs: 2 ** 31 - 1, retry: { retryIntervalMs: 2 ** 31 - 1 } });
   });
 
   it('ExternalModelProvider: providerType, insecureSkipVerify, headers', () => {

@@ -1,6 +1,7 @@
 // Kthena's validating-webhook checks for ExternalModelProvider.
-import { errorAt, type FieldProblem } from './problem.ts';
-import type { ExternalModelProvider } from './types.ts';
+import { checkTimerDuration, timerClampedMessage } from './duration.ts';
+import { errorAt, warningAt, type FieldProblem } from './problem.ts';
+import { PROVIDER_TIMEOUT_ANNOTATION, type ExternalModelProvider } from './types.ts';
 
 /** Headers the router or the auth settings control (kthena common/provider_headers.go); lower-cased. */
 const RESERVED_HEADERS = new Set(
@@ -42,6 +43,7 @@ export function validateExternalModelProvider(provider: ExternalModelProvider): 
       problems.push(errorAt(path, 'header value must not contain control characters'));
     }
   }
+  problems.push(...timeoutAnnotationProblems(provider.metadata.annotations[PROVIDER_TIMEOUT_ANNOTATION]));
   const secretRef = spec.auth?.secretRef;
   if (secretRef) {
     const path = ['spec', 'auth', 'secretRef'];
@@ -52,6 +54,15 @@ export function validateExternalModelProvider(provider: ExternalModelProvider): 
     }
   }
   return problems;
+}
+
+/** Read by the same rules as trafficPolicy.timeout (schema-common.ts durationMs). */
+function timeoutAnnotationProblems(timeout: string | undefined): FieldProblem[] {
+  if (timeout === undefined) return [];
+  const path = ['metadata', 'annotations', PROVIDER_TIMEOUT_ANNOTATION];
+  const parsed = checkTimerDuration(timeout);
+  if (!parsed.ok) return [errorAt(path, parsed.error)];
+  return parsed.clamped ? [warningAt(path, timerClampedMessage(timeout))] : [];
 }
 
 function validateBaseURL(baseURL: string): FieldProblem[] {

@@ -128,4 +128,14 @@ describe('ExternalModelProvider webhook checks', () => {
   it('secretRef.key is required', () => check('ExternalModelProvider', withSecretRef({ name: 'n' }), [['error', 'spec.auth.secretRef.key', 'is required']]));
   it('secretRef must not be optional', () => check('ExternalModelProvider', withSecretRef({ name: 'n', key: 'k', optional: true }), [['error', 'spec.auth.secretRef.optional', 'must not be true']]));
   it('secretRef optional: false is fine', () => check('ExternalModelProvider', withSecretRef({ name: 'n', key: 'k', optional: false }), []));
+
+  const TIMEOUT = 'metadata.annotations["switchyard.dev/response-timeout"]';
+  const withTimeout = (timeout: string) => ({ metadata: { name: 'x', annotations: { 'switchyard.dev/response-timeout': timeout } } });
+  it('the response-timeout annotation is a duration', () => check('ExternalModelProvider', () => undefined, [], withTimeout('1m30s')));
+  it('the response-timeout annotation must parse', () => check('ExternalModelProvider', () => undefined, [['error', TIMEOUT, 'invalid duration "abc": expected a number']], withTimeout('abc')));
+  it('the response-timeout annotation is not negative', () => check('ExternalModelProvider', () => undefined, [['error', TIMEOUT, 'must not be negative, got "-5s"']], withTimeout('-5s')));
+  // As trafficPolicy.timeout (metav1.Duration): a bare number has no unit.
+  it('the response-timeout annotation needs a unit', () => check('ExternalModelProvider', () => undefined, [['error', TIMEOUT, 'invalid duration "90": missing unit']], withTimeout('90')));
+  it('a response-timeout longer than a timer is clamped with a warning', () =>
+    check('ExternalModelProvider', () => undefined, [['warning', TIMEOUT, '"600h" is longer than the longest timer Node.js supports; treated as the maximum']], withTimeout('600h')));
 });

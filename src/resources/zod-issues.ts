@@ -53,6 +53,15 @@ export function describeValue(value: unknown): string {
   return typeof value;
 }
 
+/**
+ * One problem per field: the first issue, which is the type error when there is one. zod still runs a failed type's
+ * checks on the input (`max(16)` on a list reports a string's length) and reports every failed check of a string.
+ */
 export function problemsFromZodError(error: z.ZodError): FieldProblem[] {
-  return error.issues.map((issue) => errorAt(issue.path, issue.message));
+  const problems = new Map<string, FieldProblem>();
+  for (const issue of error.issues) {
+    const problem = errorAt(issue.path, issue.message);
+    if (!problems.has(problem.path)) problems.set(problem.path, problem);
+  }
+  return [...problems.values()];
 }

@@ -3,7 +3,7 @@
 // credential from the Secret), the response timeout, and the status conditions Kthena's controller would write.
 // A provider whose credential cannot be resolved still compiles (as in Kthena, where it is only "not Ready"): its
 // requests are refused with `notReady`, and the configuration warns.
-import { parseGoDuration } from '../resources/duration.ts';
+import { checkTimerDuration } from '../resources/duration.ts';
 import { CREDENTIAL_LABEL, PROVIDER_TIMEOUT_ANNOTATION, type ConfigIssue, type ExternalModelProvider, type LoadedResource, type SecretDocument } from '../resources/types.ts';
 import type { CompiledProvider, ProviderCondition } from './types.ts';
 
@@ -53,7 +53,9 @@ function compileProvider(resource: ExternalModelProvider, secrets: ReadonlyMap<s
     else headers.push('x-api-key', credential.token);
   }
   const timeout = metadata.annotations[PROVIDER_TIMEOUT_ANNOTATION];
-  const timeoutMs = timeout === undefined ? DEFAULT_PROVIDER_TIMEOUT_MS : (parseGoDuration(timeout) ?? DEFAULT_PROVIDER_TIMEOUT_MS);
+  // Validated (validate-external-model-provider.ts) and clamped to the longest timer.
+  const parsedTimeout = timeout === undefined ? undefined : checkTimerDuration(timeout);
+  const timeoutMs = parsedTimeout?.ok ? parsedTimeout.ms : DEFAULT_PROVIDER_TIMEOUT_MS;
   const ready = credential.reason === 'CredentialNotRequired' || credential.reason === 'CredentialResolved';
   const conditions: ProviderCondition[] = [
     { type: 'CredentialsResolved', status: ready ? 'True' : 'False', reason: credential.reason, message: credential.message },
