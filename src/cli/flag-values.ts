@@ -1,6 +1,6 @@
 // Parsers for command-line values; each throws commander's InvalidArgumentError with a message naming the format.
 import { InvalidArgumentError } from 'commander';
-import { parseGoDuration } from '../resources/duration.ts';
+import { MAX_TIMER_MS, MAX_TIMER_TEXT, parseGoDuration } from '../resources/duration.ts';
 import { invalidAllowedPath } from '../routing/path-policy.ts';
 
 export function parsePort(value: string): number {
@@ -15,11 +15,11 @@ export function parsePositiveInt(value: string): number {
   return n;
 }
 
-/** "30s", "1m30s", "500ms", or a bare number of seconds. */
+/** "30s", "1m30s", "500ms", or a bare number of seconds; from 0 to the longest timer. */
 export function parseDurationMs(value: string): number {
-  if (/^\d+(\.\d+)?$/.test(value)) return Number(value) * 1000;
-  const ms = parseGoDuration(value);
+  const ms = /^\d+(\.\d+)?$/.test(value) ? Number(value) * 1000 : parseGoDuration(value);
   if (ms === null) throw new InvalidArgumentError('expected a duration such as 30s, 1m30s or 500ms');
+  if (ms < 0 || ms > MAX_TIMER_MS) throw new InvalidArgumentError(`expected a duration from 0 to ${MAX_TIMER_TEXT} (the longest timer)`);
   return ms;
 }
 

@@ -1,6 +1,6 @@
 // Shared by the filters' config sections: zod issues as ConfigIssues (file + field path) and Go-style durations.
 import { z } from 'zod';
-import { checkGoDuration } from '../resources/duration.ts';
+import { MAX_TIMER_MS, MAX_TIMER_TEXT, checkGoDuration } from '../resources/duration.ts';
 import { formatFieldPath, type FieldPath } from '../resources/field-path.ts';
 import type { ConfigIssue } from '../resources/types.ts';
 import { readableErrorMap } from '../resources/zod-issues.ts';
@@ -9,15 +9,24 @@ export type SectionResult<T> =
   | { readonly ok: true; readonly config: T; readonly issues: readonly ConfigIssue[] }
   | { readonly ok: false; readonly issues: readonly ConfigIssue[] };
 
-/** A Go duration ("30s", "1m30s") or a bare number of seconds, as milliseconds. */
+/** A Go duration ("30s", "1m30s") or a bare number of seconds, as milliseconds; at most the longest timer. */
 export const durationMs = z.union([z.number().min(0), z.string()]).transform((value, ctx) => {
-  if (typeof value === 'number') return value * 1000;
-  const parsed = checkGoDuration(value);
-  if (!parsed.ok) {
-    ctx.addIssue({ code: 'custom', message: parsed.error });
+  let ms: number;
+  if (typeof value === 'number') {
+    ms = value * 1000;
+  } else {
+    const parsed = checkGoDuration(value);
+    if (!parsed.ok) {
+      ctx.addIssue({ code: 'custom', message: parsed.error });
+      return z.NEVER;
+    }
+    ms = parsed.ms;
+  }
+  if (ms < 0 || ms > MAX_TIMER_MS) {
+    ctx.addIssue({ code: 'custom', message: `must be between 0 and ${MAX_TIMER_TEXT} (the longest timer), got ${JSON.stringify(value)}` });
     return z.NEVER;
   }
-  return parsed.ms;
+  return ms;
 });
 
 /** Parses `raw` with `schema`; every issue names the file and the field path under `prefix`. */

@@ -21,7 +21,7 @@ export type DurationResult = { ok: true; ms: number } | { ok: false; error: stri
 
 /** Node's longest timer: setTimeout takes a signed 32-bit millisecond count and fires after 1 ms beyond it. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
-const MAX_TIMER_TEXT = '596h31m23.647s';
+export const MAX_TIMER_TEXT = '596h31m23.647s';
 
 export type TimerDurationResult = { ok: true; ms: number; clamped: boolean } | { ok: false; error: string };
 
