@@ -26,3 +26,12 @@ describe('durationMs (filter sections)', () => {
     }
   });
 });
+
+describe('zodIssues (filter sections, router configuration)', () => {
+  it('gives one issue per field: a list given as a string is not also "too long"', () => {
+    const schema = z.object({ names: z.array(z.string()).max(3), id: z.string().min(1).startsWith('x-') });
+    const result = parseSection(schema, { names: 'abcdefgh', id: '' }, 'router.yaml', ['auth']);
+    assert.equal(result.ok, false);
+    assert.deepEqual(result.issues.map((i) => i.path), ['auth.names', 'auth.id']);
+  });
+});

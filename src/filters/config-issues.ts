@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { MAX_TIMER_MS, MAX_TIMER_TEXT, checkGoDuration } from '../resources/duration.ts';
 import { formatFieldPath, type FieldPath } from '../resources/field-path.ts';
 import type { ConfigIssue } from '../resources/types.ts';
-import { readableErrorMap } from '../resources/zod-issues.ts';
+import { readableErrorMap, zodIssues } from '../resources/zod-issues.ts';
 
 export type SectionResult<T> =
   | { readonly ok: true; readonly config: T; readonly issues: readonly ConfigIssue[] }
@@ -36,15 +36,6 @@ export function parseSection<S extends z.ZodType>(schema: S, raw: unknown, file:
   return { ok: false, issues: zodIssues(parsed.error, prefix, file) };
 }
 
-export function zodIssues(error: z.ZodError, prefix: FieldPath, file: string): ConfigIssue[] {
-  return error.issues.flatMap((issue): ConfigIssue[] => {
-    const path = [...prefix, ...issue.path];
-    if (issue.code === 'unrecognized_keys') {
-      return issue.keys.map((key) => ({ severity: 'error', file, path: formatFieldPath([...path, key]), message: 'unknown field' }));
-    }
-    return [{ severity: 'error', file, path: formatFieldPath(path), message: issue.message }];
-  });
-}
 
 export function issueAt(severity: 'error' | 'warning', file: string, path: FieldPath, message: string): ConfigIssue {
   return { severity, file, path: formatFieldPath(path), message };

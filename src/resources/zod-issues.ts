@@ -1,6 +1,8 @@
 // Turns zod issues into messages that read like Kubernetes validation errors.
 import type { z } from 'zod';
+import { formatFieldPath, type FieldPath } from './field-path.ts';
 import { errorAt, type FieldProblem } from './problem.ts';
+import type { ConfigIssue } from './types.ts';
 
 const EXPECTED_NAMES: Readonly<Record<string, string>> = {
   string: 'a string',
@@ -64,4 +66,25 @@ export function problemsFromZodError(error: z.ZodError): FieldProblem[] {
     if (!problems.has(problem.path)) problems.set(problem.path, problem);
   }
   return [...problems.values()];
+}
+
+/**
+ * A configuration file's section (the router configuration, a filter's section) as issues naming `file` and the field
+ * under `prefix`: one per field, as problemsFromZodError, and one per unknown key.
+ */
+export function zodIssues(error: z.ZodError, prefix: FieldPath, file: string): ConfigIssue[] {
+  const issues = new Map<string, ConfigIssue>();
+  for (const issue of error.issues) {
+    const path = [...prefix, ...issue.path];
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) {
+        const field = formatFieldPath([...path, key]);
+        if (!issues.has(field)) issues.set(field, { severity: 'error', file, path: field, message: 'unknown field' });
+      }
+      continue;
+    }
+    const field = formatFieldPath(path);
+    if (!issues.has(field)) issues.set(field, { severity: 'error', file, path: field, message: issue.message });
+  }
+  return [...issues.values()];
 }

@@ -11,7 +11,7 @@ import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { formatFieldPath, type FieldPath } from '../../resources/field-path.ts';
 import type { ConfigIssue } from '../../resources/types.ts';
-import { readableErrorMap } from '../../resources/zod-issues.ts';
+import { readableErrorMap, zodIssues } from '../../resources/zod-issues.ts';
 import type { LoadBound } from '../framework/types.ts';
 import { PLUGINS, UNSUPPORTED_PLUGINS } from '../plugins/registry.ts';
 
@@ -219,12 +219,3 @@ function resolve(value: unknown, file: string, issues: ConfigIssue[]): Scheduler
   return { filters, scores, args, loadBound, sections: { auth: parsed.data.auth, fairness: parsed.data.fairness } };
 }
 
-function zodIssues(error: z.ZodError, prefix: FieldPath, file: string): ConfigIssue[] {
-  return error.issues.flatMap((issue): ConfigIssue[] => {
-    const path = [...prefix, ...issue.path];
-    if (issue.code === 'unrecognized_keys') {
-      return issue.keys.map((key) => ({ severity: 'error', file, path: formatFieldPath([...path, key]), message: 'unknown field' }));
-    }
-    return [{ severity: 'error', file, path: formatFieldPath(path), message: issue.message }];
-  });
-}
