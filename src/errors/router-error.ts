@@ -77,19 +77,64 @@ export class RouterError extends Error {
     this.headers = headers;
   }
 
-  /** The OpenAI-style body: {"error":{"message","type","code"}}. */
-  toBody(): string {
-    return errorBody(this.message, this.type, this.code);
+  /**
+   * OpenAI's body {"error":{"message","type","param","code"}}, or for Anthropic's Messages API its own
+   * {"type":"error","error":{"type","message"}} (its SDK reads that shape).
+   */
+  toBody(dialect: ErrorDialect = 'openai'): string {
+    return dialect === 'anthropic' ? anthropicErrorBody(this.message, anthropicErrorType(this.status)) : errorBody(this.message, this.type, this.code);
+  }
+
+  /** The one SSE event that ends a stream already under way with this error (Anthropic's has `event: error`). */
+  toSseEvent(dialect: ErrorDialect = 'openai'): string {
+    return dialect === 'anthropic' ? `event: error\ndata: ${this.toBody('anthropic')}\n\n` : `data: ${this.toBody()}\n\n`;
   }
 }
 
-export function errorBody(message: string, type: string, code: string): string {
-  return JSON.stringify({ error: { message, type, code } });
+/** Whose error shape a request gets: Anthropic's for its Messages API (and count_tokens), OpenAI's for the rest. */
+export type ErrorDialect = 'openai' | 'anthropic';
+
+const MESSAGES_PATH = '/v1/messages';
+
+/** The dialect of a request by its URL (`res.req.url`); only error paths ask. */
+export function errorDialectOf(url: string | undefined): ErrorDialect {
+  if (url === undefined || !url.startsWith(MESSAGES_PATH)) return 'openai';
+  const next = url.charCodeAt(MESSAGES_PATH.length);
+  // "/v1/messages", "/v1/messages?…", "/v1/messages/count_tokens"; not "/v1/messagesX".
+  return Number.isNaN(next) || next === 0x3f || next === 0x2f ? 'anthropic' : 'openai';
 }
 
-/** Answers `error` as the whole response: its status and OpenAI-style body, the request id, and close when draining. */
+export function errorBody(message: string, type: string, code: string): string {
+  return JSON.stringify({ error: { message, type, param: null, code } });
+}
+
+export function anthropicErrorBody(message: string, type: string): string {
+  return JSON.stringify({ type: 'error', error: { type, message } });
+}
+
+/** Anthropic's error type for a status (docs.claude.com/en/api/errors); 503 is its "overloaded". */
+function anthropicErrorType(status: number): string {
+  switch (status) {
+    case 401:
+      return 'authentication_error';
+    case 403:
+      return 'permission_error';
+    case 404:
+      return 'not_found_error';
+    case 413:
+      return 'request_too_large';
+    case 429:
+      return 'rate_limit_error';
+    case 503:
+      return 'overloaded_error';
+    default:
+      return status < 500 ? 'invalid_request_error' : 'api_error';
+  }
+}
+
+/** Answers `error` as the whole response: its status and body (in the request's dialect), the request id, and close when draining. */
 export function writeErrorResponse(res: ServerResponse, error: RouterError, requestId: string, close: boolean): void {
-  const body = error.toBody();
+  const body = error.toBody(errorDialectOf((res.req as { url?: string } | undefined)?.url));
   const headers = ['content-type', 'application/json', 'content-length', String(Buffer.byteLength(body)), 'x-request-id', requestId];
   if (error.headers.length > 0) headers.push(...error.headers);
   if (close) headers.push('connection', 'close');

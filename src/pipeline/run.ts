@@ -4,7 +4,7 @@
 // request was dropped at once and is never dispatched). The response side runs in reverse when the request ends:
 // admission release, output-token accounting, then the access log and metrics (the scheduler's post-schedule hook
 // runs in the backend when an answer was served).
-import { RouterError, writeErrorResponse } from '../errors/router-error.ts';
+import { RouterError, errorDialectOf, writeErrorResponse } from '../errors/router-error.ts';
 import { endRecord } from '../observability/request-record.ts';
 import type { ExchangeOutcome } from '../proxy/exchange.ts';
 import type { RequestContext } from './context.ts';
@@ -56,7 +56,7 @@ export function refuse(ctx: RequestContext, error: RouterError): void {
   if (ctx.ended) return;
   const res = ctx.res;
   if (ctx.sseOpened) {
-    if (!res.writableEnded) res.end(`data: ${error.toBody()}\n\n`);
+    if (!res.writableEnded) res.end(error.toSseEvent(errorDialectOf(ctx.req.url)));
   } else if (res.headersSent) {
     res.destroy();
   } else {
@@ -71,7 +71,7 @@ export function finishRequest(ctx: RequestContext, status: number, error: Router
   ctx.ended = true;
   ctx.waiting = false;
   // A queued stream's exchange failed before answering: it could not write a status line; end the stream with the error.
-  if (ctx.sseOpened && error !== null && !ctx.res.writableEnded && !ctx.res.destroyed) ctx.res.end(`data: ${error.toBody()}\n\n`);
+  if (ctx.sseOpened && error !== null && !ctx.res.writableEnded && !ctx.res.destroyed) ctx.res.end(error.toSseEvent(errorDialectOf(ctx.req.url)));
   releaseAdmission(ctx, outcome);
   chargeOutputTokens(ctx, outcome);
   ctx.deps.onRequestDone(endRecord(ctx.record, status, error, outcome));

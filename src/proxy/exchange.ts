@@ -12,7 +12,7 @@
 //   - timing (when the answering headers came) and the outcome the request record gets.
 // Built on undici's dispatch() callbacks (upstream-leg.ts): no streams, no per-chunk promises or allocations.
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
-import { RouterError, writeErrorResponse } from '../errors/router-error.ts';
+import { RouterError, errorDialectOf, writeErrorResponse } from '../errors/router-error.ts';
 import type { PodEndpoint } from '../snapshot/types.ts';
 import { AnswerUsage, isEncoded } from './answer-usage.ts';
 import type { AttemptSink, Backend, BackendAttempt, ExchangeOutcome, ExchangeRequest, FailureKind } from './backend.ts';
@@ -219,7 +219,7 @@ export class Exchange implements AttemptSink {
       return;
     }
     const sse = (this.answer?.tap ?? null) !== null;
-    if (sse && !res.writableEnded) res.end(`data: ${error.toBody()}\n\n`);
+    if (sse && !res.writableEnded) res.end(error.toSseEvent(errorDialectOf(res.req.url)));
     else res.destroy();
     this.finish(this.upstreamStatus, this.answer?.partialUsage ?? null);
   }

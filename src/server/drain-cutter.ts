@@ -3,11 +3,11 @@
 // reports each of them as abandoned by its client (status 0); from the cut on, such a report is the cut's doing, so
 // the record gets the drain's error and the status its client saw, and the access log and metrics say why it ended.
 import type { ServerResponse } from 'node:http';
-import { RouterError } from '../errors/router-error.ts';
+import { RouterError, errorDialectOf } from '../errors/router-error.ts';
 import type { RequestRecord } from '../observability/request-record.ts';
 
 const DRAIN_ERROR = new RouterError('draining', 'the router shut down before the response finished (drain timeout)');
-const DRAIN_EVENT = `data: ${DRAIN_ERROR.toBody()}\n\n`;
+const DRAIN_EVENTS = { openai: DRAIN_ERROR.toSseEvent('openai'), anthropic: DRAIN_ERROR.toSseEvent('anthropic') } as const;
 const ignore = (): void => undefined;
 const SSE_HEADER = /^content-type:\s*text\/event-stream/im;
 /** The head as written (Node's field): headers given to writeHead as a list are not readable with getHeader. */
@@ -40,7 +40,7 @@ export class DrainCutter {
       // The upstream may still write before the response's close reaches its exchange: that must not throw.
       res.on('error', ignore);
       const sse = res.headersSent && SSE_HEADER.test((res as SentResponse)._header ?? '');
-      if (sse && !res.writableEnded) res.end(DRAIN_EVENT);
+      if (sse && !res.writableEnded) res.end(DRAIN_EVENTS[errorDialectOf(res.req.url)]);
       else res.destroy();
     }
   }

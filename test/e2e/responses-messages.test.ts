@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
 import type { MockEngineHandle } from '../../src/mock-engine/index.ts';
 import type { RequestRecord } from '../../src/server/inference-handler.ts';
-import { createEnv, mockStats, modelServer, podStub, post, simpleRoute, startMock, startRouter, waitFor, writeYaml, type TestEnv } from '../support/harness.ts';
+import { createEnv, mockFault, mockStats, modelServer, podStub, post, simpleRoute, startMock, startRouter, waitFor, writeYaml, type TestEnv } from '../support/harness.ts';
 import { startFakePod, type FakePod } from '../support/proxy-fixtures.ts';
 import { rawRequest, sseData } from '../support/raw-http.ts';
 
@@ -148,6 +148,46 @@ describe('Responses and Messages APIs', () => {
       assert.equal('stream_options' in upstream, false, 'the Messages API has no stream_options');
       const record = await lastRecord(count);
       assert.deepEqual(record.outcome?.usage, { promptTokens: input, completionTokens: output, totalTokens: input + output });
+    });
+
+    it("ends a stream that breaks with Anthropic's error event, which the client raises", async () => {
+      await mockFault(mock, { dropAfterChunks: 3 });
+      const count = records.length;
+      const stream = await anthropic.messages.create({ model: 'assistant', max_tokens: 64, messages: [{ role: 'user', content: 'Hello' }], stream: true });
+      const types: string[] = [];
+      await assert.rejects(
+        (async () => {
+          for await (const event of stream) types.push(event.type);
+        })(),
+        (err: unknown) => {
+          // The SDK raises an `event: error` as an APIError carrying the event's error object.
+          assert.ok(err instanceof Anthropic.APIError, String(err));
+          assert.deepEqual((err.error as { type: string; error: { type: string } }).error.type, 'api_error');
+          assert.match(err.message, /broke off the response/);
+          return true;
+        },
+      );
+      assert.equal(types[0], 'message_start');
+      assert.ok(!types.includes('message_stop'));
+      const record = await lastRecord(count);
+      assert.equal(record.error?.code, 'upstream_stream_error');
+    });
+
+    it("answers the router's own errors in Anthropic's shape", async () => {
+      await assert.rejects(
+        anthropic.messages.create({ model: 'no-such-model', max_tokens: 3, messages: [{ role: 'user', content: 'Hello' }] }),
+        (err: unknown) => {
+          assert.ok(err instanceof Anthropic.NotFoundError, String(err));
+          assert.deepEqual(err.error, { type: 'error', error: { type: 'not_found_error', message: 'The model `no-such-model` does not exist.' } });
+          return true;
+        },
+      );
+      const invalid = await post(`${url}/v1/messages/count_tokens`, '{"model":');
+      assert.equal(invalid.status, 400);
+      assert.equal((JSON.parse(invalid.text) as { type: string; error: { type: string } }).error.type, 'invalid_request_error');
+      // Other paths keep OpenAI's shape.
+      const openaiShaped = await post(`${url}/v1/chat/completions`, { model: 'no-such-model', messages: [] });
+      assert.deepEqual(Object.keys((JSON.parse(openaiShaped.text) as { error: object }).error), ['message', 'type', 'param', 'code']);
     });
 
     it('counts tokens through /v1/messages/count_tokens', async () => {

@@ -3,7 +3,7 @@
 // status line is swallowed, an event stream passes through, and any other answer (an upstream error) becomes one
 // SSE error event. Installed on that one response only, so the proxy layer stays unaware of queueing.
 import type { ServerResponse } from 'node:http';
-import { errorBody } from '../../errors/router-error.ts';
+import { anthropicErrorBody, errorBody, errorDialectOf } from '../../errors/router-error.ts';
 import type { RequestContext } from '../context.ts';
 
 const MAX_ERROR_TEXT = 1000;
@@ -33,7 +33,12 @@ export function openQueuedStream(ctx: RequestContext): void {
     override(res, 'end', (chunk?: unknown) => {
       collect(chunk);
       const text = Buffer.concat(parts).toString('utf8').slice(0, MAX_ERROR_TEXT);
-      write(`data: ${errorBody(`upstream answered ${status}: ${text}`, 'upstream_error', `upstream_status_${status}`)}\n\n`);
+      const message = `upstream answered ${status}: ${text}`;
+      write(
+        errorDialectOf(ctx.req.url) === 'anthropic'
+          ? `event: error\ndata: ${anthropicErrorBody(message, 'api_error')}\n\n`
+          : `data: ${errorBody(message, 'upstream_error', `upstream_status_${status}`)}\n\n`,
+      );
       return end();
     });
     return res;
