@@ -93,6 +93,7 @@ export class WatchedPaths {
           // Something unreadable came back, perhaps as a new inode (a symlink's target re-created): watch it anew.
           this.incomplete = false;
           await this.rearm();
+          this.schedule(); // a change made while the watches were being replaced
         }
       })
       .catch(() => undefined);
