@@ -29,6 +29,8 @@ export const ERROR_CODES = {
   /** The client did not send its headers (--header-timeout) or its body (--body-timeout) in time. */
   request_timeout: { status: 408, type: 'invalid_request_error' },
   request_too_large: { status: 413, type: 'invalid_request_error' },
+  /** An `Expect` header other than 100-continue. */
+  expectation_failed: { status: 417, type: 'invalid_request_error' },
   /** No credential, or one the authenticator refused (answered with WWW-Authenticate). */
   unauthorized: { status: 401, type: 'invalid_request_error' },
   /** The route's token bucket (ModelRoute spec.rateLimit) has no room; answered with Retry-After. */

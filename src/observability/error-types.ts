@@ -39,6 +39,7 @@ export const ERROR_TYPES: Readonly<Partial<Record<ErrorCode, string>>> = {
   request_timeout: 'request_parsing',
   uri_too_long: 'request_parsing',
   headers_too_large: 'request_parsing',
+  expectation_failed: 'request_parsing',
   model_not_found: 'route_not_found',
   not_found: 'route_not_found',
   method_not_allowed: 'route_not_found',

@@ -104,12 +104,19 @@ export class RouterServer {
       requestTimeout: limits.headersTimeoutMs + limits.bodyTimeoutMs,
       connectionsCheckingInterval: checkingIntervalMs(limits),
       maxHeaderSize: limits.maxHeaderBytes,
+      // Node would answer a missing Host with an empty 400 of its own, unlogged: dispatch() answers it instead.
+      requireHostHeader: false,
     };
     this.server = options.tls == null
       ? createServer(serverOptions, this.onRequest)
       : createHttpsServer({ ...serverOptions, cert: options.tls.cert, key: options.tls.key }, this.onRequest);
     // Without this listener Node answers `Expect: 100-continue` with 100 Continue before anyone looks at the request.
     this.server.on('checkContinue', this.onCheckContinue);
+    // Likewise an `Expect` other than 100-continue (Node: an empty 417), and CONNECT (Node: the socket closed unanswered).
+    this.server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+      this.refuseLogged(req, res, new RouterError('expectation_failed', `Expect: ${String(req.headers.expect).slice(0, 100)} is not supported`));
+    });
+    this.server.on('connect', (req: IncomingMessage, socket: Duplex) => this.refuseConnect(req, socket));
     const fdLimit = fileDescriptorLimit();
     this.guard = new ConnectionGuard(this.server, connectionCap(limits.maxConnections, fdLimit), (closed, open) => {
       this.log?.warn({ closed, open, cap: this.guard.cap }, 'connection cap reached: closed the connections idle or sending their request for longest');
@@ -190,6 +197,7 @@ export class RouterServer {
     const api = isApiPath(url);
     if (api) this.activeApi++; // taken back when the response closes
     if (url.length > this.limits.maxUrlBytes) return this.refuseLogged(req, res, new RouterError('uri_too_long', `the request URL is longer than ${this.limits.maxUrlBytes} bytes`));
+    if (!hasOneHost(req)) return this.refuseLogged(req, res, new RouterError('bad_request', 'an HTTP/1.1 request must have exactly one Host header (RFC 9112 §3.2)'));
     if (api) {
       const queryAt = url.indexOf('?');
       const path = queryAt < 0 ? url : url.slice(0, queryAt);
@@ -198,9 +206,13 @@ export class RouterServer {
         if (this.draining) return this.refuseDraining(res);
         return handleInference(this.inference, req, res, url);
       }
-      if (req.method === 'GET' && path === '/v1/models') return this.listModels(res);
-      if (req.method === 'GET' && path.startsWith('/v1/models/')) return this.getModel(req, res, path.slice(11));
-      return this.refuse(res, new RouterError('method_not_allowed', `${req.method ?? ''} ${path} is not supported; inference endpoints take POST`));
+      // HEAD is GET without the body (Node leaves the body out).
+      const read = req.method === 'GET' || req.method === 'HEAD';
+      if (read && path === '/v1/models') return this.listModels(res);
+      if (read && path.startsWith('/v1/models/')) return this.getModel(req, res, path.slice(11));
+      const models = path === '/v1/models' || path.startsWith('/v1/models/');
+      const allow = models ? 'GET, HEAD' : 'POST';
+      return this.refuse(res, new RouterError('method_not_allowed', `${req.method ?? ''} ${path} is not supported; ${models ? 'it takes GET' : 'inference endpoints take POST'}`, ['allow', allow]));
     }
     if (url === '/healthz') return this.json(res, 200, '{"status":"ok"}');
     if (this.metrics !== null && req.method === 'GET' && (url === '/metrics' || url.startsWith('/metrics?'))) return serveMetrics(this.metrics, res);
@@ -248,6 +260,18 @@ export class RouterServer {
   private refuseDraining(res: ServerResponse): void {
     res.setHeader('retry-after', '1');
     this.refuse(res, new RouterError('draining', 'the router is shutting down; retry on another replica'));
+  }
+
+  /** CONNECT (a client taking the router for a forward proxy): a 405 on the raw socket, logged, then closed. */
+  private refuseConnect(req: IncomingMessage, socket: Duplex): void {
+    const error = new RouterError('method_not_allowed', 'CONNECT is not supported: this is an inference router, not a forward proxy', ['allow', 'GET, HEAD, POST']);
+    this.log?.info({ status: error.status, code: error.code, method: req.method, target: (req.url ?? '').slice(0, 256), remoteAddress: req.socket.remoteAddress }, error.message);
+    const body = error.toBody();
+    const requestId = `listener-${Date.now().toString(36)}`;
+    socket.end(
+      `HTTP/1.1 405 Method Not Allowed\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+        `x-request-id: ${requestId}\r\nallow: GET, HEAD, POST\r\nconnection: close\r\n\r\n${body}`,
+    );
   }
 
   /** A malformed request the listener refuses: answered, logged, and in the access log. */
@@ -314,4 +338,15 @@ function rawRecord(method: string, path: string, error: RouterError): RequestRec
     model: null, body: null, route: null, rule: null, server: null, upstreamModel: null, scheduled: null, traceId: null,
     status: error.status, error, outcome: null, dispatchedTo: null,
   };
+}
+
+/** RFC 9112 §3.2: an HTTP/1.1 request has exactly one Host header (HTTP/1.0 may have none). */
+function hasOneHost(req: IncomingMessage): boolean {
+  const raw = req.rawHeaders;
+  let hosts = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i];
+    if (name.length === 4 && (name === 'host' || name === 'Host' || name.toLowerCase() === 'host')) hosts++;
+  }
+  return hosts === 1 || (hosts === 0 && req.httpVersionMinor === 0 && req.httpVersionMajor === 1);
 }

@@ -169,6 +169,32 @@ describe('router errors', () => {
       assert.match(err.message, /POST/);
     });
 
+    it('names the allowed methods in 405s, and answers HEAD where GET works', async () => {
+      const put = await rawRequest(url, 'PUT /v1/chat/completions HTTP/1.1\nhost: x', '{}');
+      assertRouterError(put, 405, 'method_not_allowed');
+      assert.equal(put.headers.allow, 'POST');
+      const remove = await rawRequest(url, 'DELETE /v1/models/chat HTTP/1.1\nhost: x');
+      assertRouterError(remove, 405, 'method_not_allowed');
+      assert.equal(remove.headers.allow, 'GET, HEAD');
+      const head = await rawRequest(url, 'HEAD /v1/models HTTP/1.1\nhost: x\nconnection: close');
+      assert.equal(head.status, 200);
+      assert.match(String(head.headers['content-type']), /^application\/json/);
+      assert.equal(head.text, '');
+    });
+
+    it('answers requests without exactly one Host, unknown expectations and CONNECT with JSON errors', async () => {
+      const body = '{"model":"chat","messages":[]}';
+      assertRouterError(await rawRequest(url, 'POST /v1/chat/completions HTTP/1.1\nconnection: close', body), 400, 'bad_request');
+      assertRouterError(await rawRequest(url, 'POST /v1/chat/completions HTTP/1.1\nhost: a\nhost: b\nconnection: close', body), 400, 'bad_request');
+      assertRouterError(await rawRequest(url, 'GET /v1/models HTTP/1.1\nconnection: close'), 400, 'bad_request');
+      // HTTP/1.0 needs no Host.
+      assert.equal((await rawRequest(url, 'GET /v1/models HTTP/1.0')).status, 200);
+      assertRouterError(await rawRequest(url, 'POST /v1/chat/completions HTTP/1.1\nhost: x\nexpect: something-else', body), 417, 'expectation_failed');
+      const connect = await rawRequest(url, 'CONNECT 127.0.0.1:1 HTTP/1.1\nhost: 127.0.0.1:1');
+      assertRouterError(connect, 405, 'method_not_allowed');
+      assert.equal(connect.headers.allow, 'GET, HEAD, POST');
+    });
+
     it('answers 404 JSON on unknown paths outside /v1', async () => {
       for (const [method, path] of [['GET', '/'], ['GET', '/nope'], ['POST', '/completions'], ['DELETE', '/v2/chat/completions']]) {
         const res = await rawRequest(url, `${method} ${path} HTTP/1.1\nhost: x\ncontent-type: application/json`, '{"model":"chat"}');
