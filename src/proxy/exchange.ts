@@ -199,6 +199,11 @@ export class Exchange implements AttemptSink {
 
   completed(attempt: BackendAttempt): void {
     if (attempt !== this.current || this.finished || !this.committed) return;
+    if (this.answer?.tap?.endedMidEvent === true) {
+      // The half event is not passed on: the client stays at an event boundary and gets the error event instead.
+      this.brokeMidway(attempt, new RouterError('upstream_stream_error', 'the upstream ended its event stream in the middle of an event'));
+      return;
+    }
     const res = this.request.res;
     if (this.heldHead !== null) this.sendHeldHead(res);
     const usage = this.answer === null ? null : this.answer.finish(res);

@@ -58,6 +58,16 @@ export class SseUsageTap {
     return withoutRanges(data, completeEnd, hidden);
   }
 
+  /**
+   * The upstream ended inside an event: what is held is more than blank lines or a `data: [DONE]` that lacks its
+   * blank line. Clients drop such an event, so the stream was cut, however cleanly its body ended.
+   */
+  get endedMidEvent(): boolean {
+    if (this.heldBytes === 0 || this.gaveUp) return false;
+    const tail = Buffer.concat(this.held, this.heldBytes).toString('utf8').trim();
+    return tail !== '' && tail !== 'data: [DONE]' && tail !== 'data:[DONE]';
+  }
+
   /** Upstream ended: returns what is still held (an incomplete last event goes out as is), or null. */
   end(): Buffer | null {
     if (this.heldBytes === 0) return null;

@@ -284,6 +284,37 @@ describe('upstream failures', () => {
       assert.equal(fakes[0].requests.length + fakes[1].requests.length, 2, 'one attempt per request');
     });
 
+    it('end with an error event when the pod ends its body cleanly in the middle of an event', async () => {
+      for (const fake of fakes) {
+        fake.handler = (_req, res) => {
+          res.writeHead(200, { 'content-type': 'text/event-stream' });
+          res.write('data: {"id":"1","object":"text_completion","choices":[{"index":0,"text":"Hello"}]}\n\n');
+          res.end('data: {"id":"2","object":"text_completion","choi');
+        };
+      }
+      const res = await completion('fakes', { stream: true });
+      assert.equal(res.status, 200);
+      const events = sseData(res.text);
+      assert.equal(events.length, 2, res.text);
+      assert.equal((JSON.parse(events[0]) as { choices: { text: string }[] }).choices[0].text, 'Hello');
+      assert.equal((JSON.parse(events[1]) as ErrorBody).error.code, 'upstream_stream_error', res.text);
+      assert.ok(!res.text.includes('"choi\n'), 'the half event is not passed on');
+      assert.equal(fakes[0].requests.length + fakes[1].requests.length, 1, 'no retry once bytes reached the client');
+
+      // A stream whose last event is whole, or a [DONE] without its blank line, ended well.
+      for (const ending of ['data: [DONE]\n\n', 'data: [DONE]', '\n']) {
+        for (const fake of fakes) {
+          fake.handler = (_req, r) => {
+            r.writeHead(200, { 'content-type': 'text/event-stream' });
+            r.write('data: {"id":"1","object":"text_completion","choices":[{"index":0,"text":"Hello"}]}\n\n');
+            r.end(ending);
+          };
+        }
+        const whole = await completion('fakes', { stream: true });
+        assert.ok(!whole.text.includes('upstream_stream_error'), `${JSON.stringify(ending)}: ${whole.text}`);
+      }
+    });
+
     it('cut the client connection when a non-streamed body breaks after the headers', async () => {
       for (const fake of fakes) {
         fake.handler = (_req, res) => {
