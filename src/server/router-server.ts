@@ -193,6 +193,8 @@ export class RouterServer {
   }
 
   private dispatch(req: IncomingMessage, res: ServerResponse): void {
+    // RFC 9112 §3.2.2: a server accepts the absolute form (`POST http://host/v1/… HTTP/1.1`); served as its path.
+    if (req.url !== undefined && req.url.charCodeAt(0) !== 0x2f && ABSOLUTE_FORM.test(req.url)) req.url = originFormOf(req.url);
     const url = req.url ?? '/';
     const api = isApiPath(url);
     if (api) this.activeApi++; // taken back when the response closes
@@ -202,7 +204,10 @@ export class RouterServer {
       const queryAt = url.indexOf('?');
       const path = queryAt < 0 ? url : url.slice(0, queryAt);
       if (req.method === 'POST') {
-        if (!this.pathPolicy.allows(path)) return this.refuse(res, new RouterError('not_found', `no route for POST ${path}`));
+        if (!this.pathPolicy.allows(path)) {
+          if (path.includes('%') && !decodes(path)) return this.refuseLogged(req, res, new RouterError('bad_request', 'the request path is not valid percent-encoded UTF-8'));
+          return this.refuse(res, new RouterError('not_found', `no route for POST ${path}`));
+        }
         if (this.draining) return this.refuseDraining(res);
         return handleInference(this.inference, req, res, url);
       }
@@ -349,4 +354,21 @@ function hasOneHost(req: IncomingMessage): boolean {
     if (name.length === 4 && (name === 'host' || name === 'Host' || name.toLowerCase() === 'host')) hosts++;
   }
   return hosts === 1 || (hosts === 0 && req.httpVersionMinor === 0 && req.httpVersionMajor === 1);
+}
+
+const ABSOLUTE_FORM = /^https?:\/\/[^/?#]*/i;
+
+/** `http://host:port/v1/x?y` → `/v1/x?y` (`/` when it has no path). */
+function originFormOf(url: string): string {
+  const rest = url.slice(ABSOLUTE_FORM.exec(url)![0].length);
+  return rest.startsWith('/') ? rest : `/${rest}`;
+}
+
+function decodes(path: string): boolean {
+  try {
+    decodeURIComponent(path);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -195,6 +195,15 @@ describe('router errors', () => {
       assert.equal(connect.headers.allow, 'GET, HEAD, POST');
     });
 
+    it('serves a request target in absolute form as its path; a path that does not percent-decode is 400', async () => {
+      const absolute = await rawRequest(url, 'POST http://router.example:8080/v1/chat/completions HTTP/1.1\nhost: router.example:8080\ncontent-type: application/json', '{"model":"no-such-model","messages":[]}');
+      assertRouterError(absolute, 404, 'model_not_found');
+      const models = await rawRequest(url, 'GET HTTP://router.example/v1/models HTTP/1.1\nhost: router.example\nconnection: close');
+      assert.equal(models.status, 200, models.text);
+      assertRouterError(await rawRequest(url, 'POST /v1/chat/%zz HTTP/1.1\nhost: x', '{"model":"chat"}'), 400, 'bad_request');
+      assertRouterError(await rawRequest(url, 'POST /v1/chat/%63ompletions HTTP/1.1\nhost: x', '{"model":"chat"}'), 404, 'not_found');
+    });
+
     it('answers 404 JSON on unknown paths outside /v1', async () => {
       for (const [method, path] of [['GET', '/'], ['GET', '/nope'], ['POST', '/completions'], ['DELETE', '/v2/chat/completions']]) {
         const res = await rawRequest(url, `${method} ${path} HTTP/1.1\nhost: x\ncontent-type: application/json`, '{"model":"chat"}');
