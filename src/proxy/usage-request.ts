@@ -15,6 +15,9 @@ export function streamUsageEdit(path: string, body: Buffer, streamOptions: unkno
   if (!ASKS_FOR_STREAM_USAGE.has(path)) return null;
   const given = isObject(streamOptions);
   if (given && streamOptions.include_usage === true) return null;
+  // Options of the wrong type are the engine's to refuse (400), as it would without the router: not mended here.
+  if (streamOptions !== undefined && streamOptions !== null && !given) return null;
+  if (given && streamOptions.include_usage !== undefined && streamOptions.include_usage !== null && typeof streamOptions.include_usage !== 'boolean') return null;
   // The client's other options are kept. Their bytes are spliced, not re-serialised: JSON.stringify overflows the
   // stack on deeply nested values that JSON.parse accepted.
   const member = given ? scanTopLevelMembers(body)?.members.findLast((m) => m.key === 'stream_options') : undefined;
