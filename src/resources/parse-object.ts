@@ -1,5 +1,6 @@
 // One decoded YAML/JSON object → a typed, validated resource, or the reasons it is not one.
 import type { z } from 'zod';
+import { formatFieldPath } from './field-path.ts';
 import { errorAt, warningAt, type FieldProblem } from './problem.ts';
 import { externalModelProviderSchema } from './schema-external-model-provider.ts';
 import { modelRouteSchema } from './schema-model-route.ts';
@@ -63,7 +64,10 @@ export function parseResourceObject(input: unknown): ParsedObject {
     ...durationWarnings(handling.schema, draft.value),
   ];
   const parsed = handling.schema.safeParse(draft.value, { error: readableErrorMap, reportInput: true });
-  if (!parsed.success) return { problems: [...draft.problems, ...problemsFromZodError(parsed.error), ...warnings] };
+  if (!parsed.success) {
+    const typeProblems = problemsFromZodError(parsed.error);
+    return { problems: [...draft.problems, ...typeProblems, ...checksBeyond(handling.schema, draft.value, parsed.error), ...warnings] };
+  }
   const resource = withTargetModels(parsed.data, draft.targetModels);
   const problems = [...draft.problems, ...validateResource(resource), ...warnings];
   if (problems.some((problem) => problem.severity === 'error')) return { problems };
@@ -78,6 +82,35 @@ function unknownGroupKind(kind: string): string {
   const meant = GROUP_KINDS.find((known) => lower === known.toLowerCase() || lower === `${known.toLowerCase()}s`);
   const hint = meant === undefined ? '' : `; did you mean ${meant}?`;
   return `${kind} is not a kind of ${API_GROUP} (${GROUP_KINDS.join(', ')})${hint}`;
+}
+
+/**
+ * The semantic checks an object with field errors would have failed too, so that one run names every problem: run
+ * on a copy without the erroneous fields, when that copy parses. Problems on, under or above a removed field are left
+ * out (removing `modelName` would otherwise report "needs modelName or loraAdapters" beside its type error).
+ */
+function checksBeyond(schema: z.ZodType<Resource>, value: Record<string, unknown>, error: z.ZodError): FieldProblem[] {
+  const copy = structuredClone(value);
+  const removed: string[] = [];
+  for (const issue of error.issues) {
+    const key = issue.path.at(-1);
+    if (typeof key !== 'string') return []; // an element of a list: removing it would shift every later path
+    let parent: unknown = copy;
+    for (const segment of issue.path.slice(0, -1)) parent = isPlainObject(parent) || Array.isArray(parent) ? (parent as Record<PropertyKey, unknown>)[segment] : undefined;
+    if (!isPlainObject(parent)) return [];
+    delete parent[key];
+    removed.push(formatFieldPath(issue.path));
+  }
+  const reparsed = schema.safeParse(copy, { error: readableErrorMap });
+  if (!reparsed.success) return [];
+  const related = (path: string): boolean =>
+    removed.some((r) => r === path || path === '' || within(path, r) || within(r, path));
+  return validateResource(reparsed.data).filter((problem) => problem.severity === 'error' && !related(problem.path));
+}
+
+/** `path` is below `ancestor`. */
+function within(path: string, ancestor: string): boolean {
+  return path.startsWith(`${ancestor}.`) || path.startsWith(`${ancestor}[`);
 }
 
 /** Sets the targets' providerModel from the draft form externalProviderRef.model. */
