@@ -339,6 +339,7 @@ async function createSource(options: RouterAppOptions, registry: Registry | unde
   const connected = new Gauge({ name: `${prefix}_kubernetes_connected`, help: '1 while every list/watch of the Kubernetes API is connected', registers });
   const invalid = new Gauge({ name: `${prefix}_kubernetes_invalid_objects`, help: 'Objects left out because they are invalid', registers });
   const rejected = new Counter({ name: `${prefix}_kubernetes_object_errors_total`, help: 'Invalid object versions seen', registers });
+  let wasConnected = false;
   const source = new KubernetesSource({
     ...options.kubernetes,
     onIssue: (issue) => {
@@ -352,8 +353,11 @@ async function createSource(options: RouterAppOptions, registry: Registry | unde
     onStatus: (status) => {
       connected.set(status.connected ? 1 : 0);
       invalid.set(status.invalidObjects);
-      if (status.connected) log.info({ invalidObjects: status.invalidObjects }, 'kubernetes API connected');
-      else log.warn({ error: status.error }, 'kubernetes API unreachable; the last state keeps serving');
+      const connectedBefore = wasConnected;
+      wasConnected = status.connected;
+      if (status.connected && !connectedBefore) log.info({ invalidObjects: status.invalidObjects }, 'kubernetes API connected');
+      // A watch that is starting (at start-up, or after the pod selector changed) is not connected yet, without error.
+      if (!status.connected && status.error !== undefined) log.warn({ error: status.error }, 'kubernetes API unreachable; the last state keeps serving');
     },
   });
   // Providers' conditions go back to their status, as Kthena's router writes them (only what changed).

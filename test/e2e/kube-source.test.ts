@@ -60,6 +60,7 @@ describe('serve --kubernetes against a real API server', { skip: 'skip' in binar
       healthCheckIntervalMs: 0,
       metricsScrapeIntervalMs: 0,
       metricsPort: null,
+      exposeMetricsOnRouterPort: true,
       debugPort: null,
       accessLog: null,
       logger: pino({ level: 'info' }, stream),
@@ -151,6 +152,32 @@ describe('serve --kubernetes against a real API server', { skip: 'skip' in binar
     const ready = await get(`${router.url}/readyz`);
     assert.equal((ready.json() as { source: { invalidObjects: number } }).source.invalidObjects, 1);
     cluster.kubectl(['delete', 'modelroute', 'route-bad']);
+  });
+
+  it('keeps serving the last valid version of an object whose edit is invalid, until it is fixed', async () => {
+    cluster.kubectl(['apply', '-f', '-'], routeYaml('route-kept', 'model-kept', 'server-a'));
+    await waitFor(async () => (await ask(router, 'model-kept')) === 'engine-0', 5000, 'the route');
+    const invalidObjectsGauge = async (): Promise<number> =>
+      Number(/^switchyard_kubernetes_invalid_objects (\d+)$/m.exec((await get(`${router.url}/metrics`)).text)?.[1] ?? NaN);
+    const metricsBefore = await invalidObjectsGauge();
+    // Accepted by the CRD schema, refused by the router: a lookahead RE2 cannot compile.
+    const invalid = JSON.parse(routeYaml('route-kept', 'model-kept', 'server-a')) as { spec: { rules: { modelMatch?: object }[] } };
+    invalid.spec.rules[0].modelMatch = { headers: { x: { regex: '(?<=a)b' } } };
+    cluster.kubectl(['apply', '-f', '-'], JSON.stringify(invalid));
+    await waitFor(() => logLines.some((line) => line.includes('ModelRoute default/route-kept') && line.includes('last valid version keeps serving')), 5000, 'the warning');
+    assert.equal(await ask(router, 'model-kept'), 'engine-0', 'the last valid version still routes');
+    const ready = await get(`${router.url}/readyz`);
+    assert.equal((ready.json() as { source: { invalidObjects: number } }).source.invalidObjects, 1);
+    await waitFor(async () => (await invalidObjectsGauge()) === metricsBefore + 1, 5000, 'the invalid-objects gauge to follow');
+
+    // Across watch restarts (every watch here ends after 2 s and resumes): still served.
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    assert.equal(await ask(router, 'model-kept'), 'engine-0');
+
+    cluster.kubectl(['apply', '-f', '-'], routeYaml('route-kept', 'model-kept', 'server-b'));
+    await waitFor(async () => (await ask(router, 'model-kept')) === 'status 503', 5000, 'the fixed version (server-b has no pod)');
+    await waitFor(async () => (await invalidObjectsGauge()) === metricsBefore, 5000, 'the invalid-objects gauge back');
+    cluster.kubectl(['delete', 'modelroute', 'route-kept']);
   });
 
   it('two router replicas serve the same objects alike', async () => {

@@ -200,7 +200,10 @@ export class KubernetesSource implements ConfigSource {
     const prefix = `${kind}/${namespace === undefined ? '' : `${namespace}/`}`;
     return {
       replace: (items) => {
-        for (const key of [...this.resources.keys(), ...this.invalid.keys()]) if (key.startsWith(prefix)) this.forget(key);
+        // Objects still listed keep their last valid version, should the listed one be invalid (an edit made while
+        // the watch was down); those no longer listed are gone.
+        const listed = new Set(items.map((item) => `${kind}/${item.metadata?.namespace ?? ''}/${item.metadata?.name ?? ''}`));
+        for (const key of [...this.resources.keys(), ...this.invalid.keys()]) if (key.startsWith(prefix) && !listed.has(key)) this.forget(key);
         for (const item of items) this.upsertResource(kind, item);
         this.crdChanged = true;
       },
@@ -288,7 +291,12 @@ export class KubernetesSource implements ConfigSource {
     }
     if (parsed.resource === undefined) {
       this.invalid.set(key, version);
-      return this.resources.delete(key);
+      // An invalid edit of a live object does not take it down: its last valid version keeps serving (as a bad file
+      // never replaces the last good configuration) until the object is fixed or deleted.
+      if (previous !== undefined) {
+        this.options.onIssue?.({ severity: 'warning', file: 'kubernetes', object, path: '', message: 'this version is invalid: the last valid version keeps serving until the object is fixed or deleted' });
+      }
+      return false;
     }
     this.invalid.delete(key);
     if (kind !== 'Secret') this.reportFieldsNotActedOn(key, object, item);
@@ -327,6 +335,7 @@ export class KubernetesSource implements ConfigSource {
   private flush(): void {
     if (!this.pending || this.closed || this.emit === null) return;
     this.pending = false;
+    this.reportStatus(); // the count of invalid objects changes with objects, not only with the connection
     if (this.crdChanged || this.podSink === null) {
       this.crdChanged = false;
       this.podChanges.clear();
