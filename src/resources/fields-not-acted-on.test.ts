@@ -12,6 +12,11 @@ describe('fieldsNotActedOn', () => {
     assert.deepEqual(fieldsNotActedOn(object), ['metadata.ownerReferences', 'metadata.finalizers', 'status.conditions', 'status.observedGeneration']);
   });
 
+  it("leaves out an ExternalModelProvider's conditions and observedGeneration, which Switchyard writes", () => {
+    const provider = { kind: 'ExternalModelProvider', metadata: { name: 'p' }, status: { observedGeneration: 2, conditions: [{ type: 'Ready' }], other: 'x' } };
+    assert.deepEqual(fieldsNotActedOn(provider), ['status.other']);
+  });
+
   it('leaves out empty and absent ones', () => {
     assert.deepEqual(fieldsNotActedOn({ metadata: { name: 'r', finalizers: [] }, status: {} }), []);
     assert.deepEqual(fieldsNotActedOn({ metadata: { name: 'r' }, status: { conditions: [] } }), []);
