@@ -389,6 +389,7 @@ export class KubernetesSource implements ConfigSource {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.providerStatus.close();
     await this.reselecting;
     await Promise.all([...this.crdWatches, ...this.podWatches].map((c) => c.watch.stop()));
   }

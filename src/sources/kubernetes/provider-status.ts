@@ -35,10 +35,16 @@ export class ProviderStatusWriter {
   private readonly writing = new Map<string, readonly ProviderConditionInput[] | null>();
   private readonly patch: StatusPatch;
   private readonly onError: (object: string, error: Error) => void;
+  /** A failed write is tried again after this (doubling up to maxRetryMs), unless a newer report comes first. */
+  private readonly retryMs: number;
+  private readonly maxRetryMs: number;
+  private readonly retries = new Map<string, { timer: NodeJS.Timeout | null; delayMs: number }>();
 
-  constructor(patch: StatusPatch, onError: (object: string, error: Error) => void) {
+  constructor(patch: StatusPatch, onError: (object: string, error: Error) => void, options: { retryMs?: number; maxRetryMs?: number } = {}) {
     this.patch = patch;
     this.onError = onError;
+    this.retryMs = options.retryMs ?? 2000;
+    this.maxRetryMs = options.maxRetryMs ?? 60_000;
   }
 
   /** The provider as the API server holds it now (from its watch). */
@@ -48,7 +54,14 @@ export class ProviderStatusWriter {
   }
 
   forget(namespace: string, name: string): void {
-    this.seen.delete(`${namespace}/${name}`);
+    const key = `${namespace}/${name}`;
+    this.seen.delete(key);
+    this.clearRetry(key);
+  }
+
+  /** Stops the retries (on shutdown). */
+  close(): void {
+    for (const key of [...this.retries.keys()]) this.clearRetry(key);
   }
 
   /** The conditions Switchyard computed for the provider: written when they differ from its status. */
@@ -58,18 +71,49 @@ export class ProviderStatusWriter {
       this.writing.set(key, conditions); // written once the write under way ended, if still needed
       return;
     }
+    const retry = this.retries.get(key);
+    if (retry?.timer != null) {
+      clearTimeout(retry.timer); // this report is the retry, or supersedes it
+      retry.timer = null;
+    }
     const seen = this.seen.get(key);
     if (seen === undefined) return; // deleted, or not seen from the watch yet
     const desired = desiredStatus(seen, conditions, new Date());
-    if (desired === null) return;
+    if (desired === null) {
+      this.clearRetry(key);
+      return;
+    }
     this.writing.set(key, null);
+    let failed = false;
     void this.patch(namespace, name, desired)
-      .catch((err: unknown) => this.onError(`ExternalModelProvider ${key}`, err as Error))
+      .then(
+        () => this.clearRetry(key),
+        (err: unknown) => {
+          failed = true;
+          this.onError(`ExternalModelProvider ${key}`, err as Error);
+        },
+      )
       .finally(() => {
         const next = this.writing.get(key);
         this.writing.delete(key);
         if (next != null) this.report(namespace, name, next);
+        else if (failed && this.seen.has(key)) this.retryLater(key, namespace, name, conditions);
       });
+  }
+
+  /** A write failed (forbidden for a while, the API server busy): tried again with backoff, not only on the next change. */
+  private retryLater(key: string, namespace: string, name: string, conditions: readonly ProviderConditionInput[]): void {
+    const previous = this.retries.get(key);
+    const delayMs = previous === undefined ? this.retryMs : Math.min(previous.delayMs * 2, this.maxRetryMs);
+    const timer = setTimeout(() => this.report(namespace, name, conditions), delayMs);
+    timer.unref();
+    this.retries.set(key, { timer, delayMs });
+  }
+
+  private clearRetry(key: string): void {
+    const retry = this.retries.get(key);
+    if (retry?.timer != null) clearTimeout(retry.timer);
+    this.retries.delete(key);
   }
 }
 
