@@ -11,7 +11,7 @@ import { nameOfRawObject } from '../../resources/object-name.ts';
 import { parseResourceObject } from '../../resources/parse-object.ts';
 import { API_GROUP, type ConfigIssue, type LoadedResource, type ModelServer, type PodStub, type SourceState } from '../../resources/types.ts';
 import type { ConfigSource, PodDeltaSink } from '../config-source.ts';
-import { ListWatch, type KubeObject, type ListResult } from './list-watch.ts';
+import { ListWatch, describeKubeError, type KubeObject, type ListResult } from './list-watch.ts';
 import { CREDENTIAL_SELECTOR, secretDocumentOf } from './credential-secret.ts';
 import { derivePodSelector } from './pod-selector.ts';
 import { podStubOf } from './pod-stub.ts';
@@ -187,7 +187,7 @@ export class KubernetesSource implements ConfigSource {
         },
         status: (connected, error) => {
           collection.connected = connected;
-          collection.error = connected ? undefined : describeError(error);
+          collection.error = connected ? undefined : describeKubeError(path, error);
           this.reportStatus();
         },
       }),
@@ -393,12 +393,4 @@ export class KubernetesSource implements ConfigSource {
     await this.reselecting;
     await Promise.all([...this.crdWatches, ...this.podWatches].map((c) => c.watch.stop()));
   }
-}
-
-function describeError(error: unknown): string {
-  if (error instanceof Error) {
-    const cause = (error as { cause?: unknown }).cause;
-    return cause instanceof Error ? `${error.message}: ${cause.message}` : error.message;
-  }
-  return String(error);
 }

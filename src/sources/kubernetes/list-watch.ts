@@ -68,7 +68,9 @@ export class ListWatch {
         break;
       } catch (err) {
         const code = statusOf(err);
-        if (code === 401 || code === 403 || code === 404 || Date.now() + delay > deadline || this.stopped) throw err;
+        if (code === 401 || code === 403 || code === 404 || Date.now() + delay > deadline || this.stopped) {
+          throw new Error(describeKubeError(this.options.path, err), { cause: err });
+        }
         await this.sleep(delay);
       }
     }
@@ -184,4 +186,40 @@ function statusOf(err: unknown): number | undefined {
   const e = err as { code?: unknown; statusCode?: unknown } | null;
   if (typeof e?.statusCode === 'number') return e.statusCode;
   return typeof e?.code === 'number' ? e.code : undefined;
+}
+
+/**
+ * A failed list or watch in words: the collection, the status with the API server's own message (client-node's
+ * ApiException prints its whole response), and what to do for the usual causes; a network failure with its cause.
+ */
+export function describeKubeError(path: string, err: unknown): string {
+  const code = statusOf(err);
+  if (code === undefined) {
+    const cause = (err as { cause?: unknown } | null)?.cause;
+    const detail = cause instanceof Error ? `${(err as Error).message}: ${cause.message}` : err instanceof Error ? err.message : String(err);
+    return `cannot reach the Kubernetes API server for ${path} (${detail})`;
+  }
+  const message = apiMessage(err);
+  const said = message === null ? '' : `: ${message}`;
+  if (code === 404 && path.startsWith('/apis/')) {
+    return `listing ${path} answered 404${said}; is the CRD installed? (kubectl apply -f deploy/crds/)`;
+  }
+  if (code === 401) return `listing ${path} answered 401 Unauthorized${said}; check the kubeconfig's credentials`;
+  if (code === 403) return `listing ${path} answered 403 Forbidden${said}; deploy/rbac.yaml grants what the router needs`;
+  return `${path} answered ${code}${said}`;
+}
+
+/** The `message` of a Kubernetes Status body, when the error carries one. */
+function apiMessage(err: unknown): string | null {
+  let body = (err as { body?: unknown } | null)?.body;
+  if (typeof body === 'string') {
+    const text = body;
+    try {
+      body = JSON.parse(text) as unknown;
+    } catch {
+      return text.length > 0 && text.length <= 300 ? text.trim() : null;
+    }
+  }
+  const message = (body as { message?: unknown } | null)?.message;
+  return typeof message === 'string' && message !== '' ? message : null;
 }
