@@ -106,6 +106,11 @@ export interface ExchangeOutcome {
   readonly pod: PodEndpoint | null;
   readonly upstreamStatus: number;
   readonly usage: TokenUsage | null;
+  /**
+   * Events of an event stream passed on to the client. When a stream ends without usage (the client left, the pod
+   * broke off), its output is estimated at one token per event: engines stream a token per event.
+   */
+  readonly streamedEvents?: number;
   readonly error: RouterError | null;
   readonly clientAborted: boolean;
   /** performance.now() when the response headers of the answering attempt arrived; 0 or absent if none did. */

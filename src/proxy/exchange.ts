@@ -85,7 +85,7 @@ export class Exchange implements AttemptSink {
     this.clientGone = true;
     if (this.retryTimer !== null) clearTimeout(this.retryTimer);
     this.current?.abandon(new ClientGone('client disconnected'));
-    this.finish(0, null);
+    this.finish(0, this.answer?.partialUsage ?? null);
   }
 
   /** Starts the next attempt (also after a retry interval). */
@@ -258,6 +258,7 @@ export class Exchange implements AttemptSink {
       pod: this.servedBy,
       upstreamStatus: this.upstreamStatus,
       usage,
+      streamedEvents: this.answer?.tap?.events ?? 0,
       error,
       clientAborted: this.clientGone,
       headersAt: this.headersAt,

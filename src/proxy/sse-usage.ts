@@ -16,6 +16,7 @@ const LF = 0x0a;
 const CR = 0x0d;
 // Blank lines that end an event (SSE allows LF, CRLF or CR line endings).
 const EVENT_ENDS = [Buffer.from('\n\n'), Buffer.from('\r\n\r\n'), Buffer.from('\r\r')];
+const LF_LF = EVENT_ENDS[0];
 /** Beyond this, an event that never ends is no longer held or scanned: the tap gives up on usage. */
 const MAX_HELD_BYTES = 8 * 1024 * 1024;
 
@@ -26,6 +27,8 @@ export class SseUsageTap {
   private heldBytes = 0;
   private gaveUp = false;
   private lastUsage: TokenUsage | null = null;
+  /** Complete events passed on (an estimate of output tokens when no usage comes). */
+  events = 0;
 
   constructor(hideUsageOnlyEvents: boolean) {
     this.hideUsageOnlyEvents = hideUsageOnlyEvents;
@@ -52,6 +55,7 @@ export class SseUsageTap {
     }
 
     const completeEnd = lastEventEnd(data);
+    if (completeEnd > 0) this.events += countEventEnds(data, completeEnd);
     const hidden = completeEnd > 0 ? this.scan(completeEnd === data.length ? data : data.subarray(0, completeEnd), this.hideUsageOnlyEvents) : null;
     if (completeEnd < data.length) this.hold(data.subarray(completeEnd));
     if (hidden === null) return completeEnd === data.length ? data : completeEnd === 0 ? null : data.subarray(0, completeEnd);
@@ -209,6 +213,14 @@ function lastEventEnd(buf: Buffer): number {
     if (at >= 0) end = Math.max(end, at + blank.length);
   }
   return end;
+}
+
+/** Blank lines (LF LF; CRLF CRLF counts once) in `buf[0, end)`: the events that end there. One per event normally. */
+function countEventEnds(buf: Buffer, end: number): number {
+  let count = 0;
+  for (let at = buf.indexOf(LF_LF); at >= 0 && at < end; at = buf.indexOf(LF_LF, at + 2)) count++;
+  if (count === 0) for (let at = buf.indexOf(EVENT_ENDS[1]); at >= 0 && at < end; at = buf.indexOf(EVENT_ENDS[1], at + 4)) count++;
+  return count === 0 ? 1 : count;
 }
 
 /** Start of the event holding `pos`: just past the previous blank line, or 0. */

@@ -7,7 +7,7 @@ import OpenAI from 'openai';
 import type { RouterApp } from '../../src/cli/router-app.ts';
 import type { MockEngineHandle } from '../../src/mock-engine/index.ts';
 import { scrape, total } from '../support/metrics.ts';
-import { client, createEnv, modelServer, podStub, post, startMock, startRouter, waitFor, writeYaml, type RawResponse, type TestEnv } from '../support/harness.ts';
+import { client, createEnv, mockStats, modelServer, podStub, post, startMock, startRouter, waitFor, writeYaml, type RawResponse, type TestEnv } from '../support/harness.ts';
 
 /** Kthena's examples/kthena-router/ModelRouteWithRateLimit.yaml, as a test fixture of ours. */
 const KTHENA_RATE_LIMIT_ROUTE = `
@@ -52,6 +52,8 @@ function routes(withSharedLimit = true): string[] {
       .replace('  namespace: default', '  namespace: default\n  creationTimestamp: "2024-01-02T00:00:00Z"'),
     route('unlimited', ['modelName: "unlimited"', ...toServer]),
     route('long-prompts', ['modelName: "long-prompts"', ...toServer, 'rateLimit: {inputTokensPerUnit: 30, outputTokensPerUnit: 100, unit: minute}']),
+    modelServer('slow-server', { app: 'slow', model: 'slow-model' }),
+    route('output-limited-cut', ['modelName: "output-limited-cut"', 'rules:', '- name: default', '  targetModels:', '  - modelServerName: "slow-server"', 'rateLimit: {outputTokensPerUnit: 20, unit: hour}']),
   ];
 }
 
@@ -62,11 +64,13 @@ describe('token rate limits, local buckets', () => {
   let env: TestEnv;
   let router: RouterApp;
   let mock: MockEngineHandle;
+  let slow: MockEngineHandle;
 
   before(async () => {
     env = await createEnv();
     mock = await startMock(env, { model: 'deepseek-r1', mode: 'random', loraAdapters: ['lora-a', 'lora-b'] });
-    await writeYaml(env, 'pods.yaml', [podStub('ds-0', 'ds', mock.port)]);
+    slow = await startMock(env, { model: 'slow-model', mode: 'random', itlMs: 10, maxTokens: 500, instanceName: 'slow' });
+    await writeYaml(env, 'pods.yaml', [podStub('ds-0', 'ds', mock.port), podStub('slow-0', 'slow', slow.port)]);
     await writeYaml(env, 'routes.yaml', routes());
     router = await startRouter(env, { exposeMetricsOnRouterPort: true });
   });
@@ -138,6 +142,33 @@ describe('token rate limits, local buckets', () => {
     const control = await chat(router, 'unlimited', {}, { max_tokens: 25, stream: true });
     assert.equal(control.status, 200);
     assert.equal(control.headers['x-ratelimit-limit-tokens'], undefined, 'unlimited routes carry no rate-limit headers');
+  });
+
+  it('charges what a stream delivered when its client hangs up before the end', async () => {
+    const abort = new AbortController();
+    const res = await fetch(`${router.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'output-limited-cut', messages: HELLO, max_tokens: 400, stream: true }),
+      signal: abort.signal,
+    });
+    assert.equal(res.status, 200);
+    // Read about 30 token events, then leave (no usage event ever comes: the stream is cut before its end).
+    const reader = res.body!.getReader();
+    let text = '';
+    while ((text.match(/^data: /gm)?.length ?? 0) < 30) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += Buffer.from(value).toString('utf8');
+    }
+    abort.abort();
+    await reader.cancel().catch(() => undefined);
+    // Once the router has cancelled the upstream request, the cut stream (over the 20-token budget) has been charged:
+    // the very next request is refused on output tokens.
+    await waitFor(async () => (await mockStats(slow)).inFlight === 0, 5000, 'the upstream request cancelled');
+    const refused = await chat(router, 'output-limited-cut', {}, { max_tokens: 1 });
+    assert.equal(refused.status, 429, refused.text);
+    assert.match(refused.text, /output tokens/);
   });
 
   it('limits LoRA routes, one bucket per adapter', async () => {

@@ -54,6 +54,12 @@ export function releaseAdmission(ctx: RequestContext, outcome: ExchangeOutcome |
   const ticket = ctx.ticket;
   if (ticket === null) return;
   ctx.ticket = null;
+  const streamed = outcome?.streamedEvents ?? 0;
+  if (outcome !== null && (outcome.clientAborted || outcome.error !== null) && streamed > 0) {
+    // A stream cut short still used the engine: its user's usage counts what was delivered (no free priority).
+    ticket.release({ inputTokens: outcome.usage?.promptTokens ?? estimateInputTokens(ctx.parsed), outputTokens: Math.max(outcome.usage?.completionTokens ?? 0, streamed) });
+    return;
+  }
   if (outcome === null || outcome.error !== null || outcome.clientAborted || outcome.status >= 400) {
     ticket.release(null);
     return;

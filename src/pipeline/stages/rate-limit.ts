@@ -45,9 +45,19 @@ function setRateLimitHeaders(res: ServerResponse, verdict: RateLimitVerdict): vo
   res.setHeader('x-ratelimit-reset-tokens', formatDuration(verdict.resetMs));
 }
 
-/** Response side: charge the output tokens the engine reported to the route's output bucket. */
+/**
+ * Response side: charge the output tokens the engine reported to the route's output bucket. A stream that did not
+ * complete (the client left, the pod broke off) is charged what it delivered, estimated at a token per event when
+ * that is more than the usage seen: otherwise a client could take any output by hanging up before the end.
+ */
 export function chargeOutputTokens(ctx: RequestContext, outcome: ExchangeOutcome | null): void {
-  const usage = outcome?.usage;
-  if (ctx.rateLimit === null || usage == null) return;
-  ctx.rateLimit.charge(usage.completionTokens);
+  if (ctx.rateLimit === null || outcome === null) return;
+  const usage = outcome.usage;
+  const complete = !outcome.clientAborted && outcome.error === null;
+  if (complete) {
+    if (usage != null) ctx.rateLimit.charge(usage.completionTokens);
+    return;
+  }
+  const delivered = Math.max(usage?.completionTokens ?? 0, outcome.streamedEvents ?? 0);
+  if (delivered > 0) ctx.rateLimit.charge(delivered);
 }
