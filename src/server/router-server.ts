@@ -10,6 +10,7 @@ import { createPathPolicy, type PathPolicy } from '../routing/path-policy.ts';
 import { handleClientError, type ClientErrorContext } from './client-errors.ts';
 import { ConnectionGuard, connectionCap, fileDescriptorLimit } from './connection-guard.ts';
 import { DrainCutter } from './drain-cutter.ts';
+import type { AuthResult } from '../pipeline/filters.ts';
 import { handleInference, sendError, type InferenceDeps, type RequestRecord } from './inference-handler.ts';
 import { checkingIntervalMs, DEFAULT_LISTENER_LIMITS, type ListenerLimits } from './listener-limits.ts';
 import { serveMetrics, type MetricsExposition } from './metrics-server.ts';
@@ -213,8 +214,8 @@ export class RouterServer {
       }
       // HEAD is GET without the body (Node leaves the body out).
       const read = req.method === 'GET' || req.method === 'HEAD';
-      if (read && path === '/v1/models') return this.listModels(res);
-      if (read && path.startsWith('/v1/models/')) return this.getModel(req, res, path.slice(11));
+      if (read && path === '/v1/models') return this.asCaller(req, res, () => this.listModels(res));
+      if (read && path.startsWith('/v1/models/')) return this.asCaller(req, res, () => this.getModel(req, res, path.slice(11)));
       const models = path === '/v1/models' || path.startsWith('/v1/models/');
       const allow = models ? 'GET, HEAD' : 'POST';
       return this.refuse(res, new RouterError('method_not_allowed', `${req.method ?? ''} ${path} is not supported; ${models ? 'it takes GET' : 'inference endpoints take POST'}`, ['allow', allow]));
@@ -229,6 +230,26 @@ export class RouterServer {
       return this.json(res, ready ? 200 : 503, body);
     }
     this.refuse(res, new RouterError('not_found', `no route for ${req.method ?? ''} ${url.split('?')[0]}`));
+  }
+
+  /** The model list is part of the API: with authentication on, it takes the same credential as inference. */
+  private asCaller(req: IncomingMessage, res: ServerResponse, answer: () => void): void {
+    const authenticator = this.inference.authenticator;
+    if (authenticator == null) return answer();
+    const abort = new AbortController(); // a JWKS fetch stops with the client
+    res.once('close', () => abort.abort());
+    const settle = (result: AuthResult): void => {
+      if (res.writableEnded || res.destroyed) return;
+      if (!(result instanceof RouterError)) return answer();
+      if (result.code === 'unauthorized') res.setHeader('www-authenticate', 'Bearer realm="switchyard"');
+      this.refuse(res, result);
+    };
+    const result = authenticator.authenticate(req.rawHeaders, abort.signal);
+    if (result instanceof Promise) {
+      result.then(settle, (err: unknown) => this.refuse(res, new RouterError('internal_error', `authentication failed: ${(err as Error).message}`)));
+    } else {
+      settle(result);
+    }
   }
 
   private listModels(res: ServerResponse): void {

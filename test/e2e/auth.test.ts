@@ -13,7 +13,7 @@ import { JwksTestServer, signingKey, signToken, type SigningKey } from '../../sr
 import type { MockEngineHandle } from '../../src/mock-engine/index.ts';
 import type { RequestRecord } from '../../src/server/inference-handler.ts';
 import { killAll, startServe } from '../support/process.ts';
-import { createEnv, mockStats, modelServer, podStub, post, simpleRoute, startMock, startRouter, waitFor, writeYaml, type TestEnv } from '../support/harness.ts';
+import { createEnv, get, mockStats, modelServer, podStub, post, simpleRoute, startMock, startRouter, waitFor, writeYaml, type TestEnv } from '../support/harness.ts';
 
 const ISSUER = 'https://issuer.test';
 const AUDIENCE = 'switchyard';
@@ -113,6 +113,18 @@ describe('authentication through the router', () => {
     await waitFor(() => records.some((r) => r.user === 'bob'), 5000, 'the access record to name bob');
     const wrong = await post(`${router.url}/v1/chat/completions`, HELLO, { authorization: 'Bearer sk-nobody' });
     assert.equal(wrong.status, 401);
+  });
+
+  it('the model list takes the same credential as inference', async () => {
+    for (const path of ['/v1/models', '/v1/models/chat']) {
+      const anonymous = await get(`${router.url}${path}`);
+      assert.equal(anonymous.status, 401, `${path}: ${anonymous.text}`);
+      assert.equal(anonymous.headers['www-authenticate'], 'Bearer realm="switchyard"');
+      assert.equal((anonymous.json() as { error: { code: string } }).error.code, 'unauthorized');
+    }
+    const listed = await openai(router, 'sk-bob-secret').models.list();
+    assert.ok(listed.data.length > 0);
+    await assert.rejects(openai(router, 'sk-nobody').models.list(), (err: unknown) => err instanceof OpenAI.AuthenticationError);
   });
 
   it('an edit of the API key file alone takes effect; an invalid edit keeps the last good keys', async () => {
