@@ -1,4 +1,5 @@
 // Kthena's validating-webhook checks for ModelRoute, plus Switchyard's warnings on ambiguous matches.
+import { redisAddressProblem } from '../util/redis-address.ts';
 import type { FieldPath } from './field-path.ts';
 import { errorAt, warningAt, type FieldProblem } from './problem.ts';
 import { compileMatchRegex } from './regex.ts';
@@ -18,8 +19,11 @@ export function validateModelRoute(route: ModelRoute): FieldProblem[] {
   const isLoraRoute = spec.loraAdapters.length > 0;
   // Kthena's CRD and webhook admit an empty list; such a route matches nothing and hands over to the next one.
   if (spec.rules.length === 0) problems.push(warningAt(['spec', 'rules'], 'no rules: this route matches no request'));
-  if (spec.rateLimit?.global?.redis.address === '') {
+  const redisAddress = spec.rateLimit?.global?.redis.address;
+  if (redisAddress === '') {
     problems.push(errorAt(['spec', 'rateLimit', 'global', 'redis', 'address'], 'must not be empty: global rate limits need a Redis "host:port"'));
+  } else if (redisAddress !== undefined && redisAddressProblem(redisAddress) !== null) {
+    problems.push(errorAt(['spec', 'rateLimit', 'global', 'redis', 'address'], redisAddressProblem(redisAddress)!));
   }
   spec.rules.forEach((rule, index) => problems.push(...validateRule(rule, ['spec', 'rules', index], isLoraRoute)));
   return problems;
