@@ -30,6 +30,12 @@ describe('input token estimate (Kthena: ceil(runes / 4) of the prompt)', () => {
     assert.equal(estimateInputTokens({ input: 'hello', instructions: 'be nice' }), Math.ceil('<|im_start|>developer\nbe nice<|im_end|>\n<|im_start|>user\nhello<|im_end|>\n'.length / 4));
   });
 
+  it('estimates embeddings inputs given as lists: of strings, of token ids, of lists of token ids', () => {
+    assert.equal(estimateInputTokens({ model: 'e', input: ['a'.repeat(4000), 'b'.repeat(4000)] }), 2000);
+    assert.equal(estimateInputTokens({ model: 'e', input: Array.from({ length: 300 }, (_, i) => i) }), 300);
+    assert.equal(estimateInputTokens({ model: 'e', input: [[1, 2, 3], [4, 5]] }), 5);
+  });
+
   it("prefers the upstream's reported prompt_tokens, and falls back to the estimate", () => {
     assert.deepEqual(requestTokens({ promptTokens: 7, completionTokens: 5 }, { prompt: 'abcdefghij' }), { input: 7, output: 5, inputSource: 'usage' });
     assert.deepEqual(requestTokens({ promptTokens: 0, completionTokens: 5 }, { prompt: 'abcdefghij' }), { input: 3, output: 5, inputSource: 'estimate' });

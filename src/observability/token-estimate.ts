@@ -33,7 +33,13 @@ function promptRunes(body: Readonly<Record<string, unknown>>): number {
   if (typeof input === 'string' || Array.isArray(input)) {
     let runes = typeof instructions === 'string' ? message('developer', instructions) : 0;
     if (typeof input === 'string') return runes + message('user', input);
-    for (const m of input as unknown[]) runes += messageRunes(m);
+    // Responses API items are messages; embeddings take a list of strings, of token ids, or of lists of token ids.
+    for (const m of input as unknown[]) {
+      if (typeof m === 'string') runes += runeCount(m);
+      else if (typeof m === 'number') runes += 4;
+      else if (Array.isArray(m)) runes += 4 * m.length;
+      else runes += messageRunes(m);
+    }
     return runes;
   }
   return 0;
