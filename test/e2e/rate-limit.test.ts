@@ -52,6 +52,7 @@ function routes(withSharedLimit = true): string[] {
       .replace('  namespace: default', '  namespace: default\n  creationTimestamp: "2024-01-02T00:00:00Z"'),
     route('unlimited', ['modelName: "unlimited"', ...toServer]),
     route('long-prompts', ['modelName: "long-prompts"', ...toServer, 'rateLimit: {inputTokensPerUnit: 30, outputTokensPerUnit: 100, unit: minute}']),
+    route('both-limits', ['modelName: "both-limits"', ...toServer, 'rateLimit: {inputTokensPerUnit: 1000, outputTokensPerUnit: 10, unit: hour}']),
     modelServer('slow-server', { app: 'slow', model: 'slow-model' }),
     route('output-limited-cut', ['modelName: "output-limited-cut"', 'rules:', '- name: default', '  targetModels:', '  - modelServerName: "slow-server"', 'rateLimit: {outputTokensPerUnit: 20, unit: hour}']),
   ];
@@ -169,6 +170,16 @@ describe('token rate limits, local buckets', () => {
     const refused = await chat(router, 'output-limited-cut', {}, { max_tokens: 1 });
     assert.equal(refused.status, 429, refused.text);
     assert.match(refused.text, /output tokens/);
+  });
+
+  it("names the refusing bucket's numbers in the message when both limits are set", async () => {
+    const first = await chat(router, 'both-limits', {}, { max_tokens: 25 });
+    assert.equal(first.status, 200, first.text);
+    const refused = await chat(router, 'both-limits', {}, { max_tokens: 1 });
+    assert.equal(refused.status, 429, refused.text);
+    assert.match((refused.json() as { error: { message: string } }).error.message, /on output tokens per hour: limit 10, remaining 0\./);
+    // The headers describe the input bucket, the budget a request spends up front.
+    assert.equal(refused.headers['x-ratelimit-limit-tokens'], '1000');
   });
 
   it('limits LoRA routes, one bucket per adapter', async () => {

@@ -32,6 +32,9 @@ export interface RateLimitVerdict {
   readonly limit: number;
   readonly remaining: number;
   readonly resetMs: number;
+  /** The refusing bucket's size and what it holds (the headers may describe the other bucket). */
+  readonly refusedLimit?: number;
+  readonly refusedRemaining?: number;
 }
 
 const MIN_TTL_S = 600;
@@ -188,6 +191,10 @@ function verdictOf(spec: LimitSpec, c: BucketCheck): RateLimitVerdict {
     limit: bucket.capacity,
     remaining,
     resetMs,
+    ...(c.refused === 'output_tokens' && spec.output !== null && {
+      refusedLimit: spec.output.capacity,
+      refusedRemaining: c.outputLevel > 0 ? Math.floor(c.outputLevel) : 0,
+    }),
   };
 }
 

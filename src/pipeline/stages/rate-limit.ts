@@ -34,7 +34,7 @@ function judged(ctx: RequestContext, verdict: RateLimitVerdict): undefined | Rou
   const side = verdict.refused === 'input_tokens' ? 'input' : 'output';
   return new RouterError(
     'rate_limit_exceeded',
-    `Rate limit reached for ${ctx.model} on ${side} tokens per ${ctx.route?.resource.spec.rateLimit?.unit ?? 'unit'}: limit ${verdict.limit}, remaining ${verdict.remaining}. Please try again in ${verdict.retryAfterSeconds}s.`,
+    `Rate limit reached for ${ctx.model} on ${side} tokens per ${ctx.route?.resource.spec.rateLimit?.unit ?? 'unit'}: limit ${verdict.refusedLimit ?? verdict.limit}, remaining ${verdict.refusedRemaining ?? verdict.remaining}. Please try again in ${verdict.retryAfterSeconds}s.`,
   );
 }
 
