@@ -19,10 +19,20 @@ export class KeyFileWatcher {
   /** Resolves once the watch is in place. */
   static async start(file: string, debounceMs: number, onKeys: (keys: ApiKeySet) => void, onRejected: (issues: readonly ConfigIssue[]) => void): Promise<KeyFileWatcher> {
     const watcher = new KeyFileWatcher(file, debounceMs);
+    let hadKeys = false;
     await watcher.watched.watch(async () => {
       const loaded = await loadApiKeyFile(file);
-      if (loaded.ok) onKeys(loaded.config);
-      else onRejected(loaded.issues);
+      if (!loaded.ok) {
+        onRejected(loaded.issues);
+        return;
+      }
+      if (loaded.config.size === 0 && hadKeys) {
+        // Most likely rewritten in place (truncated, not yet written): every client would get 401 meanwhile.
+        onRejected([{ severity: 'error', file, path: '', message: 'the API key file has no keys any more (being rewritten?); the last good keys stay. Revoke keys by removing their entries' }]);
+        return;
+      }
+      hadKeys = loaded.config.size > 0;
+      onKeys(loaded.config);
     });
     return watcher;
   }

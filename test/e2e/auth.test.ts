@@ -134,6 +134,11 @@ describe('authentication through the router', () => {
     await writeFile(keysFile, '- user: nobody\n'); // neither key nor keyHash
     await waitFor(() => logLines.some((l) => l.includes('API key file rejected')), 10_000, 'the edit to be rejected');
     assert.equal((await post(`${router.url}/v1/chat/completions`, HELLO, { authorization: 'Bearer sk-frank-new' })).status, 200);
+    // Truncated in place (an editor or a script mid-rewrite): the last good keys stay, nobody is locked out.
+    logLines.length = 0;
+    await writeFile(keysFile, '');
+    await waitFor(() => logLines.some((l) => l.includes('has no keys any more')), 10_000, 'the emptied file to be rejected');
+    assert.equal((await post(`${router.url}/v1/chat/completions`, HELLO, { authorization: 'Bearer sk-frank-new' })).status, 200);
     await writeFile(keysFile, `- user: bob\n  keyHash: ${hashApiKey('sk-bob-secret')}\n`);
     await waitFor(async () => (await post(`${router.url}/v1/chat/completions`, HELLO, { authorization: 'Bearer sk-frank-new' })).status === 401, 10_000, 'the revoked key');
   });
