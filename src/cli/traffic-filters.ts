@@ -126,7 +126,8 @@ export class TrafficFilters {
     let next: Authentication | null = null;
     if (auth.config !== null) {
       const started = await startAuthentication(auth.config, { log: this.authLog() });
-      if (!started.ok) return { issues: [...issues, ...started.issues], commit: null };
+      // Its only failure is the key file's: named as the field of this file that points at it.
+      if (!started.ok) return { issues: [...issues, ...asKeyFileField(started.issues, file)], commit: null };
       next = started.config;
     }
     const config = auth.config;
@@ -182,11 +183,16 @@ export class TrafficFilters {
     const current = this.authenticator.current;
     if (config === null || config.apiKeysFile === null || current === null) return { ok: true, apply: () => undefined };
     const loaded = await loadApiKeyFile(config.apiKeysFile);
-    if (!loaded.ok) return { ok: false, issues: loaded.issues.map((i) => ({ ...i, message: `${i.message} (auth.apiKeysFile of ${file})` })) };
+    if (!loaded.ok) return { ok: false, issues: asKeyFileField(loaded.issues, file) };
     return { ok: true, apply: () => current.authenticator.setApiKeys(loaded.config) };
   }
 
   private authLog(): AuthLog {
     return { info: (message) => this.log.info(message), warn: (message) => this.log.warn(message) };
   }
+}
+
+/** The key file's own issues, each also naming the router configuration field that points at the file. */
+function asKeyFileField(issues: readonly ConfigIssue[], routerConfigFile: string): ConfigIssue[] {
+  return issues.map((issue) => ({ ...issue, message: `${issue.message} (auth.apiKeysFile of ${routerConfigFile})` }));
 }

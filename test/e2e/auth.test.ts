@@ -164,6 +164,12 @@ describe('authentication through the router', () => {
     const token = await signToken(key, { iss: 'https://new-issuer.test', aud: AUDIENCE, sub: 'dave' });
     const res = await post(`${router.url}/v1/chat/completions`, HELLO, { authorization: `Bearer ${token}` });
     assert.equal(res.status, 200);
+
+    // A changed auth section pointing at a key file that cannot be read: the error names the field that points at it.
+    logLines.length = 0;
+    await writeRouterConfig({ issuer: 'https://third-issuer.test', apiKeysFile: join(configDir, 'missing-keys.yaml') });
+    await waitFor(() => logLines.some((l) => l.includes('router configuration rejected')), 10_000, 'the reload to be rejected');
+    assert.ok(logLines.some((l) => l.includes('cannot read the API key file') && l.includes(`(auth.apiKeysFile of ${routerConfig})`)), logLines.join('\n'));
   });
 });
 
