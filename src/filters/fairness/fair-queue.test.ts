@@ -162,6 +162,28 @@ describe('fairness queue', () => {
     assert.deepEqual(fair.usageOf('a', MODEL), { tokens: 10, requests: 1 });
   });
 
+  it('queue-size gauges return to 0 when the mode changes while requests wait', async () => {
+    for (const next of ['off', 'session-boost'] as const) {
+      const { fair, registry } = queue({ maxConcurrent: 1 });
+      const { enqueue, tickets, settle } = recorder(fair);
+      const running = ticket(fair.admit({ model: MODEL, user: 'a', sessionKey: null }, never));
+      const waiting = [enqueue('b-1', 'b'), enqueue('c-1', 'c'), enqueue('d-1', 'd')];
+      assert.equal(await metric(registry, 'switchyard_fairness_queue_size'), 3);
+      fair.configure({ ...DEFAULT_FAIRNESS_CONFIG, mode: next, maxConcurrent: 1 });
+      running.release(null);
+      for (let i = 0; i < 3; i++) {
+        await settle();
+        for (const [name, t] of tickets) {
+          tickets.delete(name);
+          t.release(null);
+        }
+      }
+      await Promise.all(waiting);
+      assert.equal(await metric(registry, 'switchyard_fairness_queue_size'), 0, `after switching to ${next}`);
+      assert.equal(await metric(registry, 'switchyard_session_boost_queue_size'), 0, `after switching to ${next}`);
+    }
+  });
+
   it('close() answers every waiter', async () => {
     const { fair } = queue({ maxConcurrent: 1 });
     ticket(fair.admit({ model: MODEL, user: 'a', sessionKey: null }, never));

@@ -66,6 +66,8 @@ interface Waiter extends LineNode<Waiter> {
   readonly enqueuedAt: number;
   readonly boostedAt: number | null;
   readonly signal: AbortSignal;
+  /** The metric series it was counted in when queued: a mode switched meanwhile must not move the count. */
+  readonly series: QueueSeries | null;
   resolve: (result: AdmissionResult) => void;
   onAbort: () => void;
   timer: NodeJS.Timeout | null;
@@ -187,6 +189,7 @@ export class FairQueue {
     const boostedAt = this.config.mode === 'session-boost' && request.sessionKey !== null ? this.sessions.completedAt(request.sessionKey) : null;
     const waiter: Waiter = {
       request, queue, seq: this.seq++, enqueuedAt: performance.now(), boostedAt, signal, resolve,
+      series: this.series(queue),
       prev: null, next: null, line: null, timer: null,
       onAbort: () => this.leave(waiter, cancelled()),
     };
@@ -199,7 +202,7 @@ export class FairQueue {
       line.push(waiter);
     }
     queue.waiting++;
-    this.series(queue)?.size.inc();
+    waiter.series?.size.inc();
     signal.addEventListener('abort', waiter.onAbort, { once: true });
     const timeoutMs = this.config.mode === 'session-boost' ? this.config.sessionBoostTimeoutMs : this.config.queueTimeoutMs;
     if (timeoutMs > 0) {
@@ -215,7 +218,7 @@ export class FairQueue {
   private leave(waiter: Waiter, answer: RouterError): void {
     if (waiter.line === null) return;
     this.unlink(waiter);
-    this.series(waiter.queue)?.cancelled.inc();
+    waiter.series?.cancelled.inc();
     waiter.resolve(answer);
   }
 
@@ -227,7 +230,7 @@ export class FairQueue {
     queue.waiting--;
     if (waiter.timer !== null) clearTimeout(waiter.timer);
     waiter.signal.removeEventListener('abort', waiter.onAbort);
-    const series = this.series(queue);
+    const series = waiter.series;
     if (series !== null) {
       series.size.dec();
       series.duration.observe((performance.now() - waiter.enqueuedAt) / 1000);
