@@ -28,7 +28,7 @@ export class KeyFileWatcher {
       }
       if (loaded.config.size === 0 && hadKeys) {
         // Most likely rewritten in place (truncated, not yet written): every client would get 401 meanwhile.
-        onRejected([{ severity: 'error', file, path: '', message: 'the API key file has no keys any more (being rewritten?); the last good keys stay. Revoke keys by removing their entries' }]);
+        onRejected([emptiedKeyFile(file)]);
         return;
       }
       hadKeys = loaded.config.size > 0;
@@ -40,4 +40,9 @@ export class KeyFileWatcher {
   close(): Promise<void> {
     return this.watched.close();
   }
+}
+
+/** A key file that held keys and now reads empty is most likely being rewritten in place: every client would get 401. */
+export function emptiedKeyFile(file: string): ConfigIssue {
+  return { severity: 'error', file, path: '', message: 'the API key file has no keys any more (being rewritten?); the last good keys stay. Revoke keys by removing their entries' };
 }

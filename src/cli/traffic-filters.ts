@@ -15,7 +15,7 @@ import { formatIssue, type ConfigIssue } from '../resources/types.ts';
 import type { PreparedSections } from '../scheduling/config/scheduler-setup.ts';
 import type { RouterConfigSections } from '../scheduling/config/router-config.ts';
 import type { PodEndpoint } from '../snapshot/types.ts';
-import { KeyFileWatcher } from './key-file-watcher.ts';
+import { emptiedKeyFile, KeyFileWatcher } from './key-file-watcher.ts';
 
 const NOTHING_STRIPPED: readonly string[] = Object.freeze([]);
 
@@ -128,6 +128,10 @@ export class TrafficFilters {
       const started = await startAuthentication(auth.config, { log: this.authLog() });
       // Its only failure is the key file's: named as the field of this file that points at it.
       if (!started.ok) return { issues: [...issues, ...asKeyFileField(started.issues, file)], commit: null };
+      if (this.keyFileEmptied(auth.config.apiKeysFile, started.config.authenticator.apiKeyCount)) {
+        started.config.close();
+        return { issues: [...issues, ...asKeyFileField([emptiedKeyFile(auth.config.apiKeysFile ?? '')], file)], commit: null };
+      }
       next = started.config;
     }
     const config = auth.config;
@@ -184,7 +188,13 @@ export class TrafficFilters {
     if (config === null || config.apiKeysFile === null || current === null) return { ok: true, apply: () => undefined };
     const loaded = await loadApiKeyFile(config.apiKeysFile);
     if (!loaded.ok) return { ok: false, issues: asKeyFileField(loaded.issues, file) };
+    if (this.keyFileEmptied(config.apiKeysFile, loaded.config.size)) return { ok: false, issues: asKeyFileField([emptiedKeyFile(config.apiKeysFile)], file) };
     return { ok: true, apply: () => current.authenticator.setApiKeys(loaded.config) };
+  }
+
+  /** The key file in force held keys and now reads none: the same guard as the key-file watcher's. */
+  private keyFileEmptied(keyFile: string | null, keysRead: number): boolean {
+    return keyFile !== null && keysRead === 0 && keyFile === this.watchedKeyFile && (this.authenticator.current?.authenticator.apiKeyCount ?? 0) > 0;
   }
 
   private authLog(): AuthLog {

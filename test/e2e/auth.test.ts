@@ -139,6 +139,14 @@ describe('authentication through the router', () => {
     await writeFile(keysFile, '');
     await waitFor(() => logLines.some((l) => l.includes('has no keys any more')), 10_000, 'the emptied file to be rejected');
     assert.equal((await post(`${router.url}/v1/chat/completions`, HELLO, { authorization: 'Bearer sk-frank-new' })).status, 200);
+    // A router configuration reload meanwhile reads the same emptied file.
+    for (const auth of [{ jwksMinRefreshInterval: '0s' }, { jwksRefreshInterval: '10m' }]) { // an equal section, then a changed one
+      logLines.length = 0;
+      await writeRouterConfig(auth);
+      await waitFor(() => logLines.some((l) => l.includes('router configuration rejected')), 10_000, 'the reload to be rejected');
+      assert.ok(logLines.some((l) => l.includes('has no keys any more') && l.includes(`(auth.apiKeysFile of ${routerConfig})`)), logLines.join('\n'));
+      assert.equal((await post(`${router.url}/v1/chat/completions`, HELLO, { authorization: 'Bearer sk-frank-new' })).status, 200);
+    }
     await writeFile(keysFile, `- user: bob\n  keyHash: ${hashApiKey('sk-bob-secret')}\n`);
     await waitFor(async () => (await post(`${router.url}/v1/chat/completions`, HELLO, { authorization: 'Bearer sk-frank-new' })).status === 401, 10_000, 'the revoked key');
   });

@@ -37,6 +37,11 @@ export class RequestAuthenticator {
     this.apiKeys = keys;
   }
 
+  /** How many API keys are in force (0 when API keys are off). */
+  get apiKeyCount(): number {
+    return this.apiKeys?.size ?? 0;
+  }
+
   /** Synchronous unless a JWT's key must be fetched first; a promise settles at once when `signal` aborts. */
   authenticate(rawHeaders: readonly string[], signal: AbortSignal): AuthResult | Promise<AuthResult> {
     let authorization: string | null = null;
