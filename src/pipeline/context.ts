@@ -78,6 +78,8 @@ export class RequestContext implements ExchangeRequest {
   upstreamModel = '';
   // rate-limit, admit
   rateLimit: ModelLimit | null = null;
+  /** Input tokens the rate-limit stage took: put back if the request ends before it is dispatched. */
+  inputTokensTaken = 0;
   ticket: AdmissionTicket | null = null;
   /** The admit stage opened an SSE response to send heartbeats: answers continue it, never a second status line. */
   sseOpened = false;

@@ -2,8 +2,8 @@
 // answers synchronously on the fast path (undefined: go on; a RouterError: refuse) and returns a promise only when
 // it really waits; the loop then stops, and resumes when the promise settles, unless the client left meanwhile (the
 // request was dropped at once and is never dispatched). The response side runs in reverse when the request ends:
-// admission release, output-token accounting, then the access log and metrics (the scheduler's post-schedule hook
-// runs in the backend when an answer was served).
+// admission release, token accounting (output tokens charged, or input tokens refunded when never dispatched), then
+// the access log and metrics (the scheduler's post-schedule hook runs in the backend when an answer was served).
 import { RouterError, errorDialectOf, writeErrorResponse } from '../errors/router-error.ts';
 import { endRecord } from '../observability/request-record.ts';
 import type { ExchangeOutcome } from '../proxy/exchange.ts';
@@ -12,7 +12,7 @@ import { admit, releaseAdmission } from './stages/admit.ts';
 import { authenticate } from './stages/authenticate.ts';
 import { parse } from './stages/parse.ts';
 import { proxy } from './stages/proxy.ts';
-import { chargeOutputTokens, rateLimit } from './stages/rate-limit.ts';
+import { chargeOutputTokens, rateLimit, refundInputTokens } from './stages/rate-limit.ts';
 import { route } from './stages/route.ts';
 import { schedule } from './stages/schedule.ts';
 
@@ -73,7 +73,8 @@ export function finishRequest(ctx: RequestContext, status: number, error: Router
   // A queued stream's exchange failed before answering: it could not write a status line; end the stream with the error.
   if (ctx.sseOpened && error !== null && !ctx.res.writableEnded && !ctx.res.destroyed) ctx.res.end(error.toSseEvent(errorDialectOf(ctx.req.url)));
   releaseAdmission(ctx, outcome);
-  chargeOutputTokens(ctx, outcome);
+  if (outcome === null) refundInputTokens(ctx); // never dispatched
+  else chargeOutputTokens(ctx, outcome);
   ctx.deps.onRequestDone(endRecord(ctx.record, status, error, outcome));
 }
 

@@ -36,9 +36,9 @@ describe('fair queueing through the router', () => {
     await waitFor(async () => (await mockStats(mock)).received > before, 5000, 'the blocking request to reach the pod');
     return controller;
   };
-  const queueSize = async (): Promise<number> => {
+  const queueSize = async (model = 'm'): Promise<number> => {
     const text = (await get(`${router.url}/metrics`)).text;
-    const line = text.split('\n').find((l) => l.startsWith('switchyard_fairness_queue_size{') && l.includes('model="m"'));
+    const line = text.split('\n').find((l) => l.startsWith('switchyard_fairness_queue_size{') && l.includes(`model="${model}"`));
     return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
   };
 
@@ -117,6 +117,52 @@ describe('fair queueing through the router', () => {
     } finally {
       blocker.abort();
     }
+  });
+
+  it('a request that times out or is abandoned in the queue gets its input tokens back', async () => {
+    // Model "lm" on the same pod, 35 input tokens an hour; every request below is estimated at 10 (11-character content).
+    await writeYaml(env, 'limited.yaml', [modelServer('ms-limited', { app: 'm', model: 'm' }), simpleRoute('limited', 'lm', 'ms-limited') + '\n  rateLimit: {inputTokensPerUnit: 35, unit: hour}']);
+    await writeFile(routerConfig, 'fairness:\n  userHeader: X-User\n  queueTimeout: 300ms\n');
+    const limited = (content: string, signal?: AbortSignal) => request(`${router.url}/v1/chat/completions`, {
+      method: 'POST', headers: { 'content-type': 'application/json', 'x-user': 'u' }, body: JSON.stringify({ ...hello(content), model: 'lm' }), ...(signal && { signal }),
+    });
+    await waitFor(async () => {
+      const res = await limited('probe probe');
+      await res.body.dump();
+      return res.statusCode === 200 && res.headers['x-ratelimit-limit-tokens'] === '35';
+    }, 10_000, 'the limited route (one request spent: 25 left)');
+    await post(`${mock.url}/mock/faults`, { headerDelayMs: 600_000 });
+    const reached = (await mockStats(mock)).received;
+    const blockerDone = new AbortController();
+    const blocker = limited('block block', blockerDone.signal).then((res) => res.body.dump(), () => undefined);
+    await waitFor(async () => (await mockStats(mock)).received > reached, 5000, 'the blocker at the pod (15 left)');
+    try {
+      // Three requests time out in the queue and one is abandoned there: none reached a pod, none keeps its tokens
+      // (without the refund the second would already be refused on its budget).
+      for (let i = 0; i < 3; i++) {
+        const res = await limited(`queued 000${i}`);
+        const body = await res.body.json() as { error?: { code: string } };
+        assert.equal(res.statusCode, 503, JSON.stringify(body));
+        assert.equal(body.error?.code, 'queue_timeout', 'refused by the queue, not by the budget');
+      }
+      const leaving = new AbortController();
+      const left = limited('leaving lea', leaving.signal).then(() => 'answered', () => 'aborted');
+      await waitFor(async () => (await queueSize('lm')) === 1, 5000, 'the request to queue');
+      leaving.abort();
+      assert.equal(await left, 'aborted');
+      await waitFor(async () => (await queueSize('lm')) === 0, 5000, 'the queue to drop it');
+    } finally {
+      blockerDone.abort();
+      await blocker;
+    }
+    await post(`${mock.url}/mock/reset`, {});
+    const statuses: number[] = [];
+    for (const content of ['after after', 'again again']) {
+      const res = await limited(content);
+      await res.body.dump();
+      statuses.push(res.statusCode);
+    }
+    assert.deepEqual(statuses, [200, 429], 'the probe and the blocker were dispatched: their tokens stay spent');
   });
 
   it('both of Kthena\'s strategies enabled is a start-up error', async () => {

@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
 import { startRouterApp, type RouterApp } from '../../src/cli/router-app.ts';
 import { scrape, total } from '../support/metrics.ts';
+import { pdPod, pdServer } from '../support/pd-fixtures.ts';
 import { startRedis, type RedisServer } from '../support/redis.ts';
 import { createEnv, modelServer, podStub, post, startMock, startRouter, waitFor, writeYaml, type RawResponse, type TestEnv } from '../support/harness.ts';
 
@@ -73,6 +74,26 @@ describe('global token rate limits through Redis', () => {
       const retryAfter = Number(onOther.headers['retry-after']);
       assert.ok(retryAfter >= 1 && retryAfter <= 60, `Retry-After ${retryAfter}`);
       assert.equal((await chat(a)).status, 429);
+    } finally {
+      await env.cleanup();
+    }
+  });
+
+  it('a request refused after the check (no pod to serve it) gets its input tokens back in Redis', async () => {
+    await redis.flush();
+    const env = await createEnv();
+    try {
+      // A prefill/decode ModelServer with a prefill pod and no decode pod: every request is refused by the scheduler
+      // (no PD pair) after the rate-limit stage took its tokens.
+      await writeYaml(env, 'config.yaml', [pdServer('deepseek-r1-1-5b', 'http', { model: 'deepseek-r1' }), pdPod('p-0', 'deepseek-r1-1-5b', 'prefill', 'g1', 1), globalRoute(redis.address)]);
+      const a = await startRouter(env, {});
+      const statuses: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        const res = await chat(a);
+        statuses.push(`${res.status} ${(res.json() as { error: { code: string } }).error.code}`);
+        // The refund is sent as the answer goes out, on the connection the next check uses: Redis gets it first.
+      }
+      assert.deepEqual(statuses, Array(3).fill('503 no_pd_pair'), 'refused for want of a pod pair each time, never for the budget');
     } finally {
       await env.cleanup();
     }

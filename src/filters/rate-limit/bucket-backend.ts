@@ -31,6 +31,8 @@ export interface BucketBackend {
   check(spec: LimitSpec, cost: number): BucketCheck | Promise<BucketCheck>;
   /** Charge output tokens the engine reported (always, also beyond what is left). */
   charge(spec: LimitSpec, outputTokens: number): void | Promise<void>;
+  /** Put back input tokens a check took for a request that never reached a backend (up to the capacity). */
+  refund(spec: LimitSpec, inputTokens: number): void | Promise<void>;
 }
 
 export class LocalBackend implements BucketBackend {
@@ -55,6 +57,12 @@ export class LocalBackend implements BucketBackend {
     if (spec.output === null) return;
     const now = performance.now();
     this.bucket(spec.outputKey, spec.output, now).take(outputTokens, now);
+  }
+
+  refund(spec: LimitSpec, inputTokens: number): void {
+    if (spec.input === null) return;
+    const now = performance.now();
+    this.bucket(spec.inputKey, spec.input, now).giveBack(inputTokens, now);
   }
 
   /** Keeps the buckets of these keys (their level survives a reload; a changed limit applies to it), drops the rest. */

@@ -48,6 +48,20 @@ describe('local token buckets', () => {
     assert.ok(refused.outputLevel < -4.9);
   });
 
+  it('take back a refunded request: its input tokens return, never above the capacity', () => {
+    const backend = new LocalBackend();
+    const s = spec(30, null);
+    backend.check(s, 20);
+    assert.equal(backend.check(s, 20).refused, 'input_tokens');
+    backend.refund(s, 20);
+    const again = backend.check(s, 20);
+    assert.equal(again.refused, null, 'the refunded tokens are there again');
+    backend.refund(s, 20);
+    backend.refund(s, 1000);
+    assert.ok(backend.check(s, 0).inputLevel <= 30, 'capped at the capacity');
+    assert.equal(backend.check(s, 31).refused, null, 'a full bucket');
+  });
+
   it('keep levels across a reload that keeps the key, and forget dropped keys', () => {
     const backend = new LocalBackend();
     backend.check(spec(30, null), 30);

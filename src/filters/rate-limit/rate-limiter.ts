@@ -35,6 +35,8 @@ export interface RateLimitVerdict {
   /** The refusing bucket's size and what it holds (the headers may describe the other bucket). */
   readonly refusedLimit?: number;
   readonly refusedRemaining?: number;
+  /** Tokens the check took from the input bucket (0: none); refunded if the request never reaches a backend. */
+  readonly inputTaken: number;
 }
 
 const MIN_TTL_S = 600;
@@ -58,8 +60,15 @@ export class ModelLimit {
   /** Checks a request estimated at `inputTokens`; synchronous for local buckets. */
   check(inputTokens: number): RateLimitVerdict | Promise<RateLimitVerdict> {
     const checked = this.backend.check(this.spec, inputTokens);
-    if (!(checked instanceof Promise)) return verdictOf(this.spec, checked);
-    return checked.then((c) => verdictOf(this.spec, c), (err: unknown) => this.limiter.storeFailed(this.backend, err));
+    if (!(checked instanceof Promise)) return verdictOf(this.spec, checked, inputTokens);
+    return checked.then((c) => verdictOf(this.spec, c, inputTokens), (err: unknown) => this.limiter.storeFailed(this.backend, err));
+  }
+
+  /** Puts back the input tokens a check took, for a request that never reached a backend. */
+  refund(inputTokens: number): void {
+    if (this.spec.input === null || inputTokens <= 0) return;
+    const refunded = this.backend.refund(this.spec, inputTokens);
+    if (refunded instanceof Promise) refunded.catch((err: unknown) => this.limiter.storeFailed(this.backend, err));
   }
 
   /** Charges the output tokens the engine reported. */
@@ -165,8 +174,8 @@ export class RateLimiter {
   }
 }
 
-const OPEN_VERDICT: RateLimitVerdict = { refused: null, unavailable: false, retryAfterSeconds: 0, limit: -1, remaining: 0, resetMs: 0 };
-const CLOSED_VERDICT: RateLimitVerdict = { refused: null, unavailable: true, retryAfterSeconds: 1, limit: -1, remaining: 0, resetMs: 0 };
+const OPEN_VERDICT: RateLimitVerdict = { refused: null, unavailable: false, retryAfterSeconds: 0, limit: -1, remaining: 0, resetMs: 0, inputTaken: 0 };
+const CLOSED_VERDICT: RateLimitVerdict = { refused: null, unavailable: true, retryAfterSeconds: 1, limit: -1, remaining: 0, resetMs: 0, inputTaken: 0 };
 
 function limitSpec(key: string, rateLimit: RateLimit): LimitSpec {
   const unit = unitSeconds(rateLimit.unit);
@@ -179,7 +188,7 @@ function limitSpec(key: string, rateLimit: RateLimit): LimitSpec {
 }
 
 /** The headers report the input bucket when there is one (the budget a request spends up front), else the output one. */
-function verdictOf(spec: LimitSpec, c: BucketCheck): RateLimitVerdict {
+function verdictOf(spec: LimitSpec, c: BucketCheck, inputTokens: number): RateLimitVerdict {
   const bucket = spec.input ?? spec.output!;
   const level = spec.input !== null ? c.inputLevel : c.outputLevel;
   const remaining = level > 0 ? Math.floor(level) : 0;
@@ -191,6 +200,7 @@ function verdictOf(spec: LimitSpec, c: BucketCheck): RateLimitVerdict {
     limit: bucket.capacity,
     remaining,
     resetMs,
+    inputTaken: c.refused === null && spec.input !== null ? inputTokens : 0,
     ...(c.refused === 'output_tokens' && spec.output !== null && {
       refusedLimit: spec.output.capacity,
       refusedRemaining: c.outputLevel > 0 ? Math.floor(c.outputLevel) : 0,

@@ -8,7 +8,7 @@ import type { BucketBackend, BucketCheck, LimitSpec, LimitType } from './bucket-
 
 export { parseAddress };
 
-// KEYS: input bucket, output bucket. ARGV: mode (check|charge), input capacity, input tokens/ms, cost,
+// KEYS: input bucket, output bucket. ARGV: mode (check|charge|refund), input capacity, input tokens/ms, cost,
 // output capacity, output tokens/ms, ttl seconds. A capacity of 0 means no such bucket. Mirrors token-bucket.ts.
 const BUCKET_SCRIPT = `
 local t = redis.call('TIME')
@@ -32,6 +32,11 @@ if ARGV[1] == 'charge' then
   local out = level(KEYS[2], outCap, outPerMs) - cost
   store(KEYS[2], out)
   return {1, 0, 'nan', '0', tostring(out)}
+end
+if ARGV[1] == 'refund' then
+  local back = math.min(level(KEYS[1], inCap, inPerMs) + cost, inCap)
+  store(KEYS[1], back)
+  return {1, 0, tostring(back), '0', 'nan'}
 end
 local inLevel, outLevel = 'nan', 'nan'
 local inTokens, outTokens = 0, 0
@@ -107,6 +112,11 @@ export class RedisBackend implements BucketBackend {
   async charge(spec: LimitSpec, outputTokens: number): Promise<void> {
     if (spec.output === null) return;
     await this.client.switchyardBucket(...keys(spec), 'charge', ...specArgs(spec, outputTokens));
+  }
+
+  async refund(spec: LimitSpec, inputTokens: number): Promise<void> {
+    if (spec.input === null) return;
+    await this.client.switchyardBucket(...keys(spec), 'refund', ...specArgs(spec, inputTokens));
   }
 
   async close(): Promise<void> {

@@ -64,4 +64,11 @@ export class LocalBucket {
     this.tokens -= cost;
     return this.tokens;
   }
+
+  /** Puts back tokens taken for a request that was never served, up to the capacity. */
+  giveBack(tokens: number, now: number): void {
+    this.level(now);
+    const level = this.tokens + tokens;
+    this.tokens = level > this.spec.capacity ? this.spec.capacity : level;
+  }
 }

@@ -1,6 +1,7 @@
 // Stage 4, rate-limit: the route's token buckets for the requested model (ModelRoute spec.rateLimit). Input tokens
 // are Kthena's estimate of the prompt, taken before the request; output tokens are charged when the answer ends
-// (chargeOutputTokens), from the usage the engine reported. Every response on a limited route carries the
+// (chargeOutputTokens), from the usage the engine reported; a request that never reaches a backend (refused by the
+// fair queue or the scheduler, or its client left while it waited) gets its input tokens back. Every response on a limited route carries the
 // x-ratelimit-* headers; a refusal is 429 with Retry-After. Waits only for Redis (global limits).
 import type { ServerResponse } from 'node:http';
 import { RouterError } from '../../errors/router-error.ts';
@@ -22,6 +23,9 @@ export function rateLimit(ctx: RequestContext): StageResult {
 }
 
 function judged(ctx: RequestContext, verdict: RateLimitVerdict): undefined | RouterError {
+  ctx.inputTokensTaken = verdict.inputTaken;
+  // The client left while Redis answered: the request ended undispatched before the tokens were known.
+  if (ctx.ended) refundInputTokens(ctx);
   const res = ctx.res;
   if (verdict.limit >= 0 && !res.headersSent) setRateLimitHeaders(res, verdict);
   if (verdict.unavailable) {
@@ -43,6 +47,13 @@ function setRateLimitHeaders(res: ServerResponse, verdict: RateLimitVerdict): vo
   res.setHeader('x-ratelimit-limit-tokens', String(verdict.limit));
   res.setHeader('x-ratelimit-remaining-tokens', String(verdict.remaining));
   res.setHeader('x-ratelimit-reset-tokens', formatDuration(verdict.resetMs));
+}
+
+/** Response side of a request that never reached a backend: its input tokens go back to the bucket. */
+export function refundInputTokens(ctx: RequestContext): void {
+  if (ctx.rateLimit === null || ctx.inputTokensTaken === 0) return;
+  ctx.rateLimit.refund(ctx.inputTokensTaken);
+  ctx.inputTokensTaken = 0;
 }
 
 /**
