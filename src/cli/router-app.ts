@@ -349,6 +349,7 @@ async function createSource(options: RouterAppOptions, registry: Registry | unde
     onFieldsNotActedOn: (object, fields) => {
       log.info({ object, fields }, 'fields Switchyard does not act on, left as they are');
     },
+    onResync: (path, reason) => log.warn({ path }, reason),
     onStatusWriteError: (object, error) => log.warn({ object, err: error.message }, 'could not write the status; trying again (every 2 s, doubling up to 1 min) and with the next change'),
     onStatus: (status) => {
       connected.set(status.connected ? 1 : 0);

@@ -5,7 +5,7 @@
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
@@ -100,6 +100,36 @@ export class KubeCluster {
     await rm(join(this.dir, 'etcd'), { recursive: true, force: true }); // a failed attempt's member would keep its old URLs
     const [client, peer] = [await freePort(), await freePort()];
     this.etcdUrl = `http://127.0.0.1:${client}`;
+    this.etcdPeerPort = peer;
+    await this.runEtcd();
+  }
+
+  private etcdPeerPort = 0;
+
+  /** Stops the API server and etcd, copies etcd's data (a backup, as `etcdctl snapshot` would take), restarts both. */
+  async backupEtcd(): Promise<string> {
+    await this.apiServer?.stop();
+    await this.etcd?.stop();
+    const backup = join(this.dir, `etcd-backup-${Date.now()}`);
+    await cp(join(this.dir, 'etcd'), backup, { recursive: true });
+    await this.runEtcd();
+    await this.startApiServer();
+    return backup;
+  }
+
+  /** Stops the API server and etcd, puts a backup's data in place (an etcd restore: resourceVersions go back), restarts. */
+  async restoreEtcd(backup: string): Promise<void> {
+    await this.apiServer?.stop();
+    await this.etcd?.stop();
+    await rm(join(this.dir, 'etcd'), { recursive: true, force: true });
+    await cp(backup, join(this.dir, 'etcd'), { recursive: true });
+    await this.runEtcd();
+    await this.startApiServer();
+  }
+
+  /** etcd on the ports chosen, with the data in place. */
+  private async runEtcd(): Promise<void> {
+    const peer = this.etcdPeerPort;
     this.etcd = new Daemon(join(this.bin, 'etcd'), [
       '--name=default', `--data-dir=${join(this.dir, 'etcd')}`,
       `--listen-client-urls=${this.etcdUrl}`, `--advertise-client-urls=${this.etcdUrl}`,

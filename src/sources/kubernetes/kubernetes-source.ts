@@ -39,6 +39,8 @@ export interface KubernetesSourceOptions {
   readonly onFieldsNotActedOn?: (object: string, fields: readonly string[]) => void;
     /** Connection changes of the watches as a whole. */
   readonly onStatus?: (status: KubernetesSourceStatus) => void;
+  /** A collection is listed again because the API server's resourceVersion went back (etcd restored or wiped). */
+  readonly onResync?: (path: string, reason: string) => void;
   /** A status write-back failed (it is tried again with the next change). */
   readonly onStatusWriteError?: (object: string, error: Error) => void;
 }
@@ -126,12 +128,12 @@ export class KubernetesSource implements ConfigSource {
     for (const { kind, plural } of KINDS) {
       for (const namespace of this.namespaces) {
         const path = `/apis/${API_GROUP}/${VERSION}${namespace === undefined ? '' : `/namespaces/${namespace}`}/${plural}`;
-        const list = async (): Promise<ListResult> => {
+        const list = async (limit?: number): Promise<ListResult> => {
           const group = API_GROUP;
           const version = VERSION;
           const body = (namespace === undefined
-            ? await this.custom.listClusterCustomObject({ group, version, plural })
-            : await this.custom.listNamespacedCustomObject({ group, version, namespace, plural })) as { items?: KubeObject[]; metadata?: { resourceVersion?: string } };
+            ? await this.custom.listClusterCustomObject({ group, version, plural, limit })
+            : await this.custom.listNamespacedCustomObject({ group, version, namespace, plural, limit })) as { items?: KubeObject[]; metadata?: { resourceVersion?: string } };
           return { items: body.items ?? [], resourceVersion: body.metadata?.resourceVersion ?? '' };
         };
         this.crdWatches.push(this.collection(path, list, undefined, this.resourceHandlers(kind, namespace)));
@@ -166,13 +168,14 @@ export class KubernetesSource implements ConfigSource {
 
   private collection(
     path: string,
-    list: () => Promise<ListResult>,
+    list: (limit?: number) => Promise<ListResult>,
     labelSelector: string | undefined,
     handlers: CollectionHandlers,
   ): Collection {
+    const onResync = (reason: string): void => this.options.onResync?.(path, reason);
     const collection: Collection = {
       connected: false,
-      watch: new ListWatch(this.kc, { path, list, labelSelector, watchTimeoutSeconds: this.options.watchTimeoutSeconds }, {
+      watch: new ListWatch(this.kc, { path, list, labelSelector, watchTimeoutSeconds: this.options.watchTimeoutSeconds, onResync }, {
         replace: (items) => {
           handlers.replace(items);
           this.changed();
@@ -226,11 +229,11 @@ export class KubernetesSource implements ConfigSource {
    */
   private secretCollection(namespace: string | undefined): Collection {
     const path = namespace === undefined ? '/api/v1/secrets' : `/api/v1/namespaces/${namespace}/secrets`;
-    const list = async (): Promise<ListResult> => {
+    const list = async (limit?: number): Promise<ListResult> => {
       const labelSelector = CREDENTIAL_SELECTOR;
       const body = namespace === undefined
-        ? await this.core.listSecretForAllNamespaces({ labelSelector })
-        : await this.core.listNamespacedSecret({ namespace, labelSelector });
+        ? await this.core.listSecretForAllNamespaces({ labelSelector, limit })
+        : await this.core.listNamespacedSecret({ namespace, labelSelector, limit });
       return { items: body.items.map((secret) => secretDocumentOf(secret)), resourceVersion: body.metadata?.resourceVersion ?? '' };
     };
     const handlers = this.resourceHandlers('Secret', namespace);
@@ -244,10 +247,10 @@ export class KubernetesSource implements ConfigSource {
   private podCollections(labelSelector: string | undefined): Collection[] {
     return this.namespaces.map((namespace) => {
       const path = namespace === undefined ? '/api/v1/pods' : `/api/v1/namespaces/${namespace}/pods`;
-      const list = async (): Promise<ListResult> => {
+      const list = async (limit?: number): Promise<ListResult> => {
         const body = namespace === undefined
-          ? await this.core.listPodForAllNamespaces({ labelSelector })
-          : await this.core.listNamespacedPod({ namespace, labelSelector });
+          ? await this.core.listPodForAllNamespaces({ labelSelector, limit })
+          : await this.core.listNamespacedPod({ namespace, labelSelector, limit });
         return { items: body.items, resourceVersion: body.metadata?.resourceVersion ?? '' };
       };
       const inNamespace = (key: string): boolean => namespace === undefined || key.startsWith(`${namespace}/`);

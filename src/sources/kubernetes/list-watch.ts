@@ -1,7 +1,10 @@
 // One list/watch loop over one collection of the API server, as client-go's reflector does it: list, then watch
 // from the list's resourceVersion with bookmarks; after a watch ends, resume from the last resourceVersion seen
 // (an event's or a bookmark's); relist only on 410 Gone; back off (with jitter) on errors while the last known
-// objects stay in place. The caller sees every object change and whether the loop is connected.
+// objects stay in place. Unlike client-go, a resume first asks the collection's current resourceVersion (a list of
+// one item): when it is lower than the one to resume from, etcd was restored or wiped, and a watch from a version
+// the server has not reached yet would hang without an event until it got there; the loop relists instead. The
+// caller sees every object change and whether the loop is connected.
 import { Watch, type KubeConfig } from '@kubernetes/client-node';
 
 /** The fields of any Kubernetes object that the loop reads. */
@@ -26,12 +29,15 @@ export interface ListWatchHandlers {
 export interface ListWatchOptions {
   /** API path of the collection, e.g. /api/v1/pods or /apis/g/v/namespaces/ns/modelroutes. */
   readonly path: string;
-  readonly list: () => Promise<ListResult>;
+  /** The collection; with `limit`, at most that many items (the resourceVersion is the collection's all the same). */
+  readonly list: (limit?: number) => Promise<ListResult>;
   readonly labelSelector?: string;
   readonly initialBackoffMs?: number;
   readonly maxBackoffMs?: number;
   /** Server-side watch timeout; the loop resumes from the last resourceVersion right after. */
   readonly watchTimeoutSeconds?: number;
+  /** The loop relists because the server's resourceVersion went back (etcd restored or wiped). */
+  readonly onResync?: (reason: string) => void;
 }
 
 interface WatchEvent {
@@ -49,6 +55,8 @@ export class ListWatch {
   private wake: (() => void) | null = null;
   private backoffMs = 0;
   private loop: Promise<void> | null = null;
+  /** The resourceVersion to resume from came from a watch, not a list just made: check it before resuming. */
+  private resuming = false;
 
   constructor(kc: KubeConfig, options: ListWatchOptions, handlers: ListWatchHandlers) {
     this.kc = kc;
@@ -86,6 +94,7 @@ export class ListWatch {
   private async relist(): Promise<void> {
     const result = await this.options.list();
     this.resourceVersion = result.resourceVersion;
+    this.resuming = false;
     this.handlers.replace(result.items);
     this.handlers.status(true);
   }
@@ -94,6 +103,8 @@ export class ListWatch {
     while (!this.stopped) {
       try {
         if (this.resourceVersion === '') await this.relist();
+        else if (this.resuming && (await this.serverWentBack())) continue;
+        this.resuming = true;
         const gone = await this.watchOnce();
         if (gone) this.resourceVersion = '';
         this.backoffMs = 0;
@@ -109,6 +120,15 @@ export class ListWatch {
         await this.sleep(this.backoffMs * (0.8 + Math.random() * 0.4));
       }
     }
+  }
+
+  /** True (and the next turn relists) when the collection's resourceVersion is now lower than the one to resume from. */
+  private async serverWentBack(): Promise<boolean> {
+    const current = (await this.options.list(1)).resourceVersion;
+    if (!DECIMAL.test(current) || !DECIMAL.test(this.resourceVersion) || BigInt(current) >= BigInt(this.resourceVersion)) return false;
+    this.options.onResync?.(`the API server's resourceVersion ${current} is lower than ${this.resourceVersion}, the last one seen (etcd restored or wiped?): listing again`);
+    this.resourceVersion = '';
+    return true;
   }
 
   /** Resolves when the watch ends normally: true when the server said the resourceVersion is gone. */
@@ -180,6 +200,9 @@ export class ListWatch {
     await this.loop;
   }
 }
+
+/** resourceVersions are opaque to clients; the API server's (etcd revisions) are decimal and compared only then. */
+const DECIMAL = /^\d+$/;
 
 /** HTTP status of an error from client-node (ApiException.code) or its Watch (statusCode). */
 function statusOf(err: unknown): number | undefined {
