@@ -134,7 +134,7 @@ function installShutdown(app: RouterApp, drainTimeoutMs: number, graceMs: number
     app.shutdown(drainTimeoutMs).then(
       (clean) => {
         if (clean) logger.info('drained; exiting');
-        else logger.warn({ cutOff: app.server.activeRequests }, 'drain timeout reached; remaining requests were cut off');
+        else logger.warn({ cutOff: app.server.cutOffByDrain }, 'drain timeout reached; remaining requests were cut off');
         logger.flush(() => process.exit(0));
       },
       (err: unknown) => {

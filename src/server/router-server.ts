@@ -145,6 +145,13 @@ export class RouterServer {
     return this.openResponses;
   }
 
+  /** Requests still running when the drain timeout expired (and were cut off); 0 before that. */
+  get cutOffByDrain(): number {
+    return this.cutOff;
+  }
+
+  private cutOff = 0;
+
   /** Requests on /v1/* being handled now, streams included. */
   get activeApiRequests(): number {
     return this.activeApi;
@@ -342,6 +349,7 @@ export class RouterServer {
     ]);
     clearTimeout(timer);
     if (!finished) {
+      this.cutOff = this.openResponses;
       this.cutter.cut(this.guard.responsesInFlight());
       await Promise.race([this.whenIdle(), new Promise((resolve) => setTimeout(resolve, CUT_REPORT_MS).unref())]);
     }

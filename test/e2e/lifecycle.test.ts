@@ -167,7 +167,7 @@ describe('lifecycle (switchyard serve subprocess)', () => {
     const result = await stream.done;
     assert.equal(result.sawDone, false, 'the stream was cut');
     assert.ok(tokenEvents(result) < 200, `the stream was cut (${tokenEvents(result)} tokens)`);
-    assert.match(proc.stdout, /drain timeout reached/);
+    assert.match(proc.stdout, /"cutOff":1,.*"msg":"drain timeout reached; remaining requests were cut off"/);
     await waitFor(async () => (await mockStats(mock)).inFlight === 0, 3000, 'upstream request ended');
     assert.equal((await mockStats(mock)).cancelled, 1);
   });
