@@ -156,6 +156,11 @@ interface WatchedResponse extends ServerResponse {
   [CONTEXT]: RequestContext;
 }
 
+/** The context of a response whose client it watches (a stage waits, or the abort signal was asked for). */
+export function watchedContextOf(res: ServerResponse): RequestContext | undefined {
+  return (res as Partial<WatchedResponse>)[CONTEXT];
+}
+
 /** 'close' listener of a watched response (`this` is the response, as EventEmitter calls it). */
 function onResponseClose(this: WatchedResponse): void {
   this[CONTEXT].clientClosed();

@@ -285,6 +285,11 @@ function retryLater(exchange: Exchange): void {
   exchange.nextAttempt();
 }
 
+/** The request whose exchange writes `res`, once it started. */
+export function exchangedRequestOf(res: ServerResponse): ExchangeRequest | undefined {
+  return (res as Partial<ExchangedResponse>)[EXCHANGE]?.request;
+}
+
 /** 'close' listener of an exchanged response: the client went away, or the response ended. */
 function onResponseClose(this: ExchangedResponse): void {
   this[EXCHANGE].onClientClose();

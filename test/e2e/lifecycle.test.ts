@@ -5,6 +5,7 @@ import { after, describe, it } from 'node:test';
 import { request } from 'undici';
 import type { RouterApp } from '../../src/cli/router-app.ts';
 import type { MockEngineHandle } from '../../src/mock-engine/index.ts';
+import type { RequestRecord } from '../../src/observability/request-record.ts';
 import {
   createEnv, get, mockFault, mockStats, modelServer, podStub, post, simpleRoute, startMock, startRouter, waitFor, writeYaml, type TestEnv,
 } from '../support/harness.ts';
@@ -116,6 +117,27 @@ describe('lifecycle (in-process router)', () => {
     assert.ok(tokenEvents(result) < 200);
     await waitFor(async () => (await mockStats(mock)).inFlight === 0, 3000, 'upstream request ended');
     assert.equal((await mockStats(mock)).cancelled, 1);
+  });
+
+  it('shutdown with a drain timeout: a request still waiting for its pod gets the 503 draining that the access log records', async () => {
+    const { env, mock } = await echoEnv(0);
+    envs.push(env);
+    const records: RequestRecord[] = [];
+    const router = await startRouter(env, { onRequestDone: (record) => records.push(record) });
+    await mockFault(mock, { headerDelayMs: 10_000 });
+    const pending = post(`${router.url}/v1/completions`, { model: 'echo', prompt: 'hello' }, { 'x-request-id': 'waiting-1' });
+    await waitFor(async () => (await mockStats(mock)).inFlight === 1, 3000, 'the request reaching the mock');
+    env.router = null;
+    assert.equal(await router.shutdown(200), false);
+    const answer = await pending;
+    assert.equal(answer.status, 503, 'an answer, not a closed connection');
+    assert.equal(answer.headers['retry-after'], '1');
+    assert.equal(answer.headers['x-request-id'], 'waiting-1');
+    assert.equal((answer.json() as { error: { code: string } }).error.code, 'draining');
+    const record = records.find((r) => r.requestId === 'waiting-1');
+    assert.equal(record?.status, 503);
+    assert.equal(record?.error?.code, 'draining');
+    await waitFor(async () => (await mockStats(mock)).inFlight === 0, 3000, 'upstream request cancelled');
   });
 });
 
