@@ -4,12 +4,15 @@
 // the ones the engine will compute KV for. Bounded: a timeout per call, a cap on calls in flight (beyond it a
 // request is not tokenized and the plugin has no opinion), and completion prompts cut to what can matter.
 import { Agent, request } from 'undici';
+import { tlsConnect } from '../util/tls-trust.ts';
 import type { PromptInput } from './prompt-input.ts';
 
 export interface EngineTokenizerOptions {
   readonly timeoutMs: number;
   /** Calls in flight at once, over every pod. */
   readonly maxInFlight: number;
+  /** CA certificates trusted for https pods (--upstream-ca), besides Node's; absent: Node's only. */
+  readonly ca?: string;
 }
 
 /** How long an engine that does not serve /tokenize is left alone. */
@@ -19,13 +22,15 @@ export type TokenizeResult = { readonly ok: true; readonly ids: readonly number[
 
 export class EngineTokenizer {
   readonly #options: EngineTokenizerOptions;
-  readonly #agent = new Agent({ connections: 16, keepAliveTimeout: 30_000 });
+  readonly #agent: Agent;
   #inFlight = 0;
   /** Engines that answered /tokenize with 404, 405 or 501, until when they are not asked again. */
   readonly #unsupported = new Map<string, number>();
 
   constructor(options: EngineTokenizerOptions) {
     this.#options = options;
+    // Pods with workloadPort.protocol https tokenize over TLS, trusting what their proxying does.
+    this.#agent = new Agent({ connections: 16, keepAliveTimeout: 30_000, connect: tlsConnect(options.ca) });
   }
 
   /** `baseUrl`: the engine's (or a tokenizer service's) http://host:port. */
