@@ -22,6 +22,8 @@ class LoadedTokenizer {
   tokenizer: LocalTokenizer | null = null;
   error: string | null = null;
   #worker: Worker | null = null;
+  /** No longer used (its plugin was replaced): the worker ends once it has answered what it was asked. */
+  #retired = false;
   #nextId = 0;
   readonly #waiting = new Map<number, (answer: Answer) => void>();
 
@@ -39,6 +41,7 @@ class LoadedTokenizer {
 
   /** Tokenizes on the worker thread; null when it failed. */
   inWorker(input: Exclude<PromptInput, { kind: 'ids' }>, engine: ChatEngine): Promise<readonly number[] | null> {
+    if (this.#retired) return Promise.resolve(null);
     const worker = (this.#worker ??= this.#startWorker());
     const id = this.#nextId++;
     return new Promise((resolve) => {
@@ -55,7 +58,9 @@ class LoadedTokenizer {
     worker.on('message', (answer: Answer) => {
       this.#waiting.get(answer.id)?.(answer);
       this.#waiting.delete(answer.id);
-      if (this.#waiting.size === 0) worker.unref();
+      if (this.#waiting.size > 0) return;
+      worker.unref();
+      if (this.#retired) void worker.terminate();
     });
     worker.on('error', () => this.#failAll());
     worker.on('exit', () => {
@@ -72,6 +77,16 @@ class LoadedTokenizer {
 
   async close(): Promise<void> {
     await this.#worker?.terminate();
+  }
+
+  get hasWorker(): boolean {
+    return this.#worker !== null;
+  }
+
+  /** Ends the worker thread (and the tokenizer it holds) now, or once the prompts it is tokenizing are done. */
+  retire(): void {
+    this.#retired = true;
+    if (this.#worker !== null && this.#waiting.size === 0) void this.#worker.terminate();
   }
 }
 
@@ -99,6 +114,11 @@ export class LocalTokenizers {
     return this.#byServer.size + this.#byModel.size;
   }
 
+  /** Worker threads running (one per tokenizer that was given a long prompt). */
+  get workerThreads(): number {
+    return new Set([...this.#byServer.values(), ...this.#byModel.values()].filter((t) => t.hasWorker)).size;
+  }
+
   /**
    * The prompt's ids: at once (small prompts), as a promise (worker thread), or null when no loaded tokenizer applies
    * or it cannot tokenize this input (then the engine tokenizes).
@@ -119,6 +139,11 @@ export class LocalTokenizers {
 
   async close(): Promise<void> {
     await Promise.all([...this.#byServer.values(), ...this.#byModel.values()].map((t) => t.close()));
+  }
+
+  /** No longer used: worker threads end once idle (each holds a whole tokenizer). */
+  retire(): void {
+    for (const loaded of [...this.#byServer.values(), ...this.#byModel.values()]) loaded.retire();
   }
 }
 

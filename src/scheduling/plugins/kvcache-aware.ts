@@ -113,6 +113,10 @@ export class KvCacheAwarePlugin implements SchedulerPlugin {
     this.#redis = index === null ? null : new KthenaRedisMatcher(index, { blockSize: options.blockSizeToHash, maxBlocks: options.maxBlocksToMatch, timeoutMs }, this.#observer);
   }
 
+  retire(): void {
+    this.#local?.retire();
+  }
+
   /** The pod is scored from Kthena's Redis index rather than its own KV events. */
   #viaRedis(pod: PodEndpoint): boolean {
     if (this.#redis === null || !this.#redis.index.active) return false;
