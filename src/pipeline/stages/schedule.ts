@@ -13,7 +13,7 @@ export function schedule(ctx: RequestContext): StageResult {
   const server = ctx.server;
   if (server === null) return undefined; // an ExternalModelProvider: nothing to schedule
   const request: ScheduleRequest = {
-    model: ctx.model, upstreamModel: ctx.upstreamModel, isLora: ctx.isLora, server, rawHeaders: ctx.req.rawHeaders, body: ctx.parsed!, client: ctx,
+    model: ctx.model, upstreamModel: ctx.upstreamModel, isLora: ctx.isLora, server, rawHeaders: ctx.req.rawHeaders, path: ctx.pathOnly, body: ctx.parsed!, client: ctx,
   };
   ctx.scheduleRequest = request;
   const preparing = ctx.deps.picker.prepare?.(request, server.pods) ?? null;
