@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type OpenAI from 'openai';
-import { client, createEnv, mockStats, simpleRoute, startRouter, writeYaml, type TestEnv } from '../support/harness.ts';
+import { client, createEnv, get, mockStats, simpleRoute, startRouter, writeYaml, type TestEnv } from '../support/harness.ts';
 import { CONNECTORS, pdPods, pdServer, startPdMocks, type Connector, type PdPairMocks } from '../support/pd-fixtures.ts';
 
 const MODEL = 'org/pd-model';
@@ -147,4 +147,23 @@ describe('PD disaggregation: every connector end to end', () => {
       });
     });
   }
+
+  // The Responses API's limit is max_output_tokens: a prefill sent only max_tokens: 1 generated the whole answer
+  // before the decode could start.
+  it('has the prefill of a Responses request compute one token (max_output_tokens: 1), not the whole answer', async () => {
+    const generated = async (mock: PdPairMocks['prefill']): Promise<number> =>
+      Number(/^vllm:generation_tokens_total\{[^}]*\} (\S+)$/m.exec((await get(`${mock.url}/metrics`)).text)?.[1]);
+    const pairs = mocks.get('http')!;
+    const before = await Promise.all(pairs.map((pair) => generated(pair.prefill)));
+    const { data: stream, response } = await openai.responses.create({ model: 'pd-http', input: prompt(), stream: true }).withResponse();
+    let text = '';
+    for await (const event of stream) if (event.type === 'response.output_text.delta') text += event.delta;
+    assert.equal(text, ANSWER);
+    const pair = pairs.find((p) => p.decode.instanceName === response.headers.get('x-mock-instance'))!;
+    const prefill = (await mockStats(pair.prefill)).lastRequest!.body as PdBody & { max_output_tokens?: number };
+    assert.equal(prefill.max_output_tokens, 1);
+    assert.equal(prefill.stream, undefined);
+    const after = await Promise.all(pairs.map((p) => generated(p.prefill)));
+    assert.equal(after.reduce((a, b) => a + b, 0) - before.reduce((a, b) => a + b, 0), 1, 'the prefill generated one token');
+  });
 });
