@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type OpenAI from 'openai';
-import { client, createEnv, get, mockStats, simpleRoute, startRouter, writeYaml, type TestEnv } from '../support/harness.ts';
+import { client, createEnv, get, mockStats, post, simpleRoute, startRouter, writeYaml, type TestEnv } from '../support/harness.ts';
 import { CONNECTORS, pdPods, pdServer, startPdMocks, type Connector, type PdPairMocks } from '../support/pd-fixtures.ts';
 
 const MODEL = 'org/pd-model';
@@ -17,6 +17,7 @@ interface PdBody {
   stream_options?: unknown;
   max_tokens?: number;
   max_completion_tokens?: number;
+  min_tokens?: number;
   kv_transfer_params?: Record<string, unknown>;
   bootstrap_room?: number;
   bootstrap_host?: string;
@@ -26,6 +27,7 @@ interface PdBody {
 describe('PD disaggregation: every connector end to end', () => {
   let env: TestEnv;
   let openai: OpenAI;
+  let routerUrl: string;
   const mocks = new Map<Connector, PdPairMocks[]>();
   let prompts = 0;
   // A new prompt each time: the default scheduler's prefix-cache plugin would keep a repeated prompt on one pair.
@@ -40,7 +42,9 @@ describe('PD disaggregation: every connector end to end', () => {
       docs.push(pdServer(`pd-${connector}`, connector, { model: MODEL }), ...pdPods(`pd-${connector}`, pairs), simpleRoute(`pd-${connector}`, `pd-${connector}`, `pd-${connector}`));
     }
     await writeYaml(env, 'pd.yaml', docs);
-    openai = client(await startRouter(env));
+    const router = await startRouter(env);
+    routerUrl = router.url;
+    openai = client(router);
   });
   after(() => env.cleanup());
 
@@ -125,6 +129,14 @@ describe('PD disaggregation: every connector end to end', () => {
         }
         assert.equal(text, ANSWER);
         assert.ok(usage !== null && usage.completion_tokens === 6);
+      });
+
+      it('serves a request with min_tokens, which only the decode gets (the engine refuses it above the prefill\'s one token)', async () => {
+        const res = await post(`${routerUrl}/v1/completions`, { model, prompt: prompt(), max_tokens: 7, min_tokens: 3 });
+        assert.equal(res.status, 200, res.text);
+        const bodies = await lastBodies(connector, String(res.headers['x-mock-pd-decode']));
+        assert.equal(bodies.prefill.min_tokens, undefined);
+        assert.equal(bodies.decode.min_tokens, 3);
       });
 
       it('keeps every pair within one group and uses both groups', async () => {

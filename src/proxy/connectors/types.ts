@@ -46,7 +46,7 @@ export class PdProtocolError extends Error {}
  * The prefill request: the client's request computing one token and no stream. `stream` and `stream_options` go,
  * `max_tokens` becomes 1, and `max_completion_tokens` too when the client sent it; on the Responses API, whose
  * limit is `max_output_tokens` (an engine ignores `max_tokens` there and would generate the whole answer),
- * `max_output_tokens` becomes 1.
+ * `max_output_tokens` becomes 1. `min_tokens` goes.
  */
 export function prefillBody(request: PairRequest, extra: readonly BodyEdit[] = []): Buffer {
   const edits: BodyEdit[] = [
@@ -56,6 +56,8 @@ export function prefillBody(request: PairRequest, extra: readonly BodyEdit[] = [
     request.path === RESPONSES_PATH ? { key: 'max_output_tokens', value: 1 } : { key: 'max_tokens', value: 1 },
   ];
   if (Object.hasOwn(request.parsed, 'max_completion_tokens')) edits.push({ key: 'max_completion_tokens', value: 1 });
+  // A lower bound above the one token is refused by the engine (400): it applies to the decode only.
+  if (Object.hasOwn(request.parsed, 'min_tokens')) edits.push({ key: 'min_tokens', remove: true });
   edits.push(...extra);
   return editTopLevel(request.clientBody, edits);
 }
