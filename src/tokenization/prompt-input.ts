@@ -1,15 +1,18 @@
 // What a request asks an engine to tokenize, read from its body the way the engine reads it: a completion's
-// `prompt` (its first prompt when it is a batch; token ids are taken as they are) or a chat's `messages`.
+// `prompt` (its first prompt when it is a batch; token ids are taken as they are) or a chat's `messages` (on the
+// Messages API after its top-level `system`, which the engine renders as the first, system message).
 
 export type PromptInput =
   | { readonly kind: 'text'; readonly text: string; readonly truncated: boolean }
   | { readonly kind: 'ids'; readonly ids: readonly number[] }
   | { readonly kind: 'chat'; readonly messages: readonly unknown[] };
 
+const MESSAGES_PATH = '/v1/messages';
+
 /** null when the body has nothing to tokenize. `maxChars` bounds the text of a completion prompt. */
-export function promptInput(body: unknown, maxChars: number): PromptInput | null {
+export function promptInput(body: unknown, maxChars: number, path = ''): PromptInput | null {
   if (typeof body !== 'object' || body === null) return null;
-  const { prompt, messages } = body as { prompt?: unknown; messages?: unknown };
+  const { prompt, messages, system } = body as { prompt?: unknown; messages?: unknown; system?: unknown };
   let first: unknown = prompt;
   if (Array.isArray(prompt) && prompt.length > 0 && (typeof prompt[0] === 'string' || Array.isArray(prompt[0]))) first = prompt[0];
   if (typeof first === 'string') {
@@ -17,6 +20,9 @@ export function promptInput(body: unknown, maxChars: number): PromptInput | null
     return first.length > maxChars ? { kind: 'text', text: first.slice(0, maxChars), truncated: true } : { kind: 'text', text: first, truncated: false };
   }
   if (Array.isArray(first) && first.length > 0 && first.every((id) => typeof id === 'number' && Number.isInteger(id))) return { kind: 'ids', ids: first as number[] };
-  if (Array.isArray(messages) && messages.length > 0) return { kind: 'chat', messages };
+  if (Array.isArray(messages) && messages.length > 0) {
+    if (path === MESSAGES_PATH && (typeof system === 'string' || Array.isArray(system)) && system.length > 0) return { kind: 'chat', messages: [{ role: 'system', content: system }, ...(messages as unknown[])] };
+    return { kind: 'chat', messages };
+  }
   return null;
 }

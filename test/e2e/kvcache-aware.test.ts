@@ -129,6 +129,24 @@ describe('kvcache-aware routing from the engines\' KV events', () => {
     }
   });
 
+  it('matches a Messages request by its system prompt, which the engine renders first', async () => {
+    // Before, the router tokenized the messages without `system`: the engine's blocks begin with it, so no pod matched.
+    const body = { model: BASE, max_tokens: 2, system: words('anthropic-system', 80), messages: [{ role: 'user', content: words('ask', 10) }] };
+    const first = await post(`${router.url}/v1/messages`, body);
+    assert.equal(first.status, 200, first.text);
+    const pod = `default/pod-${String(first.headers['x-mock-instance']).slice(3)}`;
+    const matchedOn = async (): Promise<number> => {
+      const res = await post(`${router.debugUrl}/debug/explain`, { path: '/v1/messages', body });
+      const found = (res.json() as Explained).scheduling.candidates.find((c) => c.pod === pod);
+      return found?.scores['kvcache-aware']?.detail?.matchedBlocks ?? 0;
+    };
+    await waitFor(async () => (await matchedOn()) >= 5, 5000, 'the system prompt matched on the pod that served it');
+    for (let turn = 0; turn < 3; turn++) {
+      const next = await post(`${router.url}/v1/messages`, { ...body, messages: [{ role: 'user', content: words(`other${turn}q`, 10) }] });
+      assert.equal(`default/pod-${String(next.headers['x-mock-instance']).slice(3)}`, pod, `question ${turn} went where the system prompt is`);
+    }
+  });
+
   it('exports the match ratio, tokenization time, KV events and index sizes', async () => {
     const text = (await get(`${router.metricsUrl}/metrics`)).text;
     const value = (pattern: RegExp): number => Number(pattern.exec(text)?.[1] ?? NaN);

@@ -147,7 +147,7 @@ export class KvCacheAwarePlugin implements SchedulerPlugin {
       if (this.#random() * ++withIndex < 1) pod = candidate;
     }
     if (pod === null) return null;
-    const input = promptInput(body, this.#maxChars());
+    const input = promptInput(body, this.#maxChars(), request.path);
     if (input === null) return null;
     const entry: Tokens = { ids: null, reason: null, redis: null, pending: null };
     this.#tokens.set(body, entry);
