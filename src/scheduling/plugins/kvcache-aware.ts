@@ -93,6 +93,7 @@ export class KvCacheAwarePlugin implements SchedulerPlugin {
   readonly #blocks: KvBlockSource | null;
   readonly #tokenizer: EngineTokenizer | null;
   readonly #random: () => number;
+  readonly #podStates: PluginEnv['podStates'];
   readonly #observer: PluginEnv['observer'];
   readonly #local: LocalTokenizers | null;
   readonly #redis: KthenaRedisMatcher | null;
@@ -104,6 +105,7 @@ export class KvCacheAwarePlugin implements SchedulerPlugin {
     this.#blocks = env.kvBlocks ?? null;
     this.#tokenizer = env.engineTokenizer ?? null;
     this.#random = env.random;
+    this.#podStates = env.podStates;
     this.#observer = env.observer ?? null;
     const settings = options.tokenizers ?? [];
     this.#local = settings.length === 0 ? null : new LocalTokenizers(settings, options.inlineTokenizeMaxChars, this.#maxChars(), (message) => env.log?.(message));
@@ -135,6 +137,7 @@ export class KvCacheAwarePlugin implements SchedulerPlugin {
     let redisUsable: boolean | null = null;
     let pod: PodEndpoint | null = null;
     let withIndex = 0;
+    let healthyPod = false;
     let viaRedis = false;
     for (const candidate of candidates) {
       if (this.#viaRedis(candidate)) {
@@ -143,7 +146,14 @@ export class KvCacheAwarePlugin implements SchedulerPlugin {
       } else if (this.options.indexSource === 'redis' || this.#blocks === null || this.#blocks.trustedIndex(candidate.origin, now) === null) {
         continue;
       }
-      // Tokenize on a random pod among those with an index (engines serve /tokenize).
+      // Tokenize on a random pod among those with an index (engines serve /tokenize), a healthy one when there is
+      // one: a pod failing its health checks may hold the request for the whole tokenize timeout.
+      const healthy = this.#podStates.peek(candidate.origin)?.isHealthy(now) ?? true;
+      if (healthyPod && !healthy) continue;
+      if (healthy && !healthyPod) {
+        healthyPod = true;
+        withIndex = 0;
+      }
       if (this.#random() * ++withIndex < 1) pod = candidate;
     }
     if (pod === null) return null;
