@@ -19,6 +19,9 @@ describe('EngineTokenizer: the engine\'s POST /tokenize, bounded', () => {
         const route = req.url ?? '';
         calls.set(route, (calls.get(route) ?? 0) + 1);
         if (route.startsWith('/missing')) return void res.writeHead(404).end('{"detail":"Not Found"}');
+        if (route.startsWith('/adapters') && text.includes('"unloaded"')) {
+          return void res.writeHead(404, { 'content-type': 'application/json' }).end('{"object":"error","message":"The model `unloaded` does not exist.","type":"NotFoundError","param":null,"code":404}');
+        }
         if (route.startsWith('/slow')) return; // never answers
         const body = JSON.parse(text) as Record<string, unknown>;
         seen.push(body);
@@ -67,6 +70,14 @@ describe('EngineTokenizer: the engine\'s POST /tokenize, bounded', () => {
     const again = await tokenizer.tokenize(`${base}/missing`, 'm', input, 'vllm');
     assert.equal(again.ok, false);
     assert.equal(calls.get('/missing/tokenize'), 1, 'not asked a second time');
+    await tokenizer.close();
+  });
+
+  it('keeps asking an engine that answered 404 about the model (an adapter it has not loaded), not about the path', async () => {
+    const tokenizer = new EngineTokenizer({ timeoutMs: 2000, maxInFlight: 4 });
+    const input = promptInput({ prompt: 'x' }, 100)!;
+    assert.deepEqual(await tokenizer.tokenize(`${base}/adapters`, 'unloaded', input, 'vllm'), { ok: false, reason: 'POST /tokenize answered 404' });
+    assert.deepEqual(await tokenizer.tokenize(`${base}/adapters`, 'm', input, 'vllm'), { ok: true, ids: [1, 2, 3] }, 'the base model is tokenized there');
     await tokenizer.close();
   });
 

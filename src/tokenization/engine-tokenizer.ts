@@ -59,7 +59,7 @@ export class EngineTokenizer {
         signal: timeout,
       });
       const text = await response.body.text();
-      if (response.statusCode === 404 || response.statusCode === 405 || response.statusCode === 501) {
+      if ((response.statusCode === 404 && !isEngineError(text)) || response.statusCode === 405 || response.statusCode === 501) {
         if (this.#unsupported.size < 10_000) this.#unsupported.set(baseUrl, Date.now() + UNSUPPORTED_RETRY_MS);
       }
       if (response.statusCode !== 200) return { ok: false, reason: `POST /tokenize answered ${response.statusCode}` };
@@ -75,5 +75,21 @@ export class EngineTokenizer {
 
   close(): Promise<void> {
     return this.#agent.close();
+  }
+}
+
+/**
+ * A 404 that is the engine's own error about the request (vLLM's and SGLang's error object, e.g. "The model `x`
+ * does not exist." for a LoRA adapter that pod has not loaded): the endpoint exists. A missing route answers
+ * otherwise (the web framework's `{"detail":"Not Found"}`).
+ */
+function isEngineError(text: string): boolean {
+  try {
+    const body: unknown = JSON.parse(text);
+    if (typeof body !== 'object' || body === null) return false;
+    const { object, error } = body as { object?: unknown; error?: unknown };
+    return object === 'error' || (typeof error === 'object' && error !== null);
+  } catch {
+    return false;
   }
 }

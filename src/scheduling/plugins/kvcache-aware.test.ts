@@ -60,6 +60,18 @@ describe('kvcache-aware: where the prompt is tokenized', () => {
     assert.deepEqual([...out], [0, 0], 'tokenized: both pods scored (their indexes hold nothing)');
   });
 
+  it('for a LoRA request, on a pod whose engine lists the adapter (another answers 404 for it)', async () => {
+    const index = new PodBlockIndex();
+    const kvBlocks: KvBlockSource = { trustedIndex: () => index, subscribed: () => true };
+    const env = { ...makeEnv([0.99]), kvBlocks, engineTokenizer: tokenizer };
+    env.engines.modelLists.set(hung.pod.origin, new Set(['m']));
+    env.engines.modelLists.set(ok.pod.origin, new Set(['m', 'adapter']));
+    const plugin = kvCacheAwarePlugin.create(kvCacheAwarePlugin.args.parse({}), env);
+    const [hungBefore, okBefore] = [hung.calls(), ok.calls()];
+    await plugin.prepare!(makeRequest({ model: 'adapter', upstreamModel: 'adapter', isLora: true, body: { model: 'adapter', prompt: 'a LoRA prompt' } }), [hung.pod, ok.pod]);
+    assert.deepEqual([hung.calls() - hungBefore, ok.calls() - okBefore], [0, 1]);
+  });
+
   it('on an unhealthy pod when no healthy one has an index', async () => {
     const index = new PodBlockIndex();
     const kvBlocks: KvBlockSource = { trustedIndex: (origin) => (origin === ok.pod.origin ? index : null), subscribed: () => true };

@@ -94,6 +94,7 @@ export class KvCacheAwarePlugin implements SchedulerPlugin {
   readonly #tokenizer: EngineTokenizer | null;
   readonly #random: () => number;
   readonly #podStates: PluginEnv['podStates'];
+  readonly #engines: PluginEnv['engines'];
   readonly #observer: PluginEnv['observer'];
   readonly #local: LocalTokenizers | null;
   readonly #redis: KthenaRedisMatcher | null;
@@ -106,6 +107,7 @@ export class KvCacheAwarePlugin implements SchedulerPlugin {
     this.#tokenizer = env.engineTokenizer ?? null;
     this.#random = env.random;
     this.#podStates = env.podStates;
+    this.#engines = env.engines;
     this.#observer = env.observer ?? null;
     const settings = options.tokenizers ?? [];
     this.#local = settings.length === 0 ? null : new LocalTokenizers(settings, options.inlineTokenizeMaxChars, this.#maxChars(), (message) => env.log?.(message));
@@ -137,8 +139,10 @@ export class KvCacheAwarePlugin implements SchedulerPlugin {
     let redisUsable: boolean | null = null;
     let pod: PodEndpoint | null = null;
     let withIndex = 0;
-    let healthyPod = false;
+    let bestRank = -1;
     let viaRedis = false;
+    // The model the engine is asked to tokenize for: a LoRA request's adapter, which not every pod may have loaded.
+    const model = request.isLora ? request.model : request.upstreamModel;
     for (const candidate of candidates) {
       if (this.#viaRedis(candidate)) {
         if (!(redisUsable ??= redis!.usable(request.model))) continue;
@@ -147,11 +151,14 @@ export class KvCacheAwarePlugin implements SchedulerPlugin {
         continue;
       }
       // Tokenize on a random pod among those with an index (engines serve /tokenize), a healthy one when there is
-      // one: a pod failing its health checks may hold the request for the whole tokenize timeout.
+      // one (a pod failing its health checks may hold the request for the whole tokenize timeout), and among those
+      // one whose engine lists the model (another answers 404 for an adapter it has not loaded).
       const healthy = this.#podStates.peek(candidate.origin)?.isHealthy(now) ?? true;
-      if (healthyPod && !healthy) continue;
-      if (healthy && !healthyPod) {
-        healthyPod = true;
+      const serves = this.#engines.models(candidate.origin, now)?.has(model) ?? true;
+      const rank = (healthy ? 2 : 0) + (serves ? 1 : 0);
+      if (rank < bestRank) continue;
+      if (rank > bestRank) {
+        bestRank = rank;
         withIndex = 0;
       }
       if (this.#random() * ++withIndex < 1) pod = candidate;
@@ -191,7 +198,6 @@ export class KvCacheAwarePlugin implements SchedulerPlugin {
     }
     const tokenizer = this.#tokenizer;
     if (local === null && tokenizer === null) return null;
-    const model = request.isLora ? request.model : request.upstreamModel;
     const service = this.options.tokenizerService;
     const enginePort = engine === 'sglang' ? this.options.sglangTokenizerPort : this.options.vllmTokenizerPort;
     const engineUrl = enginePort === null || enginePort === undefined ? pod.origin : pod.origin.replace(/:\d+$/, `:${enginePort}`);
