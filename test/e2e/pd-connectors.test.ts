@@ -157,6 +157,20 @@ describe('PD disaggregation: every connector end to end', () => {
           assert.equal(p.cancelled + d.cancelled, 0);
         }
       });
+
+      it('serves embeddings and count_tokens from one decode pod: nothing to prefill (a nixl pair failed them with 502)', async () => {
+        const pairs = mocks.get(connector)!;
+        const prefills = async (): Promise<number> => (await Promise.all(pairs.map((p) => mockStats(p.prefill)))).reduce((sum, s) => sum + s.received, 0);
+        const before = await prefills();
+        const decodes = new Set(pairs.map((p) => p.decode.instanceName));
+        const embedded = await post(`${routerUrl}/v1/embeddings`, { model, input: prompt() });
+        assert.equal(embedded.status, 200, embedded.text);
+        assert.ok(decodes.has(String(embedded.headers['x-mock-instance'])));
+        const counted = await post(`${routerUrl}/v1/messages/count_tokens`, { model, messages: [{ role: 'user', content: prompt() }] });
+        assert.equal(counted.status, 200, counted.text);
+        assert.ok(decodes.has(String(counted.headers['x-mock-instance'])));
+        assert.equal(await prefills(), before, 'no prefill request');
+      });
     });
   }
 

@@ -6,6 +6,7 @@ import { RouterError } from '../../errors/router-error.ts';
 import { setExplainHeader } from '../../observability/explain/summary.ts';
 import { PdPairPlanner } from '../../scheduling/pd-pairs.ts';
 import type { ScheduleRequest } from '../../scheduling/pod-picker.ts';
+import type { CompiledServer } from '../../snapshot/types.ts';
 import type { RequestContext } from '../context.ts';
 import type { StageResult } from '../run.ts';
 
@@ -21,20 +22,28 @@ export function schedule(ctx: RequestContext): StageResult {
   return rank(ctx, request);
 }
 
+/** The APIs that generate, whose requests a PD-disaggregated ModelServer splits into a prefill and a decode. */
+const PD_PATHS: ReadonlySet<string> = new Set(['/v1/chat/completions', '/v1/completions', '/v1/responses', '/v1/messages']);
+
 function rank(ctx: RequestContext, request: ScheduleRequest): undefined | RouterError {
   const server = request.server;
-  if (server.pd !== null) {
+  if (server.pd !== null && PD_PATHS.has(ctx.pathOnly)) {
     const pairs = new PdPairPlanner(ctx.deps.picker, request);
-    if (pairs.noGroupHasBothRoles) {
-      return new RouterError('no_pd_pair', `ModelServer ${server.key} has no PD group (pods with label ${server.pd.groupKey}) with both a ready prefill pod and a ready decode pod`);
-    }
+    if (pairs.noGroupHasBothRoles) return noPdPair(server);
     if (pairs.next() === null) {
       return new RouterError('pods_overloaded', `every prefill/decode pair of ModelServer ${server.key} is overloaded (the scheduler's filters removed them all)`);
     }
     ctx.pairs = pairs;
     return undefined;
   }
-  const pods = ctx.deps.picker.schedule(request, server.pods, ctx.trace);
+  // A request that generates nothing (embeddings, count_tokens) has no prefill to hand over: one decode pod serves
+  // it (a nixl prefill would answer it without kv_transfer_params, and the pair would fail).
+  let candidates = server.pods;
+  if (server.pd !== null) {
+    candidates = server.pd.decodePods;
+    if (candidates.length === 0) return noPdPair(server);
+  }
+  const pods = ctx.deps.picker.schedule(request, candidates, ctx.trace);
   if (pods.length === 0) {
     const error = new RouterError('pods_overloaded', `every pod of ModelServer ${server.key} is overloaded (the scheduler's filters removed them all)`);
     setExplainHeader(ctx.res, ctx.trace, ctx.explain, error);
@@ -43,4 +52,8 @@ function rank(ctx: RequestContext, request: ScheduleRequest): undefined | Router
   if (ctx.explain !== null) setExplainHeader(ctx.res, ctx.trace, ctx.explain, null);
   ctx.pods = pods;
   return undefined;
+}
+
+function noPdPair(server: CompiledServer): RouterError {
+  return new RouterError('no_pd_pair', `ModelServer ${server.key} has no PD group (pods with label ${server.pd?.groupKey}) with both a ready prefill pod and a ready decode pod`);
 }
