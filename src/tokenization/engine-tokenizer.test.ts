@@ -48,6 +48,10 @@ describe('EngineTokenizer: the engine\'s POST /tokenize, bounded', () => {
       { model: 'm', messages, add_special_tokens: false },
     ]);
     assert.deepEqual(await tokenizer.tokenize(base, 'm', promptInput({ prompt: [7, 8] }, 100)!, 'vllm'), { ok: true, ids: [7, 8] }, 'token ids need no call');
+    // The chat template renders a chat's tools into the prompt: they go along.
+    const tools = [{ type: 'function', function: { name: 'f', parameters: {} } }];
+    await tokenizer.tokenize(base, 'm', promptInput({ messages, tools }, 100)!, 'vllm');
+    assert.deepEqual(seen.at(-1), { model: 'm', messages, add_special_tokens: false, add_generation_prompt: true, tools });
     await tokenizer.close();
   });
 
@@ -87,5 +91,11 @@ describe('EngineTokenizer: the engine\'s POST /tokenize, bounded', () => {
     assert.deepEqual(promptInput({ prompt: [[5, 6], [7]] }, 100), { kind: 'ids', ids: [5, 6] });
     assert.equal(promptInput({ prompt: '' }, 100), null);
     assert.equal(promptInput({ input: 'embeddings' }, 100), null);
+    const messages = [{ role: 'user', content: 'hi' }];
+    assert.deepEqual(promptInput({ messages, tools: [] }, 100), { kind: 'chat', messages }, 'no tools');
+    assert.deepEqual(promptInput({ system: 'Be brief.', messages, tools: [{ name: 'anthropic' }] }, 100, '/v1/messages'), {
+      kind: 'chat',
+      messages: [{ role: 'system', content: 'Be brief.' }, ...messages],
+    }, 'the Messages API: its system first, its (Anthropic) tools left out');
   });
 });

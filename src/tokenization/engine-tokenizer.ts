@@ -46,8 +46,8 @@ export class EngineTokenizer {
       input.kind === 'text'
         ? { model, prompt: input.text, add_special_tokens: true }
         : engine === 'sglang'
-          ? { model, messages: input.messages, add_special_tokens: false }
-          : { model, messages: input.messages, add_special_tokens: false, add_generation_prompt: true };
+          ? { model, messages: input.messages, add_special_tokens: false, ...(input.tools !== undefined && { tools: input.tools }) }
+          : { model, messages: input.messages, add_special_tokens: false, add_generation_prompt: true, ...(input.tools !== undefined && { tools: input.tools }) };
     this.#inFlight++;
     try {
       const timeout = AbortSignal.timeout(timeoutMs);

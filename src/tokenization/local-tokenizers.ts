@@ -46,7 +46,7 @@ class LoadedTokenizer {
     const id = this.#nextId++;
     return new Promise((resolve) => {
       this.#waiting.set(id, (answer) => resolve(answer.ids === undefined ? null : Array.from(answer.ids)));
-      worker.postMessage(input.kind === 'text' ? { id, kind: 'text', text: input.text } : { id, kind: 'chat', messages: input.messages, engine, maxChars: this.maxChars });
+      worker.postMessage(input.kind === 'text' ? { id, kind: 'text', text: input.text } : { id, kind: 'chat', messages: input.messages, tools: input.tools, engine, maxChars: this.maxChars });
       worker.ref();
     });
   }
@@ -131,7 +131,7 @@ export class LocalTokenizers {
     const size = input.kind === 'text' ? input.text.length : chatChars(input.messages);
     if (size > this.#inlineMaxChars) return loaded.inWorker(input, engine);
     try {
-      return { ids: input.kind === 'text' ? tokenizer.encodeText(input.text) : tokenizer.encodeChat(input.messages, engine, loaded.maxChars) };
+      return { ids: input.kind === 'text' ? tokenizer.encodeText(input.text) : tokenizer.encodeChat(input.messages, engine, loaded.maxChars, input.tools) };
     } catch {
       return null;
     }

@@ -147,6 +147,20 @@ describe('kvcache-aware routing from the engines\' KV events', () => {
     }
   });
 
+  it('matches a chat with tools, which the engine renders into the prompt ahead of the messages', async () => {
+    // Before, the router tokenized the messages alone: the engine's blocks begin with the tools, so no pod matched.
+    const tools = [{ type: 'function', function: { name: 'lookup', description: words('tool-doc', 40), parameters: { type: 'object', properties: {} } } }];
+    const body = { model: BASE, max_tokens: 2, tools, messages: [{ role: 'user', content: words('tool-question', 30) }] };
+    const first = await post(`${router.url}/v1/chat/completions`, body);
+    assert.equal(first.status, 200, first.text);
+    const pod = `default/pod-${String(first.headers['x-mock-instance']).slice(3)}`;
+    await waitFor(async () => {
+      const res = await post(`${router.debugUrl}/debug/explain`, { path: '/v1/chat/completions', body });
+      const found = (res.json() as Explained).scheduling.candidates.find((c) => c.pod === pod);
+      return (found?.scores['kvcache-aware']?.detail?.matchedBlocks ?? 0) >= 4;
+    }, 5000, 'the tools and question matched on the pod that served them');
+  });
+
   it('exports the match ratio, tokenization time, KV events and index sizes', async () => {
     const text = (await get(`${router.metricsUrl}/metrics`)).text;
     const value = (pattern: RegExp): number => Number(pattern.exec(text)?.[1] ?? NaN);
