@@ -97,5 +97,14 @@ describe('EngineTokenizer: the engine\'s POST /tokenize, bounded', () => {
       kind: 'chat',
       messages: [{ role: 'system', content: 'Be brief.' }, ...messages],
     }, 'the Messages API: its system first, its (Anthropic) tools left out');
+    assert.deepEqual(promptInput({ instructions: 'Be brief.', input: 'hi' }, 100, '/v1/responses'), {
+      kind: 'chat',
+      messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'hi' }],
+    });
+    assert.deepEqual(promptInput({ input: [{ role: 'user', content: 'hi' }, { type: 'message', role: 'assistant', content: 'ok' }] }, 100, '/v1/responses'), {
+      kind: 'chat',
+      messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'ok' }],
+    });
+    assert.equal(promptInput({ input: [{ type: 'function_call_output', call_id: 'c', output: 'x' }] }, 100, '/v1/responses'), null, 'not a plain chat');
   });
 });

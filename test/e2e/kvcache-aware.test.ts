@@ -161,6 +161,19 @@ describe('kvcache-aware routing from the engines\' KV events', () => {
     }, 5000, 'the tools and question matched on the pod that served them');
   });
 
+  it('matches a Responses request by its instructions and input, the chat the engine renders from them', async () => {
+    // Before, a Responses request had nothing the router tokenized: kvcache-aware had no opinion on it.
+    const body = { model: BASE, max_output_tokens: 2, instructions: words('responses-instructions', 60), input: words('responses-input', 20) };
+    const first = await post(`${router.url}/v1/responses`, body);
+    assert.equal(first.status, 200, first.text);
+    const pod = `default/pod-${String(first.headers['x-mock-instance']).slice(3)}`;
+    await waitFor(async () => {
+      const res = await post(`${router.debugUrl}/debug/explain`, { path: '/v1/responses', body });
+      const found = (res.json() as Explained).scheduling.candidates.find((c) => c.pod === pod);
+      return (found?.scores['kvcache-aware']?.detail?.matchedBlocks ?? 0) >= 4;
+    }, 5000, 'the instructions and input matched on the pod that served them');
+  });
+
   it('exports the match ratio, tokenization time, KV events and index sizes', async () => {
     const text = (await get(`${router.metricsUrl}/metrics`)).text;
     const value = (pattern: RegExp): number => Number(pattern.exec(text)?.[1] ?? NaN);
