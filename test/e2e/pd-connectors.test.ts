@@ -158,6 +158,19 @@ describe('PD disaggregation: every connector end to end', () => {
         }
       });
 
+      it('answers Responses and Messages requests (nixl, mooncake: from the decode alone, their answers carry no kv_transfer_params)', async () => {
+        const pairs = mocks.get(connector)!;
+        const prefills = async (): Promise<number> => (await Promise.all(pairs.map((p) => mockStats(p.prefill)))).reduce((sum, s) => sum + s.received, 0);
+        const before = await prefills();
+        const responded = await post(`${routerUrl}/v1/responses`, { model, input: prompt(), max_output_tokens: 4 });
+        assert.equal(responded.status, 200, responded.text);
+        const messaged = await post(`${routerUrl}/v1/messages`, { model, max_tokens: 4, messages: [{ role: 'user', content: prompt() }] });
+        assert.equal(messaged.status, 200, messaged.text);
+        const decodes = new Set(pairs.map((p) => p.decode.instanceName));
+        for (const res of [responded, messaged]) assert.ok(decodes.has(String(res.headers['x-mock-instance'])), 'a decode pod answered');
+        if (connector === 'nixl' || connector === 'mooncake') assert.equal(await prefills(), before, 'no prefill request');
+      });
+
       it('serves embeddings and count_tokens from one decode pod: nothing to prefill (a nixl pair failed them with 502)', async () => {
         const pairs = mocks.get(connector)!;
         const prefills = async (): Promise<number> => (await Promise.all(pairs.map((p) => mockStats(p.prefill)))).reduce((sum, s) => sum + s.received, 0);

@@ -4,6 +4,7 @@
 // path has none.
 import { RouterError } from '../../errors/router-error.ts';
 import { setExplainHeader } from '../../observability/explain/summary.ts';
+import { connectorName } from '../../proxy/connectors/index.ts';
 import { PdPairPlanner } from '../../scheduling/pd-pairs.ts';
 import type { ScheduleRequest } from '../../scheduling/pod-picker.ts';
 import type { CompiledServer } from '../../snapshot/types.ts';
@@ -24,10 +25,21 @@ export function schedule(ctx: RequestContext): StageResult {
 
 /** The APIs that generate, whose requests a PD-disaggregated ModelServer splits into a prefill and a decode. */
 const PD_PATHS: ReadonlySet<string> = new Set(['/v1/chat/completions', '/v1/completions', '/v1/responses', '/v1/messages']);
+/**
+ * nixl and mooncake: the APIs whose answers carry kv_transfer_params (vLLM's Responses and Messages answers have no
+ * such field, so their prefill could never hand its KV over).
+ */
+const TRANSFER_PARAMS_PATHS: ReadonlySet<string> = new Set(['/v1/chat/completions', '/v1/completions']);
+
+/** Whether `path` on the PD-disaggregated `server` is served by a prefill/decode pair (else by one decode pod). */
+function splitsIntoPair(server: CompiledServer, path: string): boolean {
+  const connector = connectorName(server);
+  return (connector === 'nixl' || connector === 'mooncake' ? TRANSFER_PARAMS_PATHS : PD_PATHS).has(path);
+}
 
 function rank(ctx: RequestContext, request: ScheduleRequest): undefined | RouterError {
   const server = request.server;
-  if (server.pd !== null && PD_PATHS.has(ctx.pathOnly)) {
+  if (server.pd !== null && splitsIntoPair(server, ctx.pathOnly)) {
     const pairs = new PdPairPlanner(ctx.deps.picker, request);
     if (pairs.noGroupHasBothRoles) return noPdPair(server);
     if (pairs.next() === null) {
@@ -36,8 +48,8 @@ function rank(ctx: RequestContext, request: ScheduleRequest): undefined | Router
     ctx.pairs = pairs;
     return undefined;
   }
-  // A request that generates nothing (embeddings, count_tokens) has no prefill to hand over: one decode pod serves
-  // it (a nixl prefill would answer it without kv_transfer_params, and the pair would fail).
+  // A request that generates nothing (embeddings, count_tokens), or whose answer cannot carry the connector's
+  // kv_transfer_params, has no prefill to hand over: one decode pod serves it (computing the prompt itself).
   let candidates = server.pods;
   if (server.pd !== null) {
     candidates = server.pd.decodePods;
