@@ -135,7 +135,7 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
     onError: (origin, message) => log.warn({ pod: origin }, message),
   });
   kvMetrics.current?.bindIndexes(kvBlocks);
-  const engineTokenizer = new EngineTokenizer({ timeoutMs: 5_000, maxInFlight: 256 });
+  const engineTokenizer = new EngineTokenizer({ timeoutMs: 5_000, maxInFlight: 256, ca });
   // kvcache-aware can also read Kthena's Redis index (REDIS_HOST, the plugin's redisAddress, or in a cluster
   // Kthena's default host `redis-server`, probed once).
   const kthenaRedis = new KthenaRedisClients(

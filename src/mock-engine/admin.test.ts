@@ -82,6 +82,7 @@ describe('health, headers and malformed input', () => {
         ['/v1/completions', '{"prompt":"x"}', 400],
         ['/v1/completions', '{"model":"m"}', 400],
         ['/v1/completions', '{"model":"m","prompt":"x","max_tokens":0}', 400],
+        ['/v1/completions', '{"model":"m","prompt":"x","max_tokens":1,"min_tokens":2}', 400],
         ['/v1/completions', '{"model":"m","prompt":"x","stream_options":{"include_usage":true}}', 400],
         ['/v1/chat/completions', '{"model":"m","messages":"hi"}', 400],
         ['/v1/chat/completions', '{"model":"m","messages":[{"content":"no role"}]}', 400],

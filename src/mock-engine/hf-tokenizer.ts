@@ -37,10 +37,10 @@ export class MockTokenizer {
     return this.#summary(this.#tokenizer.encode(prompt, { add_special_tokens: true }).ids, prompt);
   }
 
-  chat(messages: unknown, addGenerationPrompt = true): PromptSummary {
+  chat(messages: unknown, addGenerationPrompt = true, tools?: unknown): PromptSummary {
     if (!Array.isArray(messages) || messages.length === 0) throw new HttpError(400, '`messages` must be a non-empty list.');
     if (this.#template === null) throw new HttpError(400, 'the tokenizer has no chat template');
-    const text = this.#template.render({ messages, add_generation_prompt: addGenerationPrompt });
+    const text = this.#template.render({ messages, add_generation_prompt: addGenerationPrompt, ...(Array.isArray(tools) && tools.length > 0 && { tools }) });
     const lastUser = [...(messages as unknown[])].reverse().find((m) => isRecord(m) && m.role === 'user') as { content?: unknown } | undefined;
     return this.#summary(this.#tokenizer.encode(text, { add_special_tokens: false }).ids, typeof lastUser?.content === 'string' ? lastUser.content : '');
   }

@@ -67,6 +67,9 @@ function parseMaxTokens(body: Record<string, unknown>, fallback: number): { valu
     if (value === undefined || value === null) continue;
     if (typeof value !== 'number' || !Number.isInteger(value)) throw new HttpError(400, `\`${key}\` must be an integer.`);
     if (value < 1) throw new HttpError(400, `${key} must be at least 1, got ${value}.`);
+    // vLLM's SamplingParams check (SGLang checks min_new_tokens the same way).
+    const min = body.min_tokens;
+    if (typeof min === 'number' && min > value) throw new HttpError(400, `min_tokens must be less than or equal to max_tokens=${value}, got ${min}.`);
     return { value, requested: true };
   }
   return { value: fallback, requested: false };

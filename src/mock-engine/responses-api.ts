@@ -10,7 +10,8 @@ import type { TrackedRequest } from './test-hooks.ts';
 
 function inputMessages(body: Record<string, unknown>): ChatStyleMessage[] {
   const messages: ChatStyleMessage[] = [];
-  if (body.instructions !== undefined && body.instructions !== null) messages.push({ role: 'developer', content: contentText(body.instructions, 'instructions') });
+  // vLLM renders `instructions` as the chat's system message (construct_input_messages).
+  if (body.instructions !== undefined && body.instructions !== null) messages.push({ role: 'system', content: contentText(body.instructions, 'instructions') });
   const input = body.input;
   if (typeof input === 'string') {
     messages.push({ role: 'user', content: input });

@@ -74,9 +74,11 @@ function chatContentText(content: unknown): string {
 }
 
 /** `messages` of /v1/chat/completions. Echo mode repeats the last user message. */
-export function summarizeChatMessages(messages: unknown): PromptSummary {
+export function summarizeChatMessages(messages: unknown, tools?: unknown): PromptSummary {
   if (!Array.isArray(messages) || messages.length === 0) throw new HttpError(400, '`messages` must be a non-empty list.');
   const tokens: string[] = [];
+  // Chat templates render the tool definitions into the prompt, ahead of the conversation (Qwen, Llama 3.1, Hermes).
+  if (Array.isArray(tools) && tools.length > 0) tokens.push(...chatMessageTokens('tools', JSON.stringify(tools)));
   let echoText = '';
   for (const message of messages) {
     if (!isRecord(message) || typeof message.role !== 'string') {

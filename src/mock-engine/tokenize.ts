@@ -21,7 +21,7 @@ export function tokenIdOf(token: string): number {
 
 /** A request's prompt tokens: the real tokenizer's when the mock has one, else the word tokenizer's (text.ts). */
 export function summarizePrompt(kind: 'chat' | 'completion', body: Record<string, unknown>, tokenizer: MockTokenizer | null): PromptSummary {
-  if (kind === 'chat') return tokenizer !== null ? tokenizer.chat(body.messages, body.add_generation_prompt !== false) : summarizeChatMessages(body.messages);
+  if (kind === 'chat') return tokenizer !== null ? tokenizer.chat(body.messages, body.add_generation_prompt !== false, body.tools) : summarizeChatMessages(body.messages, body.tools);
   return tokenizer?.completion(body.prompt) ?? summarizeCompletionPrompt(body.prompt);
 }
 

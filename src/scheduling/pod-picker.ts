@@ -11,6 +11,8 @@ export interface ScheduleRequest {
   readonly isLora: boolean;
   readonly server: CompiledServer;
   readonly rawHeaders: readonly string[];
+  /** The request's path without its query (which API the body speaks); absent: unknown. */
+  readonly path?: string;
   /** The parsed JSON request body (read, never modified): plugins take the prompt or messages from it. */
   readonly body?: Readonly<Record<string, unknown>>;
   /** The request's lifecycle: `ended` once its client left (asynchronous work for it can stop); absent: unknown. */

@@ -48,7 +48,7 @@ export function explainRequest(deps: ExplainDeps, input: unknown): ExplainResult
   if (!routed.ok) return { ok: true, explanation: recorder.finish(routed.error) };
   const { server, isLora, upstreamModel } = routed;
   if (server === null) return { ok: true, explanation: recorder.finish(null) }; // a provider: nothing to schedule
-  const request: ScheduleRequest = { model, upstreamModel, isLora, server, rawHeaders, body: parsed };
+  const request: ScheduleRequest = { model, upstreamModel, isLora, server, rawHeaders, path: facts.path, body: parsed };
   const preparing = deps.picker.prepare?.(request, server.pods) ?? null;
   if (preparing !== null) return preparing.then(() => explainScheduled(deps, request, recorder));
   return explainScheduled(deps, request, recorder);

@@ -19,6 +19,9 @@ describe('EngineTokenizer: the engine\'s POST /tokenize, bounded', () => {
         const route = req.url ?? '';
         calls.set(route, (calls.get(route) ?? 0) + 1);
         if (route.startsWith('/missing')) return void res.writeHead(404).end('{"detail":"Not Found"}');
+        if (route.startsWith('/adapters') && text.includes('"unloaded"')) {
+          return void res.writeHead(404, { 'content-type': 'application/json' }).end('{"object":"error","message":"The model `unloaded` does not exist.","type":"NotFoundError","param":null,"code":404}');
+        }
         if (route.startsWith('/slow')) return; // never answers
         const body = JSON.parse(text) as Record<string, unknown>;
         seen.push(body);
@@ -45,6 +48,10 @@ describe('EngineTokenizer: the engine\'s POST /tokenize, bounded', () => {
       { model: 'm', messages, add_special_tokens: false },
     ]);
     assert.deepEqual(await tokenizer.tokenize(base, 'm', promptInput({ prompt: [7, 8] }, 100)!, 'vllm'), { ok: true, ids: [7, 8] }, 'token ids need no call');
+    // The chat template renders a chat's tools into the prompt: they go along.
+    const tools = [{ type: 'function', function: { name: 'f', parameters: {} } }];
+    await tokenizer.tokenize(base, 'm', promptInput({ messages, tools }, 100)!, 'vllm');
+    assert.deepEqual(seen.at(-1), { model: 'm', messages, add_special_tokens: false, add_generation_prompt: true, tools });
     await tokenizer.close();
   });
 
@@ -70,11 +77,34 @@ describe('EngineTokenizer: the engine\'s POST /tokenize, bounded', () => {
     await tokenizer.close();
   });
 
+  it('keeps asking an engine that answered 404 about the model (an adapter it has not loaded), not about the path', async () => {
+    const tokenizer = new EngineTokenizer({ timeoutMs: 2000, maxInFlight: 4 });
+    const input = promptInput({ prompt: 'x' }, 100)!;
+    assert.deepEqual(await tokenizer.tokenize(`${base}/adapters`, 'unloaded', input, 'vllm'), { ok: false, reason: 'POST /tokenize answered 404' });
+    assert.deepEqual(await tokenizer.tokenize(`${base}/adapters`, 'm', input, 'vllm'), { ok: true, ids: [1, 2, 3] }, 'the base model is tokenized there');
+    await tokenizer.close();
+  });
+
   it('cuts long completion prompts and reads batches and token ids as the engine does', () => {
     assert.deepEqual(promptInput({ prompt: 'abcdef' }, 4), { kind: 'text', text: 'abcd', truncated: true });
     assert.deepEqual(promptInput({ prompt: ['first', 'second'] }, 100), { kind: 'text', text: 'first', truncated: false });
     assert.deepEqual(promptInput({ prompt: [[5, 6], [7]] }, 100), { kind: 'ids', ids: [5, 6] });
     assert.equal(promptInput({ prompt: '' }, 100), null);
     assert.equal(promptInput({ input: 'embeddings' }, 100), null);
+    const messages = [{ role: 'user', content: 'hi' }];
+    assert.deepEqual(promptInput({ messages, tools: [] }, 100), { kind: 'chat', messages }, 'no tools');
+    assert.deepEqual(promptInput({ system: 'Be brief.', messages, tools: [{ name: 'anthropic' }] }, 100, '/v1/messages'), {
+      kind: 'chat',
+      messages: [{ role: 'system', content: 'Be brief.' }, ...messages],
+    }, 'the Messages API: its system first, its (Anthropic) tools left out');
+    assert.deepEqual(promptInput({ instructions: 'Be brief.', input: 'hi' }, 100, '/v1/responses'), {
+      kind: 'chat',
+      messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'hi' }],
+    });
+    assert.deepEqual(promptInput({ input: [{ role: 'user', content: 'hi' }, { type: 'message', role: 'assistant', content: 'ok' }] }, 100, '/v1/responses'), {
+      kind: 'chat',
+      messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'ok' }],
+    });
+    assert.equal(promptInput({ input: [{ type: 'function_call_output', call_id: 'c', output: 'x' }] }, 100, '/v1/responses'), null, 'not a plain chat');
   });
 });

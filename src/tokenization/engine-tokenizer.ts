@@ -4,12 +4,15 @@
 // the ones the engine will compute KV for. Bounded: a timeout per call, a cap on calls in flight (beyond it a
 // request is not tokenized and the plugin has no opinion), and completion prompts cut to what can matter.
 import { Agent, request } from 'undici';
+import { tlsConnect } from '../util/tls-trust.ts';
 import type { PromptInput } from './prompt-input.ts';
 
 export interface EngineTokenizerOptions {
   readonly timeoutMs: number;
   /** Calls in flight at once, over every pod. */
   readonly maxInFlight: number;
+  /** CA certificates trusted for https pods (--upstream-ca), besides Node's; absent: Node's only. */
+  readonly ca?: string;
 }
 
 /** How long an engine that does not serve /tokenize is left alone. */
@@ -19,13 +22,15 @@ export type TokenizeResult = { readonly ok: true; readonly ids: readonly number[
 
 export class EngineTokenizer {
   readonly #options: EngineTokenizerOptions;
-  readonly #agent = new Agent({ connections: 16, keepAliveTimeout: 30_000 });
+  readonly #agent: Agent;
   #inFlight = 0;
   /** Engines that answered /tokenize with 404, 405 or 501, until when they are not asked again. */
   readonly #unsupported = new Map<string, number>();
 
   constructor(options: EngineTokenizerOptions) {
     this.#options = options;
+    // Pods with workloadPort.protocol https tokenize over TLS, trusting what their proxying does.
+    this.#agent = new Agent({ connections: 16, keepAliveTimeout: 30_000, connect: tlsConnect(options.ca) });
   }
 
   /** `baseUrl`: the engine's (or a tokenizer service's) http://host:port. */
@@ -41,8 +46,8 @@ export class EngineTokenizer {
       input.kind === 'text'
         ? { model, prompt: input.text, add_special_tokens: true }
         : engine === 'sglang'
-          ? { model, messages: input.messages, add_special_tokens: false }
-          : { model, messages: input.messages, add_special_tokens: false, add_generation_prompt: true };
+          ? { model, messages: input.messages, add_special_tokens: false, ...(input.tools !== undefined && { tools: input.tools }) }
+          : { model, messages: input.messages, add_special_tokens: false, add_generation_prompt: true, ...(input.tools !== undefined && { tools: input.tools }) };
     this.#inFlight++;
     try {
       const timeout = AbortSignal.timeout(timeoutMs);
@@ -54,7 +59,7 @@ export class EngineTokenizer {
         signal: timeout,
       });
       const text = await response.body.text();
-      if (response.statusCode === 404 || response.statusCode === 405 || response.statusCode === 501) {
+      if ((response.statusCode === 404 && !isEngineError(text)) || response.statusCode === 405 || response.statusCode === 501) {
         if (this.#unsupported.size < 10_000) this.#unsupported.set(baseUrl, Date.now() + UNSUPPORTED_RETRY_MS);
       }
       if (response.statusCode !== 200) return { ok: false, reason: `POST /tokenize answered ${response.statusCode}` };
@@ -70,5 +75,21 @@ export class EngineTokenizer {
 
   close(): Promise<void> {
     return this.#agent.close();
+  }
+}
+
+/**
+ * A 404 that is the engine's own error about the request (vLLM's and SGLang's error object, e.g. "The model `x`
+ * does not exist." for a LoRA adapter that pod has not loaded): the endpoint exists. A missing route answers
+ * otherwise (the web framework's `{"detail":"Not Found"}`).
+ */
+function isEngineError(text: string): boolean {
+  try {
+    const body: unknown = JSON.parse(text);
+    if (typeof body !== 'object' || body === null) return false;
+    const { object, error } = body as { object?: unknown; error?: unknown };
+    return object === 'error' || (typeof error === 'object' && error !== null);
+  } catch {
+    return false;
   }
 }

@@ -64,9 +64,9 @@ export class LocalTokenizer {
    * With `maxChars`, only the rendered text's first maxChars characters are encoded and the tokens the cut may have
    * changed are dropped (TRUNCATION_SLACK): enough for the blocks a router matches, at a bounded cost.
    */
-  encodeChat(messages: readonly unknown[], engine: ChatEngine, maxChars = Infinity): number[] {
+  encodeChat(messages: readonly unknown[], engine: ChatEngine, maxChars = Infinity, tools?: readonly unknown[]): number[] {
     if (this.#template === null) throw new Error('the tokenizer has no chat template');
-    const text = this.#template.render({ messages, add_generation_prompt: engine === 'vllm', ...this.#specials });
+    const text = this.#template.render({ messages, add_generation_prompt: engine === 'vllm', ...this.#specials, ...(tools !== undefined && { tools }) });
     if (text.length <= maxChars) return this.#tokenizer.encode(text, { add_special_tokens: false }).ids;
     return this.#tokenizer.encode(text.slice(0, maxChars), { add_special_tokens: false }).ids.slice(0, -TRUNCATION_SLACK);
   }

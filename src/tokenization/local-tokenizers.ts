@@ -22,6 +22,8 @@ class LoadedTokenizer {
   tokenizer: LocalTokenizer | null = null;
   error: string | null = null;
   #worker: Worker | null = null;
+  /** No longer used (its plugin was replaced): the worker ends once it has answered what it was asked. */
+  #retired = false;
   #nextId = 0;
   readonly #waiting = new Map<number, (answer: Answer) => void>();
 
@@ -39,11 +41,12 @@ class LoadedTokenizer {
 
   /** Tokenizes on the worker thread; null when it failed. */
   inWorker(input: Exclude<PromptInput, { kind: 'ids' }>, engine: ChatEngine): Promise<readonly number[] | null> {
+    if (this.#retired) return Promise.resolve(null);
     const worker = (this.#worker ??= this.#startWorker());
     const id = this.#nextId++;
     return new Promise((resolve) => {
       this.#waiting.set(id, (answer) => resolve(answer.ids === undefined ? null : Array.from(answer.ids)));
-      worker.postMessage(input.kind === 'text' ? { id, kind: 'text', text: input.text } : { id, kind: 'chat', messages: input.messages, engine, maxChars: this.maxChars });
+      worker.postMessage(input.kind === 'text' ? { id, kind: 'text', text: input.text } : { id, kind: 'chat', messages: input.messages, tools: input.tools, engine, maxChars: this.maxChars });
       worker.ref();
     });
   }
@@ -55,7 +58,9 @@ class LoadedTokenizer {
     worker.on('message', (answer: Answer) => {
       this.#waiting.get(answer.id)?.(answer);
       this.#waiting.delete(answer.id);
-      if (this.#waiting.size === 0) worker.unref();
+      if (this.#waiting.size > 0) return;
+      worker.unref();
+      if (this.#retired) void worker.terminate();
     });
     worker.on('error', () => this.#failAll());
     worker.on('exit', () => {
@@ -72,6 +77,16 @@ class LoadedTokenizer {
 
   async close(): Promise<void> {
     await this.#worker?.terminate();
+  }
+
+  get hasWorker(): boolean {
+    return this.#worker !== null;
+  }
+
+  /** Ends the worker thread (and the tokenizer it holds) now, or once the prompts it is tokenizing are done. */
+  retire(): void {
+    this.#retired = true;
+    if (this.#worker !== null && this.#waiting.size === 0) void this.#worker.terminate();
   }
 }
 
@@ -99,6 +114,11 @@ export class LocalTokenizers {
     return this.#byServer.size + this.#byModel.size;
   }
 
+  /** Worker threads running (one per tokenizer that was given a long prompt). */
+  get workerThreads(): number {
+    return new Set([...this.#byServer.values(), ...this.#byModel.values()].filter((t) => t.hasWorker)).size;
+  }
+
   /**
    * The prompt's ids: at once (small prompts), as a promise (worker thread), or null when no loaded tokenizer applies
    * or it cannot tokenize this input (then the engine tokenizes).
@@ -111,7 +131,7 @@ export class LocalTokenizers {
     const size = input.kind === 'text' ? input.text.length : chatChars(input.messages);
     if (size > this.#inlineMaxChars) return loaded.inWorker(input, engine);
     try {
-      return { ids: input.kind === 'text' ? tokenizer.encodeText(input.text) : tokenizer.encodeChat(input.messages, engine, loaded.maxChars) };
+      return { ids: input.kind === 'text' ? tokenizer.encodeText(input.text) : tokenizer.encodeChat(input.messages, engine, loaded.maxChars, input.tools) };
     } catch {
       return null;
     }
@@ -119,6 +139,11 @@ export class LocalTokenizers {
 
   async close(): Promise<void> {
     await Promise.all([...this.#byServer.values(), ...this.#byModel.values()].map((t) => t.close()));
+  }
+
+  /** No longer used: worker threads end once idle (each holds a whole tokenizer). */
+  retire(): void {
+    for (const loaded of [...this.#byServer.values(), ...this.#byModel.values()]) loaded.retire();
   }
 }
 

@@ -1,5 +1,6 @@
 // Which certificates an https upstream (a pod with workloadPort.protocol https) may present: Node's default CAs,
-// plus the bundle given with --upstream-ca. Shared by the proxy's pools, the health checker and the engine scraper.
+// plus the bundle given with --upstream-ca. Shared by the proxy's pools, the health checker, the engine scraper and the
+// engines' /tokenize (kvcache-aware).
 import { rootCertificates } from 'node:tls';
 
 export interface TlsConnectOptions {

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type OpenAI from 'openai';
-import { client, createEnv, mockStats, simpleRoute, startRouter, writeYaml, type TestEnv } from '../support/harness.ts';
+import { client, createEnv, get, mockStats, post, simpleRoute, startRouter, writeYaml, type TestEnv } from '../support/harness.ts';
 import { CONNECTORS, pdPods, pdServer, startPdMocks, type Connector, type PdPairMocks } from '../support/pd-fixtures.ts';
 
 const MODEL = 'org/pd-model';
@@ -17,6 +17,7 @@ interface PdBody {
   stream_options?: unknown;
   max_tokens?: number;
   max_completion_tokens?: number;
+  min_tokens?: number;
   kv_transfer_params?: Record<string, unknown>;
   bootstrap_room?: number;
   bootstrap_host?: string;
@@ -26,6 +27,7 @@ interface PdBody {
 describe('PD disaggregation: every connector end to end', () => {
   let env: TestEnv;
   let openai: OpenAI;
+  let routerUrl: string;
   const mocks = new Map<Connector, PdPairMocks[]>();
   let prompts = 0;
   // A new prompt each time: the default scheduler's prefix-cache plugin would keep a repeated prompt on one pair.
@@ -40,7 +42,9 @@ describe('PD disaggregation: every connector end to end', () => {
       docs.push(pdServer(`pd-${connector}`, connector, { model: MODEL }), ...pdPods(`pd-${connector}`, pairs), simpleRoute(`pd-${connector}`, `pd-${connector}`, `pd-${connector}`));
     }
     await writeYaml(env, 'pd.yaml', docs);
-    openai = client(await startRouter(env));
+    const router = await startRouter(env);
+    routerUrl = router.url;
+    openai = client(router);
   });
   after(() => env.cleanup());
 
@@ -127,6 +131,14 @@ describe('PD disaggregation: every connector end to end', () => {
         assert.ok(usage !== null && usage.completion_tokens === 6);
       });
 
+      it('serves a request with min_tokens, which only the decode gets (the engine refuses it above the prefill\'s one token)', async () => {
+        const res = await post(`${routerUrl}/v1/completions`, { model, prompt: prompt(), max_tokens: 7, min_tokens: 3 });
+        assert.equal(res.status, 200, res.text);
+        const bodies = await lastBodies(connector, String(res.headers['x-mock-pd-decode']));
+        assert.equal(bodies.prefill.min_tokens, undefined);
+        assert.equal(bodies.decode.min_tokens, 3);
+      });
+
       it('keeps every pair within one group and uses both groups', async () => {
         const used = new Set<string>();
         for (let i = 0; i < 16; i++) {
@@ -145,6 +157,52 @@ describe('PD disaggregation: every connector end to end', () => {
           assert.equal(p.cancelled + d.cancelled, 0);
         }
       });
+
+      it('answers Responses and Messages requests (nixl, mooncake: from the decode alone, their answers carry no kv_transfer_params)', async () => {
+        const pairs = mocks.get(connector)!;
+        const prefills = async (): Promise<number> => (await Promise.all(pairs.map((p) => mockStats(p.prefill)))).reduce((sum, s) => sum + s.received, 0);
+        const before = await prefills();
+        const responded = await post(`${routerUrl}/v1/responses`, { model, input: prompt(), max_output_tokens: 4 });
+        assert.equal(responded.status, 200, responded.text);
+        const messaged = await post(`${routerUrl}/v1/messages`, { model, max_tokens: 4, messages: [{ role: 'user', content: prompt() }] });
+        assert.equal(messaged.status, 200, messaged.text);
+        const decodes = new Set(pairs.map((p) => p.decode.instanceName));
+        for (const res of [responded, messaged]) assert.ok(decodes.has(String(res.headers['x-mock-instance'])), 'a decode pod answered');
+        if (connector === 'nixl' || connector === 'mooncake') assert.equal(await prefills(), before, 'no prefill request');
+      });
+
+      it('serves embeddings and count_tokens from one decode pod: nothing to prefill (a nixl pair failed them with 502)', async () => {
+        const pairs = mocks.get(connector)!;
+        const prefills = async (): Promise<number> => (await Promise.all(pairs.map((p) => mockStats(p.prefill)))).reduce((sum, s) => sum + s.received, 0);
+        const before = await prefills();
+        const decodes = new Set(pairs.map((p) => p.decode.instanceName));
+        const embedded = await post(`${routerUrl}/v1/embeddings`, { model, input: prompt() });
+        assert.equal(embedded.status, 200, embedded.text);
+        assert.ok(decodes.has(String(embedded.headers['x-mock-instance'])));
+        const counted = await post(`${routerUrl}/v1/messages/count_tokens`, { model, messages: [{ role: 'user', content: prompt() }] });
+        assert.equal(counted.status, 200, counted.text);
+        assert.ok(decodes.has(String(counted.headers['x-mock-instance'])));
+        assert.equal(await prefills(), before, 'no prefill request');
+      });
     });
   }
+
+  // The Responses API's limit is max_output_tokens: a prefill sent only max_tokens: 1 generated the whole answer
+  // before the decode could start.
+  it('has the prefill of a Responses request compute one token (max_output_tokens: 1), not the whole answer', async () => {
+    const generated = async (mock: PdPairMocks['prefill']): Promise<number> =>
+      Number(/^vllm:generation_tokens_total\{[^}]*\} (\S+)$/m.exec((await get(`${mock.url}/metrics`)).text)?.[1]);
+    const pairs = mocks.get('http')!;
+    const before = await Promise.all(pairs.map((pair) => generated(pair.prefill)));
+    const { data: stream, response } = await openai.responses.create({ model: 'pd-http', input: prompt(), stream: true }).withResponse();
+    let text = '';
+    for await (const event of stream) if (event.type === 'response.output_text.delta') text += event.delta;
+    assert.equal(text, ANSWER);
+    const pair = pairs.find((p) => p.decode.instanceName === response.headers.get('x-mock-instance'))!;
+    const prefill = (await mockStats(pair.prefill)).lastRequest!.body as PdBody & { max_output_tokens?: number };
+    assert.equal(prefill.max_output_tokens, 1);
+    assert.equal(prefill.stream, undefined);
+    const after = await Promise.all(pairs.map((p) => generated(p.prefill)));
+    assert.equal(after.reduce((a, b) => a + b, 0) - before.reduce((a, b) => a + b, 0), 1, 'the prefill generated one token');
+  });
 });

@@ -86,6 +86,52 @@ describe('affinity plugins against simulated engines', () => {
     });
   });
 
+  describe('prefix-cache: the Responses and Messages APIs', () => {
+    let env: TestEnv;
+    let router: RouterApp;
+
+    before(async () => {
+      env = await createEnv();
+      const mocks = [await startSimulated(env, 'r0'), await startSimulated(env, 'r1'), await startSimulated(env, 'r2')];
+      await writePods(env, mocks);
+      router = await startScheduledRouter(env, {
+        scores: [{ name: 'prefix-cache' }],
+        args: { 'prefix-cache': { blockSizeToHash: 64, maxBlocksToMatch: 128, maxHashCacheSize: 50000, topKMatches: 5 } },
+      });
+    });
+    after(() => env.cleanup());
+
+    /** Document → pods that answered the questions about it, asking each document's questions in turn. */
+    const podsPerDocument = async (path: string, body: (doc: string, question: string) => Record<string, unknown>): Promise<Set<string>[]> => {
+      const pods = Array.from({ length: DOCUMENTS }, () => new Set<string>());
+      for (let q = 0; q < QUESTIONS; q++) {
+        for (let d = 0; d < DOCUMENTS; d++) {
+          const res = await post(`${router.url}${path}`, { model: BASE, ...body(document(d), `Question ${q}: what is word ${q * 7}?`) });
+          assert.equal(res.status, 200, res.text);
+          pods[d].add(String(res.headers['x-mock-instance']));
+        }
+      }
+      return pods;
+    };
+
+    // Before, a Responses request had no prompt for prefix-cache (no opinion, so any pod), and a Messages request's
+    // prompt left out its `system`: requests sharing only their question went together, a document's did not.
+    it('keeps each document given as Responses instructions or input on one pod', async () => {
+      const byInstructions = await podsPerDocument('/v1/responses', (doc, question) => ({ instructions: doc, input: question, max_output_tokens: 2 }));
+      byInstructions.forEach((pods, d) => assert.equal(pods.size, 1, `document ${d} went to ${[...pods].join(', ')}`));
+      const byInput = await podsPerDocument('/v1/responses', (doc, question) => ({
+        input: [{ role: 'user', content: [{ type: 'input_text', text: doc }] }, { role: 'user', content: question }],
+        max_output_tokens: 2,
+      }));
+      byInput.forEach((pods, d) => assert.equal(pods.size, 1, `document ${d} went to ${[...pods].join(', ')}`));
+    });
+
+    it('keeps each document given as the Messages system prompt on one pod', async () => {
+      const pods = await podsPerDocument('/v1/messages', (doc, question) => ({ system: [{ type: 'text', text: doc }], messages: [{ role: 'user', content: question }], max_tokens: 2 }));
+      pods.forEach((served, d) => assert.equal(served.size, 1, `document ${d} went to ${[...served].join(', ')}`));
+    });
+  });
+
   describe('lora-affinity: adapters in limited LoRA slots', () => {
     let env: TestEnv;
     let mocks: MockEngineHandle[];

@@ -108,6 +108,35 @@ describe('TLS', () => {
         await new Promise((resolve) => pod.server.close(resolve));
       }
     });
+
+    it('kvcache-aware tokenizes on an https pod through --upstream-ca, so its KV events decide', async () => {
+      const mock = await startMock(env, { model: MODEL, tls: ca.issue(), kvEventsPort: 0, kvReplayPort: 0 });
+      const pod = podStub('kv-0', 'kv', mock.port).replace(
+        '    switchyard.dev/port:',
+        `    switchyard.dev/kv-events-port: "${mock.kvEventsPort}"\n    switchyard.dev/kv-replay-port: "${mock.kvReplayPort}"\n    switchyard.dev/port:`,
+      );
+      const dir = await configDir('kv', [modelServer('kv', { model: MODEL, port: 8443, protocol: 'https' }), pod, simpleRoute('kv', 'kv', 'kv')]);
+      const router = await startRouterApp({
+        configPaths: [dir], port: 0, host: '127.0.0.1', maxBodyBytes: 1 << 20, reloadDebounceMs: 50, healthCheckIntervalMs: 0,
+        metricsScrapeIntervalMs: 0, logger: pino({ level: 'silent' }), upstreamCaFile: caFile, debugPort: 0,
+      });
+      try {
+        await waitFor(() => [...router.kvBlocks.entries()].some(([, , trusted]) => trusted), 5000, 'the pod\'s KV index trusted');
+        const body = { model: 'kv', prompt: Array.from({ length: 64 }, (_, i) => `word${i}`).join(' '), max_tokens: 2 };
+        const served = await request(`${router.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+        assert.equal(served.statusCode, 200, await served.body.text());
+        const kvScore = async (): Promise<{ score: number | null; detail?: Record<string, number> } | undefined> => {
+          const res = await request(`${router.debugUrl}/debug/explain`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ path: '/v1/completions', body }) });
+          const explained = (await res.body.json()) as { scheduling: { candidates: { scores: Record<string, { score: number | null; detail?: Record<string, number> }> }[] } };
+          return explained.scheduling.candidates[0]?.scores['kvcache-aware'];
+        };
+        // Tokenizing failed on the pod's certificate: the plugin had no opinion (score null) however many blocks it held.
+        await waitFor(async () => ((await kvScore())?.detail?.matchedBlocks ?? 0) > 0, 5000, 'the prompt matched in the pod\'s index');
+        assert.equal((await kvScore())?.score, 100);
+      } finally {
+        await router.shutdown(1000);
+      }
+    });
   });
 
   describe('the router listener (--tls-cert, --tls-key)', () => {

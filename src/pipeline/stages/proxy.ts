@@ -70,6 +70,6 @@ function pdBackend(ctx: RequestContext, pairs: PdPairPlanner): PdBackend {
   const connector = connectorFor(ctx.server!);
   const commonEdits: BodyEdit[] = ctx.upstreamModel !== ctx.model ? [{ key: 'model', value: ctx.upstreamModel }] : [];
   const bodiesFor = (pair: PdPair) =>
-    connector.bodies({ clientBody: ctx.clientBody, parsed: ctx.parsed!, commonEdits, decodeBase: ctx.body, prefill: pair.prefill, decode: pair.decode });
+    connector.bodies({ path: ctx.pathOnly, clientBody: ctx.clientBody, parsed: ctx.parsed!, commonEdits, decodeBase: ctx.body, prefill: pair.prefill, decode: pair.decode });
   return new PdBackend(connector, pairs, bodiesFor, deps.pools, deps.podStates);
 }

@@ -4,8 +4,10 @@
 // path has none.
 import { RouterError } from '../../errors/router-error.ts';
 import { setExplainHeader } from '../../observability/explain/summary.ts';
+import { connectorName } from '../../proxy/connectors/index.ts';
 import { PdPairPlanner } from '../../scheduling/pd-pairs.ts';
 import type { ScheduleRequest } from '../../scheduling/pod-picker.ts';
+import type { CompiledServer } from '../../snapshot/types.ts';
 import type { RequestContext } from '../context.ts';
 import type { StageResult } from '../run.ts';
 
@@ -13,7 +15,7 @@ export function schedule(ctx: RequestContext): StageResult {
   const server = ctx.server;
   if (server === null) return undefined; // an ExternalModelProvider: nothing to schedule
   const request: ScheduleRequest = {
-    model: ctx.model, upstreamModel: ctx.upstreamModel, isLora: ctx.isLora, server, rawHeaders: ctx.req.rawHeaders, body: ctx.parsed!, client: ctx,
+    model: ctx.model, upstreamModel: ctx.upstreamModel, isLora: ctx.isLora, server, rawHeaders: ctx.req.rawHeaders, path: ctx.pathOnly, body: ctx.parsed!, client: ctx,
   };
   ctx.scheduleRequest = request;
   const preparing = ctx.deps.picker.prepare?.(request, server.pods) ?? null;
@@ -21,20 +23,39 @@ export function schedule(ctx: RequestContext): StageResult {
   return rank(ctx, request);
 }
 
+/** The APIs that generate, whose requests a PD-disaggregated ModelServer splits into a prefill and a decode. */
+const PD_PATHS: ReadonlySet<string> = new Set(['/v1/chat/completions', '/v1/completions', '/v1/responses', '/v1/messages']);
+/**
+ * nixl and mooncake: the APIs whose answers carry kv_transfer_params (vLLM's Responses and Messages answers have no
+ * such field, so their prefill could never hand its KV over).
+ */
+const TRANSFER_PARAMS_PATHS: ReadonlySet<string> = new Set(['/v1/chat/completions', '/v1/completions']);
+
+/** Whether `path` on the PD-disaggregated `server` is served by a prefill/decode pair (else by one decode pod). */
+function splitsIntoPair(server: CompiledServer, path: string): boolean {
+  const connector = connectorName(server);
+  return (connector === 'nixl' || connector === 'mooncake' ? TRANSFER_PARAMS_PATHS : PD_PATHS).has(path);
+}
+
 function rank(ctx: RequestContext, request: ScheduleRequest): undefined | RouterError {
   const server = request.server;
-  if (server.pd !== null) {
+  if (server.pd !== null && splitsIntoPair(server, ctx.pathOnly)) {
     const pairs = new PdPairPlanner(ctx.deps.picker, request);
-    if (pairs.noGroupHasBothRoles) {
-      return new RouterError('no_pd_pair', `ModelServer ${server.key} has no PD group (pods with label ${server.pd.groupKey}) with both a ready prefill pod and a ready decode pod`);
-    }
+    if (pairs.noGroupHasBothRoles) return noPdPair(server);
     if (pairs.next() === null) {
       return new RouterError('pods_overloaded', `every prefill/decode pair of ModelServer ${server.key} is overloaded (the scheduler's filters removed them all)`);
     }
     ctx.pairs = pairs;
     return undefined;
   }
-  const pods = ctx.deps.picker.schedule(request, server.pods, ctx.trace);
+  // A request that generates nothing (embeddings, count_tokens), or whose answer cannot carry the connector's
+  // kv_transfer_params, has no prefill to hand over: one decode pod serves it (computing the prompt itself).
+  let candidates = server.pods;
+  if (server.pd !== null) {
+    candidates = server.pd.decodePods;
+    if (candidates.length === 0) return noPdPair(server);
+  }
+  const pods = ctx.deps.picker.schedule(request, candidates, ctx.trace);
   if (pods.length === 0) {
     const error = new RouterError('pods_overloaded', `every pod of ModelServer ${server.key} is overloaded (the scheduler's filters removed them all)`);
     setExplainHeader(ctx.res, ctx.trace, ctx.explain, error);
@@ -43,4 +64,8 @@ function rank(ctx: RequestContext, request: ScheduleRequest): undefined | Router
   if (ctx.explain !== null) setExplainHeader(ctx.res, ctx.trace, ctx.explain, null);
   ctx.pods = pods;
   return undefined;
+}
+
+function noPdPair(server: CompiledServer): RouterError {
+  return new RouterError('no_pd_pair', `ModelServer ${server.key} has no PD group (pods with label ${server.pd?.groupKey}) with both a ready prefill pod and a ready decode pod`);
 }

@@ -7,6 +7,8 @@ export type ConnectorName = 'http' | 'lmcache' | 'nixl' | 'mooncake' | 'sglang';
 
 /** One prefill/decode pair attempt of one client request. */
 export interface PairRequest {
+  /** The request's path without its query: which API the body speaks (absent: a completions-style API). */
+  readonly path?: string;
   /** The client's body as received. */
   readonly clientBody: Buffer;
   /** The parsed client body (read only). */
@@ -35,21 +37,27 @@ export interface PdConnector {
   bodies(request: PairRequest): PairBodies;
 }
 
+const RESPONSES_PATH = '/v1/responses';
+
 /** The prefill's answer lacks what the protocol needs: this pair failed. */
 export class PdProtocolError extends Error {}
 
 /**
  * The prefill request: the client's request computing one token and no stream. `stream` and `stream_options` go,
- * `max_tokens` becomes 1, and `max_completion_tokens` too when the client sent it.
+ * `max_tokens` becomes 1, and `max_completion_tokens` too when the client sent it; on the Responses API, whose
+ * limit is `max_output_tokens` (an engine ignores `max_tokens` there and would generate the whole answer),
+ * `max_output_tokens` becomes 1. `min_tokens` goes.
  */
 export function prefillBody(request: PairRequest, extra: readonly BodyEdit[] = []): Buffer {
   const edits: BodyEdit[] = [
     ...request.commonEdits,
     { key: 'stream', remove: true },
     { key: 'stream_options', remove: true },
-    { key: 'max_tokens', value: 1 },
+    request.path === RESPONSES_PATH ? { key: 'max_output_tokens', value: 1 } : { key: 'max_tokens', value: 1 },
   ];
   if (Object.hasOwn(request.parsed, 'max_completion_tokens')) edits.push({ key: 'max_completion_tokens', value: 1 });
+  // A lower bound above the one token is refused by the engine (400): it applies to the decode only.
+  if (Object.hasOwn(request.parsed, 'min_tokens')) edits.push({ key: 'min_tokens', remove: true });
   edits.push(...extra);
   return editTopLevel(request.clientBody, edits);
 }

@@ -34,7 +34,7 @@ export class SchedulingCycle {
   /** The request's prompt (ChatML for chat), at most `maxChars` long; '' when it has none. */
   prompt(maxChars: number): string {
     if (this.promptText === null || maxChars > this.promptLimit) {
-      this.promptText = renderPrompt(this.request.body, maxChars);
+      this.promptText = renderPrompt(this.request.body, maxChars, this.request.path);
       this.promptLimit = maxChars;
     }
     return this.promptText.length > maxChars ? this.promptText.slice(0, maxChars) : this.promptText;

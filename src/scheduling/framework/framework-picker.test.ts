@@ -255,6 +255,15 @@ describe('FrameworkPicker', () => {
     assert.deepEqual(served, [chosen.name]);
   });
 
+  it('retires the plugin instances a new profile no longer has, not those it kept', () => {
+    const retired: string[] = [];
+    const plugin = (name: string): SchedulerPlugin => ({ name, score() {}, retire: () => void retired.push(name) });
+    const kept = plugin('kept');
+    const picker = new FrameworkPicker(profile([], [[kept, 1], [plugin('replaced'), 1]]), { podStates: makeEnv().podStates });
+    picker.setProfile(profile([], [[kept, 1], [plugin('new'), 1]]));
+    assert.deepEqual(retired, ['replaced']);
+  });
+
   it('forwards retain to the plugins that keep per-pod state', () => {
     const kept: string[][] = [];
     const stateful: SchedulerPlugin = { name: 's', score() {}, retain: (origins) => void kept.push([...origins.keys()]) };

@@ -69,7 +69,12 @@ export class FrameworkPicker implements PodPicker {
 
   /** Swaps in a new configuration; requests already scheduled keep their own profile's hooks. */
   setProfile(profile: SchedulerProfile): void {
+    const previous = this.current;
     this.current = profile;
+    // Instances the new profile did not keep (their args changed, or they left it) are done with.
+    for (const plugin of previous.plugins) {
+      if (!profile.plugins.includes(plugin)) plugin.retire?.();
+    }
   }
 
   prepare(request: ScheduleRequest, candidates: readonly PodEndpoint[]): Promise<void> | null {

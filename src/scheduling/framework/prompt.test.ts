@@ -18,12 +18,24 @@ describe('renderPrompt', () => {
       { messages: [{ role: 'user', content: [{ type: 'text', text: 'look ' }, { type: 'image_url', image_url: { url: 'x' } }, { type: 'text', text: 'here' }] }] },
       '<|im_start|>user\nlook here<|im_end|>\n',
     ],
+    [
+      'the Messages API\'s system prompt first, from a string or text blocks',
+      { system: [{ type: 'text', text: 'Be ' }, { type: 'text', text: 'brief.' }], messages: [{ role: 'user', content: [{ type: 'text', text: 'Hi' }] }] },
+      '<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n',
+    ],
     ['nothing without prompt or messages', { input: 'embed me' }, ''],
     ['nothing for a non-object', 'text', ''],
   ];
   for (const [what, body, expected] of cases) {
     it(`renders ${what}`, () => assert.equal(renderPrompt(body, 10_000), expected));
   }
+
+  it('renders the Responses API\'s instructions and input on its path only', () => {
+    assert.equal(renderPrompt({ instructions: 'Be brief.', input: 'Hi' }, 10_000, '/v1/responses'), '<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n');
+    const items = { input: [{ role: 'user', content: [{ type: 'input_text', text: 'Hi' }] }, { role: 'assistant', content: [{ type: 'output_text', text: 'Hello' }] }] };
+    assert.equal(renderPrompt(items, 10_000, '/v1/responses'), '<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello<|im_end|>\n');
+    assert.equal(renderPrompt({ input: 'embed me' }, 10_000, '/v1/embeddings'), '');
+  });
 
   it('stops at maxChars', () => {
     assert.equal(renderPrompt({ prompt: 'abcdef' }, 3), 'abc');

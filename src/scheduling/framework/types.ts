@@ -58,6 +58,8 @@ export interface SchedulerPlugin {
   served?(cycle: SchedulingCycle, pod: PodEndpoint): void;
   /** The set of configured pods changed: forget state about the others. */
   retain?(origins: ReadonlySet<string> | ReadonlyMap<string, unknown>): void;
+  /** A reload replaced this instance: release what it holds (threads); requests it prepared may still score. */
+  retire?(): void;
 }
 
 export interface WeightedScorePlugin {

@@ -93,6 +93,8 @@ export class KvCacheAwarePlugin implements SchedulerPlugin {
   readonly #blocks: KvBlockSource | null;
   readonly #tokenizer: EngineTokenizer | null;
   readonly #random: () => number;
+  readonly #podStates: PluginEnv['podStates'];
+  readonly #engines: PluginEnv['engines'];
   readonly #observer: PluginEnv['observer'];
   readonly #local: LocalTokenizers | null;
   readonly #redis: KthenaRedisMatcher | null;
@@ -104,6 +106,8 @@ export class KvCacheAwarePlugin implements SchedulerPlugin {
     this.#blocks = env.kvBlocks ?? null;
     this.#tokenizer = env.engineTokenizer ?? null;
     this.#random = env.random;
+    this.#podStates = env.podStates;
+    this.#engines = env.engines;
     this.#observer = env.observer ?? null;
     const settings = options.tokenizers ?? [];
     this.#local = settings.length === 0 ? null : new LocalTokenizers(settings, options.inlineTokenizeMaxChars, this.#maxChars(), (message) => env.log?.(message));
@@ -111,6 +115,10 @@ export class KvCacheAwarePlugin implements SchedulerPlugin {
     if (index === null && options.indexSource === 'redis') env.log?.('kvcache-aware: indexSource is redis but no Redis is configured (REDIS_HOST or redisAddress); no pod is scored');
     const timeoutMs = options.redisTimeoutMs ?? DEFAULT_REDIS_TIMEOUT_MS;
     this.#redis = index === null ? null : new KthenaRedisMatcher(index, { blockSize: options.blockSizeToHash, maxBlocks: options.maxBlocksToMatch, timeoutMs }, this.#observer);
+  }
+
+  retire(): void {
+    this.#local?.retire();
   }
 
   /** The pod is scored from Kthena's Redis index rather than its own KV events. */
@@ -131,7 +139,10 @@ export class KvCacheAwarePlugin implements SchedulerPlugin {
     let redisUsable: boolean | null = null;
     let pod: PodEndpoint | null = null;
     let withIndex = 0;
+    let bestRank = -1;
     let viaRedis = false;
+    // The model the engine is asked to tokenize for: a LoRA request's adapter, which not every pod may have loaded.
+    const model = request.isLora ? request.model : request.upstreamModel;
     for (const candidate of candidates) {
       if (this.#viaRedis(candidate)) {
         if (!(redisUsable ??= redis!.usable(request.model))) continue;
@@ -139,11 +150,21 @@ export class KvCacheAwarePlugin implements SchedulerPlugin {
       } else if (this.options.indexSource === 'redis' || this.#blocks === null || this.#blocks.trustedIndex(candidate.origin, now) === null) {
         continue;
       }
-      // Tokenize on a random pod among those with an index (engines serve /tokenize).
+      // Tokenize on a random pod among those with an index (engines serve /tokenize), a healthy one when there is
+      // one (a pod failing its health checks may hold the request for the whole tokenize timeout), and among those
+      // one whose engine lists the model (another answers 404 for an adapter it has not loaded).
+      const healthy = this.#podStates.peek(candidate.origin)?.isHealthy(now) ?? true;
+      const serves = this.#engines.models(candidate.origin, now)?.has(model) ?? true;
+      const rank = (healthy ? 2 : 0) + (serves ? 1 : 0);
+      if (rank < bestRank) continue;
+      if (rank > bestRank) {
+        bestRank = rank;
+        withIndex = 0;
+      }
       if (this.#random() * ++withIndex < 1) pod = candidate;
     }
     if (pod === null) return null;
-    const input = promptInput(body, this.#maxChars());
+    const input = promptInput(body, this.#maxChars(), request.path);
     if (input === null) return null;
     const entry: Tokens = { ids: null, reason: null, redis: null, pending: null };
     this.#tokens.set(body, entry);
@@ -177,7 +198,6 @@ export class KvCacheAwarePlugin implements SchedulerPlugin {
     }
     const tokenizer = this.#tokenizer;
     if (local === null && tokenizer === null) return null;
-    const model = request.isLora ? request.model : request.upstreamModel;
     const service = this.options.tokenizerService;
     const enginePort = engine === 'sglang' ? this.options.sglangTokenizerPort : this.options.vllmTokenizerPort;
     const engineUrl = enginePort === null || enginePort === undefined ? pod.origin : pod.origin.replace(/:\d+$/, `:${enginePort}`);
