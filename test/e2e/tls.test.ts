@@ -145,6 +145,41 @@ describe('TLS', () => {
       }
     });
 
+    it('refuses a certificate or key file that reads empty (truncated mid-rewrite), at start and on reload', async () => {
+      const dir = await configDir('emptied', [modelServer('plain', { model: MODEL, port: 1, protocol: 'http' }), podStub('plain-0', 'plain', 1), simpleRoute('plain', 'plain', 'plain')]);
+      const certFile = join(env.dir, 'emptied.pem');
+      const keyFile = join(env.dir, 'emptied.key');
+      const issued = ca.issue('router-kept');
+      /** The start-up error, or null (after shutting the router down) when it started. */
+      const startError = (): Promise<string | null> =>
+        start(dir, { tls: { certFile, keyFile } }).then(async (started) => {
+          await started.shutdown(0);
+          return null;
+        }, (err: Error) => err.message);
+      await writeFile(certFile, '');
+      await writeFile(keyFile, issued.key);
+      assert.match(await startError() ?? 'started', /--tls-cert .*emptied\.pem holds no PEM certificate/);
+      await writeFile(certFile, issued.cert);
+      await writeFile(keyFile, '\n');
+      assert.match(await startError() ?? 'started', /--tls-key .*emptied\.key holds no PEM private key/);
+
+      await writeFile(keyFile, issued.key);
+      const rejected: string[] = [];
+      const logger = pino({ level: 'error' }, { write: (line: string) => void rejected.push(line) });
+      const router = await startRouterApp({
+        configPaths: [dir], port: 0, host: '127.0.0.1', maxBodyBytes: 1 << 20, reloadDebounceMs: 50, healthCheckIntervalMs: 0,
+        metricsScrapeIntervalMs: 0, logger, tls: { certFile, keyFile },
+      });
+      try {
+        assert.equal(await servedName(router.port, ca.cert), 'router-kept');
+        await writeFile(certFile, '');
+        await waitFor(() => rejected.some((line) => line.includes('TLS certificate change rejected') && line.includes('holds no PEM certificate')), 10_000, 'the empty certificate refused');
+        assert.equal(await servedName(router.port, ca.cert), 'router-kept', 'new connections still get the last good certificate');
+      } finally {
+        await router.shutdown(1000);
+      }
+    });
+
     it('the connection cap sheds idle connections, never an HTTPS stream in flight', async () => {
       const mock = await startMock(env, { model: MODEL, mode: 'echo', itlMs: 20 });
       const dir = await configDir('capped', [modelServer('slow', { model: MODEL, port: mock.port, protocol: 'http' }), podStub('slow-0', 'slow', mock.port), simpleRoute('slow', 'slow', 'slow')]);
