@@ -70,6 +70,7 @@ describe('external providers', () => {
       provider('no-secret', 'OpenAI', openaiProvider.url, ['  auth:', '    secretRef: {name: absent, key: token}']),
       provider('no-label', 'OpenAI', openaiProvider.url, ['  auth:', '    secretRef: {name: unlabelled-key, key: token}']),
       provider('slow', 'OpenAI', `${openaiProvider.url}/v1`, ['  annotations:', '    switchyard.dev/response-timeout: 300ms']),
+      provider('deadline', 'OpenAI', `${openaiProvider.url}/v1`, ['  annotations:', '    switchyard.dev/response-timeout: 3s']),
       provider('gone', 'OpenAI', 'https://127.0.0.1:1/v1'),
       provider('strange-verified', 'OpenAI', `${strangeProvider.url}/v1`),
       provider('strange-insecure', 'OpenAI', `${strangeProvider.url}/v1`, ['  insecureSkipVerify: true']),
@@ -78,6 +79,7 @@ describe('external providers', () => {
       route('no-secret', [toProvider('no-secret')]),
       route('no-label', [toProvider('no-label')]),
       route('slow', [toProvider('slow')]),
+      route('deadline', [toProvider('deadline')]),
       route('gone', [toProvider('gone')]),
       route('strange-verified', [toProvider('strange-verified')]),
       route('strange-insecure', [toProvider('strange-insecure')]),
@@ -270,6 +272,25 @@ describe('external providers', () => {
       const res = await post('/v1/chat/completions', { model: 'slow', messages: [] });
       assert.equal(res.statusCode, 504);
       assert.equal(((await res.body.json()) as { error: { code: string } }).error.code, 'upstream_timeout');
+    });
+
+    it('a retry after Retry-After waits for headers only until the deadline counted from the first attempt', async () => {
+      const count = records.length;
+      openaiProvider.script.push((_req, res) => {
+        res.writeHead(429, { 'retry-after': '2', 'content-type': 'application/json' });
+        res.end('{"error":{"message":"slow down"}}');
+      });
+      openaiProvider.script.push(() => undefined); // the retry never answers
+      const started = performance.now();
+      const res = await post('/v1/chat/completions', { model: 'deadline', messages: [] });
+      const waited = performance.now() - started;
+      assert.equal(res.statusCode, 504);
+      const { error } = (await res.body.json()) as { error: { code: string; message: string } };
+      assert.equal(error.code, 'upstream_timeout');
+      assert.match(error.message, /external provider default\/deadline sent no response headers within 3000 ms/);
+      assert.equal((await lastRecord(count)).outcome?.attempts, 2);
+      // A retry with a whole response timeout of its own keeps the client at least 2 s + 3 s.
+      assert.ok(waited < 5000, `the client waited ${Math.round(waited)} ms for a 3 s response timeout`);
     });
 
     it('a provider that cannot be reached: 502', async () => {
