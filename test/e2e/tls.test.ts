@@ -95,6 +95,17 @@ describe('TLS', () => {
       }
     });
 
+    it('refuses to start with an --upstream-ca bundle whose certificate does not parse (TLS would skip it silently)', async () => {
+      const dir = await configDir('bad-ca', [modelServer('secure', { model: MODEL, port: 8443, protocol: 'https' }), podStub('secure-0', 'secure', 1), simpleRoute('secure', 'secure', 'secure')]);
+      const truncated = join(env.dir, 'truncated-ca.pem');
+      await writeFile(truncated, `${createTestCa('Other CA').cert}${ca.cert.slice(0, -60)}`);
+      const error = await start(dir, { upstreamCaFile: truncated }).then(async (started) => {
+        await started.shutdown(0);
+        return 'started';
+      }, (err: Error) => err.message);
+      assert.match(error, /--upstream-ca .*truncated-ca\.pem: certificate 2 does not parse/);
+    });
+
     it('probes /health and scrapes /metrics and /v1/models over TLS', async () => {
       const pod = await startCountingPod(ca.issue());
       const dir = await configDir('probes', [modelServer('probed', { model: MODEL, port: 8443, protocol: 'https' }), podStub('probed-0', 'probed', pod.port), simpleRoute('probed', 'probed', 'probed')]);
