@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { createConnection, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { connect, type TLSSocket } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
@@ -12,6 +12,7 @@ import OpenAI from 'openai';
 import pino from 'pino';
 import { Agent, fetch as undiciFetch, request } from 'undici';
 import { startRouterApp, type RouterApp } from '../../src/cli/router-app.ts';
+import type { RequestRecord } from '../../src/server/inference-handler.ts';
 import { createEnv, modelServer, podStub, simpleRoute, startMock, waitFor, type TestEnv } from '../support/harness.ts';
 import { createTestCa, type TestCa } from '../support/tls.ts';
 
@@ -187,6 +188,36 @@ describe('TLS', () => {
         await waitFor(() => rejected.some((line) => line.includes('TLS certificate change rejected') && line.includes('holds no PEM certificate')), 10_000, 'the empty certificate refused');
         assert.equal(await servedName(router.port, ca.cert), 'router-kept', 'new connections still get the last good certificate');
       } finally {
+        await router.shutdown(1000);
+      }
+    });
+
+    it('closes a connection that never starts its TLS handshake within --header-timeout, answering and logging no HTTP request', async () => {
+      const dir = await configDir('silent', [modelServer('plain', { model: MODEL, port: 1, protocol: 'http' }), podStub('plain-0', 'plain', 1), simpleRoute('plain', 'plain', 'plain')]);
+      const certFile = join(env.dir, 'silent.pem');
+      const keyFile = join(env.dir, 'silent.key');
+      const issued = ca.issue('silent');
+      await writeFile(certFile, issued.cert);
+      await writeFile(keyFile, issued.key);
+      const records: RequestRecord[] = [];
+      const router = await startRouterApp({
+        configPaths: [dir], port: 0, host: '127.0.0.1', maxBodyBytes: 1 << 20, reloadDebounceMs: 50, healthCheckIntervalMs: 0,
+        metricsScrapeIntervalMs: 0, logger: pino({ level: 'silent' }), tls: { certFile, keyFile }, limits: { headersTimeoutMs: 500 },
+        onRequestDone: (record) => records.push(record),
+      });
+      const silent = createConnection({ host: '127.0.0.1', port: router.port });
+      try {
+        let closed = false;
+        let received = '';
+        silent.on('error', () => undefined);
+        silent.on('close', () => (closed = true));
+        silent.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+        // Node's own handshake timeout is 120 s; the router's answer to a request that broke lingers 5 s.
+        await waitFor(() => closed, 4000, 'the silent connection closed');
+        assert.equal(received, '', 'no HTTP answer on a connection that never spoke TLS');
+        assert.deepEqual(records.map((r) => r.status), [], 'no request was access-logged');
+      } finally {
+        silent.destroy();
         await router.shutdown(1000);
       }
     });
