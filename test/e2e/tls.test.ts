@@ -14,6 +14,7 @@ import { Agent, fetch as undiciFetch, request } from 'undici';
 import { startRouterApp, type RouterApp } from '../../src/cli/router-app.ts';
 import type { RequestRecord } from '../../src/server/inference-handler.ts';
 import { createEnv, modelServer, podStub, simpleRoute, startMock, waitFor, type TestEnv } from '../support/harness.ts';
+import { spawnCli } from '../support/process.ts';
 import { createTestCa, type TestCa } from '../support/tls.ts';
 
 const MODEL = 'org/tls-model';
@@ -93,6 +94,24 @@ describe('TLS', () => {
         assert.equal(await receivedBy(mock.url, other.cert), 0, 'no request reached the pod');
       } finally {
         await router.shutdown(1000);
+      }
+    });
+
+    it('trusts --upstream-ca on top of NODE_EXTRA_CA_CERTS, not instead of it', async () => {
+      // The pod's CA comes through NODE_EXTRA_CA_CERTS (e.g. a corporate CA); --upstream-ca names another one.
+      const mock = await startMock(env, { model: MODEL, tls: ca.issue() });
+      const dir = await configDir('extra-ca', [modelServer('extra', { model: MODEL, port: 8443, protocol: 'https' }), podStub('extra-0', 'extra', mock.port), simpleRoute('extra', 'extra', 'extra')]);
+      const otherCa = join(env.dir, 'other-ca.pem');
+      await writeFile(otherCa, createTestCa('Other CA').cert);
+      const proc = spawnCli(['serve', '--config', dir, '--port', '0', '--host', '127.0.0.1', '--health-check-interval', '0', '--metrics-port', '0',
+        '--debug-port', '0', '--metrics-scrape-interval', '0', '--upstream-ca', otherCa], { NODE_EXTRA_CA_CERTS: caFile });
+      try {
+        const listening = await proc.waitForOutput(/"url":"(http:[^"]+)","msg":"switchyard listening"/);
+        const res = await request(`${listening[1]}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'extra', prompt: 'x' }) });
+        const text = await res.body.text();
+        assert.equal(res.statusCode, 200, text);
+      } finally {
+        await proc.kill();
       }
     });
 
