@@ -51,6 +51,9 @@ describe('retryAfterMs', () => {
     assert.equal(retryAfterMs('3'), 3000);
     assert.equal(retryAfterMs(undefined), null);
     assert.equal(retryAfterMs('soon'), null);
+    assert.equal(retryAfterMs('1.5'), 1500);
+    assert.equal(retryAfterMs('-1'), null, 'not a date of 2001, retried at once');
+    assert.equal(retryAfterMs('1.2.3'), null);
     const inAMinute = retryAfterMs(new Date(Date.now() + 60_000).toUTCString()) ?? 0;
     assert.ok(inAMinute > 55_000 && inAMinute <= 60_000);
   });

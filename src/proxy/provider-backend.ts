@@ -32,7 +32,10 @@ const FORWARDED_BY_TYPE: Readonly<Record<CompiledProvider['type'], ReadonlySet<s
 };
 
 const RETRY_STATUS: ReadonlySet<number> = new Set([429, 503]);
-const DIGITS = /^\d+$/;
+/** Delta-seconds; a fraction is read as the OpenAI and Anthropic SDKs read it. */
+const SECONDS = /^\d+(?:\.\d+)?$/;
+/** Anything else numeric ("-1", "1.2.3") is no date either, though V8's Date.parse reads such text as days of 2001. */
+const NUMERIC = /^[+-]?[\d.]+$/;
 
 export interface ProviderRequestContext {
   readonly requestId: string;
@@ -186,11 +189,12 @@ export function remainingTimeoutMs(remainingMs: number, timeoutMs: number): numb
   return Math.min(timeoutMs, Math.max(step, Math.ceil(remainingMs / step) * step));
 }
 
-/** Retry-After in ms (delta-seconds or an HTTP date), or null when absent or unreadable. */
+/** Retry-After in ms (delta-seconds, fractions allowed, or an HTTP date), or null when absent or unreadable. */
 export function retryAfterMs(value: string | string[] | undefined): number | null {
   if (typeof value !== 'string') return null;
   const text = value.trim();
-  if (DIGITS.test(text)) return Number(text) * 1000;
+  if (SECONDS.test(text)) return Math.ceil(Number(text) * 1000);
+  if (NUMERIC.test(text)) return null;
   const at = Date.parse(text);
   return Number.isNaN(at) ? null : Math.max(0, at - Date.now());
 }

@@ -274,6 +274,26 @@ describe('external providers', () => {
       assert.equal(((await res.body.json()) as { error: { code: string } }).error.code, 'upstream_timeout');
     });
 
+    it('waits a fractional Retry-After before retrying (V8 read "1.5" as a date in 2001: retried at once)', async () => {
+      const count = records.length;
+      const seenAt: number[] = [];
+      openaiProvider.script.push((_req, res) => {
+        seenAt.push(performance.now());
+        res.writeHead(429, { 'retry-after': '1.5', 'content-type': 'application/json' });
+        res.end('{"error":{"message":"slow down"}}');
+      });
+      openaiProvider.script.push((_req, res) => {
+        seenAt.push(performance.now());
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end('{"id":"x","object":"chat.completion","created":1,"model":"gpt-upstream","choices":[]}');
+      });
+      const res = await post('/v1/chat/completions', { model: 'gpt', messages: [] });
+      assert.equal(res.statusCode, 200);
+      await res.body.dump();
+      assert.equal((await lastRecord(count)).outcome?.attempts, 2);
+      assert.ok(seenAt[1] - seenAt[0] >= 1400, `retried after ${Math.round(seenAt[1] - seenAt[0])} ms`);
+    });
+
     it('a retry after Retry-After waits for headers only until the deadline counted from the first attempt', async () => {
       const count = records.length;
       openaiProvider.script.push((_req, res) => {
