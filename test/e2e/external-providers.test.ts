@@ -11,6 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
 import { request } from 'undici';
 import { accessLogEntry } from '../../src/observability/access-log.ts';
+import type { Explanation } from '../../src/observability/explain/explanation.ts';
 import { requestTokens } from '../../src/observability/token-estimate.ts';
 import type { RequestRecord } from '../../src/server/inference-handler.ts';
 import { createEnv, get, modelServer, podStub, startMock, startRouter, waitFor, writeYaml, type TestEnv } from '../support/harness.ts';
@@ -87,7 +88,7 @@ describe('external providers', () => {
       modelServer('local', { model: 'local-model' }),
       podStub('local-0', 'local', mock.port),
     ]);
-    const router = await startRouter(env, { onRequestDone: (record) => records.push(record), upstreamCaFile: caFile, debugPort: 0, metricsPort: 0 });
+    const router = await startRouter(env, { onRequestDone: (record) => records.push(record), upstreamCaFile: caFile, debugPort: 0, metricsPort: 0, allowExplainHeader: true });
     url = router.url;
     debug = router.debugUrl!;
     openai = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'client-key', maxRetries: 0, defaultHeaders: { cookie: 'session=secret', 'x-api-key': 'client-x-key' } });
@@ -218,6 +219,34 @@ describe('external providers', () => {
       assert.deepEqual(conditions('no-secret'), ['CredentialsResolved=False/CredentialNotFound', 'Ready=False/CredentialNotFound']);
       assert.deepEqual(conditions('slow'), ['CredentialsResolved=True/CredentialNotRequired', 'Ready=True/Ready']);
     });
+  });
+
+  it('explains provider targets as they are served: the upstream model, and the path the provider refuses', async () => {
+    const explain = async (path: string, model: string): Promise<Explanation> => {
+      const res = await request(`${debug}/debug/explain`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ path, body: { model } }) });
+      return (await res.body.json()) as Explanation;
+    };
+    const served = await explain('/v1/chat/completions', 'gpt');
+    assert.equal(served.decision, 'routed');
+    assert.deepEqual(served.target, { name: 'openai', kind: 'provider', key: 'default/openai', weight: 100 });
+    assert.equal(served.upstreamModel, 'gpt-upstream', "the provider's spec.model");
+    const refused = await explain('/v1/chat/completions', 'claude');
+    assert.equal(refused.decision, 'refused', 'an Anthropic provider has no chat/completions');
+    assert.equal(refused.error?.code, 'provider_path_unsupported');
+
+    // A real request with x-switchyard-explain gets its decision back, like one served by pods.
+    const res = await request(`${url}/v1/chat/completions`, {
+      method: 'POST', headers: { 'content-type': 'application/json', 'x-switchyard-explain': '1' }, body: JSON.stringify({ model: 'gpt', messages: [] }),
+    });
+    await res.body.dump();
+    assert.equal(res.statusCode, 200);
+    assert.deepEqual(JSON.parse(String(res.headers['x-switchyard-explain'])), { decision: 'routed', route: 'default/gpt', rule: 'default', target: 'default/openai', pod: null });
+    const wrongPath = await request(`${url}/v1/chat/completions`, {
+      method: 'POST', headers: { 'content-type': 'application/json', 'x-switchyard-explain': '1' }, body: JSON.stringify({ model: 'claude', messages: [] }),
+    });
+    await wrongPath.body.dump();
+    assert.equal(wrongPath.statusCode, 400);
+    assert.equal((JSON.parse(String(wrongPath.headers['x-switchyard-explain'])) as { error?: string }).error, 'provider_path_unsupported');
   });
 
   it('splits one weighted rule between a provider and a pod, each labelled with its backend in the metrics', async () => {
