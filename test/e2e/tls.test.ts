@@ -126,6 +126,29 @@ describe('TLS', () => {
       assert.match(error, /--upstream-ca .*truncated-ca\.pem: certificate 2 does not parse/);
     });
 
+    it('tries another pod when one presents a certificate that does not verify, as when it refuses connections', async () => {
+      const trusted = await startMock(env, { model: MODEL, tls: ca.issue() });
+      const otherCa = createTestCa('Unknown CA');
+      const untrusted = await startMock(env, { model: MODEL, tls: otherCa.issue() });
+      const dir = await configDir('mixed', [
+        modelServer('mixed', { model: MODEL, port: 8443, protocol: 'https' }),
+        podStub('mixed-0', 'mixed', trusted.port), podStub('mixed-1', 'mixed', untrusted.port), simpleRoute('mixed', 'mixed', 'mixed'),
+      ]);
+      const router = await start(dir, { upstreamCaFile: caFile });
+      try {
+        const statuses: number[] = [];
+        for (let i = 0; i < 6; i++) {
+          const res = await request(`${router.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'mixed', prompt: `p${i}` }) });
+          await res.body.dump();
+          statuses.push(res.statusCode);
+        }
+        assert.deepEqual(statuses, [200, 200, 200, 200, 200, 200]);
+        assert.equal(await receivedBy(untrusted.url, otherCa.cert), 0);
+      } finally {
+        await router.shutdown(1000);
+      }
+    });
+
     it('probes /health and scrapes /metrics and /v1/models over TLS', async () => {
       const pod = await startCountingPod(ca.issue());
       const dir = await configDir('probes', [modelServer('probed', { model: MODEL, port: 8443, protocol: 'https' }), podStub('probed-0', 'probed', pod.port), simpleRoute('probed', 'probed', 'probed')]);
