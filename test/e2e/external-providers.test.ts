@@ -85,6 +85,7 @@ describe('external providers', () => {
       route('strange-verified', [toProvider('strange-verified')]),
       route('strange-insecure', [toProvider('strange-insecure')]),
       route('hybrid', [toProvider('openai', 50), '    - modelServerName: local', '      weight: 50']),
+      route('limited', [toProvider('openai')]).replace('  rules:', '  rateLimit: {inputTokensPerUnit: 1000, unit: minute}\n  rules:'),
       modelServer('local', { model: 'local-model' }),
       podStub('local-0', 'local', mock.port),
     ]);
@@ -294,6 +295,23 @@ describe('external providers', () => {
       assert.equal(refused.statusCode, 429);
       assert.equal(refused.headers['retry-after'], '3600');
       assert.equal(((await refused.body.json()) as { error: { message: string } }).error.message, 'come back in an hour');
+    });
+
+    it("a rate-limited route's x-ratelimit-* headers are the router's, not the provider's of the same name", async () => {
+      openaiProvider.script.push((_req, res) => {
+        res.writeHead(200, {
+          'content-type': 'application/json', 'x-ratelimit-limit-tokens': '999999', 'x-ratelimit-remaining-tokens': '999990',
+          'x-ratelimit-reset-tokens': '6ms', 'x-ratelimit-limit-requests': '5000',
+        });
+        res.end('{"id":"x","object":"chat.completion","created":1,"model":"gpt-upstream","choices":[]}');
+      });
+      const res = await post('/v1/chat/completions', { model: 'limited', messages: [{ role: 'user', content: 'hello' }] });
+      await res.body.dump();
+      assert.equal(res.statusCode, 200);
+      assert.equal(res.headers['x-ratelimit-limit-tokens'], '1000', "the route's bucket (README: Rate limits)");
+      assert.ok(Number(res.headers['x-ratelimit-remaining-tokens']) <= 1000, String(res.headers['x-ratelimit-remaining-tokens']));
+      assert.notEqual(res.headers['x-ratelimit-reset-tokens'], '6ms');
+      assert.equal(res.headers['x-ratelimit-limit-requests'], '5000', "the provider's other headers pass");
     });
 
     it('times out waiting for response headers: 504', async () => {
