@@ -186,8 +186,8 @@ export abstract class UpstreamLeg extends DeadlineNode implements Dispatcher.Dis
     // No connection was had (undici starts a request only on an established, TLS-verified connection): the request
     // was never written, whatever failed (refused, unreachable, a certificate that does not verify).
     const connect = this.controller === null || (code !== undefined && CONNECT_ERRORS.has(code));
-    if (connect) this.states.reportConnectFailure(this.origin, `${code}: ${error.message}`);
     const detail = code !== undefined ? `${code}: ${error.message}` : error.message;
+    if (connect) this.states.reportConnectFailure(this.origin, detail);
     if (code === 'UND_ERR_HEADERS_TIMEOUT') {
       this.listener.onFailure(this, {
         kind: 'timeout',
