@@ -43,7 +43,9 @@ function compileProvider(resource: ExternalModelProvider, secrets: ReadonlyMap<s
   const headers: string[] = [];
   const staticHeaderNames = new Set<string>();
   for (const [name, value] of Object.entries(spec.headers)) {
-    headers.push(name.toLowerCase(), value);
+    // Sent as UTF-8 bytes, as Kthena (Go) sends them; Node writes header strings as Latin-1 and refuses a character
+    // beyond it (every request would fail), so the string carries one byte per character.
+    headers.push(name.toLowerCase(), Buffer.from(value, 'utf8').toString('latin1'));
     staticHeaderNames.add(name.toLowerCase());
   }
   const credential = resolveCredential(resource, secrets);

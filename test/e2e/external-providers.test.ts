@@ -65,7 +65,7 @@ describe('external providers', () => {
       secret('anthropic-key', `stringData:\n  api-key: ${ANTHROPIC_KEY}`),
       secret('unlabelled-key', 'stringData:\n  token: x', false),
       provider('openai', 'OpenAI', `${openaiProvider.url}/openai/v1`, [
-        '  model: gpt-upstream', '  auth:', '    secretRef: {name: openai-key, key: token}', '  headers:', '    OpenAI-Organization: org-switchyard',
+        '  model: gpt-upstream', '  auth:', '    secretRef: {name: openai-key, key: token}', '  headers:', '    OpenAI-Organization: org-switchyard', '    X-Team: "Zürich €"',
       ]),
       provider('anthropic', 'Anthropic', anthropicProvider.url, ['  auth:', '    secretRef: {name: anthropic-key, key: api-key}']),
       provider('no-secret', 'OpenAI', openaiProvider.url, ['  auth:', '    secretRef: {name: absent, key: token}']),
@@ -116,6 +116,7 @@ describe('external providers', () => {
       assert.equal(seen.path, '/openai/v1/chat/completions');
       assert.equal(seen.headers.authorization, `Bearer ${OPENAI_KEY}`, 'the Secret\'s token, trimmed, never the client\'s key');
       assert.equal(seen.headers['openai-organization'], 'org-switchyard');
+      assert.equal(Buffer.from(String(seen.headers['x-team']), 'latin1').toString('utf8'), 'Zürich €', 'a static header is sent as UTF-8, as Kthena sends it');
       assert.equal(seen.headers.cookie, undefined);
       assert.equal(seen.headers['x-api-key'], undefined);
       assert.equal(seen.headers['user-agent'], undefined, 'only allow-listed client headers');
