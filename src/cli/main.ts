@@ -32,7 +32,7 @@ program
   .addOption(duration('--drain-timeout <duration>', 'on SIGTERM/SIGINT, how long running requests may take to finish', 30_000, '30s'))
   .addOption(duration('--shutdown-grace <duration>', 'on SIGTERM/SIGINT, how long /readyz fails while requests are still accepted, before the drain (default 5s with --kubernetes)', 0, '0s'))
   .addOption(new Option('--max-body-size <size>', 'largest accepted request body').argParser(parseByteSize).default(16 * 1024 * 1024, '16MiB'))
-  .addOption(duration('--header-timeout <duration>', "a client's request line and headers must arrive within this (408 otherwise)", 30_000, '30s'))
+  .addOption(duration('--header-timeout <duration>', "a client's request line and headers must arrive within this (408 otherwise); with --tls-cert its TLS handshake too", 30_000, '30s'))
   .addOption(duration('--body-timeout <duration>', "a client's request body must arrive within this after its headers (408 otherwise)", 60_000, '60s'))
   .addOption(duration('--keep-alive-timeout <duration>', 'an idle keep-alive client connection is closed after this', 65_000, '65s'))
   .option('--max-connections <n>', 'open client connections; beyond, the ones idle or sending their request longest are closed (the file-descriptor limit may lower it)', parsePositiveInt, 10_000)

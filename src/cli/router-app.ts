@@ -2,6 +2,7 @@
 // checks and engine-metrics scraping following every snapshot swap, and the filter/score scheduler configured by the
 // router configuration file, and observability (metrics, access log, debug server: observability-setup.ts).
 // Tests start the same thing in-process.
+import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { EngineStateTable, type EngineStatsSource } from '../engines/engine-state.ts';
@@ -317,7 +318,13 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
   };
 }
 
-/** The --upstream-ca bundle's text; throws naming the file when it cannot be read or holds no certificate. */
+const PEM_BEGIN = '-----BEGIN CERTIFICATE-----';
+const PEM_END = '-----END CERTIFICATE-----';
+
+/**
+ * The --upstream-ca bundle's text; throws naming the file when it cannot be read, holds no certificate, or one that
+ * does not parse (TLS would skip it silently, and every upstream it signs would then fail verification).
+ */
 async function readUpstreamCa(file: string | undefined): Promise<string | undefined> {
   if (file === undefined) return undefined;
   let text: string;
@@ -326,7 +333,19 @@ async function readUpstreamCa(file: string | undefined): Promise<string | undefi
   } catch (err) {
     throw new Error(`cannot read --upstream-ca ${file}: ${(err as Error).message}`, { cause: err });
   }
-  if (!text.includes('-----BEGIN CERTIFICATE-----')) throw new Error(`--upstream-ca ${file} holds no PEM certificate`);
+  if (!text.includes(PEM_BEGIN)) throw new Error(`--upstream-ca ${file} holds no PEM certificate`);
+  let index = 0;
+  for (let begin = text.indexOf(PEM_BEGIN); begin >= 0; begin = text.indexOf(PEM_BEGIN, begin + PEM_BEGIN.length)) {
+    index++;
+    const end = text.indexOf(PEM_END, begin);
+    const next = text.indexOf(PEM_BEGIN, begin + PEM_BEGIN.length);
+    try {
+      if (end < 0 || (next >= 0 && next < end)) throw new Error(`no ${PEM_END} line`);
+      new X509Certificate(text.slice(begin, end + PEM_END.length));
+    } catch (err) {
+      throw new Error(`--upstream-ca ${file}: certificate ${index} does not parse: ${(err as Error).message}`, { cause: err });
+    }
+  }
   return text;
 }
 

@@ -84,12 +84,21 @@ export function buildUpstreamHeaders(rawHeaders: readonly string[], ctx: Upstrea
   return out;
 }
 
-/** The client response's headers as a flat array: upstream headers minus hop-by-hop, plus the request id. */
+/** What the router has set on the client's response already (e.g. its rate-limit headers): those win over upstream's. */
+export interface RouterSetHeaders {
+  hasHeader(name: string): boolean;
+}
+
+/**
+ * The client response's headers as a flat array: upstream headers minus hop-by-hop and minus those the router set
+ * itself (`routerSet`: Node would let the upstream's replace them), plus the request id.
+ */
 export function buildClientHeaders(
   upstream: IncomingHttpHeaders,
   requestId: string,
   dropContentLength: boolean,
   closeConnection: boolean,
+  routerSet: RouterSetHeaders | null = null,
 ): string[] {
   const out: string[] = [];
   const connection = upstream['connection'];
@@ -100,6 +109,7 @@ export function buildClientHeaders(
     const lower = name.toLowerCase();
     if (HOP_BY_HOP.has(lower) || (listed !== null && listed.has(lower)) || lower === 'x-request-id') continue;
     if (dropContentLength && lower === 'content-length') continue;
+    if (routerSet !== null && routerSet.hasHeader(lower)) continue;
     if (Array.isArray(value)) for (const v of value) out.push(name, v);
     else out.push(name, value);
   }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { RouterError } from '../errors/router-error.ts';
 import type { CompiledProvider } from '../snapshot/types.ts';
-import { providerHeaders, providerPath, retryAfterMs } from './provider-backend.ts';
+import { providerHeaders, providerPath, remainingTimeoutMs, retryAfterMs } from './provider-backend.ts';
 
 const provider = (type: 'OpenAI' | 'Anthropic', basePath: string, headers: string[] = [], staticHeaderNames: string[] = []): CompiledProvider =>
   ({ key: 'default/p', type, basePath, headers, staticHeaderNames: new Set(staticHeaderNames) } as unknown as CompiledProvider);
@@ -51,7 +51,19 @@ describe('retryAfterMs', () => {
     assert.equal(retryAfterMs('3'), 3000);
     assert.equal(retryAfterMs(undefined), null);
     assert.equal(retryAfterMs('soon'), null);
+    assert.equal(retryAfterMs('1.5'), 1500);
+    assert.equal(retryAfterMs('-1'), null, 'not a date of 2001, retried at once');
+    assert.equal(retryAfterMs('1.2.3'), null);
     const inAMinute = retryAfterMs(new Date(Date.now() + 60_000).toUTCString()) ?? 0;
     assert.ok(inAMinute > 55_000 && inAMinute <= 60_000);
+  });
+});
+
+describe('remainingTimeoutMs', () => {
+  it('gives a retry what is left of the response timeout, rounded up to 1% of it (at least 100 ms), never more than the timeout', () => {
+    assert.equal(remainingTimeoutMs(950, 3000), 1000);
+    assert.equal(remainingTimeoutMs(1, 3000), 100);
+    assert.equal(remainingTimeoutMs(20_001, 60_000), 20_400);
+    assert.equal(remainingTimeoutMs(3000, 3000), 3000);
   });
 });

@@ -6,7 +6,8 @@
 //   - headers: only the allow-listed client headers (never the client's Authorization, x-api-key or cookies), then
 //     spec.headers (replacing a client header of the same name, e.g. anthropic-version) and the credential;
 //   - answers pass through (4xx/5xx included); a 429 or 503 with a Retry-After that fits the request's deadline
-//     (the provider's response timeout from the first attempt) is retried after that delay, at most twice.
+//     (the provider's response timeout from the first attempt) is retried after that delay, at most twice, and the
+//     retry waits for its headers only until that deadline.
 import type { IncomingHttpHeaders } from 'node:http';
 import { RouterError } from '../errors/router-error.ts';
 import type { PodStateTable } from '../pods/pod-state.ts';
@@ -31,7 +32,10 @@ const FORWARDED_BY_TYPE: Readonly<Record<CompiledProvider['type'], ReadonlySet<s
 };
 
 const RETRY_STATUS: ReadonlySet<number> = new Set([429, 503]);
-const DIGITS = /^\d+$/;
+/** Delta-seconds; a fraction is read as the OpenAI and Anthropic SDKs read it. */
+const SECONDS = /^\d+(?:\.\d+)?$/;
+/** Anything else numeric ("-1", "1.2.3") is no date either, though V8's Date.parse reads such text as days of 2001. */
+const NUMERIC = /^[+-]?[\d.]+$/;
 
 export interface ProviderRequestContext {
   readonly requestId: string;
@@ -97,12 +101,14 @@ export class ProviderBackend implements Backend, LegListener {
 
   next(exchange: AttemptSink): BackendAttempt | null {
     if (this.started && !this.retryGranted) return null;
+    let request = this.request;
     if (!this.started) this.deadline = performance.now() + this.provider.timeoutMs;
+    else request = { ...request, timeoutMs: remainingTimeoutMs(this.deadline - performance.now(), this.provider.timeoutMs) };
     this.started = true;
     this.retryGranted = false;
     this.discarding = false;
     this.exchange = exchange;
-    return new ProviderAttempt(this.provider, this.pools, this.states, this, this.request);
+    return new ProviderAttempt(this.provider, this.pools, this.states, this, request);
   }
 
   hasNext(): boolean {
@@ -146,8 +152,12 @@ export class ProviderBackend implements Backend, LegListener {
 
   onFailure(leg: UpstreamLeg, failure: LegFailure): void {
     const exchange = this.exchange!;
-    if (failure.afterHeaders && !this.discarding) exchange.brokeMidway(leg as ProviderAttempt, failure.error);
-    else exchange.attemptFailed(leg as ProviderAttempt, failure.error, 'final');
+    if (failure.afterHeaders && !this.discarding) return exchange.brokeMidway(leg as ProviderAttempt, failure.error);
+    // A retry waits only for what is left of the response timeout: the message names the timeout the user set.
+    const error = failure.kind === 'timeout' && !failure.afterHeaders
+      ? new RouterError('upstream_timeout', `external provider ${this.provider.key} sent no response headers within ${this.provider.timeoutMs} ms`)
+      : failure.error;
+    exchange.attemptFailed(leg as ProviderAttempt, error, 'final');
   }
 }
 
@@ -170,11 +180,21 @@ class ProviderAttempt extends UpstreamLeg implements BackendAttempt {
   }
 }
 
-/** Retry-After in ms (delta-seconds or an HTTP date), or null when absent or unreadable. */
+/**
+ * A retry's wait for response headers: what is left of the response timeout, rounded up to 1% of it (at least
+ * 100 ms), so that retries share a few deadline lists (deadlines.ts keeps one per distinct duration).
+ */
+export function remainingTimeoutMs(remainingMs: number, timeoutMs: number): number {
+  const step = Math.max(100, Math.ceil(timeoutMs / 100));
+  return Math.min(timeoutMs, Math.max(step, Math.ceil(remainingMs / step) * step));
+}
+
+/** Retry-After in ms (delta-seconds, fractions allowed, or an HTTP date), or null when absent or unreadable. */
 export function retryAfterMs(value: string | string[] | undefined): number | null {
   if (typeof value !== 'string') return null;
   const text = value.trim();
-  if (DIGITS.test(text)) return Number(text) * 1000;
+  if (SECONDS.test(text)) return Math.ceil(Number(text) * 1000);
+  if (NUMERIC.test(text)) return null;
   const at = Date.parse(text);
   return Number.isNaN(at) ? null : Math.max(0, at - Date.now());
 }

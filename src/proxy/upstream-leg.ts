@@ -11,7 +11,7 @@ import { DeadlineNode, deadlineList } from './deadlines.ts';
 export const CONNECT_ERRORS: ReadonlySet<string> = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT']);
 
 export type LegFailureKind =
-  /** The upstream was never reached (refused, unreachable): safe to retry elsewhere. */
+  /** The upstream was never reached (refused, unreachable, its TLS handshake failed): safe to retry elsewhere. */
   | 'connect'
   /** No answer within the timeout. */
   | 'timeout'
@@ -183,9 +183,11 @@ export abstract class UpstreamLeg extends DeadlineNode implements Dispatcher.Dis
     if (this.settled) return;
     this.done = true;
     const code = (error as { code?: string }).code;
-    const connect = code !== undefined && CONNECT_ERRORS.has(code);
-    if (connect) this.states.reportConnectFailure(this.origin, `${code}: ${error.message}`);
+    // No connection was had (undici starts a request only on an established, TLS-verified connection): the request
+    // was never written, whatever failed (refused, unreachable, a certificate that does not verify).
+    const connect = this.controller === null || (code !== undefined && CONNECT_ERRORS.has(code));
     const detail = code !== undefined ? `${code}: ${error.message}` : error.message;
+    if (connect) this.states.reportConnectFailure(this.origin, detail);
     if (code === 'UND_ERR_HEADERS_TIMEOUT') {
       this.listener.onFailure(this, {
         kind: 'timeout',

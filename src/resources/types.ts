@@ -190,6 +190,8 @@ export const CREDENTIAL_LABEL = 'networking.serving.volcano.sh/external-model-pr
 
 /** Annotation on an ExternalModelProvider: how long to wait for the provider's response headers (Go duration). */
 export const PROVIDER_TIMEOUT_ANNOTATION = 'switchyard.dev/response-timeout';
+/** The wait for a provider's response headers when the annotation names none (or 0). */
+export const DEFAULT_PROVIDER_TIMEOUT_MS = 60_000;
 
 /** Annotation on a Pod stub that overrides the ModelServer's workloadPort.port for that pod. */
 export const PORT_ANNOTATION = 'switchyard.dev/port';

@@ -1,7 +1,7 @@
 // Kthena's validating-webhook checks for ExternalModelProvider.
 import { checkTimerDuration, timerClampedMessage } from './duration.ts';
 import { errorAt, warningAt, type FieldProblem } from './problem.ts';
-import { PROVIDER_TIMEOUT_ANNOTATION, type ExternalModelProvider } from './types.ts';
+import { DEFAULT_PROVIDER_TIMEOUT_MS, PROVIDER_TIMEOUT_ANNOTATION, type ExternalModelProvider } from './types.ts';
 
 /** Headers the router or the auth settings control (kthena common/provider_headers.go); lower-cased. */
 const RESERVED_HEADERS = new Set(
@@ -62,6 +62,8 @@ function timeoutAnnotationProblems(timeout: string | undefined): FieldProblem[] 
   const path = ['metadata', 'annotations', PROVIDER_TIMEOUT_ANNOTATION];
   const parsed = checkTimerDuration(timeout);
   if (!parsed.ok) return [errorAt(path, parsed.error)];
+  // Elsewhere 0 disables a timeout; here it cannot (a provider's answer is always bounded): say what applies instead.
+  if (parsed.ms === 0) return [warningAt(path, `${JSON.stringify(timeout)} is no response timeout: the default, ${DEFAULT_PROVIDER_TIMEOUT_MS / 1000}s, applies`)];
   return parsed.clamped ? [warningAt(path, timerClampedMessage(timeout))] : [];
 }
 

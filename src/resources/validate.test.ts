@@ -136,6 +136,8 @@ describe('ExternalModelProvider webhook checks', () => {
   it('the response-timeout annotation is not negative', () => check('ExternalModelProvider', () => undefined, [['error', TIMEOUT, 'must not be negative, got "-5s"']], withTimeout('-5s')));
   // As trafficPolicy.timeout (metav1.Duration): a bare number has no unit.
   it('the response-timeout annotation needs a unit', () => check('ExternalModelProvider', () => undefined, [['error', TIMEOUT, 'invalid duration "90": missing unit']], withTimeout('90')));
+  it('a response-timeout of 0 is warned about: the default applies, it does not disable the timeout', () =>
+    check('ExternalModelProvider', () => undefined, [['warning', TIMEOUT, '"0s" is no response timeout: the default, 60s, applies']], withTimeout('0s')));
   it('a response-timeout longer than a timer is clamped with a warning', () =>
     check('ExternalModelProvider', () => undefined, [['warning', TIMEOUT, '"600h" is longer than the longest timer Node.js supports; treated as the maximum']], withTimeout('600h')));
 });

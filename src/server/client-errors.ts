@@ -1,5 +1,5 @@
 // Node's 'clientError' on the main listener: bytes that do not parse as HTTP, headers or a body that did not arrive
-// in time, headers too large. Whatever happens, never two responses on one connection: when a response is already
+// in time, headers too large, a TLS handshake that failed or timed out (closed, nothing else). Whatever happens, never two responses on one connection: when a response is already
 // under way the connection is only closed once it ends; when the broken request is the one being read, the request
 // pipeline answers it (and logs it); otherwise one raw answer is written and the connection closed.
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -31,6 +31,12 @@ export function handleClientError(ctx: ClientErrorContext, err: ClientError, soc
     return;
   }
   const cause = `${code}${err.reason ? `: ${err.reason}` : ''}`;
+  if (code.startsWith('ERR_TLS_') || code.startsWith('ERR_SSL_')) {
+    // The HTTPS listener's handshake failed or timed out: no HTTP was spoken, so none is answered or access-logged.
+    ctx.note('TLS handshake failed; connection closed', cause);
+    socket.destroy();
+    return;
+  }
   const { req, res } = ctx.current(socket);
   if (res !== null && !res.writableEnded) {
     if (!res.headersSent && req !== null && !req.complete) {

@@ -8,6 +8,7 @@ import { DecisionRecorder } from '../observability/explain/decision-recorder.ts'
 import type { Explanation } from '../observability/explain/explanation.ts';
 import type { PodPicker, ScheduleRequest } from '../scheduling/pod-picker.ts';
 import type { SnapshotStore } from '../snapshot/snapshot-store.ts';
+import { providerPath } from '../proxy/provider-backend.ts';
 import { parseRequestBody, type ParsedBody } from './inference-handler.ts';
 import { resolveRoute } from '../pipeline/resolve-route.ts';
 
@@ -47,7 +48,12 @@ export function explainRequest(deps: ExplainDeps, input: unknown): ExplainResult
   const routed = resolveRoute(snapshot, { ...facts, model }, recorder);
   if (!routed.ok) return { ok: true, explanation: recorder.finish(routed.error) };
   const { server, isLora, upstreamModel } = routed;
-  if (server === null) return { ok: true, explanation: recorder.finish(null) }; // a provider: nothing to schedule
+  if (server === null) {
+    // A provider: nothing to schedule; a path its API does not have is refused before anything is sent.
+    recorder.providerTarget(upstreamModel, isLora);
+    const providerPathOrError = providerPath(routed.provider, path);
+    return { ok: true, explanation: recorder.finish(providerPathOrError instanceof RouterError ? providerPathOrError : null) };
+  }
   const request: ScheduleRequest = { model, upstreamModel, isLora, server, rawHeaders, path: facts.path, body: parsed };
   const preparing = deps.picker.prepare?.(request, server.pods) ?? null;
   if (preparing !== null) return preparing.then(() => explainScheduled(deps, request, recorder));

@@ -2,7 +2,7 @@
 // an idle keep-alive connection stays open, how large its headers and URL may be, and how many connections it may
 // open (connection-guard.ts). Defaults and the reasons for them: README, "Limits and timeouts".
 export interface ListenerLimits {
-  /** The request line and headers must arrive within this (--header-timeout). */
+  /** The request line and headers (and the TLS handshake of an HTTPS listener) must arrive within this (--header-timeout). */
   readonly headersTimeoutMs: number;
   /** The body must arrive within this after the headers (--body-timeout). */
   readonly bodyTimeoutMs: number;

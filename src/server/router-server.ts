@@ -110,7 +110,8 @@ export class RouterServer {
     };
     this.server = options.tls == null
       ? createServer(serverOptions, this.onRequest)
-      : createHttpsServer({ ...serverOptions, cert: options.tls.cert, key: options.tls.key }, this.onRequest);
+      // The TLS handshake counts as part of the headers' time (Node's own default lets a silent client hold 120 s).
+      : createHttpsServer({ ...serverOptions, handshakeTimeout: limits.headersTimeoutMs, cert: options.tls.cert, key: options.tls.key }, this.onRequest);
     // Without this listener Node answers `Expect: 100-continue` with 100 Continue before anyone looks at the request.
     this.server.on('checkContinue', this.onCheckContinue);
     // Likewise an `Expect` other than 100-continue (Node: an empty 417), and CONNECT (Node: the socket closed unanswered).

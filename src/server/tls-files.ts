@@ -1,6 +1,7 @@
 // The router listener's certificate and key files (--tls-cert, --tls-key), read at start and watched: after a change
 // (debounced, so that a cert and key rotated together are read together) both are read again and, when they load
 // as a pair, replace the old ones for new connections. A bad pair is logged and the old one keeps serving.
+import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createSecureContext } from 'node:tls';
 import { watch, type FSWatcher } from 'chokidar';
@@ -17,6 +18,18 @@ export interface TlsFiles {
 export async function readTlsFiles(files: TlsFiles): Promise<TlsCredentials> {
   const flags = files.flags ?? { cert: '--tls-cert', key: '--tls-key' };
   const [cert, key] = await Promise.all([readPem(files.certFile, flags.cert), readPem(files.keyFile, flags.key)]);
+  // createSecureContext accepts an empty (or blank) cert or key, e.g. a file truncated mid-rewrite, and every
+  // handshake would then fail: each file must hold what its flag names.
+  try {
+    new X509Certificate(cert);
+  } catch (err) {
+    throw new Error(`${flags.cert} ${files.certFile} holds no PEM certificate: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    createPrivateKey(key);
+  } catch (err) {
+    throw new Error(`${flags.key} ${files.keyFile} holds no PEM private key: ${(err as Error).message}`, { cause: err });
+  }
   try {
     createSecureContext({ cert, key });
   } catch (err) {

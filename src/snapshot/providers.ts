@@ -4,11 +4,10 @@
 // A provider whose credential cannot be resolved still compiles (as in Kthena, where it is only "not Ready"): its
 // requests are refused with `notReady`, and the configuration warns.
 import { checkTimerDuration } from '../resources/duration.ts';
-import { CREDENTIAL_LABEL, PROVIDER_TIMEOUT_ANNOTATION, type ConfigIssue, type ExternalModelProvider, type LoadedResource, type SecretDocument } from '../resources/types.ts';
+import { CREDENTIAL_LABEL, DEFAULT_PROVIDER_TIMEOUT_MS, PROVIDER_TIMEOUT_ANNOTATION, type ConfigIssue, type ExternalModelProvider, type LoadedResource, type SecretDocument } from '../resources/types.ts';
 import type { CompiledProvider, ProviderCondition } from './types.ts';
 
-/** The wait for a provider's response headers when the provider names none (switchyard.dev/response-timeout). */
-export const DEFAULT_PROVIDER_TIMEOUT_MS = 60_000;
+export { DEFAULT_PROVIDER_TIMEOUT_MS };
 
 /** RFC 9110 field-value characters: visible ASCII, space and tab (and obs-text). */
 const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
@@ -43,7 +42,9 @@ function compileProvider(resource: ExternalModelProvider, secrets: ReadonlyMap<s
   const headers: string[] = [];
   const staticHeaderNames = new Set<string>();
   for (const [name, value] of Object.entries(spec.headers)) {
-    headers.push(name.toLowerCase(), value);
+    // Sent as UTF-8 bytes, as Kthena (Go) sends them; Node writes header strings as Latin-1 and refuses a character
+    // beyond it (every request would fail), so the string carries one byte per character.
+    headers.push(name.toLowerCase(), Buffer.from(value, 'utf8').toString('latin1'));
     staticHeaderNames.add(name.toLowerCase());
   }
   const credential = resolveCredential(resource, secrets);

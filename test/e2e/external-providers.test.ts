@@ -11,6 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
 import { request } from 'undici';
 import { accessLogEntry } from '../../src/observability/access-log.ts';
+import type { Explanation } from '../../src/observability/explain/explanation.ts';
 import { requestTokens } from '../../src/observability/token-estimate.ts';
 import type { RequestRecord } from '../../src/server/inference-handler.ts';
 import { createEnv, get, modelServer, podStub, startMock, startRouter, waitFor, writeYaml, type TestEnv } from '../support/harness.ts';
@@ -64,12 +65,13 @@ describe('external providers', () => {
       secret('anthropic-key', `stringData:\n  api-key: ${ANTHROPIC_KEY}`),
       secret('unlabelled-key', 'stringData:\n  token: x', false),
       provider('openai', 'OpenAI', `${openaiProvider.url}/openai/v1`, [
-        '  model: gpt-upstream', '  auth:', '    secretRef: {name: openai-key, key: token}', '  headers:', '    OpenAI-Organization: org-switchyard',
+        '  model: gpt-upstream', '  auth:', '    secretRef: {name: openai-key, key: token}', '  headers:', '    OpenAI-Organization: org-switchyard', '    X-Team: "Zürich €"',
       ]),
       provider('anthropic', 'Anthropic', anthropicProvider.url, ['  auth:', '    secretRef: {name: anthropic-key, key: api-key}']),
       provider('no-secret', 'OpenAI', openaiProvider.url, ['  auth:', '    secretRef: {name: absent, key: token}']),
       provider('no-label', 'OpenAI', openaiProvider.url, ['  auth:', '    secretRef: {name: unlabelled-key, key: token}']),
       provider('slow', 'OpenAI', `${openaiProvider.url}/v1`, ['  annotations:', '    switchyard.dev/response-timeout: 300ms']),
+      provider('deadline', 'OpenAI', `${openaiProvider.url}/v1`, ['  annotations:', '    switchyard.dev/response-timeout: 3s']),
       provider('gone', 'OpenAI', 'https://127.0.0.1:1/v1'),
       provider('strange-verified', 'OpenAI', `${strangeProvider.url}/v1`),
       provider('strange-insecure', 'OpenAI', `${strangeProvider.url}/v1`, ['  insecureSkipVerify: true']),
@@ -78,14 +80,16 @@ describe('external providers', () => {
       route('no-secret', [toProvider('no-secret')]),
       route('no-label', [toProvider('no-label')]),
       route('slow', [toProvider('slow')]),
+      route('deadline', [toProvider('deadline')]),
       route('gone', [toProvider('gone')]),
       route('strange-verified', [toProvider('strange-verified')]),
       route('strange-insecure', [toProvider('strange-insecure')]),
       route('hybrid', [toProvider('openai', 50), '    - modelServerName: local', '      weight: 50']),
+      route('limited', [toProvider('openai')]).replace('  rules:', '  rateLimit: {inputTokensPerUnit: 1000, unit: minute}\n  rules:'),
       modelServer('local', { model: 'local-model' }),
       podStub('local-0', 'local', mock.port),
     ]);
-    const router = await startRouter(env, { onRequestDone: (record) => records.push(record), upstreamCaFile: caFile, debugPort: 0, metricsPort: 0 });
+    const router = await startRouter(env, { onRequestDone: (record) => records.push(record), upstreamCaFile: caFile, debugPort: 0, metricsPort: 0, allowExplainHeader: true });
     url = router.url;
     debug = router.debugUrl!;
     openai = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'client-key', maxRetries: 0, defaultHeaders: { cookie: 'session=secret', 'x-api-key': 'client-x-key' } });
@@ -112,6 +116,7 @@ describe('external providers', () => {
       assert.equal(seen.path, '/openai/v1/chat/completions');
       assert.equal(seen.headers.authorization, `Bearer ${OPENAI_KEY}`, 'the Secret\'s token, trimmed, never the client\'s key');
       assert.equal(seen.headers['openai-organization'], 'org-switchyard');
+      assert.equal(Buffer.from(String(seen.headers['x-team']), 'latin1').toString('utf8'), 'Zürich €', 'a static header is sent as UTF-8, as Kthena sends it');
       assert.equal(seen.headers.cookie, undefined);
       assert.equal(seen.headers['x-api-key'], undefined);
       assert.equal(seen.headers['user-agent'], undefined, 'only allow-listed client headers');
@@ -218,6 +223,34 @@ describe('external providers', () => {
     });
   });
 
+  it('explains provider targets as they are served: the upstream model, and the path the provider refuses', async () => {
+    const explain = async (path: string, model: string): Promise<Explanation> => {
+      const res = await request(`${debug}/debug/explain`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ path, body: { model } }) });
+      return (await res.body.json()) as Explanation;
+    };
+    const served = await explain('/v1/chat/completions', 'gpt');
+    assert.equal(served.decision, 'routed');
+    assert.deepEqual(served.target, { name: 'openai', kind: 'provider', key: 'default/openai', weight: 100 });
+    assert.equal(served.upstreamModel, 'gpt-upstream', "the provider's spec.model");
+    const refused = await explain('/v1/chat/completions', 'claude');
+    assert.equal(refused.decision, 'refused', 'an Anthropic provider has no chat/completions');
+    assert.equal(refused.error?.code, 'provider_path_unsupported');
+
+    // A real request with x-switchyard-explain gets its decision back, like one served by pods.
+    const res = await request(`${url}/v1/chat/completions`, {
+      method: 'POST', headers: { 'content-type': 'application/json', 'x-switchyard-explain': '1' }, body: JSON.stringify({ model: 'gpt', messages: [] }),
+    });
+    await res.body.dump();
+    assert.equal(res.statusCode, 200);
+    assert.deepEqual(JSON.parse(String(res.headers['x-switchyard-explain'])), { decision: 'routed', route: 'default/gpt', rule: 'default', target: 'default/openai', pod: null });
+    const wrongPath = await request(`${url}/v1/chat/completions`, {
+      method: 'POST', headers: { 'content-type': 'application/json', 'x-switchyard-explain': '1' }, body: JSON.stringify({ model: 'claude', messages: [] }),
+    });
+    await wrongPath.body.dump();
+    assert.equal(wrongPath.statusCode, 400);
+    assert.equal((JSON.parse(String(wrongPath.headers['x-switchyard-explain'])) as { error?: string }).error, 'provider_path_unsupported');
+  });
+
   it('splits one weighted rule between a provider and a pod, each labelled with its backend in the metrics', async () => {
     const before = await scrape(env.router!.metricsUrl!);
     const seen = { provider: 0, pod: 0 };
@@ -265,11 +298,67 @@ describe('external providers', () => {
       assert.equal(((await refused.body.json()) as { error: { message: string } }).error.message, 'come back in an hour');
     });
 
+    it("a rate-limited route's x-ratelimit-* headers are the router's, not the provider's of the same name", async () => {
+      openaiProvider.script.push((_req, res) => {
+        res.writeHead(200, {
+          'content-type': 'application/json', 'x-ratelimit-limit-tokens': '999999', 'x-ratelimit-remaining-tokens': '999990',
+          'x-ratelimit-reset-tokens': '6ms', 'x-ratelimit-limit-requests': '5000',
+        });
+        res.end('{"id":"x","object":"chat.completion","created":1,"model":"gpt-upstream","choices":[]}');
+      });
+      const res = await post('/v1/chat/completions', { model: 'limited', messages: [{ role: 'user', content: 'hello' }] });
+      await res.body.dump();
+      assert.equal(res.statusCode, 200);
+      assert.equal(res.headers['x-ratelimit-limit-tokens'], '1000', "the route's bucket (README: Rate limits)");
+      assert.ok(Number(res.headers['x-ratelimit-remaining-tokens']) <= 1000, String(res.headers['x-ratelimit-remaining-tokens']));
+      assert.notEqual(res.headers['x-ratelimit-reset-tokens'], '6ms');
+      assert.equal(res.headers['x-ratelimit-limit-requests'], '5000', "the provider's other headers pass");
+    });
+
     it('times out waiting for response headers: 504', async () => {
       openaiProvider.script.push(() => undefined); // never answers
       const res = await post('/v1/chat/completions', { model: 'slow', messages: [] });
       assert.equal(res.statusCode, 504);
       assert.equal(((await res.body.json()) as { error: { code: string } }).error.code, 'upstream_timeout');
+    });
+
+    it('waits a fractional Retry-After before retrying (V8 read "1.5" as a date in 2001: retried at once)', async () => {
+      const count = records.length;
+      const seenAt: number[] = [];
+      openaiProvider.script.push((_req, res) => {
+        seenAt.push(performance.now());
+        res.writeHead(429, { 'retry-after': '1.5', 'content-type': 'application/json' });
+        res.end('{"error":{"message":"slow down"}}');
+      });
+      openaiProvider.script.push((_req, res) => {
+        seenAt.push(performance.now());
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end('{"id":"x","object":"chat.completion","created":1,"model":"gpt-upstream","choices":[]}');
+      });
+      const res = await post('/v1/chat/completions', { model: 'gpt', messages: [] });
+      assert.equal(res.statusCode, 200);
+      await res.body.dump();
+      assert.equal((await lastRecord(count)).outcome?.attempts, 2);
+      assert.ok(seenAt[1] - seenAt[0] >= 1400, `retried after ${Math.round(seenAt[1] - seenAt[0])} ms`);
+    });
+
+    it('a retry after Retry-After waits for headers only until the deadline counted from the first attempt', async () => {
+      const count = records.length;
+      openaiProvider.script.push((_req, res) => {
+        res.writeHead(429, { 'retry-after': '2', 'content-type': 'application/json' });
+        res.end('{"error":{"message":"slow down"}}');
+      });
+      openaiProvider.script.push(() => undefined); // the retry never answers
+      const started = performance.now();
+      const res = await post('/v1/chat/completions', { model: 'deadline', messages: [] });
+      const waited = performance.now() - started;
+      assert.equal(res.statusCode, 504);
+      const { error } = (await res.body.json()) as { error: { code: string; message: string } };
+      assert.equal(error.code, 'upstream_timeout');
+      assert.match(error.message, /external provider default\/deadline sent no response headers within 3000 ms/);
+      assert.equal((await lastRecord(count)).outcome?.attempts, 2);
+      // A retry with a whole response timeout of its own keeps the client at least 2 s + 3 s.
+      assert.ok(waited < 5000, `the client waited ${Math.round(waited)} ms for a 3 s response timeout`);
     });
 
     it('a provider that cannot be reached: 502', async () => {

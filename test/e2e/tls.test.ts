@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { createConnection, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { connect, type TLSSocket } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
@@ -12,7 +12,9 @@ import OpenAI from 'openai';
 import pino from 'pino';
 import { Agent, fetch as undiciFetch, request } from 'undici';
 import { startRouterApp, type RouterApp } from '../../src/cli/router-app.ts';
+import type { RequestRecord } from '../../src/server/inference-handler.ts';
 import { createEnv, modelServer, podStub, simpleRoute, startMock, waitFor, type TestEnv } from '../support/harness.ts';
+import { spawnCli } from '../support/process.ts';
 import { createTestCa, type TestCa } from '../support/tls.ts';
 
 const MODEL = 'org/tls-model';
@@ -95,6 +97,58 @@ describe('TLS', () => {
       }
     });
 
+    it('trusts --upstream-ca on top of NODE_EXTRA_CA_CERTS, not instead of it', async () => {
+      // The pod's CA comes through NODE_EXTRA_CA_CERTS (e.g. a corporate CA); --upstream-ca names another one.
+      const mock = await startMock(env, { model: MODEL, tls: ca.issue() });
+      const dir = await configDir('extra-ca', [modelServer('extra', { model: MODEL, port: 8443, protocol: 'https' }), podStub('extra-0', 'extra', mock.port), simpleRoute('extra', 'extra', 'extra')]);
+      const otherCa = join(env.dir, 'other-ca.pem');
+      await writeFile(otherCa, createTestCa('Other CA').cert);
+      const proc = spawnCli(['serve', '--config', dir, '--port', '0', '--host', '127.0.0.1', '--health-check-interval', '0', '--metrics-port', '0',
+        '--debug-port', '0', '--metrics-scrape-interval', '0', '--upstream-ca', otherCa], { NODE_EXTRA_CA_CERTS: caFile });
+      try {
+        const listening = await proc.waitForOutput(/"url":"(http:[^"]+)","msg":"switchyard listening"/);
+        const res = await request(`${listening[1]}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'extra', prompt: 'x' }) });
+        const text = await res.body.text();
+        assert.equal(res.statusCode, 200, text);
+      } finally {
+        await proc.kill();
+      }
+    });
+
+    it('refuses to start with an --upstream-ca bundle whose certificate does not parse (TLS would skip it silently)', async () => {
+      const dir = await configDir('bad-ca', [modelServer('secure', { model: MODEL, port: 8443, protocol: 'https' }), podStub('secure-0', 'secure', 1), simpleRoute('secure', 'secure', 'secure')]);
+      const truncated = join(env.dir, 'truncated-ca.pem');
+      await writeFile(truncated, `${createTestCa('Other CA').cert}${ca.cert.slice(0, -60)}`);
+      const error = await start(dir, { upstreamCaFile: truncated }).then(async (started) => {
+        await started.shutdown(0);
+        return 'started';
+      }, (err: Error) => err.message);
+      assert.match(error, /--upstream-ca .*truncated-ca\.pem: certificate 2 does not parse/);
+    });
+
+    it('tries another pod when one presents a certificate that does not verify, as when it refuses connections', async () => {
+      const trusted = await startMock(env, { model: MODEL, tls: ca.issue() });
+      const otherCa = createTestCa('Unknown CA');
+      const untrusted = await startMock(env, { model: MODEL, tls: otherCa.issue() });
+      const dir = await configDir('mixed', [
+        modelServer('mixed', { model: MODEL, port: 8443, protocol: 'https' }),
+        podStub('mixed-0', 'mixed', trusted.port), podStub('mixed-1', 'mixed', untrusted.port), simpleRoute('mixed', 'mixed', 'mixed'),
+      ]);
+      const router = await start(dir, { upstreamCaFile: caFile });
+      try {
+        const statuses: number[] = [];
+        for (let i = 0; i < 6; i++) {
+          const res = await request(`${router.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'mixed', prompt: `p${i}` }) });
+          await res.body.dump();
+          statuses.push(res.statusCode);
+        }
+        assert.deepEqual(statuses, [200, 200, 200, 200, 200, 200]);
+        assert.equal(await receivedBy(untrusted.url, otherCa.cert), 0);
+      } finally {
+        await router.shutdown(1000);
+      }
+    });
+
     it('probes /health and scrapes /metrics and /v1/models over TLS', async () => {
       const pod = await startCountingPod(ca.issue());
       const dir = await configDir('probes', [modelServer('probed', { model: MODEL, port: 8443, protocol: 'https' }), podStub('probed-0', 'probed', pod.port), simpleRoute('probed', 'probed', 'probed')]);
@@ -170,6 +224,71 @@ describe('TLS', () => {
         await new Promise((resolve) => setTimeout(resolve, 1500));
         assert.equal(await servedName(router.port, ca.cert), 'router-two');
       } finally {
+        await router.shutdown(1000);
+      }
+    });
+
+    it('refuses a certificate or key file that reads empty (truncated mid-rewrite), at start and on reload', async () => {
+      const dir = await configDir('emptied', [modelServer('plain', { model: MODEL, port: 1, protocol: 'http' }), podStub('plain-0', 'plain', 1), simpleRoute('plain', 'plain', 'plain')]);
+      const certFile = join(env.dir, 'emptied.pem');
+      const keyFile = join(env.dir, 'emptied.key');
+      const issued = ca.issue('router-kept');
+      /** The start-up error, or null (after shutting the router down) when it started. */
+      const startError = (): Promise<string | null> =>
+        start(dir, { tls: { certFile, keyFile } }).then(async (started) => {
+          await started.shutdown(0);
+          return null;
+        }, (err: Error) => err.message);
+      await writeFile(certFile, '');
+      await writeFile(keyFile, issued.key);
+      assert.match(await startError() ?? 'started', /--tls-cert .*emptied\.pem holds no PEM certificate/);
+      await writeFile(certFile, issued.cert);
+      await writeFile(keyFile, '\n');
+      assert.match(await startError() ?? 'started', /--tls-key .*emptied\.key holds no PEM private key/);
+
+      await writeFile(keyFile, issued.key);
+      const rejected: string[] = [];
+      const logger = pino({ level: 'error' }, { write: (line: string) => void rejected.push(line) });
+      const router = await startRouterApp({
+        configPaths: [dir], port: 0, host: '127.0.0.1', maxBodyBytes: 1 << 20, reloadDebounceMs: 50, healthCheckIntervalMs: 0,
+        metricsScrapeIntervalMs: 0, logger, tls: { certFile, keyFile },
+      });
+      try {
+        assert.equal(await servedName(router.port, ca.cert), 'router-kept');
+        await writeFile(certFile, '');
+        await waitFor(() => rejected.some((line) => line.includes('TLS certificate change rejected') && line.includes('holds no PEM certificate')), 10_000, 'the empty certificate refused');
+        assert.equal(await servedName(router.port, ca.cert), 'router-kept', 'new connections still get the last good certificate');
+      } finally {
+        await router.shutdown(1000);
+      }
+    });
+
+    it('closes a connection that never starts its TLS handshake within --header-timeout, answering and logging no HTTP request', async () => {
+      const dir = await configDir('silent', [modelServer('plain', { model: MODEL, port: 1, protocol: 'http' }), podStub('plain-0', 'plain', 1), simpleRoute('plain', 'plain', 'plain')]);
+      const certFile = join(env.dir, 'silent.pem');
+      const keyFile = join(env.dir, 'silent.key');
+      const issued = ca.issue('silent');
+      await writeFile(certFile, issued.cert);
+      await writeFile(keyFile, issued.key);
+      const records: RequestRecord[] = [];
+      const router = await startRouterApp({
+        configPaths: [dir], port: 0, host: '127.0.0.1', maxBodyBytes: 1 << 20, reloadDebounceMs: 50, healthCheckIntervalMs: 0,
+        metricsScrapeIntervalMs: 0, logger: pino({ level: 'silent' }), tls: { certFile, keyFile }, limits: { headersTimeoutMs: 500 },
+        onRequestDone: (record) => records.push(record),
+      });
+      const silent = createConnection({ host: '127.0.0.1', port: router.port });
+      try {
+        let closed = false;
+        let received = '';
+        silent.on('error', () => undefined);
+        silent.on('close', () => (closed = true));
+        silent.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+        // Node's own handshake timeout is 120 s; the router's answer to a request that broke lingers 5 s.
+        await waitFor(() => closed, 4000, 'the silent connection closed');
+        assert.equal(received, '', 'no HTTP answer on a connection that never spoke TLS');
+        assert.deepEqual(records.map((r) => r.status), [], 'no request was access-logged');
+      } finally {
+        silent.destroy();
         await router.shutdown(1000);
       }
     });

@@ -33,6 +33,8 @@ export class DecisionRecorder implements RouteTrace, ScheduleTrace {
   private scheduling: SchedulingExplanation | null = null;
   private scheduled: readonly PodEndpoint[] | null = null;
   private cacheCopy: PodEndpoint | null = null;
+  /** An external provider's target: nothing is scheduled, so no ScheduleRequest carries the upstream model. */
+  private providerUpstream: { readonly model: string; readonly isLora: boolean } | null = null;
 
   constructor(dryRun: boolean, facts: RequestFacts) {
     this.dryRun = dryRun;
@@ -68,6 +70,11 @@ export class DecisionRecorder implements RouteTrace, ScheduleTrace {
       next: after[i] ?? 0,
       chosen: i === chosen,
     }));
+  }
+
+  /** The target is an external provider, which will be sent `upstreamModel`. */
+  providerTarget(upstreamModel: string, isLora: boolean): void {
+    this.providerUpstream = { model: upstreamModel, isLora };
   }
 
   // ---- ScheduleTrace ----
@@ -154,8 +161,8 @@ export class DecisionRecorder implements RouteTrace, ScheduleTrace {
       target: target === null ? null : { name: target.name, kind: target.kind, key: target.kind === 'server' ? target.serverKey : target.providerKey, weight: target.weight },
       weights: this.weights,
       modelServer: server?.key ?? null,
-      upstreamModel: this.request?.upstreamModel ?? null,
-      isLora: this.request?.isLora ?? null,
+      upstreamModel: this.request?.upstreamModel ?? this.providerUpstream?.model ?? null,
+      isLora: this.request?.isLora ?? this.providerUpstream?.isLora ?? null,
       scheduling: this.scheduling,
       pod: this.scheduled?.[0]?.podKey ?? null,
       notes,

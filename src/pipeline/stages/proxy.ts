@@ -9,6 +9,7 @@ import type { BodyEdit } from '../../proxy/json-body.ts';
 import { PdBackend } from '../../proxy/pd-backend.ts';
 import { PodBackend } from '../../proxy/pod-backend.ts';
 import { PROVIDER_RETRIES, ProviderBackend, providerHeaders, providerPath } from '../../proxy/provider-backend.ts';
+import { setExplainHeader } from '../../observability/explain/summary.ts';
 import { ensureTraceContext } from '../../observability/trace-context.ts';
 import type { PdPair, PdPairPlanner } from '../../scheduling/pd-pairs.ts';
 import type { CompiledProvider } from '../../snapshot/types.ts';
@@ -47,6 +48,10 @@ export function proxy(ctx: RequestContext): StageResult {
 /** An ExternalModelProvider serves the request: its own path, headers (credential from its Secret) and timeout. */
 function toProvider(ctx: RequestContext, provider: CompiledProvider): StageResult {
   const path = providerPath(provider, ctx.path);
+  if (ctx.explain !== null) {
+    ctx.trace?.providerTarget(ctx.upstreamModel, ctx.isLora);
+    setExplainHeader(ctx.res, ctx.trace, ctx.explain, path instanceof RouterError ? path : null);
+  }
   if (path instanceof RouterError) return path;
   ctx.headers = providerHeaders(provider, ctx.req.rawHeaders, { requestId: ctx.requestId, identityEncoding: ctx.stream });
   ctx.record.traceId = ensureTraceContext(ctx.headers);
