@@ -44,6 +44,8 @@ export interface Backend {
   served(pod: PodEndpoint): void;
   /** Adds what only this backend knows to the outcome (a PD pair's phases); called once, at the end. */
   describe?(outcome: ExchangeOutcome): void;
+  /** Upstream response headers (lower case) that never reach the client. */
+  readonly withheldResponseHeaders?: ReadonlySet<string>;
 }
 
 /** The client request an exchange serves: everything a backend needs to build its upstream requests, and the end. */

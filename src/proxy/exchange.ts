@@ -153,7 +153,7 @@ export class Exchange implements AttemptSink {
       const length = headers['content-length'];
       if (typeof length === 'string' && DIGITS.test(length)) this.expectedBytes = Number(length);
     }
-    const head = buildClientHeaders(headers, this.request.requestId, tap !== null && this.request.hideUsage, this.request.closeConnection(), res);
+    const head = buildClientHeaders(headers, this.request.requestId, tap !== null && this.request.hideUsage, this.request.closeConnection(), res, this.backend.withheldResponseHeaders);
     if (isSse) {
       // The head leaves with the first event when undici hands it over in the same read (one write instead of two);
       // otherwise at the end of this tick, so the client has its status line before the first token.

@@ -90,8 +90,8 @@ export interface RouterSetHeaders {
 }
 
 /**
- * The client response's headers as a flat array: upstream headers minus hop-by-hop and minus those the router set
- * itself (`routerSet`: Node would let the upstream's replace them), plus the request id.
+ * The client response's headers as a flat array: upstream headers minus hop-by-hop, minus those the router set
+ * itself (`routerSet`: Node would let the upstream's replace them) and those the backend withholds, plus the request id.
  */
 export function buildClientHeaders(
   upstream: IncomingHttpHeaders,
@@ -99,6 +99,7 @@ export function buildClientHeaders(
   dropContentLength: boolean,
   closeConnection: boolean,
   routerSet: RouterSetHeaders | null = null,
+  withheld: ReadonlySet<string> | undefined = undefined,
 ): string[] {
   const out: string[] = [];
   const connection = upstream['connection'];
@@ -110,6 +111,7 @@ export function buildClientHeaders(
     if (HOP_BY_HOP.has(lower) || (listed !== null && listed.has(lower)) || lower === 'x-request-id') continue;
     if (dropContentLength && lower === 'content-length') continue;
     if (routerSet !== null && routerSet.hasHeader(lower)) continue;
+    if (withheld !== undefined && withheld.has(lower)) continue;
     if (Array.isArray(value)) for (const v of value) out.push(name, v);
     else out.push(name, value);
   }

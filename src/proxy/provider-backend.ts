@@ -77,6 +77,7 @@ export function providerHeaders(provider: CompiledProvider, rawHeaders: readonly
 
 export class ProviderBackend implements Backend, LegListener {
   readonly type: BackendType = 'external_provider';
+  readonly withheldResponseHeaders = PROVIDER_ONLY_HEADERS;
   private readonly provider: CompiledProvider;
   private readonly request: LegRequest;
   private readonly pools: UpstreamPools;
@@ -188,6 +189,15 @@ export function remainingTimeoutMs(remainingMs: number, timeoutMs: number): numb
   const step = Math.max(100, Math.ceil(timeoutMs / 100));
   return Math.min(timeoutMs, Math.max(step, Math.ceil(remainingMs / step) * step));
 }
+
+/**
+ * A provider's response headers that describe the provider's site or the router's account there, not anything of the
+ * client's: HTTP/3 and HSTS policy of the provider's host (for the client the origin is the router), the provider's
+ * cookies (e.g. its CDN's), and the organization and project the router's credential belongs to.
+ */
+const PROVIDER_ONLY_HEADERS: ReadonlySet<string> = new Set([
+  'alt-svc', 'strict-transport-security', 'set-cookie', 'openai-organization', 'openai-project', 'anthropic-organization-id',
+]);
 
 /** Retry-After in ms (delta-seconds, fractions allowed, or an HTTP date), or null when absent or unreadable. */
 export function retryAfterMs(value: string | string[] | undefined): number | null {

@@ -315,6 +315,25 @@ describe('external providers', () => {
       assert.equal(res.headers['x-ratelimit-limit-requests'], '5000', "the provider's other headers pass");
     });
 
+    it("withholds the provider's site and account headers (cookies, HSTS, Alt-Svc, organization) and passes the rest", async () => {
+      openaiProvider.script.push((_req, res) => {
+        res.writeHead(200, [
+          'content-type', 'application/json', 'set-cookie', '__cf_bm=abc; path=/; domain=.api.openai.com', 'alt-svc', 'h3=":443"; ma=86400',
+          'strict-transport-security', 'max-age=31536000', 'openai-organization', 'org-router-account', 'openai-project', 'proj_router',
+          'openai-processing-ms', '42', 'x-request-id', 'req_provider',
+        ]);
+        res.end('{"id":"x","object":"chat.completion","created":1,"model":"gpt-upstream","choices":[]}');
+      });
+      const res = await post('/v1/chat/completions', { model: 'gpt', messages: [{ role: 'user', content: 'hello' }] });
+      await res.body.dump();
+      assert.equal(res.statusCode, 200);
+      for (const name of ['set-cookie', 'alt-svc', 'strict-transport-security', 'openai-organization', 'openai-project']) {
+        assert.equal(res.headers[name], undefined, `${name} is the provider's, not the client's`);
+      }
+      assert.equal(res.headers['openai-processing-ms'], '42', "the provider's other headers pass");
+      assert.notEqual(res.headers['x-request-id'], 'req_provider', "the router's request id");
+    });
+
     it('times out waiting for response headers: 504', async () => {
       openaiProvider.script.push(() => undefined); // never answers
       const res = await post('/v1/chat/completions', { model: 'slow', messages: [] });
