@@ -5,7 +5,7 @@ import type { CompiledProvider } from '../snapshot/types.ts';
 import { providerHeaders, providerPath, remainingTimeoutMs, retryAfterMs } from './provider-backend.ts';
 
 const provider = (type: 'OpenAI' | 'Anthropic', basePath: string, headers: string[] = [], staticHeaderNames: string[] = []): CompiledProvider =>
-  ({ key: 'default/p', type, basePath, headers, staticHeaderNames: new Set(staticHeaderNames) } as unknown as CompiledProvider);
+  ({ key: 'default/p', type, basePath, headers, streamHeaders: headers, staticHeaderNames: new Set(staticHeaderNames) } as unknown as CompiledProvider);
 
 describe('providerPath', () => {
   it('joins OpenAI paths: the request path under an empty base, without its /v1 under any other base, query kept', () => {

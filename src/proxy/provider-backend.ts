@@ -69,7 +69,7 @@ export function providerHeaders(provider: CompiledProvider, rawHeaders: readonly
     }
   }
   if (!contentType) out.push('content-type', 'application/json');
-  for (const value of provider.headers) out.push(value);
+  for (const value of ctx.identityEncoding ? provider.streamHeaders : provider.headers) out.push(value);
   out.push('x-request-id', ctx.requestId);
   if (ctx.identityEncoding) out.push('accept-encoding', 'identity');
   return out;

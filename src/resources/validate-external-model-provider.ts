@@ -36,6 +36,10 @@ export function validateExternalModelProvider(provider: ExternalModelProvider): 
       problems.push(errorAt(path, `${JSON.stringify(name)} is not a valid header name`));
     } else if (RESERVED_HEADERS.has(name.toLowerCase())) {
       problems.push(errorAt(path, `${name} is reserved: the router or spec.auth sets it`));
+    } else if (name.toLowerCase() === 'x-request-id') {
+      problems.push(warningAt(path, 'not sent: the router sends each request its own x-request-id'));
+    } else if (name.toLowerCase() === 'accept-encoding') {
+      problems.push(warningAt(path, 'sent with non-streaming requests only: streams are asked for in identity encoding, so that the router reads their usage'));
     }
     if (/[\r\n]/.test(value)) {
       problems.push(errorAt(path, 'header value must not contain CR or LF'));

@@ -119,6 +119,11 @@ describe('ExternalModelProvider webhook checks', () => {
       ['error', 'spec.headers.x-api-key', 'is reserved'],
       ['error', 'spec.headers.te', 'is reserved'],
     ]));
+  it('headers the router sets per request are warned about (Kthena accepts them)', () =>
+    check('ExternalModelProvider', withHeaders({ 'X-Request-Id': 'static', 'accept-encoding': 'br' }), [
+      ['warning', 'spec.headers.X-Request-Id', 'not sent: the router sends each request its own x-request-id'],
+      ['warning', 'spec.headers.accept-encoding', 'sent with non-streaming requests only'],
+    ]));
   it('header values have no CR or LF', () => check('ExternalModelProvider', withHeaders({ 'x-org': 'a\r\nX-Evil: 1' }), [['error', 'spec.headers.x-org', 'must not contain CR or LF']]));
   it('secretRef needs a name and a key', () =>
     check('ExternalModelProvider', withSecretRef({ name: '', key: '' }), [

@@ -42,6 +42,7 @@ function compileProvider(resource: ExternalModelProvider, secrets: ReadonlyMap<s
   const headers: string[] = [];
   const staticHeaderNames = new Set<string>();
   for (const [name, value] of Object.entries(spec.headers)) {
+    if (name.toLowerCase() === 'x-request-id') continue; // the router's per request (validation warns)
     // Sent as UTF-8 bytes, as Kthena (Go) sends them; Node writes header strings as Latin-1 and refuses a character
     // beyond it (every request would fail), so the string carries one byte per character.
     headers.push(name.toLowerCase(), Buffer.from(value, 'utf8').toString('latin1'));
@@ -72,12 +73,19 @@ function compileProvider(resource: ExternalModelProvider, secrets: ReadonlyMap<s
     basePath,
     insecureSkipVerify: spec.insecureSkipVerify,
     headers,
+    streamHeaders: staticHeaderNames.has('accept-encoding') ? withoutHeader(headers, 'accept-encoding') : headers,
     staticHeaderNames,
     timeoutMs: timeoutMs > 0 ? timeoutMs : DEFAULT_PROVIDER_TIMEOUT_MS,
     notReady: ready ? null : `external provider ${key} is not ready: ${credential.message}`,
     conditions,
     resource,
   };
+}
+
+function withoutHeader(headers: readonly string[], name: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < headers.length; i += 2) if (headers[i] !== name) out.push(headers[i], headers[i + 1]);
+  return out;
 }
 
 function resolveCredential(resource: ExternalModelProvider, secrets: ReadonlyMap<string, SecretDocument>): { token: string | null; reason: CredentialReason; message: string } {

@@ -91,8 +91,10 @@ export interface CompiledProvider {
   /** baseURL's path without trailing slashes ("" or e.g. "/v1", "/openai/v1"). */
   readonly basePath: string;
   readonly insecureSkipVerify: boolean;
-  /** Flat [name, value, …]: spec.headers, then the credential header (authorization or x-api-key). */
+  /** Flat [name, value, …]: spec.headers (but x-request-id, the router's), then the credential header (authorization or x-api-key). */
   readonly headers: readonly string[];
+  /** `headers` for streams, which the router asks for in identity encoding: without a static accept-encoding. */
+  readonly streamHeaders: readonly string[];
   /** Lower-case names of spec.headers: a client header of the same name is replaced, not sent twice (Kthena: Set). */
   readonly staticHeaderNames: ReadonlySet<string>;
   /** Bound on the wait for response headers (annotation switchyard.dev/response-timeout, default 60 s). */

@@ -65,7 +65,7 @@ describe('external providers', () => {
       secret('anthropic-key', `stringData:\n  api-key: ${ANTHROPIC_KEY}`),
       secret('unlabelled-key', 'stringData:\n  token: x', false),
       provider('openai', 'OpenAI', `${openaiProvider.url}/openai/v1`, [
-        '  model: gpt-upstream', '  auth:', '    secretRef: {name: openai-key, key: token}', '  headers:', '    OpenAI-Organization: org-switchyard', '    X-Team: "Zürich €"',
+        '  model: gpt-upstream', '  auth:', '    secretRef: {name: openai-key, key: token}', '  headers:', '    OpenAI-Organization: org-switchyard', '    X-Team: "Zürich €"', '    X-Request-Id: static-id', '    Accept-Encoding: br',
       ]),
       provider('anthropic', 'Anthropic', anthropicProvider.url, ['  auth:', '    secretRef: {name: anthropic-key, key: api-key}']),
       provider('no-secret', 'OpenAI', openaiProvider.url, ['  auth:', '    secretRef: {name: absent, key: token}']),
@@ -120,7 +120,9 @@ describe('external providers', () => {
       assert.equal(seen.headers.cookie, undefined);
       assert.equal(seen.headers['x-api-key'], undefined);
       assert.equal(seen.headers['user-agent'], undefined, 'only allow-listed client headers');
-      assert.match(String(seen.headers['x-request-id']), /.+/);
+      assert.match(String(seen.headers['x-request-id']), /^[^,]+$/, 'one x-request-id');
+      assert.notEqual(seen.headers['x-request-id'], 'static-id', "the router's per request, not spec.headers'");
+      assert.equal(seen.headers['accept-encoding'], 'br', "spec.headers' accept-encoding on a non-streaming request");
       assert.match(String(seen.headers.traceparent), /^00-[0-9a-f]{32}-/);
       assert.deepEqual(seen.body, { model: 'gpt-upstream', messages: [{ role: 'user', content: 'hi' }] });
       const record = await lastRecord(count);
@@ -142,7 +144,7 @@ describe('external providers', () => {
       }
       assert.equal(text, 'Hello from the provider');
       assert.deepEqual(openaiProvider.requests.at(-1)!.body.stream_options, { include_usage: true });
-      assert.equal(openaiProvider.requests.at(-1)!.headers['accept-encoding'], 'identity');
+      assert.equal(openaiProvider.requests.at(-1)!.headers['accept-encoding'], 'identity', "identity only, without spec.headers' br");
       assert.deepEqual((await lastRecord(count)).outcome?.usage, { promptTokens: 11, completionTokens: 4, totalTokens: 15 });
     });
 
