@@ -42,7 +42,7 @@ test("Anthropic's Messages API gets Anthropic's error shape, in bodies and in st
   assert.equal(broken.toSseEvent('openai'), `data: ${broken.toBody()}\n\n`);
   const types = (['unauthorized', 'request_too_large', 'rate_limit_exceeded', 'no_ready_pods', 'upstream_timeout', 'method_not_allowed'] as const)
     .map((code) => (JSON.parse(new RouterError(code, 'x').toBody('anthropic')) as { error: { type: string } }).error.type);
-  assert.deepEqual(types, ['authentication_error', 'request_too_large', 'rate_limit_error', 'overloaded_error', 'api_error', 'invalid_request_error']);
+  assert.deepEqual(types, ['authentication_error', 'request_too_large', 'rate_limit_error', 'overloaded_error', 'timeout_error', 'invalid_request_error']);
   for (const url of ['/v1/messages', '/v1/messages?beta=true', '/v1/messages/count_tokens']) assert.equal(errorDialectOf(url), 'anthropic', url);
   for (const url of ['/v1/messagesx', '/v1/chat/completions', '/v1/message', undefined]) assert.equal(errorDialectOf(url), 'openai', String(url));
 });

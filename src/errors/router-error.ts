@@ -114,7 +114,7 @@ export function anthropicErrorBody(message: string, type: string): string {
   return JSON.stringify({ type: 'error', error: { type, message } });
 }
 
-/** Anthropic's error type for a status (docs.claude.com/en/api/errors); 503 is its "overloaded". */
+/** Anthropic's error type for a status (docs.claude.com/en/api/errors); 503 is its "overloaded", 504 its "timeout". */
 function anthropicErrorType(status: number): string {
   switch (status) {
     case 401:
@@ -129,6 +129,8 @@ function anthropicErrorType(status: number): string {
       return 'rate_limit_error';
     case 503:
       return 'overloaded_error';
+    case 504:
+      return 'timeout_error';
     default:
       return status < 500 ? 'invalid_request_error' : 'api_error';
   }

@@ -208,6 +208,9 @@ export class Exchange implements AttemptSink {
     if (this.heldHead !== null) this.sendHeldHead(res);
     const usage = this.answer === null ? null : this.answer.finish(res);
     if (!res.writableEnded) res.end(); // the last relay may have ended it with the last bytes
+    const reported = this.answer?.tap?.upstreamError ?? null;
+    // Passed on as sent; the outcome (access log, metrics) says the stream failed.
+    if (reported !== null) this.lastError = new RouterError('upstream_stream_error', `the upstream reported an error in its event stream: ${reported}`);
     this.finish(this.upstreamStatus, usage);
   }
 

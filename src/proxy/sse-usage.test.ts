@@ -282,6 +282,35 @@ describe('SseUsageTap', () => {
   });
 });
 
+describe('SseUsageTap: error events in a 200 stream', () => {
+  const errorOf = (...chunks: string[]): string | null => {
+    const tap = new SseUsageTap(false);
+    for (const chunk of chunks) tap.push(Buffer.from(chunk));
+    tap.end();
+    return tap.upstreamError;
+  };
+  const chunk = (content: string): string => `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content } }] })}\n\n`;
+
+  it("finds vLLM's error event, Anthropic's event: error and the Responses API's response.failed, split anywhere", () => {
+    const vllm = `${chunk('Hel')}data: {"error": {"object": "error", "message": "KV cache exhausted", "type": "InternalServerError", "code": 500}}\n\ndata: [DONE]\n\n`;
+    for (let at = 1; at < vllm.length; at += 7) assert.equal(errorOf(vllm.slice(0, at), vllm.slice(at)), 'KV cache exhausted', `split at ${at}`);
+    assert.equal(errorOf('event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}\n\n'), 'Overloaded');
+    assert.equal(errorOf('event: response.failed\ndata: {"type":"response.failed","response":{"id":"r","status":"failed","error":{"code":"server_error","message":"boom"}}}\n\n'), 'boom');
+    assert.equal(errorOf('data: {"error": {}}\n\n'), 'an error event');
+  });
+
+  it('sees no error in content about errors, in "error": null, or in a stream without one', () => {
+    assert.equal(errorOf(chunk('"error": {"message": "x"}'), chunk('an error'), 'data: [DONE]\n\n'), null);
+    assert.equal(errorOf('event: response.created\ndata: {"type":"response.created","response":{"id":"r","error":null}}\n\n'), null);
+    assert.equal(errorOf(chunk('fine')), null);
+  });
+
+  it('clips a long message', () => {
+    const message = errorOf(`data: {"error": {"message": "${'x'.repeat(1000)}"}}\n\n`);
+    assert.equal(message?.length, 301);
+  });
+});
+
 describe('parseUsageFromJsonBody', () => {
   it('reads the Messages API usage, cache reads and writes counted as input', () => {
     const body = '{"id":"msg_1","type":"message","content":[{"type":"text","text":"x"}],"usage":{"input_tokens":4,"cache_read_input_tokens":6,"output_tokens":2}}';

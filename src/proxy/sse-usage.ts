@@ -12,6 +12,9 @@ export interface TokenUsage {
 }
 
 const USAGE_KEY = Buffer.from('"usage"');
+/** An `"error"` key with an object value (quotes inside JSON strings are escaped, so this is a key). */
+const ERROR_KEY = Buffer.from('"error"');
+const MAX_ERROR_MESSAGE = 300;
 const LF = 0x0a;
 const CR = 0x0d;
 // Blank lines that end an event (SSE allows LF, CRLF or CR line endings).
@@ -29,6 +32,11 @@ export class SseUsageTap {
   private lastUsage: TokenUsage | null = null;
   /** Complete events passed on (an estimate of output tokens when no usage comes). */
   events = 0;
+  /**
+   * The message of the first error event the upstream sent in its stream (vLLM's `data: {"error": …}`, Anthropic's
+   * `event: error`, the Responses API's `response.failed`), or null: the stream was answered with 200, yet failed.
+   */
+  upstreamError: string | null = null;
 
   constructor(hideUsageOnlyEvents: boolean) {
     this.hideUsageOnlyEvents = hideUsageOnlyEvents;
@@ -107,6 +115,7 @@ export class SseUsageTap {
    * of usage-only events to hide, or null. Only events where `"usage"` is followed by an object are parsed.
    */
   private scan(region: Buffer, hide: boolean): number[] | null {
+    if (this.upstreamError === null) this.findError(region);
     // One native search per chunk, nothing allocated: most events carry no usage.
     let hidden: number[] | null = null;
     let from = 0;
@@ -120,6 +129,23 @@ export class SseUsageTap {
       if (this.inspect(eventData(region.toString('utf8', start, end))) && hide) (hidden ??= []).push(start, end);
       from = end;
     }
+  }
+
+  private findError(region: Buffer): void {
+    let key = region.indexOf(ERROR_KEY);
+    // `"error"` may also be a value (Anthropic's "type":"error"): the key is the one followed by an object.
+    while (key >= 0 && !isFollowedByObject(region, key + ERROR_KEY.length)) key = region.indexOf(ERROR_KEY, key + ERROR_KEY.length);
+    if (key < 0) return;
+    const data = eventData(region.toString('utf8', eventStartBefore(region, key), eventEndAfter(region, key)));
+    let event: unknown = null;
+    try {
+      event = data === null ? null : JSON.parse(data);
+    } catch {
+      // the message stays unknown
+    }
+    const error = isRecord(event) ? (isRecord(event.error) ? event.error : isRecord(event.response) && isRecord(event.response.error) ? event.response.error : null) : null;
+    const message = error !== null && typeof error.message === 'string' && error.message !== '' ? error.message : 'an error event';
+    this.upstreamError = message.length > MAX_ERROR_MESSAGE ? `${message.slice(0, MAX_ERROR_MESSAGE)}…` : message;
   }
 
   /** Records the usage an event's data carries; true when it is a usage-only chat/completions chunk. */

@@ -400,6 +400,24 @@ describe('external providers', () => {
       assert.equal(strangeProvider.requests.length, 1, 'the unverified request never reached the provider');
     });
 
+    it("passes on a provider's error event in a 200 stream as sent, and records the request as failed", async () => {
+      const count = records.length;
+      anthropicProvider.script.push((_req, res) => {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.write('event: message_start\ndata: {"type":"message_start","message":{"id":"m","type":"message","role":"assistant","content":[],"model":"claude","usage":{"input_tokens":9,"output_tokens":1}}}\n\n');
+        res.end('event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}\n\n');
+      });
+      const res = await post('/v1/messages', { model: 'claude', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }], stream: true });
+      assert.equal(res.statusCode, 200);
+      const text = await res.body.text();
+      assert.match(text, /event: error\ndata: \{"type":"error","error":\{"type":"overloaded_error","message":"Overloaded"\}\}/, 'as the provider sent it');
+      assert.equal(text.match(/event: error/g)?.length, 1, 'and no second error event of the router');
+      const record = await lastRecord(count);
+      assert.equal(record.status, 200);
+      assert.equal(record.error?.code, 'upstream_stream_error');
+      assert.match(record.error?.message ?? '', /Overloaded/);
+    });
+
     it('ends a stream the provider breaks with one SSE error event', async () => {
       openaiProvider.script.push((_req, res) => {
         res.writeHead(200, { 'content-type': 'text/event-stream' });
