@@ -18,6 +18,7 @@ import { RateLimiter, type RateLimitFailureMode } from '../filters/rate-limit/ra
 import type { Admission, Authenticator } from '../pipeline/filters.ts';
 import { formatIssue, type ConfigIssue } from '../resources/types.ts';
 import { setUpScheduler } from '../scheduling/config/scheduler-setup.ts';
+import { ResponseOwners } from '../scheduling/response-owners.ts';
 import type { RequestRecord } from '../server/inference-handler.ts';
 import { createPathPolicy } from '../routing/path-policy.ts';
 import type { ListenerLimits } from '../server/listener-limits.ts';
@@ -257,6 +258,7 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
       authenticator: options.authenticator !== undefined ? options.authenticator : filters.authenticator,
       admission: options.admission !== undefined ? options.admission : filters.admission,
       queueHeartbeatMs: options.queueHeartbeatMs,
+      responseOwners: new ResponseOwners(),
       onRateLimited: observability.metrics === null ? null : (model, limitType, path) => observability.metrics?.rateLimitExceeded(model, limitType, path),
     },
     {

@@ -1,6 +1,8 @@
 // POST /v1/responses as vLLM serves OpenAI's Responses API: `input` (a string or a list of messages) and
 // `instructions` in, a `response` object out; streamed as response.created … response.output_text.delta …
 // response.completed (response.incomplete when max_output_tokens cut it), usage in the last event's response.
+// Responses are stored in this instance's memory unless `store: false` (vLLM with VLLM_ENABLE_RESPONSES_API_STORE):
+// a `previous_response_id` this instance did not store is 404, as vLLM answers it.
 import type { ServerResponse } from 'node:http';
 import { contentText, finishGeneration, generateWhole, hexId, parseLimit, planGeneration, type ApiGeneration, type ChatStyleMessage } from './api-generation.ts';
 import { HttpError, isRecord, sendJson } from './http-io.ts';
@@ -50,7 +52,7 @@ function responseObject(g: ApiGeneration, body: Record<string, unknown>, who: Re
     model: g.model,
     output: done ? [outputMessage(who, text, 'completed')] : [],
     parallel_tool_calls: true,
-    previous_response_id: null,
+    previous_response_id: body.previous_response_id ?? null,
     reasoning: null,
     service_tier: 'auto',
     temperature: body.temperature ?? 1,
@@ -77,7 +79,22 @@ function outputMessage(who: ResponseIdentity, text: string, status: 'in_progress
   return { id: who.messageId, type: 'message', status, role: 'assistant', content };
 }
 
+/** Stored response ids per engine instance, oldest first. */
+const storedIds = new WeakMap<EngineContext, Set<string>>();
+const MAX_STORED = 10_000;
+
+function stored(context: EngineContext): Set<string> {
+  let ids = storedIds.get(context);
+  if (ids === undefined) storedIds.set(context, (ids = new Set()));
+  return ids;
+}
+
 export async function handleResponses(context: EngineContext, tracked: TrackedRequest, res: ServerResponse, body: Record<string, unknown>): Promise<void> {
+  const previous = body.previous_response_id;
+  if (previous !== undefined && previous !== null) {
+    if (typeof previous !== 'string') throw new HttpError(400, '`previous_response_id` must be a string.');
+    if (!stored(context).has(previous)) throw new HttpError(404, `Response with id '${previous}' not found.`);
+  }
   const messages = inputMessages(body);
   const generation = planGeneration(context, body, messages, parseLimit(body, 'max_output_tokens', context.options.maxTokens, false));
   const who: ResponseIdentity = { id: hexId('resp'), messageId: hexId('msg'), createdAt: Math.floor(Date.now() / 1000) };
@@ -87,6 +104,11 @@ export async function handleResponses(context: EngineContext, tracked: TrackedRe
   } else {
     answered = await generateWhole(generation, context, tracked);
     if (answered) sendJson(res, 200, responseObject(generation, body, who, 'done', generation.timer.tokensSent));
+  }
+  if (answered && body.store !== false) {
+    const ids = stored(context);
+    ids.add(who.id);
+    if (ids.size > MAX_STORED) ids.delete(ids.values().next().value as string);
   }
   finishGeneration(generation, answered, res);
 }

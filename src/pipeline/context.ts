@@ -12,6 +12,7 @@ import type { ExchangeOutcome, ExchangeRequest } from '../proxy/exchange.ts';
 import type { UpstreamPools } from '../proxy/upstream-pools.ts';
 import type { PdPairPlanner } from '../scheduling/pd-pairs.ts';
 import type { PodPicker, ScheduleRequest } from '../scheduling/pod-picker.ts';
+import type { ResponseOwners } from '../scheduling/response-owners.ts';
 import type { SnapshotStore } from '../snapshot/snapshot-store.ts';
 import type { CompiledProvider, CompiledRoute, CompiledRule, CompiledServer, PodEndpoint } from '../snapshot/types.ts';
 import type { Admission, AdmissionTicket, Authenticator, Identity } from './filters.ts';
@@ -40,6 +41,8 @@ export interface PipelineDeps {
   readonly onRateLimited?: ((model: string, limitType: string, path: string) => void) | null;
   /** A streaming request waiting for admission gets SSE comment heartbeats after this long, then as often. */
   readonly queueHeartbeatMs?: number;
+  /** Which pod stores each Responses API response this router relayed (previous_response_id goes back there). */
+  readonly responseOwners?: ResponseOwners | null;
 }
 
 const EMPTY_BODY = Buffer.alloc(0);
@@ -86,6 +89,8 @@ export class RequestContext implements ExchangeRequest {
   // schedule
   scheduleRequest: ScheduleRequest | null = null;
   pairs: PdPairPlanner | null = null;
+  /** A Responses API request to pods: its answer's response id is learnt (ResponseOwners). */
+  learnResponseId = false;
 
   // The upstream exchange's options (ExchangeRequest), set by the route, schedule and proxy stages.
   /** The body sent upstream (model rewritten, usage asked for). */

@@ -14,7 +14,7 @@ import { parse } from './stages/parse.ts';
 import { proxy } from './stages/proxy.ts';
 import { chargeOutputTokens, rateLimit, refundInputTokens } from './stages/rate-limit.ts';
 import { route } from './stages/route.ts';
-import { schedule } from './stages/schedule.ts';
+import { rememberResponseOwner, schedule } from './stages/schedule.ts';
 
 /** undefined: continue; RouterError: refuse the request; a promise: the stage waits (it settles to one of those). */
 export type StageResult = undefined | RouterError | Promise<undefined | RouterError>;
@@ -74,7 +74,10 @@ export function finishRequest(ctx: RequestContext, status: number, error: Router
   if (ctx.sseOpened && error !== null && !ctx.res.writableEnded && !ctx.res.destroyed) ctx.res.end(error.toSseEvent(errorDialectOf(ctx.req.url)));
   releaseAdmission(ctx, outcome);
   if (outcome === null) refundInputTokens(ctx); // never dispatched
-  else chargeOutputTokens(ctx, outcome);
+  else {
+    chargeOutputTokens(ctx, outcome);
+    rememberResponseOwner(ctx, outcome);
+  }
   ctx.deps.onRequestDone(endRecord(ctx.record, status, error, outcome));
 }
 

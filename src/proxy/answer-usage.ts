@@ -1,7 +1,7 @@
 // Token usage of the answer being relayed to the client, for the aggregated and the prefill/decode paths alike:
 // a stream's usage comes through the SSE tap; a JSON body is copied (up to a bound) and its `usage` read at the end.
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
-import { parseUsageFromJsonBody, type SseUsageTap, type TokenUsage } from './sse-usage.ts';
+import { parseIdFromJsonBody, parseUsageFromJsonBody, type SseUsageTap, type TokenUsage } from './sse-usage.ts';
 
 /** A JSON answer larger than this is passed on without learning its usage. */
 export const MAX_USAGE_BODY = 1 << 20;
@@ -10,9 +10,13 @@ export class AnswerUsage {
   readonly tap: SseUsageTap | null;
   private chunks: Buffer[] | null;
   private size = 0;
+  private readonly learnResponseId: boolean;
+  /** The answer's response id (Responses API, when asked to learn it), known once it ended. */
+  responseId: string | null = null;
 
-  constructor(tap: SseUsageTap | null, status: number, headers: IncomingHttpHeaders) {
+  constructor(tap: SseUsageTap | null, status: number, headers: IncomingHttpHeaders, learnResponseId = false) {
     this.tap = tap;
+    this.learnResponseId = learnResponseId;
     const type = headers['content-type'];
     this.chunks = tap === null && status < 300 && typeof type === 'string' && type.includes('json') && !isEncoded(headers) ? [] : null;
   }
@@ -33,11 +37,14 @@ export class AnswerUsage {
     if (this.tap !== null) {
       const rest = this.tap.end();
       if (rest !== null && rest.length > 0) res.write(rest);
+      if (this.learnResponseId) this.responseId = this.tap.responseId;
       return this.tap.usage;
     }
     const chunks = this.chunks;
     if (chunks === null || chunks.length === 0) return null;
-    return parseUsageFromJsonBody(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+    const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+    if (this.learnResponseId) this.responseId = parseIdFromJsonBody(body);
+    return parseUsageFromJsonBody(body);
   }
 
   /** Usage seen so far when the answer broke off (streams only). */

@@ -71,6 +71,8 @@ export interface ExchangeRequest {
   readonly closeConnection: () => boolean;
   /** Called exactly once, when the exchange ended. */
   readonly onDone: (outcome: ExchangeOutcome) => void;
+  /** Read the answer's response id (a Responses API request to pods): ExchangeOutcome.responseId. */
+  readonly learnResponseId?: boolean;
 }
 
 /** The exchange as its attempts see it. Calls from an attempt that is no longer current are ignored. */
@@ -115,6 +117,8 @@ export interface ExchangeOutcome {
   readonly streamedEvents?: number;
   readonly error: RouterError | null;
   readonly clientAborted: boolean;
+  /** A Responses API answer's response id (the pod that produced it stores it), when the answer completed. */
+  readonly responseId?: string | null;
   /** performance.now() when the response headers of the answering attempt arrived; 0 or absent if none did. */
   readonly headersAt?: number;
   /** PD pairs: the legs of the last pair attempt; null when that leg never started. */

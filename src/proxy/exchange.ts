@@ -148,7 +148,7 @@ export class Exchange implements AttemptSink {
     this.servedBy = pod;
     this.headersAt = performance.now();
     const tap = isSse ? new SseUsageTap(this.request.hideUsage) : null;
-    this.answer = new AnswerUsage(tap, status, headers);
+    this.answer = new AnswerUsage(tap, status, headers, status < 300 && this.request.learnResponseId === true);
     if (tap === null) {
       const length = headers['content-length'];
       if (typeof length === 'string' && DIGITS.test(length)) this.expectedBytes = Number(length);
@@ -265,6 +265,7 @@ export class Exchange implements AttemptSink {
       error,
       clientAborted: this.clientGone,
       headersAt: this.headersAt,
+      responseId: this.answer?.responseId ?? null,
     };
     this.backend.describe?.(outcome);
     if (error === null && !this.clientGone && this.servedBy !== null && status >= 200 && status < 300) this.backend.served(this.servedBy);

@@ -37,6 +37,8 @@ export class SseUsageTap {
    * `event: error`, the Responses API's `response.failed`), or null: the stream was answered with 200, yet failed.
    */
   upstreamError: string | null = null;
+  /** The Responses API's response id, read from the event that brings its usage (response.completed). */
+  responseId: string | null = null;
 
   constructor(hideUsageOnlyEvents: boolean) {
     this.hideUsageOnlyEvents = hideUsageOnlyEvents;
@@ -162,7 +164,20 @@ export class SseUsageTap {
     // API's message_start inside `message`; its message_delta then brings the output count alone.
     const usage = tokenUsage(event.usage, this.lastUsage) ?? tokenUsage(nestedUsage(event.response), this.lastUsage) ?? tokenUsage(nestedUsage(event.message), this.lastUsage);
     if (usage !== null) this.lastUsage = usage;
+    if (isRecord(event.response) && typeof event.response.id === 'string') this.responseId = event.response.id;
     return isRecord(event.usage) && Array.isArray(event.choices) && event.choices.length === 0;
+  }
+}
+
+/** A non-streaming answer's top-level `id` (the Responses API's response id), or null. */
+export function parseIdFromJsonBody(body: Buffer): string | null {
+  const member = scanTopLevelMembers(body)?.members.findLast((m) => m.key === 'id');
+  if (member === undefined) return null;
+  try {
+    const id: unknown = JSON.parse(body.toString('utf8', member.valueStart, member.valueEnd));
+    return typeof id === 'string' ? id : null;
+  } catch {
+    return null;
   }
 }
 

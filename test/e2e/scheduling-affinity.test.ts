@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { RouterApp } from '../../src/cli/router-app.ts';
 import type { MockEngineHandle } from '../../src/mock-engine/index.ts';
-import { createEnv, get, mockStats, post, waitFor, type TestEnv } from '../support/harness.ts';
+import { client, createEnv, get, mockStats, post, waitFor, type TestEnv } from '../support/harness.ts';
 import { BASE, Holds, describeSpread, engineStats, spread, startScheduledRouter, startSimulated, writePods, type SchedulerSettings } from '../support/scheduling.ts';
 
 /** Four ~2 KB documents, each asked six questions in turn (sequentially: each request sees the previous ones served). */
@@ -231,6 +231,46 @@ describe('affinity plugins against simulated engines', () => {
       await waitFor(async () => (await Promise.all(mocks.map(mockStats))).every((s) => s.inFlight === 0), 3000, 'streams ended');
       const back = await spread(router, 5, () => ({}), { headers: session });
       assert.deepEqual([...back], [[homePod, 5]], 'the session is back on its own pod');
+    });
+  });
+
+  describe('Responses API: previous_response_id', () => {
+    let env: TestEnv;
+    let router: RouterApp;
+    let mocks: MockEngineHandle[];
+    before(async () => {
+      env = await createEnv();
+      mocks = [await startSimulated(env, 'r0'), await startSimulated(env, 'r1'), await startSimulated(env, 'r2')];
+      await writePods(env, mocks);
+      // Random choice: without the owner's pod first, each follow-up would land on another pod two times in three.
+      router = await startScheduledRouter(env, { scores: [{ name: 'random' }] });
+    });
+    after(() => env.cleanup());
+
+    it('sends each follow-up to the pod that stores the response it continues, streamed or not', async () => {
+      const openai = client(router);
+      const first = await openai.responses.create({ model: BASE, input: 'Tell me a story.', max_output_tokens: 3 }).withResponse();
+      const home = first.response.headers.get('x-mock-instance');
+      let previous = first.data.id;
+      for (let turn = 1; turn <= 6; turn++) {
+        const input = `Go on, part ${turn}.`;
+        if (turn % 2 === 0) {
+          const stream = await openai.responses.create({ model: BASE, input, previous_response_id: previous, max_output_tokens: 3, stream: true }).withResponse();
+          assert.equal(stream.response.headers.get('x-mock-instance'), home, `turn ${turn} (streamed)`);
+          for await (const event of stream.data) if (event.type === 'response.completed') previous = event.response.id;
+        } else {
+          const next = await openai.responses.create({ model: BASE, input, previous_response_id: previous, max_output_tokens: 3 }).withResponse();
+          assert.equal(next.response.headers.get('x-mock-instance'), home, `turn ${turn}`);
+          assert.equal(next.data.previous_response_id, previous);
+          previous = next.data.id;
+        }
+      }
+    });
+
+    it('a previous_response_id the router never relayed is scheduled as usual (the engine answers 404)', async () => {
+      const res = await post(`${router.url}/v1/responses`, { model: BASE, input: 'hi', previous_response_id: 'resp_unknown', max_output_tokens: 2 });
+      assert.equal(res.status, 404, res.text);
+      assert.match(res.text, /Response with id 'resp_unknown' not found/);
     });
   });
 });

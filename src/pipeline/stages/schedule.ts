@@ -7,7 +7,8 @@ import { setExplainHeader } from '../../observability/explain/summary.ts';
 import { connectorName } from '../../proxy/connectors/index.ts';
 import { PdPairPlanner } from '../../scheduling/pd-pairs.ts';
 import type { ScheduleRequest } from '../../scheduling/pod-picker.ts';
-import type { CompiledServer } from '../../snapshot/types.ts';
+import type { ExchangeOutcome } from '../../proxy/exchange.ts';
+import type { CompiledServer, PodEndpoint } from '../../snapshot/types.ts';
 import type { RequestContext } from '../context.ts';
 import type { StageResult } from '../run.ts';
 
@@ -55,7 +56,8 @@ function rank(ctx: RequestContext, request: ScheduleRequest): undefined | Router
     candidates = server.pd.decodePods;
     if (candidates.length === 0) return noPdPair(server);
   }
-  const pods = ctx.deps.picker.schedule(request, candidates, ctx.trace);
+  let pods = ctx.deps.picker.schedule(request, candidates, ctx.trace);
+  if (ctx.pathOnly === RESPONSES_PATH) pods = withResponseOwnerFirst(ctx, candidates, pods);
   if (pods.length === 0) {
     const error = new RouterError('pods_overloaded', `every pod of ModelServer ${server.key} is overloaded (the scheduler's filters removed them all)`);
     setExplainHeader(ctx.res, ctx.trace, ctx.explain, error);
@@ -64,6 +66,31 @@ function rank(ctx: RequestContext, request: ScheduleRequest): undefined | Router
   if (ctx.explain !== null) setExplainHeader(ctx.res, ctx.trace, ctx.explain, null);
   ctx.pods = pods;
   return undefined;
+}
+
+const RESPONSES_PATH = '/v1/responses';
+
+/**
+ * A Responses request naming a `previous_response_id` this router relayed goes to the pod that stores that response
+ * (vLLM keeps it in that instance's memory), even past the scheduler's filters; the scheduler's order stays the
+ * fallback should that pod fail. Every Responses answer's id is learnt (rememberResponseOwner).
+ */
+function withResponseOwnerFirst(ctx: RequestContext, candidates: readonly PodEndpoint[], pods: readonly PodEndpoint[]): readonly PodEndpoint[] {
+  const owners = ctx.deps.responseOwners;
+  if (owners == null) return pods;
+  ctx.learnResponseId = true;
+  const previous = ctx.parsed?.previous_response_id;
+  const ownerKey = typeof previous === 'string' ? owners.ownerOf(previous) : undefined;
+  if (ownerKey === undefined || pods[0]?.podKey === ownerKey) return pods;
+  const owner = candidates.find((pod) => pod.podKey === ownerKey);
+  return owner === undefined ? pods : [owner, ...pods.filter((pod) => pod !== owner)];
+}
+
+/** Response side: a completed Responses answer from a pod: remember which pod stores it. */
+export function rememberResponseOwner(ctx: RequestContext, outcome: ExchangeOutcome): void {
+  if (!ctx.learnResponseId || outcome.error !== null || outcome.clientAborted) return;
+  const id = outcome.responseId;
+  if (id != null && outcome.pod !== null) ctx.deps.responseOwners?.remember(id, outcome.pod.podKey);
 }
 
 function noPdPair(server: CompiledServer): RouterError {
