@@ -1,8 +1,10 @@
 // Node's 'clientError' on the main listener: bytes that do not parse as HTTP, headers or a body that did not arrive
-// in time, headers too large, a TLS handshake that failed or timed out (closed, nothing else). Whatever happens, never two responses on one connection: when a response is already
-// under way the connection is only closed once it ends; when the broken request is the one being read, the request
+// in time, headers too large, a TLS handshake that failed or timed out (closed, nothing else; plain HTTP sent to the
+// HTTPS listener gets a plain 400 saying so, as nginx answers it). Whatever happens, never two responses on one
+// connection: when a response is already under way the connection is only closed once it ends; when the broken request is the one being read, the request
 // pipeline answers it (and logs it); otherwise one raw answer is written and the connection closed.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { RouterError } from '../errors/router-error.ts';
 import { failBodyRead } from './read-body.ts';
@@ -21,11 +23,31 @@ export interface ClientErrorContext {
 
 type ClientError = Error & { code?: string; reason?: string; rawPacket?: Buffer };
 
+const PLAIN_HTTP_ERROR = new RouterError('bad_request', 'a plain HTTP request was sent to the HTTPS port: use https://');
+const PLAIN_HTTP_BODY = PLAIN_HTTP_ERROR.toBody();
+const PLAIN_HTTP_ANSWER = `HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(PLAIN_HTTP_BODY)}\r\n` +
+  `connection: close\r\n\r\n${PLAIN_HTTP_BODY}`;
+
+/**
+ * The client spoke plain HTTP to the HTTPS listener (OpenSSL recognised an HTTP request line): the answer goes out
+ * unencrypted on the TCP socket under the TLS one (Node's TLSSocket._parent), so the client reads why instead of a
+ * closed connection. False when that socket is not there to write to.
+ */
+function answerPlainHttp(ctx: ClientErrorContext, socket: Duplex): boolean {
+  const raw = (socket as Duplex & { _parent?: unknown })._parent;
+  if (!(raw instanceof Socket) || !raw.writable) return false;
+  ctx.note('plain HTTP sent to the HTTPS listener; answered 400 and closed', 'ERR_SSL_HTTP_REQUEST');
+  raw.end(PLAIN_HTTP_ANSWER, () => socket.destroy());
+  return true;
+}
+
 /** Once a response ended on a connection that must close: half-close, then let go after this. */
 const CLOSE_GRACE_MS = 5000;
 
 export function handleClientError(ctx: ClientErrorContext, err: ClientError, socket: Duplex): void {
   const code = err.code ?? 'unknown';
+  // Before the writability check: the TLS socket is not writable, the TCP socket under it is.
+  if (code === 'ERR_SSL_HTTP_REQUEST' && answerPlainHttp(ctx, socket)) return;
   if (code === 'ECONNRESET' || code === 'EPIPE' || !socket.writable) {
     socket.destroy();
     return;

@@ -293,6 +293,32 @@ describe('TLS', () => {
       }
     });
 
+    it('answers plain HTTP sent to the HTTPS port with a plain 400 saying so, as nginx does', async () => {
+      const dir = await configDir('plaintext', [modelServer('plain', { model: MODEL, port: 1, protocol: 'http' }), podStub('plain-0', 'plain', 1), simpleRoute('plain', 'plain', 'plain')]);
+      const certFile = join(env.dir, 'plaintext.pem');
+      const keyFile = join(env.dir, 'plaintext.key');
+      const issued = ca.issue('plaintext');
+      await writeFile(certFile, issued.cert);
+      await writeFile(keyFile, issued.key);
+      const router = await startRouterApp({
+        configPaths: [dir], port: 0, host: '127.0.0.1', maxBodyBytes: 1 << 20, reloadDebounceMs: 50, healthCheckIntervalMs: 0,
+        metricsScrapeIntervalMs: 0, logger: pino({ level: 'silent' }), tls: { certFile, keyFile },
+      });
+      try {
+        const res = await request(`http://127.0.0.1:${router.port}/v1/models`);
+        assert.equal(res.statusCode, 400);
+        const body = (await res.body.json()) as { error: { code: string; message: string } };
+        assert.equal(body.error.code, 'bad_request');
+        assert.match(body.error.message, /plain HTTP request was sent to the HTTPS port/);
+        // HTTPS on the same listener is unaffected.
+        const models = await request(`https://127.0.0.1:${router.port}/v1/models`, { dispatcher: new Agent({ connect: { ca: ca.cert } }) });
+        assert.equal(models.statusCode, 200);
+        await models.body.dump();
+      } finally {
+        await router.shutdown(1000);
+      }
+    });
+
     it('the connection cap sheds idle connections, never an HTTPS stream in flight', async () => {
       const mock = await startMock(env, { model: MODEL, mode: 'echo', itlMs: 20 });
       const dir = await configDir('capped', [modelServer('slow', { model: MODEL, port: mock.port, protocol: 'http' }), podStub('slow-0', 'slow', mock.port), simpleRoute('slow', 'slow', 'slow')]);
