@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
 import { modelServer, simpleRoute } from '../support/harness.ts';
-import { freePort, killAll, runCli, spawnCli } from '../support/process.ts';
+import { freePort, killAll, runCli, spawnCli, startServe } from '../support/process.ts';
 
 const M15 = 'deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B';
 const M7 = 'deepseek-ai/DeepSeek-R1-Distill-Qwen-7B';
@@ -127,6 +127,17 @@ describe('switchyard command line', { concurrency: true }, () => {
     const run = await runCli(['serve', '--port', '0']);
     assert.equal(run.code, 1);
     assert.match(run.stderr, /required option '-c, --config <path>' not specified/);
+  });
+
+  it('serve whose stdout reader went away (`serve | head`) still exits 0 on SIGTERM', async () => {
+    const config = join(dir, 'stdout-gone');
+    await mkdir(config);
+    await writeFile(join(config, 'all.yaml'), [modelServer('srv'), simpleRoute('r', 'm', 'srv')].join('\n---\n'));
+    const { proc } = await startServe(['--config', config]);
+    // The read end of the pipe closes: every later write to stdout fails with EPIPE, the exit's log lines included.
+    proc.child.stdout!.destroy();
+    proc.signal('SIGTERM');
+    assert.deepEqual(await proc.waitForExit(), { code: 0, signal: null }, proc.describe());
   });
 
 });
