@@ -1,6 +1,6 @@
 // `switchyard` command line: serve, validate, mock, demo.
 import { Command, Option } from 'commander';
-import { collect, parseAllowedPath, parseByteSize, parseDurationMs, parseMetricPrefix, parseNonNegativeNumber, parsePort, parsePositiveInt } from './flag-values.ts';
+import { collect, parseAllowedPath, parseByteSize, parseCountAtLeastOne, parseDurationMs, parseMetricPrefix, parseNonNegativeNumber, parsePort, parsePositiveInt } from './flag-values.ts';
 import type { LogLevel } from '../observability/logger.ts';
 import type { MockFlags } from './mock.ts';
 import type { ServeFlags } from './serve.ts';
@@ -35,7 +35,7 @@ program
   .addOption(duration('--header-timeout <duration>', "a client's request line and headers must arrive within this (408 otherwise)", 30_000, '30s'))
   .addOption(duration('--body-timeout <duration>', "a client's request body must arrive within this after its headers (408 otherwise)", 60_000, '60s'))
   .addOption(duration('--keep-alive-timeout <duration>', 'an idle keep-alive client connection is closed after this', 65_000, '65s'))
-  .option('--max-connections <n>', 'open client connections; beyond, the ones idle or sending their request longest are closed (the file-descriptor limit may lower it)', parsePositiveInt, 10_000)
+  .option('--max-connections <n>', 'open client connections; beyond, the ones idle or sending their request longest are closed (the file-descriptor limit may lower it)', parseCountAtLeastOne, 10_000)
   .addOption(new Option('--max-header-size <size>', 'largest request line plus headers (431 beyond; 414 for a URL over 8KiB)').argParser(parseByteSize).default(32 * 1024, '32KiB'))
   .option('--allow-path <path>', 'forward POSTs on this path too, besides the inference API (repeatable), e.g. /v1/tokenize', parseAllowedPath)
   .addOption(duration('--reload-debounce <duration>', 'quiet time after a file change before reloading', 200, '200ms'))

@@ -129,6 +129,13 @@ describe('switchyard command line', { concurrency: true }, () => {
     assert.match(run.stderr, /required option '-c, --config <path>' not specified/);
   });
 
+  it('serve --max-connections 0: usage error, exit 1 (it served one connection at a time)', async () => {
+    const run = await runCli(['serve', '--config', 'examples/routing', '--port', '0', '--metrics-port', '0', '--debug-port', '0', '--max-connections', '0']);
+    assert.equal(run.code, 1, run.stdout + run.stderr);
+    assert.match(run.stderr, /option '--max-connections <n>' argument '0' is invalid\. expected a whole number >= 1/);
+    assert.doesNotMatch(run.stdout, /switchyard listening/);
+  });
+
   it('serve whose stdout reader went away (`serve | head`) still exits 0 on SIGTERM', async () => {
     const config = join(dir, 'stdout-gone');
     await mkdir(config);
