@@ -8,6 +8,7 @@ import { RouterMetrics } from '../observability/metrics.ts';
 import type { RequestRecord } from '../observability/request-record.ts';
 import { requestTokens } from '../observability/token-estimate.ts';
 import type { PodStateTable } from '../pods/pod-state.ts';
+import type { PathPolicy } from '../routing/path-policy.ts';
 import type { FrameworkPicker } from '../scheduling/framework/framework-picker.ts';
 import { PrefixCachePlugin } from '../scheduling/plugins/prefix-cache.ts';
 import { DebugServer } from '../server/debug-server.ts';
@@ -100,7 +101,7 @@ export class Observability {
   }
 
   /** Starts the metrics and debug listeners. */
-  async listen(deps: ObservedParts & { picker: FrameworkPicker }): Promise<void> {
+  async listen(deps: ObservedParts & { picker: FrameworkPicker; pathPolicy: PathPolicy }): Promise<void> {
     const metricsPort = this.options.metricsPort ?? null;
     if (this.metrics !== null && metricsPort !== null) {
       this.metricsServer = new MetricsServer(this.metrics);

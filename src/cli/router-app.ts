@@ -249,6 +249,7 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
     else log.error({ file: options.routerConfigFile }, 'router configuration rejected; the last good one keeps scheduling');
   });
 
+  const pathPolicy = createPathPolicy(options.allowPaths);
   const server = new RouterServer(
     {
       store, picker, pools, podStates, onDispatch: observability.onDispatch, onRequestDone: observability.onRequestDone,
@@ -261,7 +262,7 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
     {
       maxBodyBytes: options.maxBodyBytes,
       limits: options.limits,
-      pathPolicy: createPathPolicy(options.allowPaths),
+      pathPolicy,
       allowExplainHeader: options.allowExplainHeader,
       metrics: observability.routerPortMetrics,
       log,
@@ -282,7 +283,7 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
   let address;
   try {
     address = await server.listen(options.port, options.host);
-    await observability.listen({ store, engines, podStates, picker });
+    await observability.listen({ store, engines, podStates, picker, pathPolicy });
   } catch (err) {
     await Promise.all([server.drain(0), source.close(), scheduler.close(), observability.close(), tlsWatcher?.close(), rateLimiter.close(), kvBlocks.close(), kthenaRedis.close(), engineTokenizer.close()]);
     await filters.close();
