@@ -73,6 +73,13 @@ describe('switchyard command line', { concurrency: true }, () => {
     assert.doesNotMatch(run.stdout, /error/);
   });
 
+  it('validate with overlapping --config paths (a directory and a file in it, a path twice) reads each file once: exit 0', async () => {
+    const run = await runCli(['validate', '--config', 'examples/routing', '--config', 'examples/routing/pods.yaml', '--config', 'examples/routing/']);
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    assert.doesNotMatch(run.stdout, /defined twice/);
+    assert.match(run.stdout, /^valid: 5 ModelRoute\(s\), 5 ModelServer\(s\), 0 ExternalModelProvider\(s\), 11 ready pod endpoint\(s\)$/m);
+  });
+
   it('validate reports every broken file with file, document index, object and field path: exit 1', async () => {
     const run = await runCli(['validate', '--config', broken]);
     assert.equal(run.code, 1, run.stdout + run.stderr);
