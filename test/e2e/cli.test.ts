@@ -143,6 +143,28 @@ describe('switchyard command line', { concurrency: true }, () => {
     assert.doesNotMatch(run.stdout, /switchyard listening/);
   });
 
+  it('serve --router-config truncated in place (mid-rewrite) keeps the last good one: authentication stays on', async () => {
+    const config = join(dir, 'router-config-truncated');
+    await mkdir(config);
+    await writeFile(join(config, 'all.yaml'), [modelServer('srv'), simpleRoute('r', 'm', 'srv')].join('\n---\n'));
+    const keys = join(dir, 'router-config-keys.yaml');
+    await writeFile(keys, '- user: alice\n  key: sk-alice-0123456789\n');
+    const routerConfig = join(dir, 'router-config-truncated.yaml');
+    await writeFile(routerConfig, `auth:\n  apiKeysFile: ${keys}\n`);
+    const { proc, url } = await startServe(['--config', config, '--router-config', routerConfig, '--reload-debounce', '50ms']);
+    const anonymous = async (): Promise<number> => (await fetch(`${url}/v1/models`)).status;
+    assert.equal(await anonymous(), 401);
+    await writeFile(routerConfig, '');
+    await proc.waitForOutput(/"file":"[^"]*router-config-truncated\.yaml".*the file is empty \(still being written\?\)/);
+    await proc.waitForOutput(/router configuration rejected; the last good one keeps scheduling/);
+    assert.equal(await anonymous(), 401, 'authentication is still on');
+    assert.doesNotMatch(proc.stdout, /authentication turned off/);
+    // Deliberately back to the defaults: {} (an empty object) is a router configuration with nothing set.
+    await writeFile(routerConfig, '{}');
+    await proc.waitForOutput(/authentication turned off/);
+    assert.equal(await anonymous(), 200);
+  });
+
   it('serve whose stdout reader went away (`serve | head`) still exits 0 on SIGTERM', async () => {
     const config = join(dir, 'stdout-gone');
     await mkdir(config);
