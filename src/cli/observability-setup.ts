@@ -105,14 +105,14 @@ export class Observability {
     const metricsPort = this.options.metricsPort ?? null;
     if (this.metrics !== null && metricsPort !== null) {
       this.metricsServer = new MetricsServer(this.metrics);
-      const address = await this.metricsServer.listen(metricsPort, this.options.metricsHost);
+      const address = await this.metricsServer.listen(metricsPort, this.options.metricsHost).catch(naming(`the metrics listener (--metrics-port ${metricsPort})`));
       this.metricsUrl = `http://${urlHost(address.address)}:${address.port}`;
       this.log.info({ url: `${this.metricsUrl}/metrics` }, 'metrics listening');
     }
     const debugPort = this.options.debugPort ?? null;
     if (debugPort !== null) {
       this.debugServer = new DebugServer(deps);
-      const address = await this.debugServer.listen(debugPort);
+      const address = await this.debugServer.listen(debugPort).catch(naming(`the debug listener (--debug-port ${debugPort})`));
       this.debugUrl = `http://${address.address}:${address.port}`;
       this.log.info({ url: `${this.debugUrl}/debug/config_dump/modelroutes` }, 'debug server listening on localhost');
     }
@@ -129,6 +129,13 @@ export class Observability {
     for (const plugin of this.picker?.profile.plugins ?? []) if (plugin instanceof PrefixCachePlugin) entries += plugin.store.entries;
     return entries;
   }
+}
+
+/** Rejects with the error prefixed by which listener failed: "address already in use" alone does not say whose port. */
+export function naming(listener: string): (err: unknown) => never {
+  return (err) => {
+    throw new Error(`${listener}: ${(err as Error).message}`, { cause: err });
+  };
 }
 
 function urlHost(address: string): string {

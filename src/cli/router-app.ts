@@ -27,7 +27,7 @@ import type { ConfigSource } from '../sources/config-source.ts';
 import { FileSource } from '../sources/file-source.ts';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { DEFAULT_METRICS_PREFIX } from '../observability/metric-definitions.ts';
-import { Observability, type ObservabilityOptions } from './observability-setup.ts';
+import { Observability, naming, type ObservabilityOptions } from './observability-setup.ts';
 import { TrafficFilters } from './traffic-filters.ts';
 
 /** After pod-only snapshot swaps, how long before pools, pod state, probes and scrapers follow the endpoint set. */
@@ -282,7 +282,7 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
   observability.bind(() => server.activeApiRequests, picker);
   let address;
   try {
-    address = await server.listen(options.port, options.host);
+    address = await server.listen(options.port, options.host).catch(naming(`the router listener (--port ${options.port})`));
     await observability.listen({ store, engines, podStates, picker, pathPolicy });
   } catch (err) {
     await Promise.all([server.drain(0), source.close(), scheduler.close(), observability.close(), tlsWatcher?.close(), rateLimiter.close(), kvBlocks.close(), kthenaRedis.close(), engineTokenizer.close()]);

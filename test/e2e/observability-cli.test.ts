@@ -1,6 +1,9 @@
 // The observability flags of `switchyard serve`, as a real subprocess: metrics under Kthena's prefix on their own
 // port, a text access log in a file (flushed on SIGTERM), the debug server, and the explain header.
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -28,6 +31,22 @@ describe('switchyard serve observability flags', () => {
     const run = await runCli(['serve', '--config', '/nonexistent', '--metrics-prefix', 'bad-prefix']);
     assert.equal(run.code, 1);
     assert.match(run.stderr, /metric name prefix/);
+  });
+
+  it('a metrics or debug port in use: the error names the listener and its flag, exit 1', async () => {
+    const taken = createServer().listen(0, '127.0.0.1');
+    await once(taken, 'listening');
+    const port = (taken.address() as AddressInfo).port;
+    try {
+      for (const [flag, listener] of [['--metrics-port', 'metrics'], ['--debug-port', 'debug'], ['--port', 'router']] as const) {
+        const ports = { '--port': '0', '--metrics-port': '0', '--debug-port': '0', [flag]: String(port) };
+        const run = await runCli(['serve', '--config', 'examples/routing', '--host', '127.0.0.1', ...Object.entries(ports).flat()]);
+        assert.equal(run.code, 1, run.stdout + run.stderr);
+        assert.match(run.stderr, new RegExp(`^switchyard: cannot start: the ${listener} listener \\(${flag} ${port}\\): listen EADDRINUSE: address already in use 127\\.0\\.0\\.1:${port}$`, 'm'));
+      }
+    } finally {
+      taken.close();
+    }
   });
 
   it('metrics under kthena_router_, a text access log flushed on SIGTERM, the debug server and the explain header', async () => {
