@@ -61,6 +61,8 @@ program
   .action(async (flags: ServeFlags, command: Command) => {
     if (flags.config === undefined && flags.kubernetes !== true) command.error("error: required option '-c, --config <path>' not specified (or --kubernetes)");
     if (flags.config !== undefined && flags.kubernetes === true) command.error('error: --config and --kubernetes exclude each other');
+    // Silently ignored, --namespace would look like a filter of the files' namespaces.
+    if (flags.kubernetes !== true && (flags.namespace !== undefined || flags.kubeconfig !== undefined)) command.error('error: --namespace and --kubeconfig apply only with --kubernetes');
     // The kubelet's readiness is authoritative in a cluster: no active probing unless asked for.
     if (flags.kubernetes === true && command.getOptionValueSource('healthCheckInterval') === 'default') flags.healthCheckInterval = 0;
     if (flags.kubernetes === true && command.getOptionValueSource('shutdownGrace') === 'default') flags.shutdownGrace = 5000;

@@ -136,6 +136,15 @@ describe('switchyard command line', { concurrency: true }, () => {
     assert.match(run.stderr, /required option '-c, --config <path>' not specified/);
   });
 
+  it('serve --config with --namespace or --kubeconfig (which apply only with --kubernetes): usage error, exit 1', async () => {
+    for (const flag of [['--namespace', 'team-a'], ['--kubeconfig', '/tmp/kubeconfig']]) {
+      const run = await runCli(['serve', '--config', 'examples/routing', '--port', '0', '--metrics-port', '0', '--debug-port', '0', ...flag]);
+      assert.equal(run.code, 1, run.stdout + run.stderr);
+      assert.match(run.stderr, /--namespace and --kubeconfig apply only with --kubernetes/);
+      assert.doesNotMatch(run.stdout, /switchyard listening/);
+    }
+  });
+
   it('serve --max-connections 0: usage error, exit 1 (it served one connection at a time)', async () => {
     const run = await runCli(['serve', '--config', 'examples/routing', '--port', '0', '--metrics-port', '0', '--debug-port', '0', '--max-connections', '0']);
     assert.equal(run.code, 1, run.stdout + run.stderr);
