@@ -134,6 +134,9 @@ describe('health, headers and malformed input', () => {
     await assert.rejects(startMockEngine({ model: '' }), /model must be a non-empty string/);
     await assert.rejects(startMockEngine({ model: 'm', port: 0, ttftMs: -1 }), /ttftMs/);
     await assert.rejects(startMockEngine({ model: 'm', port: 0, engine: 'tgi' as 'vllm' }), /engine/);
+    // `switchyard mock --kv-replay-port N` alone started an engine with no replay socket, silently.
+    const replayAlone = startMockEngine({ model: 'm', port: 0, kvReplayPort: 0 }).then(async (engine) => engine.close()); // closed should it start
+    await assert.rejects(replayAlone, /kvReplayPort needs kvEventsPort/);
   });
 
   it('keeps defaults for options passed as undefined', async () => {
