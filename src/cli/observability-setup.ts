@@ -118,6 +118,11 @@ export class Observability {
     }
   }
 
+  /** Opens the access log file again (SIGHUP after a rotation); false when it is stdout, stderr or off. */
+  reopenAccessLog(): Promise<boolean> {
+    return this.accessLog?.reopen() ?? Promise.resolve(false);
+  }
+
   /** Closes the listeners and flushes the access log. */
   async close(): Promise<void> {
     await Promise.all([this.metricsServer?.close(), this.debugServer?.close()]);

@@ -94,6 +94,8 @@ export interface RouterApp {
   readonly debugUrl: string | null;
   /** Graceful: stop accepting, finish running requests within the timeout, release everything. */
   shutdown(drainTimeoutMs: number): Promise<boolean>;
+  /** Opens the access log file again by its name (after logrotate moved it); false when it is not a file. */
+  reopenAccessLog(): Promise<boolean>;
 }
 
 /** How long start-up waits for Redis (global rate limits) before serving anyway. */
@@ -305,6 +307,7 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
     kvBlocks,
     metricsUrl: observability.metricsUrl,
     debugUrl: observability.debugUrl,
+    reopenAccessLog: () => observability.reopenAccessLog(),
     async shutdown(drainTimeoutMs: number): Promise<boolean> {
       // Stop accepting first (drain closes the listener at once), then release the watcher and the prober.
       const drained = server.drain(drainTimeoutMs);

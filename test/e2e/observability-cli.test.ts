@@ -4,11 +4,11 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { createEnv, get, modelServer, podStub, post, simpleRoute, startMock, writeYaml, type TestEnv } from '../support/harness.ts';
+import { createEnv, get, modelServer, podStub, post, simpleRoute, startMock, waitFor, writeYaml, type TestEnv } from '../support/harness.ts';
 import { scrape, total } from '../support/metrics.ts';
 import { freePort, killAll, runCli, startServe } from '../support/process.ts';
 
@@ -77,5 +77,31 @@ describe('switchyard serve observability flags', () => {
     assert.equal(lines.length, 1, lines.join('\n'));
     assert.match(lines[0], /"POST \/v1\/completions HTTP\/1\.1" 200 model_name=cli-model model_route=default\/r .* selected_pod=pod-0 .*timings=\d+ms/);
     assert.doesNotMatch(proc.stdout, /model_name=/, 'the access log went to its file only');
+  });
+
+  it('SIGHUP after logrotate moved the access log away: the file is opened again, the router keeps serving', async () => {
+    const env = await createEnv();
+    envs.push(env);
+    const mock = await startMock(env, { model: 'org/rotated' });
+    await writeYaml(env, 'config.yaml', [modelServer('ms', { model: 'org/rotated' }), podStub('pod-0', 'ms', mock.port), simpleRoute('r', 'rotated', 'ms')]);
+    const logDir = await mkdtemp(join(tmpdir(), 'switchyard-cli-rotate-'));
+    logDirs.push(logDir);
+    const logFile = join(logDir, 'access.log');
+    const { proc, url } = await startServe(['--config', env.dir, '--access-log', logFile]);
+    const send = async (prompt: string): Promise<void> => assert.equal((await post(`${url}/v1/completions`, { model: 'rotated', prompt })).status, 200);
+    const linesOf = async (file: string): Promise<string[]> => (await readFile(file, 'utf8')).split('\n').filter(Boolean);
+
+    await send('before the rotation');
+    await waitFor(async () => (await linesOf(logFile)).length === 1, 10_000, 'the first line');
+    await rename(logFile, `${logFile}.1`); // what logrotate does, then it sends SIGHUP
+    proc.signal('SIGHUP');
+    await proc.waitForOutput(/access log file reopened/);
+    await send('after the rotation');
+    await waitFor(async () => (await linesOf(logFile).catch(() => [])).length === 1, 10_000, 'a line in the new file');
+    assert.equal((await linesOf(`${logFile}.1`)).length, 1, 'the rotated file keeps its line and gets no other');
+    assert.equal(proc.hasExited, false);
+
+    proc.signal('SIGTERM');
+    assert.deepEqual(await proc.waitForExit(), { code: 0, signal: null }, proc.describe());
   });
 });
