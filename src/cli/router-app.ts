@@ -113,6 +113,11 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
   const log = options.logger;
   const store = new SnapshotStore();
   const podStates = new PodStateTable();
+  // A pod that stops answering /health was silent in the logs: only its 502s or its pod_healthy gauge told.
+  podStates.onProbeChange((origin, healthy, error) => {
+    if (healthy) log.info({ origin }, 'pod passes its health probe again');
+    else log.warn({ origin, err: error }, 'pod fails its health probe; it is tried last until it passes');
+  });
   const ca = await readUpstreamCa(options.upstreamCaFile);
   const tls = options.tls === undefined ? null : await readTlsFiles(options.tls);
   const pools = new UpstreamPools({ ...DEFAULT_POOL_OPTIONS, ...options.upstream, ca });

@@ -79,6 +79,24 @@ describe('switchyard serve observability flags', () => {
     assert.doesNotMatch(proc.stdout, /model_name=/, 'the access log went to its file only');
   });
 
+  it('a pod that stops answering its health probe is logged, and so is its recovery', async () => {
+    const env = await createEnv();
+    envs.push(env);
+    const mock = await startMock(env, { model: 'org/probed' });
+    const port = mock.port;
+    await writeYaml(env, 'config.yaml', [modelServer('ms', { model: 'org/probed' }), podStub('pod-0', 'ms', port), simpleRoute('r', 'probed', 'ms')]);
+    const { proc } = await startServe(['--config', env.dir, '--health-check-interval', '100ms', '--access-log', 'off']);
+    await mock.close();
+    const failed = await proc.waitForOutput(/^\{.*"msg":"pod fails its health probe; it is tried last until it passes".*\}$/m);
+    const line = JSON.parse(failed[0]) as { level: number; origin: string; err: string };
+    assert.equal(line.level, 40);
+    assert.equal(line.origin, `http://127.0.0.1:${port}`);
+    assert.match(line.err, /health probe failed/);
+    await startMock(env, { model: 'org/probed', port }); // the pod is back
+    await proc.waitForOutput(new RegExp(`"origin":"http://127\\.0\\.0\\.1:${port}","msg":"pod passes its health probe again"`));
+    assert.equal(proc.stdout.match(/pod fails its health probe/g)?.length, 1, 'logged once, not at every probe');
+  });
+
   it('SIGHUP after logrotate moved the access log away: the file is opened again, the router keeps serving', async () => {
     const env = await createEnv();
     envs.push(env);
