@@ -122,7 +122,7 @@ export async function runDemo(flags: { port: number; logLevel: LogLevel }): Prom
     });
   } catch (err) {
     await closeMocks();
-    process.stderr.write(`switchyard demo: cannot start the router on port ${flags.port}: ${(err as Error).message} (try --port)\n`);
+    process.stderr.write(`switchyard demo: cannot start: ${(err as Error).message} (try --port)\n`);
     process.exit(1);
   }
   process.stdout.write(demoInstructions(`127.0.0.1:${app.port}`, Date.now() - started));

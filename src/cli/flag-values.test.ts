@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { InvalidArgumentError } from 'commander';
-import { parseDurationMs } from './flag-values.ts';
+import { parseCountAtLeastOne, parseDurationMs, parsePort, parsePositiveInt } from './flag-values.ts';
 
 describe('parseDurationMs (duration flags)', () => {
   it('reads Go durations and bare seconds', () => {
@@ -18,5 +18,21 @@ describe('parseDurationMs (duration flags)', () => {
       assert.throws(() => parseDurationMs(value), (err: unknown) => err instanceof InvalidArgumentError && /from 0 to 596h31m23\.647s/.test(err.message), value);
     }
     assert.throws(() => parseDurationMs('abc'), /expected a duration such as 30s/);
+  });
+});
+
+describe('number flags', () => {
+  it('refuse an empty value (Number("") is 0: --port "" listened on a random port)', () => {
+    for (const parse of [parsePort, parsePositiveInt, parseCountAtLeastOne]) {
+      for (const value of ['', ' ']) assert.throws(() => parse(value), InvalidArgumentError, `${parse.name}(${JSON.stringify(value)})`);
+    }
+    assert.equal(parsePort('0'), 0);
+    assert.equal(parsePositiveInt('0'), 0);
+  });
+
+  it('--max-connections takes 1 or more: 0 is not "no limit"', () => {
+    assert.throws(() => parseCountAtLeastOne('0'), /expected a whole number >= 1/);
+    assert.equal(parseCountAtLeastOne('1'), 1);
+    assert.equal(parseCountAtLeastOne('10000'), 10_000);
   });
 });

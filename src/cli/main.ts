@@ -1,6 +1,6 @@
 // `switchyard` command line: serve, validate, mock, demo.
 import { Command, Option } from 'commander';
-import { collect, parseAllowedPath, parseByteSize, parseDurationMs, parseMetricPrefix, parseNonNegativeNumber, parsePort, parsePositiveInt } from './flag-values.ts';
+import { collect, parseAllowedPath, parseByteSize, parseCountAtLeastOne, parseDurationMs, parseMetricPrefix, parseNonNegativeNumber, parsePort, parsePositiveInt } from './flag-values.ts';
 import type { LogLevel } from '../observability/logger.ts';
 import type { MockFlags } from './mock.ts';
 import type { ServeFlags } from './serve.ts';
@@ -35,7 +35,7 @@ program
   .addOption(duration('--header-timeout <duration>', "a client's request line and headers must arrive within this (408 otherwise); with --tls-cert its TLS handshake too", 30_000, '30s'))
   .addOption(duration('--body-timeout <duration>', "a client's request body must arrive within this after its headers (408 otherwise)", 60_000, '60s'))
   .addOption(duration('--keep-alive-timeout <duration>', 'an idle keep-alive client connection is closed after this', 65_000, '65s'))
-  .option('--max-connections <n>', 'open client connections; beyond, the ones idle or sending their request longest are closed (the file-descriptor limit may lower it)', parsePositiveInt, 10_000)
+  .option('--max-connections <n>', 'open client connections; beyond, the ones idle or sending their request longest are closed (the file-descriptor limit may lower it)', parseCountAtLeastOne, 10_000)
   .addOption(new Option('--max-header-size <size>', 'largest request line plus headers (431 beyond; 414 for a URL over 8KiB)').argParser(parseByteSize).default(32 * 1024, '32KiB'))
   .option('--allow-path <path>', 'forward POSTs on this path too, besides the inference API (repeatable), e.g. /v1/tokenize', parseAllowedPath)
   .addOption(duration('--reload-debounce <duration>', 'quiet time after a file change before reloading', 200, '200ms'))
@@ -61,6 +61,8 @@ program
   .action(async (flags: ServeFlags, command: Command) => {
     if (flags.config === undefined && flags.kubernetes !== true) command.error("error: required option '-c, --config <path>' not specified (or --kubernetes)");
     if (flags.config !== undefined && flags.kubernetes === true) command.error('error: --config and --kubernetes exclude each other');
+    // Silently ignored, --namespace would look like a filter of the files' namespaces.
+    if (flags.kubernetes !== true && (flags.namespace !== undefined || flags.kubeconfig !== undefined)) command.error('error: --namespace and --kubeconfig apply only with --kubernetes');
     // The kubelet's readiness is authoritative in a cluster: no active probing unless asked for.
     if (flags.kubernetes === true && command.getOptionValueSource('healthCheckInterval') === 'default') flags.healthCheckInterval = 0;
     if (flags.kubernetes === true && command.getOptionValueSource('shutdownGrace') === 'default') flags.shutdownGrace = 5000;

@@ -8,6 +8,7 @@ import { RouterMetrics } from '../observability/metrics.ts';
 import type { RequestRecord } from '../observability/request-record.ts';
 import { requestTokens } from '../observability/token-estimate.ts';
 import type { PodStateTable } from '../pods/pod-state.ts';
+import type { PathPolicy } from '../routing/path-policy.ts';
 import type { FrameworkPicker } from '../scheduling/framework/framework-picker.ts';
 import { PrefixCachePlugin } from '../scheduling/plugins/prefix-cache.ts';
 import { DebugServer } from '../server/debug-server.ts';
@@ -100,21 +101,26 @@ export class Observability {
   }
 
   /** Starts the metrics and debug listeners. */
-  async listen(deps: ObservedParts & { picker: FrameworkPicker }): Promise<void> {
+  async listen(deps: ObservedParts & { picker: FrameworkPicker; pathPolicy: PathPolicy }): Promise<void> {
     const metricsPort = this.options.metricsPort ?? null;
     if (this.metrics !== null && metricsPort !== null) {
       this.metricsServer = new MetricsServer(this.metrics);
-      const address = await this.metricsServer.listen(metricsPort, this.options.metricsHost);
+      const address = await this.metricsServer.listen(metricsPort, this.options.metricsHost).catch(naming(`the metrics listener (--metrics-port ${metricsPort})`));
       this.metricsUrl = `http://${urlHost(address.address)}:${address.port}`;
       this.log.info({ url: `${this.metricsUrl}/metrics` }, 'metrics listening');
     }
     const debugPort = this.options.debugPort ?? null;
     if (debugPort !== null) {
       this.debugServer = new DebugServer(deps);
-      const address = await this.debugServer.listen(debugPort);
+      const address = await this.debugServer.listen(debugPort).catch(naming(`the debug listener (--debug-port ${debugPort})`));
       this.debugUrl = `http://${address.address}:${address.port}`;
       this.log.info({ url: `${this.debugUrl}/debug/config_dump/modelroutes` }, 'debug server listening on localhost');
     }
+  }
+
+  /** Opens the access log file again (SIGHUP after a rotation); false when it is stdout, stderr or off. */
+  reopenAccessLog(): Promise<boolean> {
+    return this.accessLog?.reopen() ?? Promise.resolve(false);
   }
 
   /** Closes the listeners and flushes the access log. */
@@ -128,6 +134,13 @@ export class Observability {
     for (const plugin of this.picker?.profile.plugins ?? []) if (plugin instanceof PrefixCachePlugin) entries += plugin.store.entries;
     return entries;
   }
+}
+
+/** Rejects with the error prefixed by which listener failed: "address already in use" alone does not say whose port. */
+export function naming(listener: string): (err: unknown) => never {
+  return (err) => {
+    throw new Error(`${listener}: ${(err as Error).message}`, { cause: err });
+  };
 }
 
 function urlHost(address: string): string {

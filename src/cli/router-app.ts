@@ -29,7 +29,7 @@ import type { ConfigSource } from '../sources/config-source.ts';
 import { FileSource } from '../sources/file-source.ts';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { DEFAULT_METRICS_PREFIX } from '../observability/metric-definitions.ts';
-import { Observability, type ObservabilityOptions } from './observability-setup.ts';
+import { Observability, naming, type ObservabilityOptions } from './observability-setup.ts';
 import { TrafficFilters } from './traffic-filters.ts';
 
 /** After pod-only snapshot swaps, how long before pools, pod state, probes and scrapers follow the endpoint set. */
@@ -96,6 +96,8 @@ export interface RouterApp {
   readonly debugUrl: string | null;
   /** Graceful: stop accepting, finish running requests within the timeout, release everything. */
   shutdown(drainTimeoutMs: number): Promise<boolean>;
+  /** Opens the access log file again by its name (after logrotate moved it); false when it is not a file. */
+  reopenAccessLog(): Promise<boolean>;
 }
 
 /** How long start-up waits for Redis (global rate limits) before serving anyway. */
@@ -113,6 +115,11 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
   const log = options.logger;
   const store = new SnapshotStore();
   const podStates = new PodStateTable();
+  // A pod that stops answering /health was silent in the logs: only its 502s or its pod_healthy gauge told.
+  podStates.onProbeChange((origin, healthy, error) => {
+    if (healthy) log.info({ origin }, 'pod passes its health probe again');
+    else log.warn({ origin, err: error }, 'pod fails its health probe; it is tried last until it passes');
+  });
   const ca = await readUpstreamCa(options.upstreamCaFile);
   const tls = options.tls === undefined ? null : await readTlsFiles(options.tls);
   const pools = new UpstreamPools({ ...DEFAULT_POOL_OPTIONS, ...options.upstream, ca });
@@ -251,6 +258,7 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
     else log.error({ file: options.routerConfigFile }, 'router configuration rejected; the last good one keeps scheduling');
   });
 
+  const pathPolicy = createPathPolicy(options.allowPaths);
   const server = new RouterServer(
     {
       store, picker, pools, podStates, onDispatch: observability.onDispatch, onRequestDone: observability.onRequestDone,
@@ -264,7 +272,7 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
     {
       maxBodyBytes: options.maxBodyBytes,
       limits: options.limits,
-      pathPolicy: createPathPolicy(options.allowPaths),
+      pathPolicy,
       allowExplainHeader: options.allowExplainHeader,
       metrics: observability.routerPortMetrics,
       log,
@@ -284,8 +292,8 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
   observability.bind(() => server.activeApiRequests, picker);
   let address;
   try {
-    address = await server.listen(options.port, options.host);
-    await observability.listen({ store, engines, podStates, picker });
+    address = await server.listen(options.port, options.host).catch(naming(`the router listener (--port ${options.port})`));
+    await observability.listen({ store, engines, podStates, picker, pathPolicy });
   } catch (err) {
     await Promise.all([server.drain(0), source.close(), scheduler.close(), observability.close(), tlsWatcher?.close(), rateLimiter.close(), kvBlocks.close(), kthenaRedis.close(), engineTokenizer.close()]);
     await filters.close();
@@ -307,6 +315,7 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
     kvBlocks,
     metricsUrl: observability.metricsUrl,
     debugUrl: observability.debugUrl,
+    reopenAccessLog: () => observability.reopenAccessLog(),
     async shutdown(drainTimeoutMs: number): Promise<boolean> {
       // Stop accepting first (drain closes the listener at once), then release the watcher and the prober.
       const drained = server.drain(drainTimeoutMs);

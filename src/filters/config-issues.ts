@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { MAX_TIMER_MS, MAX_TIMER_TEXT, checkGoDuration } from '../resources/duration.ts';
 import { formatFieldPath, type FieldPath } from '../resources/field-path.ts';
 import type { ConfigIssue } from '../resources/types.ts';
-import { readableErrorMap, zodIssues } from '../resources/zod-issues.ts';
+import { readableErrorMap, redactingErrorMap, zodIssues } from '../resources/zod-issues.ts';
 
 export type SectionResult<T> =
   | { readonly ok: true; readonly config: T; readonly issues: readonly ConfigIssue[] }
@@ -29,9 +29,12 @@ export const durationMs = z.union([z.number().min(0), z.string()]).transform((va
   return ms;
 });
 
-/** Parses `raw` with `schema`; every issue names the file and the field path under `prefix`. */
-export function parseSection<S extends z.ZodType>(schema: S, raw: unknown, file: string, prefix: FieldPath): SectionResult<z.output<S>> {
-  const parsed = schema.safeParse(raw, { error: readableErrorMap, reportInput: true });
+/**
+ * Parses `raw` with `schema`; every issue names the file and the field path under `prefix`. `redactValues`: messages
+ * never quote a value (a file of credentials).
+ */
+export function parseSection<S extends z.ZodType>(schema: S, raw: unknown, file: string, prefix: FieldPath, redactValues = false): SectionResult<z.output<S>> {
+  const parsed = schema.safeParse(raw, { error: redactValues ? redactingErrorMap : readableErrorMap, reportInput: true });
   if (parsed.success) return { ok: true, config: parsed.data, issues: [] };
   return { ok: false, issues: zodIssues(parsed.error, prefix, file) };
 }

@@ -23,12 +23,23 @@ describe('models and LoRA adapters', () => {
       assert.deepEqual(
         body.data.map((card) => [card.id, card.object, card.owned_by, card.root, card.parent, card.max_model_len]),
         [
-          ['base', 'model', 'vllm', 'org/base', null, 4096],
-          ['a1', 'model', 'vllm', 'a1', 'base', 4096],
-          ['a2', 'model', 'vllm', 'a2', 'base', 4096],
+          ['base', 'model', 'vllm', 'org/base', null, 32_768],
+          ['a1', 'model', 'vllm', 'a1', 'base', 32_768],
+          ['a2', 'model', 'vllm', 'a2', 'base', 32_768],
         ],
       );
       assert.equal(typeof body.data[0]?.created, 'number');
+    }));
+
+  it('reports the context length it enforces: /v1/models, /tokenize and the length error agree (the simulator: the whole cache)', () =>
+    withMockEngine({ model: 'base', loraAdapters: ['a1'], kvBlocks: 8, blockSize: 4 }, async ({ url }) => {
+      const body = (await (await fetch(`${url}/v1/models`)).json()) as ModelList;
+      assert.deepEqual(body.data.map((card) => card.max_model_len), [32, 32]);
+      const tokenized = (await (await postJson(`${url}/tokenize`, { model: 'base', prompt: 'x' })).json()) as { max_model_len: number };
+      assert.equal(tokenized.max_model_len, 32);
+      const tooLong = await postJson(`${url}/v1/completions`, { model: 'base', prompt: 'w '.repeat(40) });
+      assert.equal(tooLong.status, 400);
+      assert.match(((await tooLong.json()) as ErrorBody).message, /^This model's maximum context length is 32 tokens\./);
     }));
 
   it('loads and unloads adapters at runtime with vLLM messages', () =>
@@ -124,6 +135,9 @@ describe('health, headers and malformed input', () => {
     await assert.rejects(startMockEngine({ model: '' }), /model must be a non-empty string/);
     await assert.rejects(startMockEngine({ model: 'm', port: 0, ttftMs: -1 }), /ttftMs/);
     await assert.rejects(startMockEngine({ model: 'm', port: 0, engine: 'tgi' as 'vllm' }), /engine/);
+    // `switchyard mock --kv-replay-port N` alone started an engine with no replay socket, silently.
+    const replayAlone = startMockEngine({ model: 'm', port: 0, kvReplayPort: 0 }).then(async (engine) => engine.close()); // closed should it start
+    await assert.rejects(replayAlone, /kvReplayPort needs kvEventsPort/);
   });
 
   it('keeps defaults for options passed as undefined', async () => {

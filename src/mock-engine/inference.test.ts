@@ -39,6 +39,38 @@ describe('completions through the official openai client', () => {
       );
     }));
 
+  it('answers n choices, as vLLM does: each indexed, usage counting every choice (it answered one)', () =>
+    withMockEngine({ model: MODEL }, async ({ url }) => {
+      const openai = client(url);
+      const completion = await openai.completions.create({ model: MODEL, prompt: 'a b c', n: 3, max_tokens: 2 });
+      assert.deepEqual(completion.choices.map((c) => [c.index, c.text, c.finish_reason]), [[0, 'This is', 'length'], [1, 'This is', 'length'], [2, 'This is', 'length']]);
+      assert.deepEqual(completion.usage, { prompt_tokens: 3, completion_tokens: 6, total_tokens: 9 });
+
+      const chat = await openai.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'hi' }], n: 2 });
+      assert.deepEqual(chat.choices.map((c) => [c.index, c.message.content, c.finish_reason]), [[0, FIXED_TEXT, 'stop'], [1, FIXED_TEXT, 'stop']]);
+      assert.equal(chat.usage?.completion_tokens, 12);
+
+      const stream = await openai.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'hi' }], n: 2, stream: true, stream_options: { include_usage: true } });
+      const texts = ['', ''];
+      const finished: (string | null)[] = [null, null];
+      let usage: OpenAI.CompletionUsage | null | undefined;
+      for await (const chunk of stream) {
+        for (const choice of chunk.choices) {
+          texts[choice.index] += choice.delta.content ?? '';
+          finished[choice.index] ??= choice.finish_reason;
+        }
+        usage ??= chunk.usage;
+      }
+      assert.deepEqual(texts, [FIXED_TEXT, FIXED_TEXT]);
+      assert.deepEqual(finished, ['stop', 'stop']);
+      assert.equal(usage?.completion_tokens, 12);
+
+      for (const n of [0, 1.5, '2']) {
+        const refused = await postJson(`${url}/v1/completions`, { model: MODEL, prompt: 'x', n });
+        assert.equal(refused.status, 400, String(n));
+      }
+    }));
+
   it('cuts the answer at max_tokens with finish_reason length', () =>
     withMockEngine({ model: MODEL }, async ({ url }) => {
       const completion = await client(url).completions.create({ model: MODEL, prompt: 'a b c', max_tokens: 2 });

@@ -49,6 +49,8 @@ interface GenerationRequest {
   includeUsage: boolean;
   /** `requested`: the request set it (else it is the maxTokens option). */
   maxTokens: { value: number; requested: boolean };
+  /** `n`: choices in the answer, each the same answer (vLLM samples each; the mock's answers are deterministic). */
+  choices: number;
   prompt: PromptSummary;
 }
 
@@ -75,6 +77,14 @@ function parseMaxTokens(body: Record<string, unknown>, fallback: number): { valu
   return { value: fallback, requested: false };
 }
 
+function parseChoices(body: Record<string, unknown>): number {
+  const n = body.n;
+  if (n === undefined || n === null) return 1;
+  if (typeof n !== 'number' || !Number.isInteger(n)) throw new HttpError(400, '`n` must be an integer.');
+  if (n < 1) throw new HttpError(400, `n must be at least 1, got ${n}.`);
+  return n;
+}
+
 function parseGenerationRequest(kind: GenerationKind, body: Record<string, unknown>, context: EngineContext): GenerationRequest {
   const model = requireServedModel(body, context.models);
   const { stream, stream_options: streamOptions } = body;
@@ -87,7 +97,7 @@ function parseGenerationRequest(kind: GenerationKind, body: Record<string, unkno
     includeUsage = (streamOptions as { include_usage?: unknown }).include_usage === true;
   }
   const prompt = summarizePrompt(kind, body, context.tokenizer ?? null);
-  return { kind, model, stream: streaming, includeUsage, maxTokens: parseMaxTokens(body, context.options.maxTokens), prompt };
+  return { kind, model, stream: streaming, includeUsage, maxTokens: parseMaxTokens(body, context.options.maxTokens), choices: parseChoices(body), prompt };
 }
 
 /** Feeds metrics from real timings as tokens leave, and counts them for usage. */
@@ -102,13 +112,14 @@ export class GenerationTimer {
     metrics.countPromptTokens(promptTokens);
   }
 
-  tokenSent(): void {
+  /** A token left, in each of `choices` choices (counted as that many generated tokens). */
+  tokenSent(choices = 1): void {
     const now = performance.now();
     if (this.#lastTokenAt === undefined) this.#metrics.observeTimeToFirstToken((now - this.#startedAt) / 1000);
     else this.#metrics.observeInterTokenLatency((now - this.#lastTokenAt) / 1000);
     this.#lastTokenAt = now;
-    this.tokensSent++;
-    this.#metrics.countGeneratedTokens(1);
+    this.tokensSent += choices;
+    this.#metrics.countGeneratedTokens(choices);
   }
 
   finished(reason: FinishReason): void {
@@ -166,7 +177,7 @@ export async function handleGeneration(
 /** Non-streaming: the whole answer once the last token exists. Returns whether it was sent. */
 async function collectAnswer(generation: Generation, context: EngineContext): Promise<boolean> {
   const { request, job, identity, tokens, stopReason, timer, tracked, res, extraFields } = generation;
-  await context.generator.generate(job, tracked.signal, () => timer.tokenSent());
+  await context.generator.generate(job, tracked.signal, () => timer.tokenSent(request.choices));
   if (tracked.signal.aborted) return false;
   if (tracked.fault?.dropAfterChunks !== undefined) {
     tracked.drop(); // a non-streaming answer has no chunks: the connection dies instead of the body
@@ -174,7 +185,9 @@ async function collectAnswer(generation: Generation, context: EngineContext): Pr
   }
   const text = tokens.join('');
   const usage = usageOf(request.prompt.promptTokens, timer.tokensSent);
-  const answer = request.kind === 'chat' ? chatResponse(identity, text, stopReason, usage) : completionResponse(identity, text, stopReason, usage);
+  const answer = request.kind === 'chat'
+    ? chatResponse(identity, text, stopReason, usage, request.choices)
+    : completionResponse(identity, text, stopReason, usage, request.choices);
   sendJson(res, 200, extraFields === null ? answer : { ...answer, ...extraFields });
   return true;
 }
@@ -188,19 +201,23 @@ async function streamAnswer(generation: Generation, context: EngineContext): Pro
   // The chat role chunk leaves with the first token (as in vLLM), not with the headers, so TTFT stays honest.
   const sendRoleChunk = async (): Promise<boolean> => {
     if (request.kind !== 'chat') return true;
-    stream.send(chatRoleChunk(identity));
+    for (let choice = 0; choice < request.choices; choice++) stream.send(chatRoleChunk(identity, choice));
     return pause(0, tracked.signal);
   };
   await context.generator.generate(job, tracked.signal, async (index) => {
     if (index === 0 && !(await sendRoleChunk())) return;
     if (!stream.open) return; // dropped by a fault: the socket is going away, tokens no longer leave
-    stream.send(tokenChunk(request.kind, identity, tokens[index] ?? '', index === lastIndex ? stopReason : null));
-    timer.tokenSent();
+    // As vLLM streams n choices: each token once per choice, told apart by the choice index.
+    for (let choice = 0; choice < request.choices; choice++) {
+      stream.send(tokenChunk(request.kind, identity, tokens[index] ?? '', index === lastIndex ? stopReason : null, choice));
+    }
+    timer.tokenSent(request.choices);
   });
   if (tracked.signal.aborted) return false;
   if (tokens.length === 0) {
     if (!(await sendRoleChunk())) return false;
-    stream.send(tokenChunk(request.kind, identity, '', stopReason)); // nothing to say, but the finish reason must arrive
+    // Nothing to say, but the finish reason must arrive.
+    for (let choice = 0; choice < request.choices; choice++) stream.send(tokenChunk(request.kind, identity, '', stopReason, choice));
   }
   if (request.includeUsage) {
     if (!(await pause(0, tracked.signal))) return false;

@@ -1,7 +1,6 @@
 // Wires the KV event publisher to the simulator and adds its test hook:
 // POST /mock/kv-events {"drop": n, "forget"?: bool} leaves the next n batches unsent (forget: unrecoverable too);
 // GET /mock/kv-events → {"port","replayPort","published"}.
-import type { EngineContext } from './inference.ts';
 import { sendJson } from './http-io.ts';
 import { MockKvEventPublisher } from './kv-events.ts';
 import type { TokenGenerator } from './generator.ts';
@@ -21,8 +20,9 @@ export async function startKvEvents(options: ResolvedMockEngineOptions, generato
   return publisher;
 }
 
-export function maxModelLen(context: EngineContext): number {
-  return context.options.simulate ? context.options.kvBlocks * context.options.blockSize : 32_768;
+/** The context length the engine reports everywhere (/v1/models, /tokenize, server info): the simulator's whole cache. */
+export function maxModelLen(options: ResolvedMockEngineOptions): number {
+  return options.simulate ? options.kvBlocks * options.blockSize : 32_768;
 }
 
 type JsonRoute = { kind: 'json'; run: (req: unknown, res: ServerResponse, body: Record<string, unknown>) => void };

@@ -3,8 +3,6 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HttpError, sendJson, sendText } from './http-io.ts';
 import type { EngineKind } from './options.ts';
 
-const MAX_MODEL_LEN = 4096;
-
 export class ModelRegistry {
   readonly servedName: string;
   readonly #root: string;
@@ -12,9 +10,12 @@ export class ModelRegistry {
   readonly #created = Math.floor(Date.now() / 1000);
   /** adapter name → path it was loaded from (vLLM reports the path as the adapter's `root`). */
   readonly #adapters = new Map<string, string>();
+  /** As /tokenize reports it: vLLM's /v1/models and /tokenize agree. */
+  readonly #maxModelLen: number;
 
-  constructor(servedName: string, root: string, owner: EngineKind, startupAdapters: readonly string[]) {
+  constructor(servedName: string, root: string, owner: EngineKind, startupAdapters: readonly string[], maxModelLen: number) {
     this.servedName = servedName;
+    this.#maxModelLen = maxModelLen;
     this.#root = root;
     this.#owner = owner;
     for (const name of startupAdapters) this.#adapters.set(name, name);
@@ -34,7 +35,7 @@ export class ModelRegistry {
       owned_by: this.#owner,
       root,
       parent,
-      max_model_len: MAX_MODEL_LEN,
+      max_model_len: this.#maxModelLen,
     });
     const data = [card(this.servedName, this.#root, null), ...[...this.#adapters].map(([name, path]) => card(name, path, this.servedName))];
     sendJson(res, 200, { object: 'list', data });

@@ -26,24 +26,25 @@ export function newResponseIdentity(kind: GenerationKind, model: string): Respon
   return { id: `${prefix}-${randomUUID().replaceAll('-', '')}`, created: Math.floor(Date.now() / 1000), model };
 }
 
-export function completionResponse(identity: ResponseIdentity, text: string, finishReason: StopReason, usage: Usage) {
+/** `choices`: the request's `n`, each choice with the same answer. */
+export function completionResponse(identity: ResponseIdentity, text: string, finishReason: StopReason, usage: Usage, choices = 1) {
   return {
     id: identity.id,
     object: 'text_completion',
     created: identity.created,
     model: identity.model,
-    choices: [{ index: 0, text, logprobs: null, finish_reason: finishReason }],
+    choices: Array.from({ length: choices }, (_, index) => ({ index, text, logprobs: null, finish_reason: finishReason })),
     usage,
   };
 }
 
-export function chatResponse(identity: ResponseIdentity, content: string, finishReason: StopReason, usage: Usage) {
+export function chatResponse(identity: ResponseIdentity, content: string, finishReason: StopReason, usage: Usage, choices = 1) {
   return {
     id: identity.id,
     object: 'chat.completion',
     created: identity.created,
     model: identity.model,
-    choices: [{ index: 0, message: { role: 'assistant', content }, logprobs: null, finish_reason: finishReason }],
+    choices: Array.from({ length: choices }, (_, index) => ({ index, message: { role: 'assistant', content }, logprobs: null, finish_reason: finishReason })),
     usage,
   };
 }
@@ -58,16 +59,16 @@ function chunkEnvelope(kind: GenerationKind, identity: ResponseIdentity) {
 }
 
 /** The chat stream's opening chunk announcing the assistant role. */
-export function chatRoleChunk(identity: ResponseIdentity) {
-  return { ...chunkEnvelope('chat', identity), choices: [{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }] };
+export function chatRoleChunk(identity: ResponseIdentity, index = 0) {
+  return { ...chunkEnvelope('chat', identity), choices: [{ index, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }] };
 }
 
-/** One token of a stream; the last one carries the finish reason. */
-export function tokenChunk(kind: GenerationKind, identity: ResponseIdentity, token: string, finishReason: StopReason | null) {
+/** One token of a stream, for the choice `index`; the last one carries the finish reason. */
+export function tokenChunk(kind: GenerationKind, identity: ResponseIdentity, token: string, finishReason: StopReason | null, index = 0) {
   const choice =
     kind === 'chat'
-      ? { index: 0, delta: { content: token }, logprobs: null, finish_reason: finishReason }
-      : { index: 0, text: token, logprobs: null, finish_reason: finishReason };
+      ? { index, delta: { content: token }, logprobs: null, finish_reason: finishReason }
+      : { index, text: token, logprobs: null, finish_reason: finishReason };
   return { ...chunkEnvelope(kind, identity), choices: [choice] };
 }
 

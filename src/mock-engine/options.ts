@@ -157,6 +157,8 @@ export function resolveMockEngineOptions(options: Partial<MockEngineOptions> & {
     const value = merged[key];
     if (value !== undefined && (!Number.isInteger(value) || value < 0 || value > 65535)) problems.push(`${key} must be an integer in 0..65535, got ${String(value)}`);
   }
+  // Silently ignored, it would look like a replay socket that nothing ever answers on.
+  if (merged.kvReplayPort !== undefined && merged.kvEventsPort === undefined) problems.push('kvReplayPort needs kvEventsPort (it replays the published KV events)');
   problems.push(...pdOptionProblems(merged));
   if (problems.length > 0) throw new Error(`invalid mock engine options: ${problems.join('; ')}`);
   const simulate = merged.simulate ?? SIMULATOR_OPTION_KEYS.some((key) => given[key] !== undefined);

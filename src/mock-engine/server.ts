@@ -76,7 +76,7 @@ function buildRoutes(context: EngineContext, hooks: TestHooks): RouteTable {
         },
       },
     },
-    '/tokenize': { POST: { kind: 'json', run: (_req, res, body) => handleTokenize(context.models, maxModelLen(context), context.tokenizer ?? null, res, body) } },
+    '/tokenize': { POST: { kind: 'json', run: (_req, res, body) => handleTokenize(context.models, maxModelLen(context.options), context.tokenizer ?? null, res, body) } },
     ...kvEventRoutes(context.kvEvents),
     '/health': { GET: { kind: 'plain', run: (_req, res) => sendText(res, 200, '') } },
     '/metrics': {
@@ -106,7 +106,7 @@ function buildRoutes(context: EngineContext, hooks: TestHooks): RouteTable {
 
 /** What routers in front of vLLM / SGLang probe (worker-info.ts); /tokenize is the engine's own (tokenize.ts). */
 function workerInfo(context: EngineContext): RouteTable {
-  const info = workerInfoRoutes(context.options, context.tokenizer ?? null, maxModelLen(context));
+  const info = workerInfoRoutes(context.options, context.tokenizer ?? null, maxModelLen(context.options));
   return {
     '/v1/completions/render': { POST: { kind: 'json', run: info.render } },
     '/v1/chat/completions/render': { POST: { kind: 'json', run: info.render } },
@@ -226,7 +226,7 @@ export async function startMockEngine(options: Partial<MockEngineOptions> & { mo
     kvEvents,
     tokenizer: resolved.tokenizer === undefined ? null : new MockTokenizer(resolved.tokenizer),
     options: resolved,
-    models: new ModelRegistry(resolved.servedModelName, resolved.model, resolved.engine, resolved.loraAdapters),
+    models: new ModelRegistry(resolved.servedModelName, resolved.model, resolved.engine, resolved.loraAdapters, maxModelLen(resolved)),
     metrics,
     generator,
     ...(pd !== null && { pd }),

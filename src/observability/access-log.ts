@@ -13,7 +13,7 @@
 // retry moved away from selected_pod), trace_id, user (the authenticated caller) and queue_ms (admission wait).
 // Timings, in ms: request processing = receipt → routed and scheduled; upstream processing = → the answering pod's
 // response headers (retries included); response processing = → the end of the response body.
-import { openSync } from 'node:fs';
+import { open, openSync } from 'node:fs';
 import { BatchWriter } from './batch-writer.ts';
 import { clientGone, errorOriginOf, errorTypeOf, statusOf } from './error-types.ts';
 import { pathOnly, type RequestRecord } from './request-record.ts';
@@ -142,7 +142,10 @@ export function formatText(e: AccessLogEntry): string {
 }
 
 export class AccessLog {
-  private readonly writer: BatchWriter;
+  private writer: BatchWriter;
+  /** Writers replaced by reopen(), still writing what they were given, with their closing (each closed once). */
+  private readonly retiring = new Map<BatchWriter, Promise<void>>();
+  private readonly output: string;
   private readonly format: AccessLogFormat;
   private closed = false;
   /** Lines not yet handed to the writer, UTF-8 encoded: the first `used` bytes of `batch`, `lines` lines. */
@@ -156,9 +159,10 @@ export class AccessLog {
   private tokens = WRITE_BURST;
   private tokensAt = 0;
 
-  private constructor(writer: BatchWriter, format: AccessLogFormat) {
+  private constructor(writer: BatchWriter, options: AccessLogOptions) {
     this.writer = writer;
-    this.format = format;
+    this.output = options.output;
+    this.format = options.format;
     process.on('exit', this.flushAtExit);
   }
 
@@ -171,8 +175,29 @@ export class AccessLog {
     if (options.output === 'stdout') fd = 1;
     else if (options.output === 'stderr') fd = 2;
     else fd = openSync(options.output, 'a');
-    const writer = new BatchWriter(fd, { ownsFd: fd > 2, batchBytes: BATCH_BYTES, maxQueuedBytes: MAX_BUFFERED_BYTES });
-    return Promise.resolve(new AccessLog(writer, options.format));
+    return Promise.resolve(new AccessLog(newWriter(fd), options));
+  }
+
+  /**
+   * A file output is opened again by its name (SIGHUP, after logrotate moved it away): lines from now on go to the new
+   * file, those already handed over finish in the old one. stdout and stderr stay as they are. Rejects, keeping the
+   * current file, when the name cannot be opened.
+   */
+  async reopen(): Promise<boolean> {
+    if (this.closed || this.output === 'stdout' || this.output === 'stderr') return false;
+    // A raw descriptor (not a FileHandle, which closes its descriptor when it is garbage-collected).
+    const fd = await new Promise<number>((resolve, reject) => open(this.output, 'a', (err, opened) => (err === null ? resolve(opened) : reject(err))));
+    if (this.closed) {
+      newWriter(fd).close().catch(() => undefined);
+      return false;
+    }
+    this.handOver();
+    const previous = this.writer;
+    this.writer = newWriter(fd);
+    const closing = previous.close().finally(() => this.retiring.delete(previous));
+    this.retiring.set(previous, closing);
+    await closing;
+    return true;
   }
 
   /** Lines dropped because the output could not keep up, or failed. */
@@ -222,7 +247,7 @@ export class AccessLog {
     if (this.closed) return;
     this.handOver();
     this.closed = true;
-    await this.writer.close();
+    await Promise.all([this.writer.close(), ...this.retiring.values()]);
     process.off('exit', this.flushAtExit); // not before: an exit while the last batches are written still writes them
   }
 
@@ -248,8 +273,13 @@ export class AccessLog {
   /** The process exits without close(): write what is still waiting, synchronously (no event loop is left). */
   private readonly flushAtExit = (): void => {
     this.handOver();
+    for (const retired of this.retiring.keys()) retired.flushSync();
     this.writer.flushSync();
   };
+}
+
+function newWriter(fd: number): BatchWriter {
+  return new BatchWriter(fd, { ownsFd: fd > 2, batchBytes: BATCH_BYTES, maxQueuedBytes: MAX_BUFFERED_BYTES });
 }
 
 /**

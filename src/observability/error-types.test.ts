@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import { ERROR_CODES, RouterError, type ErrorCode } from '../errors/router-error.ts';
 import { ERROR_TYPES, errorOriginOf, errorTypeOf, finishReasonOf, statusOf } from './error-types.ts';
@@ -30,6 +31,19 @@ describe("error codes in Kthena's vocabulary", () => {
     }
     assert.equal(ERROR_TYPES.model_not_found, 'route_not_found');
     assert.equal(ERROR_TYPES.upstream_timeout, 'proxy');
+  });
+
+  it("README's error_type table gives every router error code the error_type it gets, and no other code", async () => {
+    const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
+    const table = readme.slice(readme.indexOf('| router error code | error_type |'));
+    const documented = new Map<string, string>();
+    for (const row of table.slice(0, table.indexOf('\n\n')).split('\n').slice(2)) {
+      const [codes = '', type = ''] = row.split('|').slice(1, 3);
+      const errorType = /`([a-z_]+)`/.exec(type)?.[1];
+      for (const [, code] of codes.matchAll(/`([a-z_]+)`/g)) if (errorType !== undefined) documented.set(code, errorType);
+    }
+    for (const code of Object.keys(ERROR_CODES) as ErrorCode[]) assert.equal(documented.get(code), ERROR_TYPES[code], `README's error_type of ${code}`);
+    for (const code of documented.keys()) assert.ok(Object.hasOwn(ERROR_CODES, code), `README maps ${code}, which the router never answers`);
   });
 
   it('labels outcomes as Kthena does: success, failure passed through, router refusal, upstream failure, client gone', () => {

@@ -24,10 +24,10 @@ const EXTERNAL_PROVIDER = 'external_provider';
 /** Beyond this many cached children per map (only after many reloads), the cache starts over. */
 const MAX_CACHED = 10_000;
 
-/** Paths kept as `path` label values; any other path is "unknown". */
+/** Paths kept as `path` label values (every inference path the router forwards by default); any other is "unknown". */
 const API_PATHS: ReadonlySet<string> = new Set([
-  '/v1/chat/completions', '/v1/completions', '/v1/embeddings', '/v1/responses', '/v1/messages', '/v1/models',
-  '/v1/rerank', '/v1/score', '/v1/moderations', '/v1/tokenize', '/v1/detokenize',
+  '/v1/chat/completions', '/v1/completions', '/v1/embeddings', '/v1/responses', '/v1/messages', '/v1/messages/count_tokens', '/v1/models',
+  '/v1/rerank', '/v1/score', '/v1/classify', '/v1/pooling', '/v1/moderations', '/v1/tokenize', '/v1/detokenize',
   '/v1/audio/transcriptions', '/v1/audio/translations', '/v1/audio/speech', '/v1/images/generations',
 ]);
 

@@ -28,12 +28,21 @@ export class PodLiveState {
   }
 }
 
+/** An active probe's verdict changed: `error` says why it failed (null when it passes again). */
+export type ProbeChangeListener = (origin: string, healthy: boolean, error: string | null) => void;
+
 export class PodStateTable {
   private readonly states = new Map<string, PodLiveState>();
   private readonly policy: HealthPolicy;
+  private probeListener: ProbeChangeListener | null = null;
 
   constructor(policy: HealthPolicy = DEFAULT_HEALTH_POLICY) {
     this.policy = policy;
+  }
+
+  /** Called when a pod starts failing its /health probes, and when it passes again (for the log). */
+  onProbeChange(listener: ProbeChangeListener): void {
+    this.probeListener = listener;
   }
 
   get(origin: string): PodLiveState {
@@ -68,6 +77,7 @@ export class PodStateTable {
 
   reportProbe(origin: string, ok: boolean, error: string | null): void {
     const state = this.get(origin);
+    const changed = state.probeFailed === ok;
     state.probeFailed = !ok;
     if (ok) {
       state.consecutiveFailures = 0;
@@ -76,6 +86,7 @@ export class PodStateTable {
     } else {
       state.lastError = error;
     }
+    if (changed) this.probeListener?.(origin, ok, ok ? null : error);
   }
 
   /** Forget upstreams that left the configuration (requests still running keep their own reference). */

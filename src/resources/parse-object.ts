@@ -12,13 +12,15 @@ import { secretSchema } from './schema-secret.ts';
 import { API_GROUP, API_VERSION, type Resource, type ResourceKind } from './types.ts';
 import { findUnknownFields, isPlainObject } from './unknown-fields.ts';
 import { validateResource } from './validate.ts';
-import { describeValue, problemsFromZodError, readableErrorMap } from './zod-issues.ts';
+import { describeValue, problemsFromZodError, readableErrorMap, redactingErrorMap } from './zod-issues.ts';
 
 interface KindHandling {
   apiVersion: string;
   schema: z.ZodType<Resource>;
   /** Pods come from real manifests full of fields Switchyard ignores; only our own kinds get typo warnings. */
   warnOnUnknownFields: boolean;
+  /** Errors never quote a value (a Secret's values are credentials, and errors are logged). */
+  redactValues?: boolean;
 }
 
 const KINDS: Readonly<Record<ResourceKind, KindHandling>> = {
@@ -26,7 +28,7 @@ const KINDS: Readonly<Record<ResourceKind, KindHandling>> = {
   ModelServer: { apiVersion: API_VERSION, schema: modelServerSchema, warnOnUnknownFields: true },
   ExternalModelProvider: { apiVersion: API_VERSION, schema: externalModelProviderSchema, warnOnUnknownFields: true },
   Pod: { apiVersion: 'v1', schema: podStubSchema, warnOnUnknownFields: false },
-  Secret: { apiVersion: 'v1', schema: secretSchema, warnOnUnknownFields: false },
+  Secret: { apiVersion: 'v1', schema: secretSchema, warnOnUnknownFields: false, redactValues: true },
 };
 
 export interface ParsedObject {
@@ -63,7 +65,7 @@ export function parseResourceObject(input: unknown): ParsedObject {
       : []),
     ...durationWarnings(handling.schema, draft.value),
   ];
-  const parsed = handling.schema.safeParse(draft.value, { error: readableErrorMap, reportInput: true });
+  const parsed = handling.schema.safeParse(draft.value, { error: handling.redactValues === true ? redactingErrorMap : readableErrorMap, reportInput: true });
   if (!parsed.success) {
     const typeProblems = problemsFromZodError(parsed.error);
     return { problems: [...draft.problems, ...typeProblems, ...checksBeyond(handling.schema, draft.value, parsed.error), ...warnings] };

@@ -25,4 +25,18 @@ stringData: {both: from-stringData}
     assert.equal(resources.length, 0);
     assertIssues(issues, [['error', 'data.token', 'must be base64']]);
   });
+
+  it('never quotes a value in its errors (they are logged): the type alone is named', () => {
+    const { resources, issues } = load([
+      'apiVersion: v1\nkind: Secret\nmetadata: {name: whole}\ndata: "sk-secret-whole-data"\n',
+      'apiVersion: v1\nkind: Secret\nmetadata: {name: listed}\nstringData: ["sk-secret-in-a-list"]\ntype: 12345\n',
+    ].join('---\n'));
+    assert.equal(resources.length, 0);
+    assertIssues(issues, [
+      ['error', 'data', 'must be a mapping, got a string'],
+      ['error', 'type', 'must be a string, got a number'],
+      ['error', 'stringData', 'must be a mapping, got a list'],
+    ]);
+    for (const issue of issues) assert.doesNotMatch(issue.message, /sk-secret|12345/);
+  });
 });

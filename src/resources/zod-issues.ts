@@ -33,6 +33,37 @@ export const readableErrorMap: z.core.$ZodErrorMap = (issue) => {
   }
 };
 
+/**
+ * As readableErrorMap, but a value is described by its type only, never quoted: for documents that hold credentials
+ * (Secrets, API key files), whose error messages end up in logs.
+ */
+export const redactingErrorMap: z.core.$ZodErrorMap = (issue) => {
+  if (issue.input === undefined) return readableErrorMap(issue);
+  switch (issue.code) {
+    case 'invalid_type':
+      return `must be ${EXPECTED_NAMES[issue.expected] ?? issue.expected}, got ${typeOfValue(issue.input)}`;
+    case 'invalid_value':
+      return `must be ${issue.values.length === 1 ? String(issue.values[0]) : `one of ${issue.values.map(String).join(', ')}`}; got another ${typeOfValue(issue.input).replace(/^an? /, '')}`;
+    case 'too_small':
+    case 'too_big':
+      if (issue.origin === 'number') return `must be ${issue.code === 'too_small' ? 'at least' : 'at most'} ${issue.code === 'too_small' ? issue.minimum : issue.maximum}`;
+      return readableErrorMap(issue);
+    default:
+      return undefined;
+  }
+};
+
+/** The kind of a value, without the value: "a string", "a number", "a list", … */
+function typeOfValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a mapping';
+  if (typeof value === 'string') return 'a string';
+  if (typeof value === 'number' || typeof value === 'bigint') return 'a number';
+  if (typeof value === 'boolean') return 'true or false';
+  return typeof value;
+}
+
 function sizeMessage(origin: string, bound: 'at least' | 'at most', limit: number | bigint, input: unknown): string {
   if (origin === 'array') {
     const count = Array.isArray(input) ? ` (has ${input.length})` : '';

@@ -4,6 +4,7 @@
 //   POST /debug/explain   {"path","headers","body"} → the routing decision the router would make now (explain.ts)
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { PathPolicy } from '../routing/path-policy.ts';
 import type { PodPicker } from '../scheduling/pod-picker.ts';
 import type { SnapshotStore } from '../snapshot/snapshot-store.ts';
 import { dumpList, dumpOne, KIND_NAMES, type DumpKind, type DumpSources } from './config-dump.ts';
@@ -20,6 +21,7 @@ const KINDS: ReadonlySet<string> = new Set(Object.keys(KIND_NAMES));
 export interface DebugServerDeps extends DumpSources {
   readonly store: SnapshotStore;
   readonly picker: PodPicker;
+  readonly pathPolicy: PathPolicy;
 }
 
 export class DebugServer {

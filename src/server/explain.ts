@@ -6,6 +6,7 @@
 import { RouterError } from '../errors/router-error.ts';
 import { DecisionRecorder } from '../observability/explain/decision-recorder.ts';
 import type { Explanation } from '../observability/explain/explanation.ts';
+import type { PathPolicy } from '../routing/path-policy.ts';
 import type { PodPicker, ScheduleRequest } from '../scheduling/pod-picker.ts';
 import type { SnapshotStore } from '../snapshot/snapshot-store.ts';
 import { providerPath } from '../proxy/provider-backend.ts';
@@ -15,6 +16,8 @@ import { resolveRoute } from '../pipeline/resolve-route.ts';
 export interface ExplainDeps {
   readonly store: SnapshotStore;
   readonly picker: PodPicker;
+  /** The router's POST path policy (--allow-path): a path it refuses is explained as refused. */
+  readonly pathPolicy: PathPolicy;
 }
 
 export type ExplainResult = { readonly ok: true; readonly explanation: Explanation } | { readonly ok: false; readonly message: string };
@@ -33,6 +36,10 @@ export function explainRequest(deps: ExplainDeps, input: unknown): ExplainResult
 
   const queryAt = path.indexOf('?');
   const facts = { model: '', path: queryAt < 0 ? path : path.slice(0, queryAt), rawHeaders };
+  // As the listener refuses it, before the body is read.
+  if (!deps.pathPolicy.allows(facts.path)) {
+    return { ok: true, explanation: new DecisionRecorder(true, facts).finish(new RouterError('not_found', `no route for POST ${facts.path}`)) };
+  }
   let parsed: ParsedBody;
   try {
     parsed = parseRequestBody(Buffer.from(JSON.stringify(body)));

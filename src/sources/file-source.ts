@@ -2,6 +2,7 @@
 // and emits one complete state, like Traefik's file provider; deciding whether it is good is the store's job.
 import { createHash } from 'node:crypto';
 import { lstat, readFile, readlink, stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { loadResourcesFromTexts, type ParseCache } from '../resources/load-documents.ts';
 import type { ConfigIssue, SourceState } from '../resources/types.ts';
 import { WatchedPaths, listFiles, type ReloadOutcome } from '../util/watched-paths.ts';
@@ -50,10 +51,15 @@ export class FileSource implements ConfigSource {
     const issues: ConfigIssue[] = [];
     const files: { file: string; text: string }[] = [];
     let incomplete = false;
+    // A file named twice (`-c dir -c dir/x.yaml`, or one path given twice) is read once: not "defined twice".
+    const seen = new Set<string>();
     for (const path of this.options.paths) {
       const listed = await listConfigFiles(path, issues);
       if (listed === null) incomplete = true;
       for (const file of listed ?? []) {
+        const absolute = resolve(file);
+        if (seen.has(absolute)) continue;
+        seen.add(absolute);
         const text = await readConfigFile(file, issues);
         if (text === null) incomplete = true;
         else files.push({ file, text });

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
 import { modelServer, simpleRoute } from '../support/harness.ts';
-import { freePort, killAll, runCli, spawnCli } from '../support/process.ts';
+import { freePort, killAll, runCli, spawnCli, startServe } from '../support/process.ts';
 
 const M15 = 'deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B';
 const M7 = 'deepseek-ai/DeepSeek-R1-Distill-Qwen-7B';
@@ -73,6 +73,13 @@ describe('switchyard command line', { concurrency: true }, () => {
     assert.doesNotMatch(run.stdout, /error/);
   });
 
+  it('validate with overlapping --config paths (a directory and a file in it, a path twice) reads each file once: exit 0', async () => {
+    const run = await runCli(['validate', '--config', 'examples/routing', '--config', 'examples/routing/pods.yaml', '--config', 'examples/routing/']);
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    assert.doesNotMatch(run.stdout, /defined twice/);
+    assert.match(run.stdout, /^valid: 5 ModelRoute\(s\), 5 ModelServer\(s\), 0 ExternalModelProvider\(s\), 11 ready pod endpoint\(s\)$/m);
+  });
+
   it('validate reports every broken file with file, document index, object and field path: exit 1', async () => {
     const run = await runCli(['validate', '--config', broken]);
     assert.equal(run.code, 1, run.stdout + run.stderr);
@@ -127,6 +134,55 @@ describe('switchyard command line', { concurrency: true }, () => {
     const run = await runCli(['serve', '--port', '0']);
     assert.equal(run.code, 1);
     assert.match(run.stderr, /required option '-c, --config <path>' not specified/);
+  });
+
+  it('serve --config with --namespace or --kubeconfig (which apply only with --kubernetes): usage error, exit 1', async () => {
+    for (const flag of [['--namespace', 'team-a'], ['--kubeconfig', '/tmp/kubeconfig']]) {
+      const run = await runCli(['serve', '--config', 'examples/routing', '--port', '0', '--metrics-port', '0', '--debug-port', '0', ...flag]);
+      assert.equal(run.code, 1, run.stdout + run.stderr);
+      assert.match(run.stderr, /--namespace and --kubeconfig apply only with --kubernetes/);
+      assert.doesNotMatch(run.stdout, /switchyard listening/);
+    }
+  });
+
+  it('serve --max-connections 0: usage error, exit 1 (it served one connection at a time)', async () => {
+    const run = await runCli(['serve', '--config', 'examples/routing', '--port', '0', '--metrics-port', '0', '--debug-port', '0', '--max-connections', '0']);
+    assert.equal(run.code, 1, run.stdout + run.stderr);
+    assert.match(run.stderr, /option '--max-connections <n>' argument '0' is invalid\. expected a whole number >= 1/);
+    assert.doesNotMatch(run.stdout, /switchyard listening/);
+  });
+
+  it('serve --router-config truncated in place (mid-rewrite) keeps the last good one: authentication stays on', async () => {
+    const config = join(dir, 'router-config-truncated');
+    await mkdir(config);
+    await writeFile(join(config, 'all.yaml'), [modelServer('srv'), simpleRoute('r', 'm', 'srv')].join('\n---\n'));
+    const keys = join(dir, 'router-config-keys.yaml');
+    await writeFile(keys, '- user: alice\n  key: sk-alice-0123456789\n');
+    const routerConfig = join(dir, 'router-config-truncated.yaml');
+    await writeFile(routerConfig, `auth:\n  apiKeysFile: ${keys}\n`);
+    const { proc, url } = await startServe(['--config', config, '--router-config', routerConfig, '--reload-debounce', '50ms']);
+    const anonymous = async (): Promise<number> => (await fetch(`${url}/v1/models`)).status;
+    assert.equal(await anonymous(), 401);
+    await writeFile(routerConfig, '');
+    await proc.waitForOutput(/"file":"[^"]*router-config-truncated\.yaml".*the file is empty \(still being written\?\)/);
+    await proc.waitForOutput(/router configuration rejected; the last good one keeps scheduling/);
+    assert.equal(await anonymous(), 401, 'authentication is still on');
+    assert.doesNotMatch(proc.stdout, /authentication turned off/);
+    // Deliberately back to the defaults: {} (an empty object) is a router configuration with nothing set.
+    await writeFile(routerConfig, '{}');
+    await proc.waitForOutput(/authentication turned off/);
+    assert.equal(await anonymous(), 200);
+  });
+
+  it('serve whose stdout reader went away (`serve | head`) still exits 0 on SIGTERM', async () => {
+    const config = join(dir, 'stdout-gone');
+    await mkdir(config);
+    await writeFile(join(config, 'all.yaml'), [modelServer('srv'), simpleRoute('r', 'm', 'srv')].join('\n---\n'));
+    const { proc } = await startServe(['--config', config]);
+    // The read end of the pipe closes: every later write to stdout fails with EPIPE, the exit's log lines included.
+    proc.child.stdout!.destroy();
+    proc.signal('SIGTERM');
+    assert.deepEqual(await proc.waitForExit(), { code: 0, signal: null }, proc.describe());
   });
 
 });

@@ -188,6 +188,15 @@ describe('debug server', () => {
     const noModel = await explain({ prompt: 'x' });
     assert.equal(noModel.error?.code, 'model_required');
     assert.equal((await post(`${debug}/debug/explain`, { path: '/elsewhere', body: {} })).status, 400);
+    // A /v1 path outside the path policy: the router answers 404 not_found, and so does the explanation.
+    for (const path of ['/v1/load_lora_adapter', '/v1/nothing', '/v1/completions/']) {
+      const real = await post(`${router.url}${path}`, { model: 'tiered', prompt: 'x' });
+      assert.equal(real.status, 404, `${path}: ${real.text}`);
+      const outside = await explain({ model: 'tiered', prompt: 'x' }, {}, path);
+      assert.equal(outside.decision, 'refused', path);
+      assert.deepEqual(outside.error, { status: 404, code: 'not_found', message: `no route for POST ${path}` });
+      assert.equal(outside.route, null);
+    }
     assert.equal((await post(`${debug}/debug/explain`, 'not json')).status, 400);
     assert.equal((await get(`${debug}/debug/explain`)).status, 405);
     // A refused real request carries its explanation too.

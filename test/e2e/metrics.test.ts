@@ -112,6 +112,15 @@ describe('Prometheus metrics', () => {
     assert.equal(samples(now, 'switchyard_requests_total', { model: 'no-such-model' }).length, 0, 'client-chosen model names never become label values');
   });
 
+  it('every inference path the router forwards is its own path label (count_tokens was "unknown")', async () => {
+    const before = await scrape(metricsUrl);
+    const res = await post(`${router.url}/v1/messages/count_tokens`, { model: MODEL, messages: [{ role: 'user', content: 'hi' }] });
+    assert.equal(res.status, 200, res.text);
+    const now = await scrape(metricsUrl);
+    assert.equal(delta(before, now, 'switchyard_requests_total', { ...main, path: '/v1/messages/count_tokens', status_code: '200' }), 1);
+    assert.equal(delta(before, now, 'switchyard_requests_total', { path: 'unknown' }), 0);
+  });
+
   it('a timeout is a 504 with error_type proxy; while it waits the active gauges count it', async () => {
     await mockFault(slow, { headerDelayMs: 3000 });
     const before = await scrape(metricsUrl);

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { waitFor } from '../support/harness.ts';
-import { freePort, spawnCli, type CliProcess } from '../support/process.ts';
+import { freePort, runCli, spawnCli, type CliProcess } from '../support/process.ts';
 import { createTestCa, type TestCa } from '../support/tls.ts';
 
 /** The serial number of the certificate a new TLS connection is served. */
@@ -74,5 +74,34 @@ describe('switchyard webhook certificate files', () => {
     await webhook.waitForOutput(/"err":"--cert-file .* and --key-file .* do not load as a pair.*webhook certificate not reloaded/, 10_000);
     assert.equal(await servedSerial(port), expected);
     assert.equal(webhook.hasExited, false);
+  });
+});
+
+describe('switchyard webhook start-up errors', { concurrency: true }, () => {
+  // Each is one line on stderr and exit 1, as for serve and mock: no uncaught exception's stack trace.
+  const cases: [string, string[], RegExp][] = [
+    ['certificate files that do not exist', ['--cert-file', '/nonexistent/tls.crt', '--key-file', '/nonexistent/tls.key'], /^switchyard webhook: cannot start: cannot read --cert-file \/nonexistent\/tls\.crt: ENOENT/],
+    ['a certificate without its key', ['--cert-file', '/nonexistent/tls.crt'], /^switchyard webhook: cannot start: --cert-file and --key-file go together$/],
+  ];
+  for (const [name, args, message] of cases) {
+    it(name, async () => {
+      const run = await runCli(['webhook', '--port', '0', '--host', '127.0.0.1', ...args]);
+      assert.equal(run.code, 1, run.stdout + run.stderr);
+      assert.match(run.stderr.trim(), message);
+      assert.equal(run.stderr.trim().split('\n').length, 1, run.stderr);
+    });
+  }
+
+  it('a port in use', async () => {
+    const port = await freePort();
+    const first = spawnCli(['webhook', '--port', String(port), '--host', '127.0.0.1']);
+    try {
+      await first.waitForOutput(/switchyard webhook listening/);
+      const run = await runCli(['webhook', '--port', String(port), '--host', '127.0.0.1']);
+      assert.equal(run.code, 1, run.stdout + run.stderr);
+      assert.match(run.stderr.trim(), /^switchyard webhook: cannot start: listen EADDRINUSE: address already in use 127\.0\.0\.1:\d+$/);
+    } finally {
+      await first.kill();
+    }
   });
 });

@@ -59,9 +59,11 @@ export function hashApiKey(key: string): string {
 export function parseApiKeys(text: string, source: string): SectionResult<ApiKeySet> {
   const document = parseDocument(text);
   if (document.errors.length > 0) {
-    return { ok: false, issues: document.errors.map((e) => issueAt('error', source, [], `YAML syntax error: ${e.message}`)) };
+    // The parser's message ends with the offending line quoted, which may hold a key: only its first line is kept.
+    return { ok: false, issues: document.errors.map((e) => issueAt('error', source, [], `YAML syntax error: ${e.message.split('\n')[0]?.replace(/:$/, '')}`)) };
   }
-  const parsed = parseSection(fileSchema, document.toJS() ?? [], source, []);
+  // Values are never quoted in the errors: they are keys, and errors are logged.
+  const parsed = parseSection(fileSchema, document.toJS() ?? [], source, [], true);
   if (!parsed.ok) return parsed;
   const issues: ConfigIssue[] = [];
   const seen = new Map<string, number>();

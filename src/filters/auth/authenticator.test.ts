@@ -104,6 +104,19 @@ describe('API keys', () => {
       assert.match(issue.message, message);
     }
   });
+
+  it('never quotes a key in its errors (they are logged)', () => {
+    const cases: [string, string, string][] = [
+      ['- sk-a-bare-key-123', '[0]', 'must be a mapping, got a string'],
+      ['- {user: a, key: 73519284650123}', '[0].key', 'must be a string, got a number'],
+      ['- user: a\n  key: sk-a-bare-key-123: oops', '', 'YAML syntax error: Nested mappings are not allowed in compact mappings at line 2, column 8'],
+    ];
+    for (const [text, path, message] of cases) {
+      const parsed = parseApiKeys(text, 'keys.yaml');
+      assert.equal(parsed.ok, false, text);
+      assert.deepEqual(parsed.issues.map((i) => [i.path, i.message]), [[path, message]], text);
+    }
+  });
 });
 
 describe('JWT and API keys together, from the auth section', () => {

@@ -10,6 +10,8 @@ export class RouterConfigWatcher {
   private readonly watched: WatchedPaths;
   /** Text of the latest read (null: unreadable); a reload that reads the same text emits nothing. */
   private lastText: string | null | undefined;
+  /** Some read had content: reading empty then is a rewrite in place caught half-way, not "no configuration". */
+  private hadContent = false;
   private closed = false;
 
   constructor(file: string, debounceMs: number) {
@@ -26,6 +28,14 @@ export class RouterConfigWatcher {
       return { ok: false, issues: [{ severity: 'error', file: this.file, path: '', message: `cannot read file: ${(err as Error).message}` }] };
     }
     this.lastText = text;
+    if (text.trim() !== '') this.hadContent = true;
+    else if (this.hadContent) {
+      // Taken as empty, it would put the defaults in place: authentication off, fairness and plugins reset.
+      return {
+        ok: false,
+        issues: [{ severity: 'error', file: this.file, path: '', message: 'the file is empty (still being written?); the last good router configuration keeps serving. Write {} to go back to the defaults' }],
+      };
+    }
     return parseRouterConfig(text, this.file);
   }
 
