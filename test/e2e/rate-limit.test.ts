@@ -51,6 +51,7 @@ function routes(withSharedLimit = true): string[] {
     route('shared-rest', ['modelName: "shared"', ...toServer, ...(withSharedLimit ? ['rateLimit: {inputTokensPerUnit: 20, unit: hour}'] : [])])
       .replace('  namespace: default', '  namespace: default\n  creationTimestamp: "2024-01-02T00:00:00Z"'),
     route('unlimited', ['modelName: "unlimited"', ...toServer]),
+    route('counted', ['modelName: "counted"', ...toServer, 'rateLimit: {inputTokensPerUnit: 10, unit: hour}']),
     route('long-prompts', ['modelName: "long-prompts"', ...toServer, 'rateLimit: {inputTokensPerUnit: 30, outputTokensPerUnit: 100, unit: minute}']),
     route('both-limits', ['modelName: "both-limits"', ...toServer, 'rateLimit: {inputTokensPerUnit: 1000, outputTokensPerUnit: 10, unit: hour}']),
     modelServer('slow-server', { app: 'slow', model: 'slow-model' }),
@@ -170,6 +171,17 @@ describe('token rate limits, local buckets', () => {
     const refused = await chat(router, 'output-limited-cut', {}, { max_tokens: 1 });
     assert.equal(refused.status, 429, refused.text);
     assert.match(refused.text, /output tokens/);
+  });
+
+  it('counting tokens (/v1/messages/count_tokens) spends none of the budget; a Messages request does', async () => {
+    const count = (): Promise<RawResponse> => post(`${router.url}/v1/messages/count_tokens`, { model: 'counted', messages: HELLO });
+    for (let i = 0; i < 4; i++) {
+      const res = await count();
+      assert.equal(res.status, 200, `count ${i + 1}: ${res.text}`);
+    }
+    const messages = (): Promise<RawResponse> => post(`${router.url}/v1/messages`, { model: 'counted', max_tokens: 3, messages: HELLO });
+    assert.equal((await messages()).status, 200, 'the whole budget is still there');
+    assert.equal((await messages()).status, 429);
   });
 
   it("names the refusing bucket's numbers in the message when both limits are set", async () => {

@@ -11,9 +11,12 @@ import type { ExchangeOutcome } from '../../proxy/exchange.ts';
 import type { RequestContext } from '../context.ts';
 import type { StageResult } from '../run.ts';
 
+/** Paths that run no inference: counting a prompt's tokens spends none of the route's budget. */
+const UNMETERED_PATHS: ReadonlySet<string> = new Set(['/v1/messages/count_tokens']);
+
 export function rateLimit(ctx: RequestContext): StageResult {
   const limiter = ctx.deps.rateLimiter;
-  if (limiter == null || !limiter.active || ctx.route === null) return undefined;
+  if (limiter == null || !limiter.active || ctx.route === null || UNMETERED_PATHS.has(ctx.pathOnly)) return undefined;
   const limit = limiter.limitFor(ctx.route, ctx.model);
   if (limit === null) return undefined;
   ctx.rateLimit = limit;
