@@ -12,6 +12,7 @@ describe('lora-affinity', () => {
     { name: 'keeps every pod when none has it', models: [['org/base'], ['org/base'], null], cycle: lora, expected: ['p0', 'p1', 'p2'] },
     { name: 'prefers known pods over pods whose list is unknown', models: [null, ['lora-A'], null], cycle: lora, expected: ['p1'] },
     { name: 'matches the upstream model, not a virtual request name', models: [['org/base'], ['other'], ['org/base']], cycle: base, expected: ['p0', 'p2'] },
+    { name: 'keeps base-model pods whose list is unknown (unscraped or unreachable: still a fallback)', models: [null, ['org/base'], ['other']], cycle: base, expected: ['p0', 'p1'] },
     { name: 'only considers pods still alive', models: [['lora-A'], ['org/base'], ['org/base']], cycle: lora, alive: [0, 1, 1], expected: ['p1', 'p2'] },
   ];
   for (const c of cases) {

@@ -1,7 +1,10 @@
 // lora-affinity (filter), after Kthena's plugins/lora_affinity.go: keep the pods whose /v1/models lists the model
 // the pod will be asked for (the LoRA adapter, or spec.model for base-model requests; Kthena used the request's
 // model name, which filters out every pod for a virtual model name). A preference, never a cause of failure: when
-// no remaining pod is known to serve the model, every pod stays.
+// no remaining pod is known to serve the model, every pod stays. For a base-model request a pod whose list is unknown
+// (not scraped yet, or unreachable) stays too: every pod of a ModelServer serves its model, and removing it would
+// drop it from the retry order, so a request whose known pod just died got 502 without trying the others. A LoRA
+// request still prefers the pods known to hold its adapter.
 import type { PodEndpoint } from '../../snapshot/types.ts';
 import type { SchedulingCycle } from '../framework/cycle.ts';
 import type { PluginEnv, SchedulerPlugin } from '../framework/types.ts';
@@ -24,8 +27,11 @@ export class LoraAffinityPlugin implements SchedulerPlugin {
       if (alive[i] !== 0 && this.serves(pods[i], model, cycle.now)) anyServes = true;
     }
     if (!anyServes) return;
+    const keepUnknown = !cycle.request.isLora;
     for (let i = 0; i < pods.length; i++) {
-      if (alive[i] !== 0 && !this.serves(pods[i], model, cycle.now)) alive[i] = 0;
+      if (alive[i] === 0) continue;
+      const models = this.env.engines.models(pods[i].origin, cycle.now);
+      if (models == null ? !keepUnknown : !models.has(model)) alive[i] = 0;
     }
   }
 
