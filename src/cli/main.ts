@@ -84,7 +84,8 @@ program
   .command('validate')
   .description('check configuration files and print every problem, without serving (exit 0 when valid, 1 otherwise)')
   .requiredOption('-c, --config <path>', 'YAML file or directory of YAML files (repeatable)', collect)
-  .action(async (flags: { config: string[] }) => (await import('./validate.ts')).runValidate(flags));
+  .option('--router-config <file>', 'also check this router configuration file (scheduler, auth and its API key file, fairness)')
+  .action(async (flags: { config: string[]; routerConfig?: string }) => (await import('./validate.ts')).runValidate(flags));
 
 program
   .command('mock')

@@ -107,6 +107,35 @@ describe('switchyard command line', { concurrency: true }, () => {
     assert.match(run.stdout, /^valid: 1 ModelRoute\(s\), 1 ModelServer\(s\)/m);
   });
 
+  it('validate --router-config checks the router configuration too: scheduler, auth and its key file, fairness', async () => {
+    const rc = join(dir, 'router-config');
+    await mkdir(rc);
+    const good = join(rc, 'good.yaml');
+    await writeFile(join(rc, 'keys.yaml'), '- {user: bob, key: sk-bob}\n');
+    await writeFile(good, `scheduler:\n  plugins:\n    Score:\n      enabled: [{name: least-request}]\nauth:\n  apiKeysFile: ${join(rc, 'keys.yaml')}\nfairness:\n  userHeader: X-User\n`);
+    const valid = await runCli(['validate', '--config', 'examples/routing', '--router-config', good]);
+    assert.equal(valid.code, 0, valid.stdout);
+    assert.match(valid.stdout, new RegExp(`^valid: .* and the router configuration ${good}$`, 'm'));
+
+    const bad = join(rc, 'bad.yaml');
+    await writeFile(bad, `scheduler:\n  plugins:\n    Score:\n      enabled: [{name: no-such-plugin}]\n`);
+    const badScheduler = await runCli(['validate', '--config', 'examples/routing', '--router-config', bad]);
+    assert.equal(badScheduler.code, 1, badScheduler.stdout);
+    assert.match(badScheduler.stdout, /bad\.yaml: field scheduler\.plugins\.Score\.enabled\[0\]\.name: unknown plugin "no-such-plugin"/);
+
+    await writeFile(bad, `auth:\n  jwksUri: https://idp.example.com/jwks.json\n  apiKeysFile: ${join(rc, 'missing.yaml')}\n`);
+    const badAuth = await runCli(['validate', '--config', 'examples/routing', '--router-config', bad]);
+    assert.equal(badAuth.code, 1, badAuth.stdout);
+    assert.match(badAuth.stdout, /field auth\.issuer/, 'the section error');
+    await writeFile(bad, `auth:\n  apiKeysFile: ${join(rc, 'missing.yaml')}\n`);
+    const badKeyFile = await runCli(['validate', '--config', 'examples/routing', '--router-config', bad]);
+    assert.equal(badKeyFile.code, 1, badKeyFile.stdout);
+    assert.ok(badKeyFile.stdout.includes(`cannot read the API key file`) && badKeyFile.stdout.includes(`(auth.apiKeysFile of ${bad})`), badKeyFile.stdout);
+    const missingKeys = await runCli(['validate', '--config', 'examples/routing', '--router-config', good.replace('good', 'absent')]);
+    assert.equal(missingKeys.code, 1);
+    assert.match(missingKeys.stdout, /cannot read the router configuration: ENOENT/);
+  });
+
   it('validate on a path that does not exist: exit 1 naming it', async () => {
     const missing = join(dir, 'no-such-dir');
     const run = await runCli(['validate', '--config', missing]);
