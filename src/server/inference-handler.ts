@@ -39,7 +39,8 @@ function bodyRead(ctx: RequestContext, result: BodyResult): void {
   runPipeline(ctx);
 }
 
-function requestIdOf(req: IncomingMessage): string {
+/** The client's x-request-id when it is usable, else a new one. */
+export function requestIdOf(req: IncomingMessage): string {
   const given = req.headers['x-request-id'];
   if (typeof given === 'string' && given.length > 0 && given.length <= MAX_REQUEST_ID_LENGTH) return given;
   return newRequestId();

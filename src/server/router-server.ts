@@ -11,7 +11,7 @@ import { handleClientError, type ClientErrorContext } from './client-errors.ts';
 import { ConnectionGuard, connectionCap, fileDescriptorLimit } from './connection-guard.ts';
 import { DrainCutter } from './drain-cutter.ts';
 import type { AuthResult } from '../pipeline/filters.ts';
-import { handleInference, sendError, type InferenceDeps, type RequestRecord } from './inference-handler.ts';
+import { handleInference, requestIdOf, sendError, type InferenceDeps, type RequestRecord } from './inference-handler.ts';
 import { checkingIntervalMs, DEFAULT_LISTENER_LIMITS, type ListenerLimits } from './listener-limits.ts';
 import { serveMetrics, type MetricsExposition } from './metrics-server.ts';
 
@@ -263,6 +263,7 @@ export class RouterServer {
   private listModels(res: ServerResponse): void {
     const snapshot = this.inference.store.snapshot;
     if (snapshot === null) return this.refuse(res, new RouterError('not_ready', 'the router has no configuration yet'));
+    res.setHeader('x-request-id', requestIdOf(res.req));
     this.json(res, 200, snapshot.modelsListBody);
   }
 
@@ -278,6 +279,7 @@ export class RouterServer {
     if (!snapshot.routesByModel.has(id) && !snapshot.routesByLora.has(id)) {
       return this.refuse(res, new RouterError('model_not_found', `The model \`${id}\` does not exist.`));
     }
+    res.setHeader('x-request-id', requestIdOf(req));
     this.json(res, 200, JSON.stringify({ id, object: 'model', created: Math.floor(snapshot.builtAt.getTime() / 1000), owned_by: 'switchyard' }));
   }
 

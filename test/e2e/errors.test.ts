@@ -180,6 +180,11 @@ describe('router errors', () => {
       assert.equal(head.status, 200);
       assert.match(String(head.headers['content-type']), /^application\/json/);
       assert.equal(head.text, '');
+      // The model list carries a request id like every other answer: the client's, else a new one.
+      const listed = await rawRequest(url, 'GET /v1/models HTTP/1.1\nhost: x\nx-request-id: list-1\nconnection: close');
+      assert.equal(listed.headers['x-request-id'], 'list-1');
+      const one = await rawRequest(url, 'GET /v1/models/chat HTTP/1.1\nhost: x\nconnection: close');
+      assert.match(String(one.headers['x-request-id']), /^[0-9a-f-]{36}$/);
     });
 
     it('answers requests without exactly one Host, unknown expectations and CONNECT with JSON errors', async () => {
