@@ -27,7 +27,8 @@ export class MetricsServer {
   constructor(metrics: MetricsExposition) {
     this.server = createServer((req: IncomingMessage, res: ServerResponse) => {
       const url = req.url ?? '/';
-      if (req.method === 'GET' && (url === '/metrics' || url.startsWith('/metrics?'))) return serveMetrics(metrics, res);
+      // HEAD as GET (Node sends no body): uptime checks and load balancers probe with it.
+      if ((req.method === 'GET' || req.method === 'HEAD') && (url === '/metrics' || url.startsWith('/metrics?'))) return serveMetrics(metrics, res);
       res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' });
       res.end('not found: metrics are at GET /metrics\n');
     });

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { rm, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { request } from 'undici';
 import type { RouterApp } from '../../src/cli/router-app.ts';
 import type { MockEngineHandle } from '../../src/mock-engine/index.ts';
 import { KTHENA_METRIC_SUFFIXES } from '../../src/observability/metric-definitions.ts';
@@ -69,6 +70,13 @@ describe('Prometheus metrics', () => {
 
   const delta = (before: Families, now: Families, family: string, labels: Record<string, string>, sample = family): number =>
     total(now, family, labels, sample) - total(before, family, labels, sample);
+
+  it('the metrics listener answers HEAD /metrics like GET, without a body', async () => {
+    const head = await request(`${metricsUrl}/metrics`, { method: 'HEAD' });
+    assert.equal(head.statusCode, 200);
+    assert.match(String(head.headers['content-type']), /^text\/plain; version=0\.0\.4/);
+    assert.equal(await head.body.text(), '');
+  });
 
   it('counts successes with Kthena labels, durations, tokens from usage, and every scheduler plugin call', async () => {
     const before = await scrape(metricsUrl);
