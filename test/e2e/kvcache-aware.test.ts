@@ -147,31 +147,29 @@ describe('kvcache-aware routing from the engines\' KV events', () => {
     }
   });
 
+  /** Sends `body` once, then waits until explain shows at least 4 of its blocks matched on the pod that served it. */
+  const expectMatchWhereServed = async (path: string, body: object, what: string): Promise<void> => {
+    const first = await post(`${router.url}${path}`, body);
+    assert.equal(first.status, 200, first.text);
+    const pod = `default/pod-${String(first.headers['x-mock-instance']).slice(3)}`;
+    await waitFor(async () => {
+      const res = await post(`${router.debugUrl}/debug/explain`, { path, body });
+      const found = (res.json() as Explained).scheduling.candidates.find((c) => c.pod === pod);
+      return (found?.scores['kvcache-aware']?.detail?.matchedBlocks ?? 0) >= 4;
+    }, 5000, `${what} matched on the pod that served them`);
+  };
+
   it('matches a chat with tools, which the engine renders into the prompt ahead of the messages', async () => {
     // Before, the router tokenized the messages alone: the engine's blocks begin with the tools, so no pod matched.
     const tools = [{ type: 'function', function: { name: 'lookup', description: words('tool-doc', 40), parameters: { type: 'object', properties: {} } } }];
     const body = { model: BASE, max_tokens: 2, tools, messages: [{ role: 'user', content: words('tool-question', 30) }] };
-    const first = await post(`${router.url}/v1/chat/completions`, body);
-    assert.equal(first.status, 200, first.text);
-    const pod = `default/pod-${String(first.headers['x-mock-instance']).slice(3)}`;
-    await waitFor(async () => {
-      const res = await post(`${router.debugUrl}/debug/explain`, { path: '/v1/chat/completions', body });
-      const found = (res.json() as Explained).scheduling.candidates.find((c) => c.pod === pod);
-      return (found?.scores['kvcache-aware']?.detail?.matchedBlocks ?? 0) >= 4;
-    }, 5000, 'the tools and question matched on the pod that served them');
+    await expectMatchWhereServed('/v1/chat/completions', body, 'the tools and question');
   });
 
   it('matches a Responses request by its instructions and input, the chat the engine renders from them', async () => {
     // Before, a Responses request had nothing the router tokenized: kvcache-aware had no opinion on it.
     const body = { model: BASE, max_output_tokens: 2, instructions: words('responses-instructions', 60), input: words('responses-input', 20) };
-    const first = await post(`${router.url}/v1/responses`, body);
-    assert.equal(first.status, 200, first.text);
-    const pod = `default/pod-${String(first.headers['x-mock-instance']).slice(3)}`;
-    await waitFor(async () => {
-      const res = await post(`${router.debugUrl}/debug/explain`, { path: '/v1/responses', body });
-      const found = (res.json() as Explained).scheduling.candidates.find((c) => c.pod === pod);
-      return (found?.scores['kvcache-aware']?.detail?.matchedBlocks ?? 0) >= 4;
-    }, 5000, 'the instructions and input matched on the pod that served them');
+    await expectMatchWhereServed('/v1/responses', body, 'the instructions and input');
   });
 
   it('exports the match ratio, tokenization time, KV events and index sizes', async () => {

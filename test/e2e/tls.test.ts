@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
 import pino from 'pino';
 import { Agent, fetch as undiciFetch, request } from 'undici';
-import { startRouterApp, type RouterApp } from '../../src/cli/router-app.ts';
+import { startRouterApp, type RouterApp, type RouterAppOptions } from '../../src/cli/router-app.ts';
 import type { RequestRecord } from '../../src/server/inference-handler.ts';
 import { createEnv, modelServer, podStub, simpleRoute, startMock, waitFor, type TestEnv } from '../support/harness.ts';
 import { spawnCli } from '../support/process.ts';
@@ -55,6 +55,21 @@ describe('TLS', () => {
     await writeFile(join(dir, 'config.yaml'), docs.join('\n---\n'));
     return dir;
   };
+
+  /** A router serving HTTPS with a certificate named `name` on a config of its own; `extra` adds options. */
+  const startTlsRouter = async (name: string, documents: string[], extra: Partial<RouterAppOptions> = {}): Promise<RouterApp> => {
+    const dir = await configDir(name, documents);
+    const certFile = join(env.dir, `${name}.pem`);
+    const keyFile = join(env.dir, `${name}.key`);
+    const issued = ca.issue(name);
+    await writeFile(certFile, issued.cert);
+    await writeFile(keyFile, issued.key);
+    return startRouterApp({
+      configPaths: [dir], port: 0, host: '127.0.0.1', maxBodyBytes: 1 << 20, reloadDebounceMs: 50, healthCheckIntervalMs: 0,
+      metricsScrapeIntervalMs: 0, logger: pino({ level: 'silent' }), tls: { certFile, keyFile }, ...extra,
+    });
+  };
+  const plainServer = (): string[] => [modelServer('plain', { model: MODEL, port: 1, protocol: 'http' }), podStub('plain-0', 'plain', 1), simpleRoute('plain', 'plain', 'plain')];
   const start = (dir: string, extra: { upstreamCaFile?: string; tls?: { certFile: string; keyFile: string } } = {}, probes = 0): Promise<RouterApp> =>
     startRouterApp({
       configPaths: [dir], port: 0, host: '127.0.0.1', maxBodyBytes: 1 << 20, reloadDebounceMs: 50,
@@ -264,18 +279,8 @@ describe('TLS', () => {
     });
 
     it('closes a connection that never starts its TLS handshake within --header-timeout, answering and logging no HTTP request', async () => {
-      const dir = await configDir('silent', [modelServer('plain', { model: MODEL, port: 1, protocol: 'http' }), podStub('plain-0', 'plain', 1), simpleRoute('plain', 'plain', 'plain')]);
-      const certFile = join(env.dir, 'silent.pem');
-      const keyFile = join(env.dir, 'silent.key');
-      const issued = ca.issue('silent');
-      await writeFile(certFile, issued.cert);
-      await writeFile(keyFile, issued.key);
       const records: RequestRecord[] = [];
-      const router = await startRouterApp({
-        configPaths: [dir], port: 0, host: '127.0.0.1', maxBodyBytes: 1 << 20, reloadDebounceMs: 50, healthCheckIntervalMs: 0,
-        metricsScrapeIntervalMs: 0, logger: pino({ level: 'silent' }), tls: { certFile, keyFile }, limits: { headersTimeoutMs: 500 },
-        onRequestDone: (record) => records.push(record),
-      });
+      const router = await startTlsRouter('silent', plainServer(), { limits: { headersTimeoutMs: 500 }, onRequestDone: (record) => records.push(record) });
       const silent = createConnection({ host: '127.0.0.1', port: router.port });
       try {
         let closed = false;
@@ -294,16 +299,7 @@ describe('TLS', () => {
     });
 
     it('answers plain HTTP sent to the HTTPS port with a plain 400 saying so, as nginx does', async () => {
-      const dir = await configDir('plaintext', [modelServer('plain', { model: MODEL, port: 1, protocol: 'http' }), podStub('plain-0', 'plain', 1), simpleRoute('plain', 'plain', 'plain')]);
-      const certFile = join(env.dir, 'plaintext.pem');
-      const keyFile = join(env.dir, 'plaintext.key');
-      const issued = ca.issue('plaintext');
-      await writeFile(certFile, issued.cert);
-      await writeFile(keyFile, issued.key);
-      const router = await startRouterApp({
-        configPaths: [dir], port: 0, host: '127.0.0.1', maxBodyBytes: 1 << 20, reloadDebounceMs: 50, healthCheckIntervalMs: 0,
-        metricsScrapeIntervalMs: 0, logger: pino({ level: 'silent' }), tls: { certFile, keyFile },
-      });
+      const router = await startTlsRouter('plaintext', plainServer());
       try {
         const res = await request(`http://127.0.0.1:${router.port}/v1/models`);
         assert.equal(res.statusCode, 400);
@@ -321,16 +317,8 @@ describe('TLS', () => {
 
     it('the connection cap sheds idle connections, never an HTTPS stream in flight', async () => {
       const mock = await startMock(env, { model: MODEL, mode: 'echo', itlMs: 20 });
-      const dir = await configDir('capped', [modelServer('slow', { model: MODEL, port: mock.port, protocol: 'http' }), podStub('slow-0', 'slow', mock.port), simpleRoute('slow', 'slow', 'slow')]);
-      const certFile = join(env.dir, 'capped.pem');
-      const keyFile = join(env.dir, 'capped.key');
-      const issued = ca.issue('capped');
-      await writeFile(certFile, issued.cert);
-      await writeFile(keyFile, issued.key);
-      const router = await startRouterApp({
-        configPaths: [dir], port: 0, host: '127.0.0.1', maxBodyBytes: 1 << 20, reloadDebounceMs: 50, healthCheckIntervalMs: 0,
-        metricsScrapeIntervalMs: 0, logger: pino({ level: 'silent' }), tls: { certFile, keyFile }, limits: { maxConnections: 10 },
-      });
+      const slow = [modelServer('slow', { model: MODEL, port: mock.port, protocol: 'http' }), podStub('slow-0', 'slow', mock.port), simpleRoute('slow', 'slow', 'slow')];
+      const router = await startTlsRouter('capped', slow, { limits: { maxConnections: 10 } });
       const idle: TLSSocket[] = [];
       try {
         // The stream's connection is the oldest: shedding by age alone would close it first.
