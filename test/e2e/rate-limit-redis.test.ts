@@ -99,6 +99,35 @@ describe('global token rate limits through Redis', () => {
     }
   });
 
+  it('a reload that adds a global limit limits its first requests (failing closed) once the new client connects', async () => {
+    await redis.flush();
+    const env = await createEnv();
+    const mock = await startMock(env, { model: 'deepseek-r1' });
+    const servers = [modelServer('deepseek-r1-1-5b', { app: 'ds', model: 'deepseek-r1' }), podStub('ds-0', 'ds', mock.port)];
+    await writeYaml(env, 'config.yaml', servers);
+    const router = await startRouterApp({
+      configPaths: [env.dir], port: 0, host: '127.0.0.1', maxBodyBytes: 1 << 20, reloadDebounceMs: 50, healthCheckIntervalMs: 0,
+      metricsScrapeIntervalMs: 0, rateLimitFailureMode: 'closed', logger: pino({ level: 'silent' }),
+    });
+    try {
+      // Redis hangs while the reload creates its client, so that the first request surely meets a client still
+      // connecting (on loopback the connection is otherwise made within a moment: a race).
+      redis.pause();
+      await writeYaml(env, 'config.yaml', [...servers, globalRoute(redis.address)]);
+      await waitFor(() => router.store.snapshot?.routesByModel.has(MODEL) === true, 5000, 'the reload adding the limited route');
+      const first = chat(router);
+      setTimeout(() => redis.resume(), 300);
+      const res = await first;
+      assert.equal(res.status, 200, `the request waits for the new client's first connection: ${res.text}`);
+      assert.equal(res.headers['x-ratelimit-remaining-tokens'], '0', 'it was counted in Redis');
+      assert.equal((await chat(router)).status, 429);
+    } finally {
+      redis.resume();
+      await router.shutdown(1000);
+      await env.cleanup();
+    }
+  });
+
   it('Redis killed mid-test: fails open by default (logged, counted), closed when configured', async () => {
     const own = await startRedis();
     let restarted: RedisServer | null = null;

@@ -1,7 +1,8 @@
 // Token buckets in Redis, shared by every router replica that names the same `global.redis.address`. One ioredis
 // client per address; one atomic Lua script per request that reads Redis' own clock (TIME), so replicas with skewed
 // clocks agree. Commands fail at once while the connection is down (no offline queue): the caller applies the
-// configured failure mode instead of making clients wait.
+// configured failure mode instead of making clients wait. Only a client's first connection is waited for (bounded),
+// so that a limit a reload adds does not fail or let through its first requests while the new client connects.
 import { Redis } from 'ioredis';
 import { parseAddress } from '../../util/redis-address.ts';
 import type { BucketBackend, BucketCheck, LimitSpec, LimitType } from './bucket-backend.ts';
@@ -66,10 +67,14 @@ interface BucketCommands {
 }
 
 const KEY_PREFIX = 'switchyard:ratelimit:';
+/** ioredis' connect timeout; also the longest a command waits for the client's first connection. */
+const CONNECT_TIMEOUT_MS = 2000;
 
 export class RedisBackend implements BucketBackend {
   readonly address: string;
   private readonly client: Redis & BucketCommands;
+  /** The first connection attempt, until it settles (connected, failed or timed out); then null. */
+  private connecting: Promise<void> | null;
 
   constructor(address: string, onError: (err: Error) => void) {
     this.address = address;
@@ -79,13 +84,39 @@ export class RedisBackend implements BucketBackend {
       port,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
-      connectTimeout: 2000,
+      connectTimeout: CONNECT_TIMEOUT_MS,
       commandTimeout: 2000,
       retryStrategy: (times) => Math.min(times * 100, 2000),
     });
     client.on('error', onError);
     client.defineCommand('switchyardBucket', { numberOfKeys: 2, lua: BUCKET_SCRIPT });
     this.client = client as Redis & BucketCommands;
+    this.connecting = this.firstAttempt().then(() => {
+      this.connecting = null;
+    });
+  }
+
+  /** Settles when the first connection is ready or has failed (refused, unresolvable host), at most the connect timeout. */
+  private firstAttempt(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.client.off('ready', done);
+        this.client.off('error', done);
+        this.client.off('end', done);
+        resolve();
+      };
+      const timer = setTimeout(done, CONNECT_TIMEOUT_MS);
+      this.client.on('ready', done);
+      this.client.on('error', done);
+      this.client.on('end', done);
+    });
+  }
+
+  /** Runs the script, after the first connection attempt when it is still under way. */
+  private async run(spec: LimitSpec, mode: 'check' | 'charge' | 'refund', cost: number): Promise<ScriptReply> {
+    if (this.connecting !== null) await this.connecting;
+    return this.client.switchyardBucket(...keys(spec), mode, ...specArgs(spec, cost));
   }
 
   /** Resolves once connected, or after `timeoutMs` (a router starts with Redis down too). */
@@ -104,19 +135,19 @@ export class RedisBackend implements BucketBackend {
   }
 
   async check(spec: LimitSpec, cost: number): Promise<BucketCheck> {
-    const reply = await this.client.switchyardBucket(...keys(spec), 'check', ...specArgs(spec, cost));
+    const reply = await this.run(spec, 'check', cost);
     const refused: LimitType | null = reply[1] === 1 ? 'input_tokens' : reply[1] === 2 ? 'output_tokens' : null;
     return { refused, inputLevel: Number(reply[2]), outputLevel: Number(reply[4]), waitMs: Number(reply[3]) };
   }
 
   async charge(spec: LimitSpec, outputTokens: number): Promise<void> {
     if (spec.output === null) return;
-    await this.client.switchyardBucket(...keys(spec), 'charge', ...specArgs(spec, outputTokens));
+    await this.run(spec, 'charge', outputTokens);
   }
 
   async refund(spec: LimitSpec, inputTokens: number): Promise<void> {
     if (spec.input === null) return;
-    await this.client.switchyardBucket(...keys(spec), 'refund', ...specArgs(spec, inputTokens));
+    await this.run(spec, 'refund', inputTokens);
   }
 
   async close(): Promise<void> {
