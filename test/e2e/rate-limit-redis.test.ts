@@ -128,6 +128,30 @@ describe('global token rate limits through Redis', () => {
     }
   });
 
+  it('failing closed, a request refused while Redis hangs spends none of the budget once Redis wakes up', async () => {
+    await redis.flush();
+    const { env, b } = await twoRouters(redis, 'closed');
+    try {
+      assert.equal((await chat(b)).status, 200);
+      await redis.flush(); // the budget back; the router has had a reply from Redis
+      redis.pause();
+      let refused: RawResponse;
+      try {
+        refused = await chat(b);
+      } finally {
+        redis.resume();
+      }
+      assert.equal(refused.status, 503, `refused while Redis hangs: ${refused.text}`);
+      assert.equal((refused.json() as { error: { code: string } }).error.code, 'rate_limit_unavailable');
+      // Redis has run the timed-out check by the time it answers the next one (one connection, in order).
+      const after = await chat(b);
+      assert.equal(after.status, 200, `the refused request took nothing: ${after.text}`);
+      assert.equal(after.headers['x-ratelimit-remaining-tokens'], '0');
+    } finally {
+      await env.cleanup();
+    }
+  });
+
   it('Redis killed mid-test: fails open by default (logged, counted), closed when configured', async () => {
     const own = await startRedis();
     let restarted: RedisServer | null = null;

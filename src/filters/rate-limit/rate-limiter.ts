@@ -167,7 +167,7 @@ export class RateLimiter {
   private redisFor(address: string): RedisBackend {
     let backend = this.redis.get(address);
     if (backend === undefined) {
-      backend = new RedisBackend(address, (err) => this.reportError(address, err));
+      backend = new RedisBackend(address, (err) => this.reportError(address, err), { expireChecks: this.options.failureMode === 'closed' });
       this.redis.set(address, backend);
     }
     return backend;
