@@ -3,10 +3,13 @@
 // default (logged and counted), fail closed when configured; Redis back, the routers reconnect and limit again.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import type { ServerResponse } from 'node:http';
+import { Redis } from 'ioredis';
 import pino from 'pino';
 import { startRouterApp, type RouterApp } from '../../src/cli/router-app.ts';
 import { scrape, total } from '../support/metrics.ts';
 import { pdPod, pdServer } from '../support/pd-fixtures.ts';
+import { startFakePod } from '../support/proxy-fixtures.ts';
 import { startRedis, type RedisServer } from '../support/redis.ts';
 import { createEnv, modelServer, podStub, post, startMock, startRouter, waitFor, writeYaml, type RawResponse, type TestEnv } from '../support/harness.ts';
 
@@ -149,6 +152,41 @@ describe('global token rate limits through Redis', () => {
       assert.equal(after.headers['x-ratelimit-remaining-tokens'], '0');
     } finally {
       await env.cleanup();
+    }
+  });
+
+  it('a request under way when a reload moves the limit to another Redis still charges its output where it was checked', async () => {
+    await redis.flush();
+    const other = await startRedis();
+    const env = await createEnv();
+    const pod = await startFakePod('ds-0');
+    let held: ServerResponse | null = null;
+    pod.handler = (_req, res) => (held = res);
+    const reader = new Redis({ host: '127.0.0.1', port: redis.port });
+    try {
+      const servers = [modelServer('deepseek-r1-1-5b', { app: 'ds', model: 'deepseek-r1' }), podStub('ds-0', 'ds', pod.port)];
+      await writeYaml(env, 'config.yaml', [...servers, globalRoute(redis.address)]);
+      const router = await startRouter(env, { exposeMetricsOnRouterPort: true });
+      const answer = chat(router);
+      await waitFor(() => held !== null, 5000, 'the request to reach the pod');
+      await writeYaml(env, 'config.yaml', [...servers, globalRoute(other.address)]);
+      await waitFor(() => router.store.snapshot?.routesByModel.get(MODEL)?.[0].resource.spec.rateLimit?.global?.redis.address === other.address, 5000, 'the reload');
+      const body = JSON.stringify({
+        id: 'cmpl-held', object: 'chat.completion', created: 0, model: 'deepseek-r1',
+        choices: [{ index: 0, message: { role: 'assistant', content: 'seven tokens' }, finish_reason: 'stop' }],
+        usage: { prompt_tokens: 3, completion_tokens: 7, total_tokens: 10 },
+      });
+      held!.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      held!.end(body);
+      assert.equal((await answer).status, 200);
+      const outputLevel = async (): Promise<number> => Number((await reader.hget(`switchyard:ratelimit:default/${MODEL}:output`, 'tokens')) ?? NaN);
+      await waitFor(async () => (await outputLevel()) <= 4993, 5000, 'the 7 output tokens charged to the Redis the request was checked in');
+      assert.equal(total(await scrape(router.url), 'switchyard_rate_limit_store_errors_total'), 0, 'no store failure');
+    } finally {
+      reader.disconnect();
+      await env.cleanup();
+      await pod.close();
+      await other.kill();
     }
   });
 

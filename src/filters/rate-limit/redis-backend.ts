@@ -92,6 +92,8 @@ export class RedisBackend implements BucketBackend {
   private readonly expireChecks: boolean;
   /** Redis' clock minus performance.now() at the last reply; null until one came. */
   private clockOffsetMs: number | null = null;
+  /** No longer named by the configuration, kept open a while for the requests that checked through it. */
+  retired = false;
 
   constructor(address: string, onError: (err: Error) => void, options: RedisBackendOptions = { expireChecks: false }) {
     this.address = address;
