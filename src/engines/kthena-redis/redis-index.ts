@@ -2,7 +2,9 @@
 // kvcache-aware as an alternative to the engines' own KV events. One ioredis client per address, created the first
 // time a plugin asks for it and kept until shutdown. Like the rate-limit store's client it fails fast: no offline
 // queue, so while Redis is unreachable a lookup fails at once; each lookup is also bounded by a timeout and by a cap
-// on lookups in flight (a hung Redis cannot pile up requests), and any failure makes the caller neutral.
+// on lookups in flight (a hung Redis cannot pile up requests), and any failure makes the caller neutral. Only a
+// client's first connection is waited for (within the lookup's timeout): a client a reload of the router
+// configuration creates would otherwise fail the first requests' lookups while it connects.
 import { Redis } from 'ioredis';
 import { parseAddress } from '../../util/redis-address.ts';
 
@@ -22,6 +24,7 @@ export type KthenaLookup =
 const MAX_IN_FLIGHT = 256;
 /** Connection errors are logged at most this often per client. */
 const ERROR_LOG_INTERVAL_MS = 30_000;
+const CONNECT_TIMEOUT_MS = 2000;
 
 export class KthenaRedisIndex {
   readonly address: string;
@@ -29,6 +32,8 @@ export class KthenaRedisIndex {
   #inFlight = 0;
   #connectedOnce = false;
   #abandoned = false;
+  /** The first connection attempt, until it settles (connected, failed or timed out); then null. */
+  #connecting: Promise<void> | null;
 
   constructor(address: KthenaRedisAddress, onError: (address: string, message: string) => void) {
     this.address = address.host.includes(':') ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
@@ -40,7 +45,7 @@ export class KthenaRedisIndex {
       db: 0,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
-      connectTimeout: 2000,
+      connectTimeout: CONNECT_TIMEOUT_MS,
       retryStrategy: (times) => (probeOnce && !this.#connectedOnce ? null : Math.min(times * 100, 2000)),
     });
     this.#client.once('ready', () => (this.#connectedOnce = true));
@@ -57,6 +62,21 @@ export class KthenaRedisIndex {
       lastLogged = now;
       onError(this.address, err.message);
     });
+    this.#connecting = new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        for (const event of ['ready', 'error', 'end']) this.#client.off(event, done);
+        this.#connecting = null;
+        resolve();
+      };
+      const timer = setTimeout(done, CONNECT_TIMEOUT_MS);
+      for (const event of ['ready', 'error', 'end']) this.#client.on(event, done);
+    });
+  }
+
+  /** The first connection is being made: a lookup now waits for it. */
+  get connecting(): boolean {
+    return this.#connecting !== null;
   }
 
   /** False once a probe of Kthena's default host failed: the plugin then scores no pod from Redis. */
@@ -71,8 +91,17 @@ export class KthenaRedisIndex {
 
   /** HGETALL of every key in one pipelined round trip, within `timeoutMs`; never rejects. */
   async lookup(keys: readonly string[], timeoutMs: number): Promise<KthenaLookup> {
-    if (!this.ready) return { ok: false, reason: `Redis ${this.address} is not connected` };
     if (this.#inFlight >= MAX_IN_FLIGHT) return { ok: false, reason: 'too many Redis lookups in flight' };
+    if (!this.ready && this.#connecting !== null) {
+      const started = performance.now();
+      let timer: NodeJS.Timeout | undefined;
+      const waited = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
+      await Promise.race([this.#connecting, waited]);
+      clearTimeout(timer);
+      timeoutMs -= performance.now() - started;
+      if (timeoutMs <= 0) return { ok: false, reason: `Redis ${this.address} did not connect within the lookup's time` };
+    }
+    if (!this.ready) return { ok: false, reason: `Redis ${this.address} is not connected` };
     this.#inFlight++;
     const pipeline = this.#client.pipeline();
     for (const key of keys) pipeline.hgetall(key);
