@@ -131,13 +131,11 @@ describe('global token rate limits through Redis', () => {
     }
   });
 
-  it('failing closed, a request refused while Redis hangs spends none of the budget once Redis wakes up', async () => {
+  it('failing closed, a request refused while Redis hangs spends none of the budget once Redis wakes up (also the first one)', async () => {
     await redis.flush();
     const { env, b } = await twoRouters(redis, 'closed');
     try {
-      assert.equal((await chat(b)).status, 200);
-      await redis.flush(); // the budget back; the router has had a reply from Redis
-      redis.pause();
+      redis.pause(); // before the router's first check
       let refused: RawResponse;
       try {
         refused = await chat(b);

@@ -90,8 +90,10 @@ export class RedisBackend implements BucketBackend {
   /** The first connection attempt, until it settles (connected, failed or timed out); then null. */
   private connecting: Promise<void> | null;
   private readonly expireChecks: boolean;
-  /** Redis' clock minus performance.now() at the last reply; null until one came. */
+  /** Redis' clock minus performance.now() at the last reply (or TIME on connecting); null until one came. */
   private clockOffsetMs: number | null = null;
+  /** The TIME read on the last (re)connection: checks made once it answered have a deadline. */
+  private clockRead: Promise<void> = Promise.resolve();
   /** No longer named by the configuration, kept open a while for the requests that checked through it. */
   retired = false;
 
@@ -111,23 +113,38 @@ export class RedisBackend implements BucketBackend {
     client.on('error', onError);
     client.defineCommand('switchyardBucket', { numberOfKeys: 2, lua: BUCKET_SCRIPT });
     this.client = client as Redis & BucketCommands;
+    // Registered first: the listeners below see this connection's clock read.
+    client.on('ready', () => {
+      this.clockRead = this.readClock();
+    });
     this.connecting = this.firstAttempt().then(() => {
       this.connecting = null;
     });
   }
 
-  /** Settles when the first connection is ready or has failed (refused, unresolvable host), at most the connect timeout. */
+  /** Redis' clock against this process's, for the checks' deadlines (also after a failover to another host). */
+  private async readClock(): Promise<void> {
+    try {
+      const [seconds, micros] = await this.client.time();
+      this.clockOffsetMs = Number(seconds) * 1000 + Number(micros) / 1000 - performance.now();
+    } catch {
+      // The first script reply sets it.
+    }
+  }
+
+  /** Settles when the first connection is ready (its clock read) or has failed (refused, unresolvable host), at most the connect timeout. */
   private firstAttempt(): Promise<void> {
     return new Promise((resolve) => {
       const done = (): void => {
         clearTimeout(timer);
-        this.client.off('ready', done);
+        this.client.off('ready', onReady);
         this.client.off('error', done);
         this.client.off('end', done);
         resolve();
       };
+      const onReady = (): void => void this.clockRead.then(done);
       const timer = setTimeout(done, CONNECT_TIMEOUT_MS);
-      this.client.on('ready', done);
+      this.client.on('ready', onReady);
       this.client.on('error', done);
       this.client.on('end', done);
     });
@@ -143,16 +160,16 @@ export class RedisBackend implements BucketBackend {
     return reply;
   }
 
-  /** Resolves once connected, or after `timeoutMs` (a router starts with Redis down too). */
+  /** Resolves once connected (and Redis' clock read), or after `timeoutMs` (a router starts with Redis down too). */
   ready(timeoutMs: number): Promise<boolean> {
-    if (this.client.status === 'ready') return Promise.resolve(true);
+    if (this.client.status === 'ready') return this.clockRead.then(() => true);
     return new Promise((resolve) => {
       const done = (ok: boolean): void => {
         clearTimeout(timer);
         this.client.off('ready', onReady);
         resolve(ok);
       };
-      const onReady = (): void => done(true);
+      const onReady = (): void => void this.clockRead.then(() => done(true));
       const timer = setTimeout(() => done(false), timeoutMs);
       this.client.on('ready', onReady);
     });
