@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { ServerResponse } from 'node:http';
+import { connect, createServer, type Socket } from 'node:net';
 import { Redis } from 'ioredis';
 import pino from 'pino';
 import { startRouterApp, type RouterApp } from '../../src/cli/router-app.ts';
@@ -144,8 +145,10 @@ describe('global token rate limits through Redis', () => {
       }
       assert.equal(refused.status, 503, `refused while Redis hangs: ${refused.text}`);
       assert.equal((refused.json() as { error: { code: string } }).error.code, 'rate_limit_unavailable');
-      // Redis has run the timed-out check by the time it answers the next one (one connection, in order).
-      const after = await chat(b);
+      // The router dropped the silent connection: it answers 503 at once until it has connected again. Redis has run
+      // the timed-out check (still in its socket buffer) by then.
+      let after = refused;
+      await waitFor(async () => (after = await chat(b)).status !== 503, 10_000, 'the router to reconnect to Redis');
       assert.equal(after.status, 200, `the refused request took nothing: ${after.text}`);
       assert.equal(after.headers['x-ratelimit-remaining-tokens'], '0');
     } finally {
@@ -185,6 +188,45 @@ describe('global token rate limits through Redis', () => {
       await env.cleanup();
       await pod.close();
       await other.kill();
+    }
+  });
+
+  it('a Redis gone without closing the connection (its node failed) is left after a timed-out check: the address is dialled again', async () => {
+    await redis.flush();
+    const replacement = await startRedis();
+    // The address the routers dial: a proxy to `redis` whose connections go silent (nothing forwarded, nothing closed,
+    // as when the host died), while new connections reach the replacement (the Service's new pod).
+    let target = redis.port;
+    let generation = 0;
+    const sockets: Socket[] = [];
+    const proxy = createServer((socket) => {
+      const upstream = connect(target, '127.0.0.1');
+      sockets.push(socket, upstream);
+      const born = generation;
+      socket.on('data', (chunk: Buffer) => void (born === generation && upstream.write(chunk)));
+      upstream.on('data', (chunk: Buffer) => void (born === generation && socket.write(chunk)));
+      socket.on('error', () => undefined);
+      upstream.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const address = `127.0.0.1:${(proxy.address() as { port: number }).port}`;
+    const env = await createEnv();
+    try {
+      const mock = await startMock(env, { model: 'deepseek-r1' });
+      await writeYaml(env, 'config.yaml', [modelServer('deepseek-r1-1-5b', { app: 'ds', model: 'deepseek-r1' }), podStub('ds-0', 'ds', mock.port), globalRoute(address)]);
+      const router = await startRouter(env, {});
+      assert.equal((await chat(router)).headers['x-ratelimit-limit-tokens'], '10');
+      generation++; // the connections made so far go silent
+      target = replacement.port;
+      const stalled = await chat(router);
+      assert.equal(stalled.status, 200, 'fails open');
+      assert.equal(stalled.headers['x-ratelimit-limit-tokens'], undefined, 'the check timed out');
+      await waitFor(async () => (await chat(router)).headers['x-ratelimit-limit-tokens'] === '10', 10_000, 'checks answered by the replacement Redis');
+    } finally {
+      await env.cleanup();
+      for (const socket of sockets) socket.destroy();
+      proxy.close();
+      await replacement.kill();
     }
   });
 

@@ -5,6 +5,8 @@
 // so that a limit a reload adds does not fail or let through its first requests while the new client connects.
 // A check that timed out is still on the wire and runs once a hung Redis wakes up: failing closed, the request it
 // stood for was refused, so each check carries a deadline on Redis' clock after which the script takes nothing.
+// A command that times out also drops the connection (as go-redis does): a Redis gone without closing it (its node
+// failed, its Service now names another pod) would otherwise hold every check for the timeout until TCP gives up.
 import { Redis } from 'ioredis';
 import { parseAddress } from '../../util/redis-address.ts';
 import type { BucketBackend, BucketCheck, LimitSpec, LimitType } from './bucket-backend.ts';
@@ -76,6 +78,8 @@ const KEY_PREFIX = 'switchyard:ratelimit:';
 /** ioredis' connect timeout; also the longest a command waits for the client's first connection. */
 const CONNECT_TIMEOUT_MS = 2000;
 const COMMAND_TIMEOUT_MS = 2000;
+/** ioredis' error for a command that hit `commandTimeout`. */
+const COMMAND_TIMED_OUT = 'Command timed out';
 /** A check's deadline comes this long before the command times out here, so that its reply has time to arrive. */
 const DEADLINE_MARGIN_MS = 250;
 
@@ -155,7 +159,14 @@ export class RedisBackend implements BucketBackend {
     if (this.connecting !== null) await this.connecting;
     const offset = this.clockOffsetMs;
     const deadline = mode === 'check' && this.expireChecks && offset !== null ? performance.now() + offset + COMMAND_TIMEOUT_MS - DEADLINE_MARGIN_MS : 0;
-    const reply = await this.client.switchyardBucket(...keys(spec), mode, ...specArgs(spec, cost), deadline);
+    let reply: ScriptReply;
+    try {
+      reply = await this.client.switchyardBucket(...keys(spec), mode, ...specArgs(spec, cost), deadline);
+    } catch (err) {
+      // Reconnect (the address resolved again); commands meanwhile fail at once instead of waiting for the timeout.
+      if (err instanceof Error && err.message === COMMAND_TIMED_OUT && this.client.status === 'ready') this.client.disconnect(true);
+      throw err;
+    }
     this.clockOffsetMs = Number(reply[5]) - performance.now();
     return reply;
   }
