@@ -4,7 +4,8 @@
 // queue, so while Redis is unreachable a lookup fails at once; each lookup is also bounded by a timeout and by a cap
 // on lookups in flight (a hung Redis cannot pile up requests), and any failure makes the caller neutral. Only a
 // client's first connection is waited for (within the lookup's timeout): a client a reload of the router
-// configuration creates would otherwise fail the first requests' lookups while it connects.
+// configuration creates would otherwise fail the first requests' lookups while it connects. A connection that
+// answers nothing for a while is dropped and the address dialled again: a Redis whose host died never closes it.
 import { Redis } from 'ioredis';
 import { parseAddress } from '../../util/redis-address.ts';
 
@@ -25,11 +26,15 @@ const MAX_IN_FLIGHT = 256;
 /** Connection errors are logged at most this often per client. */
 const ERROR_LOG_INTERVAL_MS = 30_000;
 const CONNECT_TIMEOUT_MS = 2000;
+/** A lookup timing out when the connection has answered nothing for this long drops it (and reconnects). */
+const SILENT_CONNECTION_MS = 2000;
 
 export class KthenaRedisIndex {
   readonly address: string;
   readonly #client: Redis;
   #inFlight = 0;
+  /** When the connection last answered a lookup (or connected). */
+  #lastAnswerAt = performance.now();
   #connectedOnce = false;
   #abandoned = false;
   /** The first connection attempt, until it settles (connected, failed or timed out); then null. */
@@ -48,7 +53,10 @@ export class KthenaRedisIndex {
       connectTimeout: CONNECT_TIMEOUT_MS,
       retryStrategy: (times) => (probeOnce && !this.#connectedOnce ? null : Math.min(times * 100, 2000)),
     });
-    this.#client.once('ready', () => (this.#connectedOnce = true));
+    this.#client.on('ready', () => {
+      this.#connectedOnce = true;
+      this.#lastAnswerAt = performance.now();
+    });
     this.#client.on('end', () => {
       if (this.#connectedOnce || this.#abandoned) return;
       this.#abandoned = true;
@@ -107,10 +115,15 @@ export class KthenaRedisIndex {
     for (const key of keys) pipeline.hgetall(key);
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<KthenaLookup>((resolve) => {
-      timer = setTimeout(() => resolve({ ok: false, reason: `Redis ${this.address} did not answer within ${timeoutMs} ms` }), timeoutMs);
+      timer = setTimeout(() => {
+        // Silent for long: a dead peer (no FIN, no RST). Pending lookups fail and the client reconnects.
+        if (performance.now() - this.#lastAnswerAt >= SILENT_CONNECTION_MS && this.#client.status === 'ready') this.#client.disconnect(true);
+        resolve({ ok: false, reason: `Redis ${this.address} did not answer within ${timeoutMs} ms` });
+      }, timeoutMs);
     });
     const answered = pipeline.exec().then(
       (results): KthenaLookup => {
+        this.#lastAnswerAt = performance.now();
         if (results === null) return { ok: false, reason: 'the Redis pipeline was not run' };
         const replies = new Array<Readonly<Record<string, string>>>(results.length);
         for (let i = 0; i < results.length; i++) {
