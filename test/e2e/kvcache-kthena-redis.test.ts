@@ -6,6 +6,8 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
+import { writeFile } from 'node:fs/promises';
+import { connect, createServer, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import type { RouterApp } from '../../src/cli/router-app.ts';
@@ -252,6 +254,66 @@ describe("kvcache-aware routing from Kthena's Redis index (its runtime sidecar's
       redis.resume();
     }
     assert.equal(await received(), sent, 'no engine received the abandoned request');
+  });
+
+  it('a router-config reload naming another Redis scores the first requests from it once its client connects', async () => {
+    // The same Redis behind a proxy that holds each connection a moment before joining it: the new client is surely
+    // still connecting when the first request after the reload looks up (on loopback, otherwise a race).
+    const sockets: Socket[] = [];
+    const proxy = createServer((socket) => {
+      sockets.push(socket);
+      setTimeout(() => {
+        const upstream = connect(redis.port, '127.0.0.1');
+        sockets.push(upstream);
+        socket.pipe(upstream).pipe(socket);
+      }, 300);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const proxyPort = (proxy.address() as { port: number }).port;
+    try {
+      const prompt = words('reloaded', 96);
+      const ids = await completionIds(BASE, prompt);
+      await sidecarStores(BASE, 'pod-1.default', ids, now());
+      await writeFile(routerConfig, KTHENA_KVCACHE_CONFIG.replace('      maxBlocksToMatch: 128\n', `      maxBlocksToMatch: 128\n      redisAddress: "127.0.0.1:${proxyPort}"\n      redisTimeoutMs: 2000\n`));
+      await waitFor(() => sockets.length > 0, 10_000, 'the reload to connect a client to the new address');
+      assert.deepEqual(await blocksOf({ model: BASE, prompt }), { 'pod-0': 0, 'pod-1': Math.floor(ids.length / 16), 'pod-2': 0 });
+    } finally {
+      await writeFile(routerConfig, KTHENA_KVCACHE_CONFIG);
+      for (const socket of sockets) socket.destroy();
+      proxy.close();
+    }
+  });
+
+  it('drops a connection that went silent (Redis\'s host died) and dials the address again', async () => {
+    // A proxy to the Redis whose connections made so far go silent (nothing forwarded, nothing closed) on demand.
+    let generation = 0;
+    const sockets: Socket[] = [];
+    const proxy = createServer((socket) => {
+      const upstream = connect(redis.port, '127.0.0.1');
+      sockets.push(socket, upstream);
+      const born = generation;
+      socket.on('data', (chunk: Buffer) => void (born === generation && upstream.write(chunk)));
+      upstream.on('data', (chunk: Buffer) => void (born === generation && socket.write(chunk)));
+      socket.on('error', () => undefined);
+      upstream.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const proxyPort = (proxy.address() as { port: number }).port;
+    try {
+      const prompt = words('silent', 96);
+      const ids = await completionIds(BASE, prompt);
+      await sidecarStores(BASE, 'pod-2.default', ids, now());
+      const scored = { 'pod-0': 0, 'pod-1': 0, 'pod-2': Math.floor(ids.length / 16) };
+      await writeFile(routerConfig, KTHENA_KVCACHE_CONFIG.replace('      maxBlocksToMatch: 128\n', `      maxBlocksToMatch: 128\n      redisAddress: "127.0.0.1:${proxyPort}"\n`));
+      await waitFor(async () => sockets.length > 0 && JSON.stringify(await blocksOf({ model: BASE, prompt })) === JSON.stringify(scored), 10_000, 'lookups through the proxy');
+      generation++;
+      assert.equal((await blocksOf({ model: BASE, prompt }))['pod-2'], undefined, 'the lookup times out');
+      await waitFor(async () => JSON.stringify(await blocksOf({ model: BASE, prompt })) === JSON.stringify(scored), 15_000, 'lookups answered on a new connection');
+    } finally {
+      await writeFile(routerConfig, KTHENA_KVCACHE_CONFIG);
+      for (const socket of sockets) socket.destroy();
+      proxy.close();
+    }
   });
 
   it('serves requests while Redis is down, counting the failed lookups', async () => {

@@ -2,7 +2,10 @@
 // kvcache-aware as an alternative to the engines' own KV events. One ioredis client per address, created the first
 // time a plugin asks for it and kept until shutdown. Like the rate-limit store's client it fails fast: no offline
 // queue, so while Redis is unreachable a lookup fails at once; each lookup is also bounded by a timeout and by a cap
-// on lookups in flight (a hung Redis cannot pile up requests), and any failure makes the caller neutral.
+// on lookups in flight (a hung Redis cannot pile up requests), and any failure makes the caller neutral. Only a
+// client's first connection is waited for (within the lookup's timeout): a client a reload of the router
+// configuration creates would otherwise fail the first requests' lookups while it connects. A connection that
+// answers nothing for a while is dropped and the address dialled again: a Redis whose host died never closes it.
 import { Redis } from 'ioredis';
 import { parseAddress } from '../../util/redis-address.ts';
 
@@ -22,13 +25,20 @@ export type KthenaLookup =
 const MAX_IN_FLIGHT = 256;
 /** Connection errors are logged at most this often per client. */
 const ERROR_LOG_INTERVAL_MS = 30_000;
+const CONNECT_TIMEOUT_MS = 2000;
+/** A lookup timing out when the connection has answered nothing for this long drops it (and reconnects). */
+const SILENT_CONNECTION_MS = 2000;
 
 export class KthenaRedisIndex {
   readonly address: string;
   readonly #client: Redis;
   #inFlight = 0;
+  /** When the connection last answered a lookup (or connected). */
+  #lastAnswerAt = performance.now();
   #connectedOnce = false;
   #abandoned = false;
+  /** The first connection attempt, until it settles (connected, failed or timed out); then null. */
+  #connecting: Promise<void> | null;
 
   constructor(address: KthenaRedisAddress, onError: (address: string, message: string) => void) {
     this.address = address.host.includes(':') ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
@@ -40,10 +50,13 @@ export class KthenaRedisIndex {
       db: 0,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
-      connectTimeout: 2000,
+      connectTimeout: CONNECT_TIMEOUT_MS,
       retryStrategy: (times) => (probeOnce && !this.#connectedOnce ? null : Math.min(times * 100, 2000)),
     });
-    this.#client.once('ready', () => (this.#connectedOnce = true));
+    this.#client.on('ready', () => {
+      this.#connectedOnce = true;
+      this.#lastAnswerAt = performance.now();
+    });
     this.#client.on('end', () => {
       if (this.#connectedOnce || this.#abandoned) return;
       this.#abandoned = true;
@@ -57,6 +70,21 @@ export class KthenaRedisIndex {
       lastLogged = now;
       onError(this.address, err.message);
     });
+    this.#connecting = new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        for (const event of ['ready', 'error', 'end']) this.#client.off(event, done);
+        this.#connecting = null;
+        resolve();
+      };
+      const timer = setTimeout(done, CONNECT_TIMEOUT_MS);
+      for (const event of ['ready', 'error', 'end']) this.#client.on(event, done);
+    });
+  }
+
+  /** The first connection is being made: a lookup now waits for it. */
+  get connecting(): boolean {
+    return this.#connecting !== null;
   }
 
   /** False once a probe of Kthena's default host failed: the plugin then scores no pod from Redis. */
@@ -71,17 +99,31 @@ export class KthenaRedisIndex {
 
   /** HGETALL of every key in one pipelined round trip, within `timeoutMs`; never rejects. */
   async lookup(keys: readonly string[], timeoutMs: number): Promise<KthenaLookup> {
-    if (!this.ready) return { ok: false, reason: `Redis ${this.address} is not connected` };
     if (this.#inFlight >= MAX_IN_FLIGHT) return { ok: false, reason: 'too many Redis lookups in flight' };
+    if (!this.ready && this.#connecting !== null) {
+      const started = performance.now();
+      let timer: NodeJS.Timeout | undefined;
+      const waited = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
+      await Promise.race([this.#connecting, waited]);
+      clearTimeout(timer);
+      timeoutMs -= performance.now() - started;
+      if (timeoutMs <= 0) return { ok: false, reason: `Redis ${this.address} did not connect within the lookup's time` };
+    }
+    if (!this.ready) return { ok: false, reason: `Redis ${this.address} is not connected` };
     this.#inFlight++;
     const pipeline = this.#client.pipeline();
     for (const key of keys) pipeline.hgetall(key);
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<KthenaLookup>((resolve) => {
-      timer = setTimeout(() => resolve({ ok: false, reason: `Redis ${this.address} did not answer within ${timeoutMs} ms` }), timeoutMs);
+      timer = setTimeout(() => {
+        // Silent for long: a dead peer (no FIN, no RST). Pending lookups fail and the client reconnects.
+        if (performance.now() - this.#lastAnswerAt >= SILENT_CONNECTION_MS && this.#client.status === 'ready') this.#client.disconnect(true);
+        resolve({ ok: false, reason: `Redis ${this.address} did not answer within ${timeoutMs} ms` });
+      }, timeoutMs);
     });
     const answered = pipeline.exec().then(
       (results): KthenaLookup => {
+        this.#lastAnswerAt = performance.now();
         if (results === null) return { ok: false, reason: 'the Redis pipeline was not run' };
         const replies = new Array<Readonly<Record<string, string>>>(results.length);
         for (let i = 0; i < results.length; i++) {

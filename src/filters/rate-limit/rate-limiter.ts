@@ -42,6 +42,11 @@ export interface RateLimitVerdict {
 const MIN_TTL_S = 600;
 const MAX_TTL_S = 90 * 86_400;
 const ERROR_REPORT_INTERVAL_MS = 1000;
+/**
+ * How long a Redis client the configuration no longer names stays open: requests that were checked through it
+ * (streams under way) charge their output to it when they end, instead of failing against a closed client.
+ */
+const RETIRED_CLIENT_GRACE_MS = 10 * 60_000;
 
 /** One requested model's limits and where its buckets live. */
 export class ModelLimit {
@@ -68,21 +73,29 @@ export class ModelLimit {
   refund(inputTokens: number): void {
     if (this.spec.input === null || inputTokens <= 0) return;
     const refunded = this.backend.refund(this.spec, inputTokens);
-    if (refunded instanceof Promise) refunded.catch((err: unknown) => this.limiter.storeFailed(this.backend, err));
+    if (refunded instanceof Promise) refunded.catch(this.settleFailed);
   }
 
   /** Charges the output tokens the engine reported. */
   charge(outputTokens: number): void {
     if (this.spec.output === null || outputTokens <= 0) return;
     const charged = this.backend.charge(this.spec, outputTokens);
-    if (charged instanceof Promise) charged.catch((err: unknown) => this.limiter.storeFailed(this.backend, err));
+    if (charged instanceof Promise) charged.catch(this.settleFailed);
   }
+
+  /** A refund or charge failed; not reported for a store a reload retired (it says nothing about the current limits). */
+  private readonly settleFailed = (err: unknown): void => {
+    if (this.backend instanceof RedisBackend && this.backend.retired) return;
+    this.limiter.storeFailed(this.backend, err);
+  };
 }
 
 export class RateLimiter {
   private readonly options: RateLimiterOptions;
   private readonly local = new LocalBackend();
   private readonly redis = new Map<string, RedisBackend>();
+  /** Clients of addresses a reload removed, until their grace ends (or the address is named again). */
+  private readonly retired = new Map<string, { readonly backend: RedisBackend; readonly timer: NodeJS.Timeout }>();
   /** route → requested model → its limit. */
   private table = new Map<CompiledRoute, Map<string, ModelLimit>>();
   private readonly lastReport = new Map<string, number>();
@@ -132,7 +145,13 @@ export class RateLimiter {
     for (const [address, backend] of this.redis) {
       if (addresses.has(address)) continue;
       this.redis.delete(address);
-      void backend.close();
+      backend.retired = true;
+      const timer = setTimeout(() => {
+        this.retired.delete(address);
+        void backend.close();
+      }, RETIRED_CLIENT_GRACE_MS);
+      timer.unref();
+      this.retired.set(address, { backend, timer });
     }
   }
 
@@ -144,17 +163,23 @@ export class RateLimiter {
 
   async close(): Promise<void> {
     const clients = [...this.redis.values()];
+    for (const { backend, timer } of this.retired.values()) {
+      clearTimeout(timer);
+      clients.push(backend);
+    }
     this.redis.clear();
+    this.retired.clear();
     this.table = new Map();
     await Promise.all(clients.map((c) => c.close()));
   }
 
   /** A Redis command failed: report it (throttled) and answer by the failure mode. */
   storeFailed(backend: BucketBackend, err: unknown): RateLimitVerdict {
+    const verdict = this.options.failureMode === 'open' ? OPEN_VERDICT : CLOSED_VERDICT;
     const address = backend instanceof RedisBackend ? backend.address : 'local';
     this.options.onStoreFailure?.(this.options.failureMode);
     this.reportError(address, err instanceof Error ? err : new Error(String(err)));
-    return this.options.failureMode === 'open' ? OPEN_VERDICT : CLOSED_VERDICT;
+    return verdict;
   }
 
   private reportError(address: string, err: Error): void {
@@ -166,10 +191,21 @@ export class RateLimiter {
 
   private redisFor(address: string): RedisBackend {
     let backend = this.redis.get(address);
-    if (backend === undefined) {
-      backend = new RedisBackend(address, (err) => this.reportError(address, err));
-      this.redis.set(address, backend);
+    if (backend !== undefined) return backend;
+    const retired = this.retired.get(address);
+    if (retired !== undefined) {
+      // Named again within its grace: the same client (and connection) serves again.
+      clearTimeout(retired.timer);
+      this.retired.delete(address);
+      backend = retired.backend;
+      backend.retired = false;
+    } else {
+      const created: RedisBackend = new RedisBackend(address, (err) => {
+        if (!created.retired) this.reportError(address, err);
+      }, { expireChecks: this.options.failureMode === 'closed' });
+      backend = created;
     }
+    this.redis.set(address, backend);
     return backend;
   }
 }

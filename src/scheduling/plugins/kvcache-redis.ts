@@ -50,9 +50,9 @@ export class KthenaRedisMatcher {
     return { ok: true, blocks: hashes.length, matched: matchOwners(result.replies, models.length, owners) };
   }
 
-  /** Scored now: false when Redis is not connected (counted as a failed lookup). */
+  /** Scored now: false when Redis is not connected (counted as a failed lookup); its first connection is waited for. */
   usable(model: string): boolean {
-    if (this.index.ready) return true;
+    if (this.index.ready || this.index.connecting) return true;
     this.#observer?.kvCacheError?.(model, 'redis');
     return false;
   }
