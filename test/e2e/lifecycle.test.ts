@@ -106,6 +106,31 @@ describe('lifecycle (in-process router)', () => {
     assert.equal(await drained, true);
   });
 
+  it('shutdown: requests refused with 503 draining are in the access log, each once with its id and the status its client saw', async () => {
+    const { env, mock } = await echoEnv(40);
+    envs.push(env);
+    const records: RequestRecord[] = [];
+    const router = await startRouter(env, { onRequestDone: (record) => records.push(record) });
+    const stream = await openStream(`${router.url}/v1/completions`, { model: 'echo', prompt: words(40), max_tokens: 40 });
+    await stream.firstEvent;
+    const drained = router.shutdown(10_000);
+    env.router = null;
+    const ids = ['late-1', 'late-2', 'late-3'];
+    const refused = await Promise.all(ids.map((id) => post(`${router.url}/v1/chat/completions?x=1`, { model: 'echo', messages: [] }, { 'x-request-id': id })));
+    for (const answer of refused) assert.equal(answer.status, 503);
+    assert.deepEqual(refused.map((a) => a.headers['x-request-id']), ids);
+    assert.equal((await stream.done).sawDone, true);
+    assert.equal(await drained, true);
+    for (const id of ids) {
+      const logged = records.filter((r) => r.requestId === id);
+      assert.equal(logged.length, 1, `${id} is in the access log once`);
+      assert.equal(logged[0].status, 503);
+      assert.equal(logged[0].error?.code, 'draining');
+      assert.equal(logged[0].path, '/v1/chat/completions');
+    }
+    assert.equal((await mockStats(mock)).completed, 1, 'only the open stream reached the pod');
+  });
+
   it('shutdown with a drain timeout shorter than the stream cuts it and resolves false', async () => {
     const { router, env, mock } = await setUp(50);
     const stream = await openStream(`${router.url}/v1/completions`, { model: 'echo', prompt: words(200), max_tokens: 200 });
