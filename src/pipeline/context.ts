@@ -138,7 +138,9 @@ export class RequestContext implements ExchangeRequest {
 
   /** The response closed: the client left unless the response was complete. */
   clientClosed(): void {
-    if (this.res.writableFinished) return;
+    // A complete response while a stage still waits: the drain ended a queued stream. The request is over all the
+    // same and must leave the queue, never to be dispatched.
+    if (this.res.writableFinished && !(this.waiting && !this.ended)) return;
     this.controller?.abort();
     if (this.waiting && !this.ended) {
       // Dropped at once: never dispatched; late results of the waiting stage are ignored.

@@ -89,8 +89,11 @@ export class PodStateTable {
     if (changed) this.probeListener?.(origin, ok, ok ? null : error);
   }
 
-  /** Forget upstreams that left the configuration (requests still running keep their own reference). */
+  /**
+   * Forget upstreams that left the configuration. One with requests still in flight is kept until a later call finds
+   * it idle: a pod that comes back meanwhile (a readiness flap under load) must not count its running requests as 0.
+   */
   retain(origins: ReadonlySet<string> | ReadonlyMap<string, unknown>): void {
-    for (const origin of this.states.keys()) if (!origins.has(origin)) this.states.delete(origin);
+    for (const [origin, state] of this.states) if (!origins.has(origin) && state.inFlight === 0) this.states.delete(origin);
   }
 }

@@ -15,8 +15,11 @@ export interface ScheduleRequest {
   readonly path?: string;
   /** The parsed JSON request body (read, never modified): plugins take the prompt or messages from it. */
   readonly body?: Readonly<Record<string, unknown>>;
-  /** The request's lifecycle: `ended` once its client left (asynchronous work for it can stop); absent: unknown. */
-  readonly client?: { readonly ended: boolean } | null;
+  /**
+   * The request's lifecycle: `ended` once its client left (asynchronous work for it can stop), `signal` aborts then
+   * (read it only to start such work: it is created on first use); absent: unknown.
+   */
+  readonly client?: { readonly ended: boolean; readonly signal?: AbortSignal } | null;
   /** PD-disaggregated ModelServers: which role the candidates play (each role is scheduled on its own). */
   readonly pdRole?: 'prefill' | 'decode';
   /** The picker's own state between schedule() and served() (the framework picker's scheduling cycle). */

@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { RouterError } from '../errors/router-error.ts';
-import { failBodyRead } from './read-body.ts';
+import { abandonBodyRead, failBodyRead } from './read-body.ts';
 
 export interface ClientErrorContext {
   /** The request and response now on this connection, if any. */
@@ -62,6 +62,13 @@ export function handleClientError(ctx: ClientErrorContext, err: ClientError, soc
   const { req, res } = ctx.current(socket);
   if (res !== null && !res.writableEnded) {
     if (!res.headersSent && req !== null && !req.complete) {
+      if (code === 'HPE_INVALID_EOF_STATE') {
+        // The client closed the connection before its body ended (an SDK giving up mid-upload): it left, as on a
+        // reset; nothing is answered and the request is a 499, never a 400 for a malformed body nobody will read.
+        abandonBodyRead(req);
+        socket.destroy();
+        return;
+      }
       // The request being read broke: its own pipeline answers it.
       const error = code === 'ERR_HTTP_REQUEST_TIMEOUT'
         ? new RouterError('request_timeout', 'the request body did not arrive in time')

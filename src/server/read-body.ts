@@ -75,6 +75,14 @@ function onClose(this: Reading): void {
   if (!reader.settled && !this.complete) reader.settle(ABORTED);
 }
 
+/** Settles a body read still under way as abandoned by its client. False when none was. */
+export function abandonBodyRead(req: IncomingMessage): boolean {
+  const reader = (req as Partial<Reading>)[READER];
+  if (reader === undefined || reader.settled) return false;
+  reader.settle(ABORTED);
+  return true;
+}
+
 /** Settles a body read still under way with `error` (the listener saw the request break). False when none was. */
 export function failBodyRead(req: IncomingMessage, error: RouterError): boolean {
   const reader = (req as Partial<Reading>)[READER];

@@ -217,7 +217,7 @@ export class RouterServer {
           if (path.includes('%') && !decodes(path)) return this.refuseLogged(req, res, new RouterError('bad_request', 'the request path is not valid percent-encoded UTF-8'));
           return this.refuse(res, new RouterError('not_found', `no route for POST ${path}`));
         }
-        if (this.draining) return this.refuseDraining(res);
+        if (this.draining) return this.refuseDraining(req, res, path);
         return handleInference(this.inference, req, res, url);
       }
       // HEAD is GET without the body (Node leaves the body out).
@@ -293,9 +293,14 @@ export class RouterServer {
     sendError(res, error, null, this.draining);
   }
 
-  private refuseDraining(res: ServerResponse): void {
+  /** A new inference request while draining: refused, and in the access log and metrics as every refused request is. */
+  private refuseDraining(req: IncomingMessage, res: ServerResponse, path: string): void {
+    const error = new RouterError('draining', 'the router is shutting down; retry on another replica');
+    const requestId = requestIdOf(req);
+    const record = startRecord(req, requestId, path);
     res.setHeader('retry-after', '1');
-    this.refuse(res, new RouterError('draining', 'the router is shutting down; retry on another replica'));
+    sendError(res, error, requestId, true);
+    this.inference.onRequestDone(endRecord(record, error.status, error, null));
   }
 
   /** CONNECT (a client taking the router for a forward proxy): a 405 on the raw socket, logged, then closed. */

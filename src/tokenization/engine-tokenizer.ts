@@ -33,9 +33,12 @@ export class EngineTokenizer {
     this.#agent = new Agent({ connections: 16, keepAliveTimeout: 30_000, connect: tlsConnect(options.ca) });
   }
 
-  /** `baseUrl`: the engine's (or a tokenizer service's) http://host:port. */
-  async tokenize(baseUrl: string, model: string, input: PromptInput, engine: 'vllm' | 'sglang', timeoutMs = this.#options.timeoutMs): Promise<TokenizeResult> {
+  /** `baseUrl`: the engine's (or a tokenizer service's) http://host:port. `client`: the call stops when it aborts. */
+  async tokenize(
+    baseUrl: string, model: string, input: PromptInput, engine: 'vllm' | 'sglang', timeoutMs = this.#options.timeoutMs, client?: AbortSignal,
+  ): Promise<TokenizeResult> {
     if (input.kind === 'ids') return { ok: true, ids: input.ids };
+    if (client?.aborted === true) return { ok: false, reason: 'the client left' };
     if (this.#inFlight >= this.#options.maxInFlight) return { ok: false, reason: 'too many tokenize calls in flight' };
     const until = this.#unsupported.get(baseUrl);
     if (until !== undefined) {
@@ -50,7 +53,7 @@ export class EngineTokenizer {
           : { model, messages: input.messages, add_special_tokens: false, add_generation_prompt: true, ...(input.tools !== undefined && { tools: input.tools }) };
     this.#inFlight++;
     try {
-      const timeout = AbortSignal.timeout(timeoutMs);
+      const timeout = client === undefined ? AbortSignal.timeout(timeoutMs) : AbortSignal.any([AbortSignal.timeout(timeoutMs), client]);
       const response = await request(`${baseUrl}/tokenize`, {
         method: 'POST',
         dispatcher: this.#agent,

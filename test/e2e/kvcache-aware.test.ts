@@ -4,6 +4,9 @@
 // index starts over.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { request } from 'undici';
 import type { RouterApp } from '../../src/cli/router-app.ts';
 import type { MockEngineHandle } from '../../src/mock-engine/index.ts';
 import { client, createEnv, get, modelServer, podStub, post, simpleRoute, startMock, startRouter, waitFor, writeYaml, type TestEnv } from '../support/harness.ts';
@@ -201,5 +204,57 @@ describe('kvcache-aware routing from the engines\' KV events', () => {
     mocks[i] = await restartOnSamePorts(i, old);
     await waitFor(async () => (await matched({ model: BASE, prompt })).get(pod) === 0, 10_000, 'the restarted pod to hold nothing');
     await trustedEverywhere();
+  });
+});
+
+describe('kvcache-aware tokenization and the client', () => {
+  let env: TestEnv;
+  let router: RouterApp;
+  let tokenizer: Server;
+  /** Tokenize calls the (never answering) tokenizer service received, and those whose connection closed since. */
+  const calls = { received: 0, closed: 0 };
+
+  before(async () => {
+    env = await createEnv();
+    tokenizer = createServer((req) => {
+      calls.received++;
+      req.socket.once('close', () => calls.closed++);
+    });
+    await new Promise<void>((resolve) => tokenizer.listen(0, '127.0.0.1', resolve));
+    const { port } = tokenizer.address() as AddressInfo;
+    const mock = await startMock(env, { model: BASE, kvEventsPort: 0, kvReplayPort: 0 });
+    await writeYaml(env, 'config.yaml', [modelServer('base', { app: 'base', model: BASE }), simpleRoute('base-route', BASE, 'base'), kvPod('pod-0', mock)]);
+    const file = await writeRouterConfig(env, `scheduler:
+  pluginConfig:
+  - name: kvcache-aware
+    args:
+      tokenizeTimeoutMs: 600000
+      tokenizerService: {enabled: true, endpoint: "http://127.0.0.1:${port}", fallbackToEngine: false}
+  plugins:
+    Score:
+      enabled: [{name: kvcache-aware, weight: 1}]
+`);
+    router = await startRouter(env, { routerConfigFile: file, debugPort: 0, metricsPort: 0 });
+    await waitFor(() => [...router.kvBlocks.entries()].some(([, , trusted]) => trusted), 5000, 'the pod trusted');
+  });
+  after(async () => {
+    tokenizer.closeAllConnections();
+    await new Promise((resolve) => tokenizer.close(resolve));
+    await env.cleanup();
+  });
+
+  it('a client leaving while its prompt is tokenized cancels the tokenize call', async () => {
+    const controllers = Array.from({ length: 5 }, () => new AbortController());
+    const pending = controllers.map((controller, i) =>
+      request(`${router.url}/v1/completions`, {
+        method: 'POST', signal: controller.signal,
+        headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: BASE, prompt: words(`left${i}w`, 40), max_tokens: 2 }),
+      }).then(() => 'answered', () => 'aborted'));
+    await waitFor(() => calls.received === 5, 5000, 'the prompts sent to the tokenizer');
+    for (const controller of controllers) controller.abort();
+    assert.deepEqual(await Promise.all(pending), ['aborted', 'aborted', 'aborted', 'aborted', 'aborted']);
+    // The tokenize timeout is 10 minutes: only the clients' leaving can end these calls.
+    await waitFor(() => calls.closed === 5, 5000, 'every tokenize call cancelled');
+    await waitFor(() => router.server.activeRequests === 0, 3000, 'the requests ended');
   });
 });

@@ -10,6 +10,7 @@ import {
   createEnv, get, mockFault, mockStats, modelServer, podStub, post, simpleRoute, startMock, startRouter, waitFor, writeYaml, type TestEnv,
 } from '../support/harness.ts';
 import { killAll, openStream, startServe, tokenEvents, type CliProcess } from '../support/process.ts';
+import { writeRouterConfig } from '../support/scheduling.ts';
 
 const words = (n: number): string => Array.from({ length: n }, (_, i) => `t${i}`).join(' ');
 
@@ -104,6 +105,54 @@ describe('lifecycle (in-process router)', () => {
     assert.equal(tokenEvents(result), 40);
     assert.equal(result.text, words(40));
     assert.equal(await drained, true);
+  });
+
+  it('shutdown: requests refused with 503 draining are in the access log, each once with its id and the status its client saw', async () => {
+    const { env, mock } = await echoEnv(40);
+    envs.push(env);
+    const records: RequestRecord[] = [];
+    const router = await startRouter(env, { onRequestDone: (record) => records.push(record) });
+    const stream = await openStream(`${router.url}/v1/completions`, { model: 'echo', prompt: words(40), max_tokens: 40 });
+    await stream.firstEvent;
+    const drained = router.shutdown(10_000);
+    env.router = null;
+    const ids = ['late-1', 'late-2', 'late-3'];
+    const refused = await Promise.all(ids.map((id) => post(`${router.url}/v1/chat/completions?x=1`, { model: 'echo', messages: [] }, { 'x-request-id': id })));
+    for (const answer of refused) assert.equal(answer.status, 503);
+    assert.deepEqual(refused.map((a) => a.headers['x-request-id']), ids);
+    assert.equal((await stream.done).sawDone, true);
+    assert.equal(await drained, true);
+    for (const id of ids) {
+      const logged = records.filter((r) => r.requestId === id);
+      assert.equal(logged.length, 1, `${id} is in the access log once`);
+      assert.equal(logged[0].status, 503);
+      assert.equal(logged[0].error?.code, 'draining');
+      assert.equal(logged[0].path, '/v1/chat/completions');
+    }
+    assert.equal((await mockStats(mock)).completed, 1, 'only the open stream reached the pod');
+  });
+
+  it('shutdown with a drain timeout: a stream queued for admission (heartbeats sent) ends with draining and is never dispatched', async () => {
+    const { env, mock } = await echoEnv(50);
+    envs.push(env);
+    const records: RequestRecord[] = [];
+    const routerConfigFile = await writeRouterConfig(env, 'fairness:\n  mode: fairness\n  maxConcurrent: 1\n');
+    const router = await startRouter(env, { routerConfigFile, queueHeartbeatMs: 20, onRequestDone: (record) => records.push(record) });
+    const running = await openStream(`${router.url}/v1/completions`, { model: 'echo', prompt: words(200), max_tokens: 200 });
+    await running.firstEvent;
+    // Its status line and heartbeats are out: the queued request is an open stream.
+    const queued = await openStream(`${router.url}/v1/completions`, { model: 'echo', prompt: 'queued' }, { 'x-request-id': 'queued-1' });
+    assert.equal(queued.status, 200);
+    env.router = null;
+    assert.equal(await router.shutdown(200), false);
+    const result = await queued.done;
+    assert.deepEqual(result.events.map((e) => (JSON.parse(e) as { error?: { code: string } }).error?.code), ['draining']);
+    await running.done;
+    const logged = records.filter((r) => r.requestId === 'queued-1');
+    assert.equal(logged.length, 1);
+    assert.equal(logged[0].error?.code, 'draining', `logged as ${logged[0].error?.code}`);
+    assert.equal(logged[0].scheduled, null, 'never scheduled');
+    assert.equal((await mockStats(mock)).received, 1, 'only the running stream reached the pod');
   });
 
   it('shutdown with a drain timeout shorter than the stream cuts it and resolves false', async () => {

@@ -7,7 +7,7 @@ import pino from 'pino';
 import { startRouterApp, type RouterApp } from '../../src/cli/router-app.ts';
 import type { MockEngineHandle } from '../../src/mock-engine/index.ts';
 import {
-  client, createEnv, mockStats, modelServer, podStub, post, simpleRoute, startMock, waitFor, writeYaml, type TestEnv,
+  client, createEnv, get, mockStats, modelServer, podStub, post, simpleRoute, startMock, startRouter, waitFor, writeYaml, type TestEnv,
 } from '../support/harness.ts';
 import { openStream, tokenEvents } from '../support/process.ts';
 
@@ -165,6 +165,36 @@ describe('config hot reload', () => {
     const stats = await mockStats(doomed);
     assert.equal(stats.completed, 1);
     assert.equal(stats.cancelled, 0);
+  });
+
+  it('a pod that goes unready and back while it serves streams keeps counting them in flight (least-request sees its load)', async (t) => {
+    const local = await createEnv();
+    t.after(() => local.cleanup());
+    const mock = await startMock(local, { model: 'flap-upstream', mode: 'echo', itlMs: 50 });
+    const files = (ready: boolean, extra: string[] = []): string[] => [
+      modelServer('flap-srv', { model: 'flap-upstream' }), podStub('flap-0', 'flap-srv', mock.port, { ready }), simpleRoute('flap', 'flap', 'flap-srv'), ...extra,
+    ];
+    await writeYaml(local, 'flap.yaml', files(true));
+    const app = await startRouter(local, { debugPort: 0 });
+    const inFlight = async (): Promise<number | null> => {
+      const pod = (await get(`${app.debugUrl}/debug/config_dump/namespaces/default/pods/flap-0`)).json() as { endpoints?: { inFlight: number }[] };
+      return pod.endpoints?.[0]?.inFlight ?? null;
+    };
+    const prompt = Array.from({ length: 100 }, (_, i) => `w${i}`).join(' ');
+    const streams = await Promise.all([0, 1, 2].map(() => openStream(`${app.url}/v1/completions`, { model: 'flap', prompt, max_tokens: 100 })));
+    await Promise.all(streams.map((s) => s.firstEvent));
+    assert.equal(await inFlight(), 3);
+    // A readiness flap (with another change in the same reload, so that the pod's state is let go at once).
+    let before = generation(app);
+    await writeYaml(local, 'flap.yaml', files(false, [simpleRoute('other', 'other', 'flap-srv')]));
+    await waitFor(() => generation(app) > before, 5000, 'the reload with the pod unready');
+    assert.equal(app.store.snapshot?.endpoints.size, 0);
+    before = generation(app);
+    await writeYaml(local, 'flap.yaml', files(true));
+    await waitFor(() => generation(app) > before, 5000, 'the reload with the pod ready again');
+    assert.equal(await inFlight(), 3, 'the three streams still running through the pod are counted');
+    for (const stream of streams) assert.equal((await stream.done).sawDone, true);
+    await waitFor(async () => (await inFlight()) === 0, 3000, 'the count back to 0');
   });
 
   it('a weight change restarts only that rule\'s smooth weighted round-robin', async (t) => {

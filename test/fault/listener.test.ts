@@ -3,6 +3,8 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import type { Socket } from 'node:net';
+import { Readable } from 'node:stream';
+import { request } from 'undici';
 import { client, post } from '../support/harness.ts';
 import { openStream, tokenEvents } from '../support/process.ts';
 import { collect, openSocket, startEchoRouter, statusOf, waitForLine, type FaultEnv } from './support.ts';
@@ -40,6 +42,27 @@ describe('listener bounds', () => {
     assert.match(data.toString('latin1'), /"code":"request_timeout"/);
     const line = await waitForLine(fault, (l) => l.status_code === 408);
     assert.equal(line.path, '/v1/completions');
+  });
+
+  it('a client that gives up while uploading its body is a 499 client_disconnected in the access log, not a 400', async () => {
+    const fault = await start();
+    const controller = new AbortController();
+    let sent = 0;
+    // An SDK aborting mid-upload closes its connection (FIN): Node's parser reports a body that ends early.
+    const body = new Readable({
+      read() {
+        if (sent++ === 0) this.push('{"model":"echo","prompt":"');
+        else if (sent === 20) controller.abort();
+        else setTimeout(() => this.push(' word'), 10);
+      },
+    });
+    const answer = await request(`${fault.router.url}/v1/completions`, {
+      method: 'POST', signal: controller.signal, body, headers: { 'content-type': 'application/json', 'content-length': '100000', 'x-request-id': 'gave-up-uploading' },
+    }).then(() => 'answered', (err: Error) => err.name);
+    assert.equal(answer, 'AbortError');
+    const line = await waitForLine(fault, (l) => l.request_id === 'gave-up-uploading');
+    assert.equal(line.status_code, 499, JSON.stringify(line));
+    assert.equal((line.error as { type: string }).type, 'client_disconnected');
   });
 
   it('closes a keep-alive connection left idle past the keep-alive timeout', async () => {

@@ -1,6 +1,7 @@
 // Each user's weighted token usage and request count per model over a sliding window of 1-second buckets (Kthena's
 // token tracker): usage = input × inputWeight + output × outputWeight. Reads and writes prune expired buckets, and a
-// user whose window emptied is forgotten.
+// user whose window emptied is forgotten: when read, and by a sweep of every user once a window (users are
+// client-chosen with userHeader; one seen once must not be kept forever).
 
 interface Bucket {
   second: number;
@@ -39,6 +40,7 @@ export class UsageWindow {
   private readonly byModel = new Map<string, Map<string, Series>>();
   private weights: UsageWeights;
   private readonly now: () => number;
+  private nextSweepAt = 0;
 
   constructor(weights: UsageWeights, now: () => number = Date.now) {
     this.weights = weights;
@@ -50,7 +52,15 @@ export class UsageWindow {
     this.weights = weights;
   }
 
+  /** Users with usage kept, over every model. */
+  get trackedUsers(): number {
+    let count = 0;
+    for (const users of this.byModel.values()) count += users.size;
+    return count;
+  }
+
   record(user: string, model: string, inputTokens: number, outputTokens: number): void {
+    this.sweep();
     const weighted = Math.max(0, inputTokens) * this.weights.inputTokenWeight + Math.max(0, outputTokens) * this.weights.outputTokenWeight;
     let users = this.byModel.get(model);
     if (users === undefined) this.byModel.set(model, (users = new Map<string, Series>()));
@@ -81,6 +91,21 @@ export class UsageWindow {
       return { tokens: 0, requests: 0 };
     }
     return { tokens: series.tokens, requests: series.requests };
+  }
+
+  /** Once a window: forgets every user whose window emptied (usage() forgets only the users it reads). */
+  private sweep(): void {
+    const now = this.now();
+    if (now < this.nextSweepAt) return;
+    this.nextSweepAt = now + this.weights.windowMs;
+    const cutoff = this.cutoff();
+    for (const [model, users] of this.byModel) {
+      for (const [user, series] of users) {
+        series.prune(cutoff);
+        if (series.buckets.length === 0) users.delete(user);
+      }
+      if (users.size === 0) this.byModel.delete(model);
+    }
   }
 
   private cutoff(): number {

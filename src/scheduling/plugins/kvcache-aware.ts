@@ -210,8 +210,11 @@ export class KvCacheAwarePlugin implements SchedulerPlugin {
         }
       }
       if (tokenizer === null) return;
-      let result = service?.enabled === true && service.endpoint ? await tokenizer.tokenize(service.endpoint.replace(/\/$/, ''), model, input, engine, this.options.tokenizeTimeoutMs) : null;
-      if (result === null || (!result.ok && service?.fallbackToEngine !== false)) result = await tokenizer.tokenize(engineUrl, model, input, engine, this.options.tokenizeTimeoutMs);
+      // A client that leaves cancels its tokenize call: it would hold a connection and a slot of the in-flight cap.
+      const client = request.client?.signal;
+      let result = service?.enabled === true && service.endpoint ? await tokenizer.tokenize(service.endpoint.replace(/\/$/, ''), model, input, engine, this.options.tokenizeTimeoutMs, client) : null;
+      if (result === null || (!result.ok && service?.fallbackToEngine !== false)) result = await tokenizer.tokenize(engineUrl, model, input, engine, this.options.tokenizeTimeoutMs, client);
+      if (client?.aborted === true) return; // nobody waits for it: neither a result nor a tokenize error to count
       done(result.ok ? result.ids : null, result.ok ? null : result.reason);
       return lookUp() ?? undefined;
     };
