@@ -39,10 +39,14 @@ function bodyRead(ctx: RequestContext, result: BodyResult): void {
   runPipeline(ctx);
 }
 
-/** The client's x-request-id when it is usable, else a new one. */
+/** The client's x-request-id when it is usable (the first, when it sent several), else a new one. */
 export function requestIdOf(req: IncomingMessage): string {
-  const given = req.headers['x-request-id'];
-  if (typeof given === 'string' && given.length > 0 && given.length <= MAX_REQUEST_ID_LENGTH) return given;
+  const header = req.headers['x-request-id'];
+  if (typeof header !== 'string') return newRequestId();
+  // Node joins repeated headers with ", ": a request id holds no comma.
+  const comma = header.indexOf(',');
+  const given = comma < 0 ? header : header.slice(0, comma).trim();
+  if (given.length > 0 && given.length <= MAX_REQUEST_ID_LENGTH) return given;
   return newRequestId();
 }
 

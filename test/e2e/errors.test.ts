@@ -183,6 +183,9 @@ describe('router errors', () => {
       // The model list carries a request id like every other answer: the client's, else a new one.
       const listed = await rawRequest(url, 'GET /v1/models HTTP/1.1\nhost: x\nx-request-id: list-1\nconnection: close');
       assert.equal(listed.headers['x-request-id'], 'list-1');
+      // Sent twice (Node joins them as "a, b"): the first is the request's id, upstream and back.
+      const twice = await rawRequest(url, 'POST /v1/chat/completions HTTP/1.1\nhost: x\nx-request-id: first-id\nx-request-id: second-id\ncontent-type: application/json\nconnection: close', '{"model":"no-such-model","messages":[]}');
+      assert.equal(twice.headers['x-request-id'], 'first-id');
       const one = await rawRequest(url, 'GET /v1/models/chat HTTP/1.1\nhost: x\nconnection: close');
       assert.match(String(one.headers['x-request-id']), /^[0-9a-f-]{36}$/);
     });
