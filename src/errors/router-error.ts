@@ -25,6 +25,8 @@ export const ERROR_CODES = {
   /** The provider's credential (spec.auth.secretRef) could not be resolved. */
   provider_not_ready: { status: 503, type: 'server_error' },
   not_found: { status: 404, type: 'not_found_error' },
+  /** GET/DELETE /v1/responses/{id} (…/cancel, …/input_items) on a response this router did not relay, or whose pod is gone. */
+  response_not_found: { status: 404, type: 'invalid_request_error' },
   method_not_allowed: { status: 405, type: 'invalid_request_error' },
   /** The client did not send its headers (--header-timeout) or its body (--body-timeout) in time. */
   request_timeout: { status: 408, type: 'invalid_request_error' },

@@ -2,8 +2,9 @@
 // `instructions` in, a `response` object out; streamed as response.created … response.output_text.delta …
 // response.completed (response.incomplete when max_output_tokens cut it), usage in the last event's response.
 // Responses are stored in this instance's memory unless `store: false` (vLLM with VLLM_ENABLE_RESPONSES_API_STORE):
-// a `previous_response_id` this instance did not store is 404, as vLLM answers it.
-import type { ServerResponse } from 'node:http';
+// a `previous_response_id` this instance did not store is 404, as vLLM answers it. GET /v1/responses/{id} returns a
+// stored response; POST /v1/responses/{id}/cancel refuses (nothing runs in the background here).
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { contentText, finishGeneration, generateWhole, hexId, parseLimit, planGeneration, type ApiGeneration, type ChatStyleMessage } from './api-generation.ts';
 import { HttpError, isRecord, sendJson } from './http-io.ts';
 import type { EngineContext } from './inference.ts';
@@ -79,14 +80,36 @@ function outputMessage(who: ResponseIdentity, text: string, status: 'in_progress
   return { id: who.messageId, type: 'message', status, role: 'assistant', content };
 }
 
-/** Stored response ids per engine instance, oldest first. */
-const storedIds = new WeakMap<EngineContext, Set<string>>();
+type ResponseObject = ReturnType<typeof responseObject>;
+
+/** Stored responses per engine instance, oldest first. */
+const storedResponses = new WeakMap<EngineContext, Map<string, ResponseObject>>();
 const MAX_STORED = 10_000;
 
-function stored(context: EngineContext): Set<string> {
-  let ids = storedIds.get(context);
-  if (ids === undefined) storedIds.set(context, (ids = new Set()));
-  return ids;
+function stored(context: EngineContext): Map<string, ResponseObject> {
+  let responses = storedResponses.get(context);
+  if (responses === undefined) storedResponses.set(context, (responses = new Map<string, ResponseObject>()));
+  return responses;
+}
+
+const STORED_PATH = /^\/v1\/responses\/([^/]+)(\/cancel)?$/;
+
+/**
+ * GET /v1/responses/{id} and POST /v1/responses/{id}/cancel as vLLM answers them: the stored response, 404 for an id
+ * this instance did not store, and 400 when cancelling one that is not running (this engine runs none in background).
+ */
+export function handleStoredResponse(context: EngineContext, req: IncomingMessage, res: ServerResponse, path: string): void {
+  const match = STORED_PATH.exec(path);
+  const cancel = match?.[2] !== undefined;
+  if (match === null || req.method !== (cancel ? 'POST' : 'GET')) {
+    if (match !== null) res.setHeader('allow', cancel ? 'POST' : 'GET');
+    sendJson(res, match === null ? 404 : 405, { detail: match === null ? 'Not Found' : 'Method Not Allowed' });
+    return;
+  }
+  const response = stored(context).get(match[1]);
+  if (response === undefined) throw new HttpError(404, `Response with id '${match[1]}' not found.`);
+  if (cancel) throw new HttpError(400, 'Cannot cancel a synchronous response.', 'invalid_request_error');
+  sendJson(res, 200, response);
 }
 
 export async function handleResponses(context: EngineContext, tracked: TrackedRequest, res: ServerResponse, body: Record<string, unknown>): Promise<void> {
@@ -106,9 +129,9 @@ export async function handleResponses(context: EngineContext, tracked: TrackedRe
     if (answered) sendJson(res, 200, responseObject(generation, body, who, 'done', generation.timer.tokensSent));
   }
   if (answered && body.store !== false) {
-    const ids = stored(context);
-    ids.add(who.id);
-    if (ids.size > MAX_STORED) ids.delete(ids.values().next().value as string);
+    const responses = stored(context);
+    responses.set(who.id, responseObject(generation, body, who, 'done', generation.timer.tokensSent));
+    if (responses.size > MAX_STORED) responses.delete(responses.keys().next().value as string);
   }
   finishGeneration(generation, answered, res);
 }

@@ -9,7 +9,7 @@ import { createGenerator } from './generator.ts';
 import { HttpError, canRespond, errorBody, parseJsonObject, readBodyText, sendError, sendJson, sendText } from './http-io.ts';
 import { handleGeneration, type EngineContext } from './inference.ts';
 import { handleCountTokens, handleMessages } from './messages-api.ts';
-import { handleResponses } from './responses-api.ts';
+import { handleResponses, handleStoredResponse } from './responses-api.ts';
 import { EngineMetrics } from './metrics.ts';
 import { ModelRegistry } from './models.ts';
 import { resolveMockEngineOptions, type MockEngineOptions } from './options.ts';
@@ -47,12 +47,17 @@ type Handler =
 
 type RouteTable = Record<string, Partial<Record<string, Handler>>>;
 
+/** The routes' key for every `/v1/responses/{id}…` path. */
+const STORED_RESPONSES = '/v1/responses/';
+
 function buildRoutes(context: EngineContext, hooks: TestHooks): RouteTable {
   return {
     '/v1/completions': { POST: { kind: 'inference', run: (tracked, res, body) => handleGeneration('completion', context, tracked, res, body) } },
     '/v1/chat/completions': { POST: { kind: 'inference', run: (tracked, res, body) => handleGeneration('chat', context, tracked, res, body) } },
     '/v1/embeddings': { POST: { kind: 'inference', run: (tracked, res, body) => handleEmbeddings(context, tracked, res, body) } },
     '/v1/responses': { POST: { kind: 'inference', run: (tracked, res, body) => handleResponses(context, tracked, res, body) } },
+    // Every /v1/responses/{id}… path (the handler checks the method).
+    [STORED_RESPONSES]: Object.fromEntries(['GET', 'POST', 'DELETE'].map((method) => [method, { kind: 'plain', run: (req: IncomingMessage, res: ServerResponse) => handleStoredResponse(context, req, res, pathOf(req) ?? '') }])),
     '/v1/messages': { POST: { kind: 'inference', run: (tracked, res, body) => handleMessages(context, tracked, res, body) } },
     '/v1/messages/count_tokens': { POST: { kind: 'inference', run: (tracked, res, body) => handleCountTokens(context, tracked, res, body) } },
     '/v1/models': { GET: { kind: 'plain', run: (req, res) => context.models.handleList(req, res) } },
@@ -163,7 +168,7 @@ async function runInference(handler: Extract<Handler, { kind: 'inference' }>, ho
 async function dispatch(routes: RouteTable, hooks: TestHooks, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const path = pathOf(req);
   if (path === undefined) throw new HttpError(400, 'Invalid request URL.');
-  const route = Object.hasOwn(routes, path) ? routes[path] : undefined;
+  const route = Object.hasOwn(routes, path) ? routes[path] : path.startsWith(STORED_RESPONSES) ? routes[STORED_RESPONSES] : undefined;
   // Unknown paths and methods answer like vLLM's FastAPI server does.
   if (route === undefined) return sendJson(res, 404, { detail: 'Not Found' });
   const method = req.method ?? '';

@@ -4,7 +4,7 @@
 //
 //   invalid_json, invalid_body, model_required, request_too_large,
 //   bad_request, request_timeout, uri_too_long, headers_too_large      → request_parsing
-//   model_not_found, not_found                                         → route_not_found
+//   model_not_found, not_found, response_not_found                      → route_not_found
 //   not_ready (no configuration yet)                                   → model_route_matching
 //   model_server_not_found, no_ready_pods                              → pod_discovery
 //   pods_overloaded (filters removed every pod), no_pd_pair            → scheduling
@@ -41,6 +41,7 @@ export const ERROR_TYPES: Readonly<Partial<Record<ErrorCode, string>>> = {
   headers_too_large: 'request_parsing',
   expectation_failed: 'request_parsing',
   model_not_found: 'route_not_found',
+  response_not_found: 'route_not_found',
   not_found: 'route_not_found',
   method_not_allowed: 'route_not_found',
   not_ready: 'model_route_matching',

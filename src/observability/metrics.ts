@@ -15,6 +15,7 @@ import type { CounterSeries, GaugeSeries, HistogramSeries } from './metric-serie
 import { definePodMetrics, type PodMetricsSources } from './pod-metrics.ts';
 import { pathOnly, type RequestRecord } from './request-record.ts';
 import type { RequestTokens } from './token-estimate.ts';
+import { STORED_RESPONSES_PREFIX, storedResponseTarget } from '../routing/stored-response-path.ts';
 
 export const UNKNOWN = 'unknown';
 const NONE = 'none';
@@ -33,8 +34,20 @@ const API_PATHS: ReadonlySet<string> = new Set([
 
 export function pathLabel(path: string): string {
   const p = pathOnly(path);
-  return API_PATHS.has(p) ? p : UNKNOWN;
+  if (API_PATHS.has(p)) return p;
+  if (p.startsWith(STORED_RESPONSES_PREFIX)) {
+    const target = storedResponseTarget(p);
+    if (target !== null) return STORED_RESPONSE_LABELS[target.action];
+  }
+  return UNKNOWN;
 }
+
+/** Stored-response paths by their template: one label value each, whatever the id. */
+const STORED_RESPONSE_LABELS = {
+  retrieve: '/v1/responses/{response_id}',
+  cancel: '/v1/responses/{response_id}/cancel',
+  input_items: '/v1/responses/{response_id}/input_items',
+} as const;
 
 export interface RouterMetricsOptions extends ScrapeSources {
   readonly prefix: string;

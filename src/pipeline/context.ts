@@ -12,7 +12,8 @@ import type { ExchangeOutcome, ExchangeRequest } from '../proxy/exchange.ts';
 import type { UpstreamPools } from '../proxy/upstream-pools.ts';
 import type { PdPairPlanner } from '../scheduling/pd-pairs.ts';
 import type { PodPicker, ScheduleRequest } from '../scheduling/pod-picker.ts';
-import type { ResponseOwners } from '../scheduling/response-owners.ts';
+import type { ResponseOwner, ResponseOwners } from '../scheduling/response-owners.ts';
+import type { StoredResponseTarget } from '../routing/stored-response-path.ts';
 import type { SnapshotStore } from '../snapshot/snapshot-store.ts';
 import type { CompiledProvider, CompiledRoute, CompiledRule, CompiledServer, PodEndpoint } from '../snapshot/types.ts';
 import type { Admission, AdmissionTicket, Authenticator, Identity } from './filters.ts';
@@ -63,8 +64,12 @@ export class RequestContext implements ExchangeRequest {
   /** The request has ended (answered, refused or abandoned); late results of waiting stages are ignored. */
   ended = false;
 
+  /** A request on one stored Responses API response (GET, DELETE, cancel, input_items), or null (stored-responses.ts). */
+  storedResponse: StoredResponseTarget | null = null;
   // parse
   clientBody: Buffer = EMPTY_BODY;
+  /** Where the stored response is (a stored-response request). */
+  storedOwner: ResponseOwner | null = null;
   parsed: ParsedBody | null = null;
   model = '';
   // authenticate
@@ -93,6 +98,8 @@ export class RequestContext implements ExchangeRequest {
   learnResponseId = false;
 
   // The upstream exchange's options (ExchangeRequest), set by the route, schedule and proxy stages.
+  /** The upstream request's method: POST but for stored-response requests. */
+  method = 'POST';
   /** The body sent upstream (model rewritten, usage asked for). */
   body: Buffer = EMPTY_BODY;
   headers: string[] = [];
@@ -153,7 +160,8 @@ export class RequestContext implements ExchangeRequest {
   onDone(outcome: ExchangeOutcome): void {
     if (outcome.prefillPhase != null) this.record.prefill = outcome.prefillPhase;
     if (outcome.decodePhase != null) this.record.decode = outcome.decodePhase;
-    finishRequest(this, outcome.status, outcome.error, outcome);
+    // A stored response's usage was counted when it was generated: fetching it again spends nothing.
+    finishRequest(this, outcome.status, outcome.error, this.storedResponse === null ? outcome : { ...outcome, usage: null, streamedEvents: 0 });
   }
 }
 

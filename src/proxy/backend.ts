@@ -51,6 +51,8 @@ export interface Backend {
 /** The client request an exchange serves: everything a backend needs to build its upstream requests, and the end. */
 export interface ExchangeRequest {
   readonly res: ServerResponse;
+  /** The upstream request's method (absent: POST). */
+  readonly method?: string;
   /** Path and query as the client sent them. */
   readonly path: string;
   /** The upstream body (model rewritten, usage asked for in streams). */

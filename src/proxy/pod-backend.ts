@@ -16,7 +16,8 @@ export class PodBackend implements Backend, LegListener {
   private readonly pools: UpstreamPools;
   private readonly states: PodStateTable;
   private readonly picker: PodPicker;
-  private readonly scheduled: ScheduleRequest;
+  /** null: the pods were not scheduled (a stored response's pod). */
+  private readonly scheduled: ScheduleRequest | null;
   private exchange: AttemptSink | null = null;
   private index = 0;
   /** The current attempt's retryable answer is being read to its end, then dropped. */
@@ -24,7 +25,7 @@ export class PodBackend implements Backend, LegListener {
   private status = 0;
 
   /** `pods` in the order to try them, as `picker` scheduled them for `scheduled` (its post-schedule hook learns). */
-  constructor(pods: readonly PodEndpoint[], pools: UpstreamPools, states: PodStateTable, picker: PodPicker, scheduled: ScheduleRequest) {
+  constructor(pods: readonly PodEndpoint[], pools: UpstreamPools, states: PodStateTable, picker: PodPicker, scheduled: ScheduleRequest | null) {
     this.pods = pods;
     this.pools = pools;
     this.states = states;
@@ -50,7 +51,7 @@ export class PodBackend implements Backend, LegListener {
   }
 
   served(pod: PodEndpoint): void {
-    this.picker.served?.(this.scheduled, pod);
+    if (this.scheduled !== null) this.picker.served?.(this.scheduled, pod);
   }
 
   onStart(upstream: UpstreamLeg, status: number, headers: IncomingHttpHeaders): void {

@@ -38,6 +38,8 @@ export interface LegListener {
 
 /** What a leg sends (an ExchangeRequest is one: a pod attempt sends the client's request as the exchange has it). */
 export interface LegRequest {
+  /** Absent: POST. */
+  readonly method?: string;
   readonly path: string;
   readonly headers: string[];
   readonly body: Buffer;
@@ -85,7 +87,7 @@ export abstract class UpstreamLeg extends DeadlineNode implements Dispatcher.Dis
   /** `connectionWaitMs` (0: unbounded) bounds the wait for a free pooled connection, connecting included. */
   dispatch(pool: Dispatcher, connectionWaitMs = 0): void {
     this.state.inFlight++;
-    const { path, headers, body, timeoutMs } = this.request;
+    const { method = 'POST', path, headers, body, timeoutMs } = this.request;
     if (connectionWaitMs > 0) {
       this.waitingMs = connectionWaitMs;
       deadlineList(connectionWaitMs).add(this);
@@ -93,7 +95,7 @@ export abstract class UpstreamLeg extends DeadlineNode implements Dispatcher.Dis
       deadlineList(timeoutMs).add(this);
     }
     // trafficPolicy.timeout replaces the pool's default header timeout (--upstream-header-timeout).
-    pool.dispatch({ path, method: 'POST', headers, body, headersTimeout: timeoutMs === undefined ? undefined : 0 }, this);
+    pool.dispatch({ path, method, headers, body: body.length === 0 && method !== 'POST' ? null : body, headersTimeout: timeoutMs === undefined ? undefined : 0 }, this);
   }
 
   /** Cancels the request (the upstream sees the connection close); no listener call follows. */

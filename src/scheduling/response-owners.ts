@@ -3,26 +3,35 @@
 // go to that pod: anywhere else it is 404 "Response with id … not found". Learnt from each answered
 // /v1/responses request; bounded, oldest forgotten first. Each router replica knows the responses it relayed.
 
-/** Responses remembered; at ~150 bytes an entry, about 15 MB. */
+/** Responses remembered; at ~200 bytes an entry, about 20 MB. */
 const DEFAULT_CAPACITY = 100_000;
+
+export interface ResponseOwner {
+  /** The pod that stored it ("namespace/name"). */
+  readonly podKey: string;
+  /** The model the client asked for: requests on the stored response are routed (and authorised) as that model's. */
+  readonly model: string;
+  /** The authenticated caller that created it (null: anonymous); only that caller may reach it again. */
+  readonly user: string | null;
+}
 
 export class ResponseOwners {
   private readonly capacity: number;
-  /** response id → pod key ("namespace/name"), oldest first (Map insertion order). */
-  private readonly owners = new Map<string, string>();
+  /** response id → its owner, oldest first (Map insertion order). */
+  private readonly owners = new Map<string, ResponseOwner>();
 
   constructor(capacity = DEFAULT_CAPACITY) {
     this.capacity = capacity;
   }
 
-  remember(responseId: string, podKey: string): void {
+  remember(responseId: string, owner: ResponseOwner): void {
     this.owners.delete(responseId);
-    this.owners.set(responseId, podKey);
+    this.owners.set(responseId, owner);
     if (this.owners.size > this.capacity) this.owners.delete(this.owners.keys().next().value as string);
   }
 
-  /** The pod that produced `responseId`, or undefined when this router did not relay it (or has forgotten it). */
-  ownerOf(responseId: string): string | undefined {
+  /** Where `responseId` is stored, or undefined when this router did not relay it (or has forgotten it). */
+  ownerOf(responseId: string): ResponseOwner | undefined {
     return this.owners.get(responseId);
   }
 

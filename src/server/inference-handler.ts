@@ -1,4 +1,4 @@
-// POST /v1/*: the body is read, then the request runs through the pipeline (src/pipeline/run.ts:
+// POST /v1/* (and the stored-response endpoints): the body is read, then the request runs through the pipeline (src/pipeline/run.ts:
 // parse → authenticate → route → rate-limit → admit → schedule → proxy), with one RequestContext per request.
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -6,6 +6,7 @@ import { RouterError, writeErrorResponse } from '../errors/router-error.ts';
 import { endRecord, startRecord } from '../observability/request-record.ts';
 import { RequestContext, type PipelineDeps } from '../pipeline/context.ts';
 import { refuse, runPipeline } from '../pipeline/run.ts';
+import type { StoredResponseTarget } from '../routing/stored-response-path.ts';
 import { readBody, type BodyResult } from './read-body.ts';
 
 export type { RequestRecord } from '../observability/request-record.ts';
@@ -15,9 +16,11 @@ export type InferenceDeps = PipelineDeps;
 
 const MAX_REQUEST_ID_LENGTH = 200;
 
-export function handleInference(deps: InferenceDeps, req: IncomingMessage, res: ServerResponse, path: string): void {
+/** `stored`: a request on one stored Responses API response (it names no model; stored-responses.ts). */
+export function handleInference(deps: InferenceDeps, req: IncomingMessage, res: ServerResponse, path: string, stored: StoredResponseTarget | null = null): void {
   const requestId = requestIdOf(req);
   const ctx = new RequestContext(deps, req, res, path, requestId, startRecord(req, requestId, path));
+  ctx.storedResponse = stored;
   readBody(req, deps.maxBodyBytes, (result: BodyResult) => bodyRead(ctx, result));
 }
 

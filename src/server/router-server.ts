@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { RouterError } from '../errors/router-error.ts';
 import { endRecord, startRecord } from '../observability/request-record.ts';
 import { createPathPolicy, type PathPolicy } from '../routing/path-policy.ts';
+import { STORED_RESPONSES_PREFIX, storedResponseMethodAllowed, storedResponseMethods, storedResponseTarget } from '../routing/stored-response-path.ts';
 import { handleClientError, type ClientErrorContext } from './client-errors.ts';
 import { ConnectionGuard, connectionCap, fileDescriptorLimit } from './connection-guard.ts';
 import { DrainCutter } from './drain-cutter.ts';
@@ -212,6 +213,15 @@ export class RouterServer {
     if (api) {
       const queryAt = url.indexOf('?');
       const path = queryAt < 0 ? url : url.slice(0, queryAt);
+      const stored = path.startsWith(STORED_RESPONSES_PREFIX) ? storedResponseTarget(path) : null;
+      if (stored !== null) {
+        if (!storedResponseMethodAllowed(stored.action, req.method)) {
+          const allow = storedResponseMethods(stored.action);
+          return this.refuse(res, new RouterError('method_not_allowed', `${req.method ?? ''} ${path} is not supported; it takes ${allow}`, ['allow', allow]));
+        }
+        if (this.draining) return this.refuseDraining(req, res, path);
+        return handleInference(this.inference, req, res, url, stored);
+      }
       if (req.method === 'POST') {
         if (!this.pathPolicy.allows(path)) {
           if (path.includes('%') && !decodes(path)) return this.refuseLogged(req, res, new RouterError('bad_request', 'the request path is not valid percent-encoded UTF-8'));

@@ -16,7 +16,8 @@ const QUEUE_RETRY_AFTER_S = '1';
 
 export function admit(ctx: RequestContext): StageResult {
   const admission = ctx.deps.admission;
-  if (admission == null || !admission.active) return undefined;
+  // A request on a stored response runs no inference: it does not queue behind those that do.
+  if (admission == null || !admission.active || ctx.storedResponse !== null) return undefined;
   const startedAt = performance.now();
   const { user, sessionKey } = admission.keysOf(ctx.identity?.user ?? null, ctx.req.rawHeaders);
   const result = admission.admit({ model: ctx.model, user, sessionKey, pods: ctx.server?.pods }, ctx.signal);

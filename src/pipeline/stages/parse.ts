@@ -1,7 +1,9 @@
-// Stage 1, parse: the path is checked and the body parsed; the body's `model` is the request's model.
+// Stage 1, parse: the path is checked and the body parsed; the body's `model` is the request's model (a request on
+// a stored response has the model of the request that made it: stored-responses.ts).
 import { RouterError } from '../../errors/router-error.ts';
 import type { RequestContext } from '../context.ts';
 import type { StageResult } from '../run.ts';
+import { parseStoredResponseRequest } from '../stored-responses.ts';
 
 export interface ParsedBody {
   [key: string]: unknown;
@@ -19,6 +21,7 @@ export function parse(ctx: RequestContext): StageResult {
   ctx.pathOnly = pathOnly;
   // Forwarded as is, "/v1/../x" would reach pod endpoints outside /v1 on engines that resolve dot segments.
   if (DOT_SEGMENT.test(pathOnly)) return new RouterError('not_found', `no route for POST ${pathOnly}`);
+  if (ctx.storedResponse !== null) return parseStoredResponseRequest(ctx);
   const parsed = parseRequestBody(ctx.clientBody);
   const model = parsed.model as string;
   ctx.parsed = parsed;

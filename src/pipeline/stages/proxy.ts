@@ -40,7 +40,7 @@ export function proxy(ctx: RequestContext): StageResult {
     backend = pdBackend(ctx, ctx.pairs);
   } else {
     record.scheduled = ctx.pods;
-    backend = new PodBackend(ctx.pods, deps.pools, deps.podStates, deps.picker, ctx.scheduleRequest!);
+    backend = new PodBackend(ctx.pods, deps.pools, deps.podStates, deps.picker, ctx.scheduleRequest);
   }
   return dispatch(ctx, backend);
 }

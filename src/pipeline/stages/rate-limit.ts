@@ -16,7 +16,7 @@ const UNMETERED_PATHS: ReadonlySet<string> = new Set(['/v1/messages/count_tokens
 
 export function rateLimit(ctx: RequestContext): StageResult {
   const limiter = ctx.deps.rateLimiter;
-  if (limiter == null || !limiter.active || ctx.route === null || UNMETERED_PATHS.has(ctx.pathOnly)) return undefined;
+  if (limiter == null || !limiter.active || ctx.route === null || UNMETERED_PATHS.has(ctx.pathOnly) || ctx.storedResponse !== null) return undefined;
   const limit = limiter.limitFor(ctx.route, ctx.model);
   if (limit === null) return undefined;
   ctx.rateLimit = limit;

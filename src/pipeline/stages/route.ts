@@ -9,6 +9,7 @@ import { streamUsageEdit } from '../../proxy/usage-request.ts';
 import type { RequestContext } from '../context.ts';
 import { resolveRoute } from '../resolve-route.ts';
 import type { StageResult } from '../run.ts';
+import { responseNotFound } from '../stored-responses.ts';
 
 export function route(ctx: RequestContext): StageResult {
   const { deps, record, model } = ctx;
@@ -33,6 +34,12 @@ export function route(ctx: RequestContext): StageResult {
   ctx.isLora = routed.isLora;
 
   const body = ctx.clientBody;
+  if (ctx.storedResponse !== null) {
+    // Sent as the client sent it (no body, or cancel's); only a pod can have stored it.
+    if (provider !== null) return responseNotFound(ctx.storedResponse.id, `model ${model} is now served by ExternalModelProvider ${provider.key}`);
+    ctx.body = body;
+    return undefined;
+  }
   let edits: BodyEdit[] | null = null;
   if (upstreamModel !== model) edits = [{ key: 'model', value: upstreamModel }];
   // Streams: learn token usage; a usage-only event the router asked for is hidden from this client.

@@ -10,11 +10,13 @@ import type { ScheduleRequest } from '../../scheduling/pod-picker.ts';
 import type { ExchangeOutcome } from '../../proxy/exchange.ts';
 import type { CompiledServer, PodEndpoint } from '../../snapshot/types.ts';
 import type { RequestContext } from '../context.ts';
+import { responseNotFound } from '../stored-responses.ts';
 import type { StageResult } from '../run.ts';
 
 export function schedule(ctx: RequestContext): StageResult {
   const server = ctx.server;
   if (server === null) return undefined; // an ExternalModelProvider: nothing to schedule
+  if (ctx.storedResponse !== null) return toStoringPod(ctx, server);
   const request: ScheduleRequest = {
     model: ctx.model, upstreamModel: ctx.upstreamModel, isLora: ctx.isLora, server, rawHeaders: ctx.req.rawHeaders, path: ctx.pathOnly, body: ctx.parsed!, client: ctx,
   };
@@ -80,7 +82,7 @@ function withResponseOwnerFirst(ctx: RequestContext, candidates: readonly PodEnd
   if (owners == null) return pods;
   ctx.learnResponseId = true;
   const previous = ctx.parsed?.previous_response_id;
-  const ownerKey = typeof previous === 'string' ? owners.ownerOf(previous) : undefined;
+  const ownerKey = typeof previous === 'string' ? owners.ownerOf(previous)?.podKey : undefined;
   if (ownerKey === undefined || pods[0]?.podKey === ownerKey) return pods;
   const owner = candidates.find((pod) => pod.podKey === ownerKey);
   return owner === undefined ? pods : [owner, ...pods.filter((pod) => pod !== owner)];
@@ -90,7 +92,16 @@ function withResponseOwnerFirst(ctx: RequestContext, candidates: readonly PodEnd
 export function rememberResponseOwner(ctx: RequestContext, outcome: ExchangeOutcome): void {
   if (!ctx.learnResponseId || outcome.error !== null || outcome.clientAborted) return;
   const id = outcome.responseId;
-  if (id != null && outcome.pod !== null) ctx.deps.responseOwners?.remember(id, outcome.pod.podKey);
+  if (id != null && outcome.pod !== null) ctx.deps.responseOwners?.remember(id, { podKey: outcome.pod.podKey, model: ctx.model, user: ctx.identity?.user ?? null });
+}
+
+/** A request on a stored response goes to the pod that stored it, whatever its state: no other pod has it. */
+function toStoringPod(ctx: RequestContext, server: CompiledServer): undefined | RouterError {
+  const podKey = ctx.storedOwner!.podKey;
+  const pod = server.pods.find((candidate) => candidate.podKey === podKey);
+  if (pod === undefined) return responseNotFound(ctx.storedResponse!.id, `pod ${podKey}, which stored it, is no longer a pod of ModelServer ${server.key}`);
+  ctx.pods = [pod];
+  return undefined;
 }
 
 function noPdPair(server: CompiledServer): RouterError {

@@ -1,0 +1,124 @@
+// The Responses API's stored-response endpoints through the router: GET /v1/responses/{id} and POST …/cancel name no
+// model, and vLLM keeps each stored response in the memory of the instance that made it. The router sends them to
+// that pod (learnt when it relayed the response), as the model's request of the caller who made it.
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { after, before, describe, it } from 'node:test';
+import OpenAI from 'openai';
+import type { RouterApp } from '../../src/cli/router-app.ts';
+import type { MockEngineHandle } from '../../src/mock-engine/index.ts';
+import type { RequestRecord } from '../../src/observability/request-record.ts';
+import { createEnv, get, modelServer, podStub, simpleRoute, startRouter, waitFor, writeYaml, type TestEnv } from '../support/harness.ts';
+import { BASE, schedulerYaml, startSimulated, writeRouterConfig } from '../support/scheduling.ts';
+
+/** The text of a response's output messages (the SDK adds output_text to some answers only). */
+const outputText = (response: OpenAI.Responses.Response): string =>
+  response.output.flatMap((item) => (item.type === 'message' ? item.content.map((part) => (part.type === 'output_text' ? part.text : '')) : [])).join('');
+
+const KEYS = { alice: 'sk-alice-0123456789', bob: 'sk-bob-0123456789' };
+
+describe('stored responses: GET /v1/responses/{id} and cancel', () => {
+  let env: TestEnv;
+  let router: RouterApp;
+  let mocks: MockEngineHandle[];
+  const records: RequestRecord[] = [];
+  const as = (user: keyof typeof KEYS): OpenAI => new OpenAI({ baseURL: `${router.url}/v1`, apiKey: KEYS[user], maxRetries: 0 });
+  const writePods = (live: readonly number[]) =>
+    writeYaml(env, 'config.yaml', [modelServer('base', { app: 'base', model: BASE }), simpleRoute('base-route', BASE, 'base'), ...live.map((i) => podStub(`pod-${i}`, 'base', mocks[i].port))]);
+
+  before(async () => {
+    env = await createEnv();
+    mocks = [await startSimulated(env, 's0'), await startSimulated(env, 's1'), await startSimulated(env, 's2')];
+    await writePods([0, 1, 2]);
+    // Random choice: a request sent anywhere but to the storing pod would find nothing two times in three.
+    const keysFile = `${env.dir}-router/keys.yaml`; // beside the router configuration, removed with it
+    const routerConfig = await writeRouterConfig(env, `${schedulerYaml({ scores: [{ name: 'random' }] })}auth:\n  apiKeysFile: ${keysFile}\n`);
+    await writeFile(keysFile, Object.entries(KEYS).map(([user, key]) => `- user: ${user}\n  key: ${key}\n`).join(''));
+    router = await startRouter(env, { routerConfigFile: routerConfig, onRequestDone: (record) => records.push(record), exposeMetricsOnRouterPort: true });
+  });
+  after(() => env.cleanup());
+
+  it('retrieves each response from the pod that stored it, for the caller who made it', async () => {
+    const alice = as('alice');
+    const made: { id: string; text: string; pod: string | null }[] = [];
+    for (let i = 0; i < 6; i++) {
+      if (i % 2 === 0) {
+        const { data, response } = await alice.responses.create({ model: BASE, input: `Story ${i}, please.`, max_output_tokens: 4 }).withResponse();
+        made.push({ id: data.id, text: outputText(data), pod: response.headers.get('x-mock-instance') });
+      } else {
+        const { data: stream, response } = await alice.responses.create({ model: BASE, input: `Poem ${i}, please.`, max_output_tokens: 4, stream: true }).withResponse();
+        let id = '';
+        let text = '';
+        for await (const event of stream) {
+          if (event.type === 'response.completed' || event.type === 'response.incomplete') {
+            id = event.response.id;
+            text = outputText(event.response);
+          }
+        }
+        made.push({ id, text, pod: response.headers.get('x-mock-instance') });
+      }
+    }
+    assert.ok(new Set(made.map((m) => m.pod)).size > 1, 'random choice spread the responses over the pods');
+    records.splice(0);
+    for (const { id, text, pod } of made) {
+      const { data, response } = await alice.responses.retrieve(id).withResponse();
+      assert.equal(data.id, id);
+      assert.equal(outputText(data), text);
+      assert.ok(text.length > 0);
+      assert.equal(response.headers.get('x-mock-instance'), pod, `${id} came from the pod that stored it`);
+    }
+    await waitFor(() => records.length === made.length, 5000, 'the retrievals recorded');
+    for (const record of records.splice(0)) {
+      assert.equal(record.status, 200);
+      assert.equal(record.model, BASE, 'recorded as the model of the request that made it');
+      assert.equal(record.user, 'alice');
+      assert.equal(record.outcome?.usage, null, "the stored response's usage is not counted again");
+    }
+    const metrics = (await get(`${router.url}/metrics`)).text;
+    assert.match(metrics, /path="\/v1\/responses\/\{response_id\}"/, 'one path label for every id');
+    assert.doesNotMatch(metrics, new RegExp(made[0].id), 'no response id in a label');
+  });
+
+  it("answers another caller, an unknown id and a forgotten pod with 404, and passes the pod's answer to cancel on", async () => {
+    const alice = as('alice');
+    const created = await alice.responses.create({ model: BASE, input: 'Keep this.', max_output_tokens: 2 });
+
+    await assert.rejects(as('bob').responses.retrieve(created.id), (err: unknown) => {
+      assert.ok(err instanceof OpenAI.NotFoundError, String(err));
+      assert.equal(err.message, `404 Response with id '${created.id}' not found.`);
+      return true;
+    }, "bob does not see alice's response");
+
+    const unknown = await fetch(`${router.url}/v1/responses/resp_0123abc`, { headers: { authorization: `Bearer ${KEYS.alice}` } });
+    assert.equal(unknown.status, 404);
+    assert.ok(unknown.headers.get('x-request-id'));
+    const body = (await unknown.json()) as { error: { type: string; code: string; message: string } };
+    assert.deepEqual({ type: body.error.type, code: body.error.code }, { type: 'invalid_request_error', code: 'response_not_found' });
+
+    const anonymous = await fetch(`${router.url}/v1/responses/${created.id}`);
+    assert.equal(anonymous.status, 401, 'authentication applies');
+
+    // The pod answers: a response that finished cannot be cancelled (vLLM's 400).
+    await assert.rejects(alice.responses.cancel(created.id), (err: unknown) => {
+      assert.ok(err instanceof OpenAI.BadRequestError, String(err));
+      assert.match(err.message, /Cannot cancel a synchronous response/);
+      return true;
+    });
+
+    const wrongMethod = await fetch(`${router.url}/v1/responses/${created.id}`, { method: 'PUT', headers: { authorization: `Bearer ${KEYS.alice}` } });
+    assert.equal(wrongMethod.status, 405);
+    assert.equal(wrongMethod.headers.get('allow'), 'GET, DELETE');
+
+    // The pod that stored it leaves the ModelServer: its responses went with it.
+    const { response } = await alice.responses.retrieve(created.id).withResponse();
+    const owner = mocks.findIndex((m) => m.instanceName === response.headers.get('x-mock-instance'));
+    assert.ok(owner >= 0);
+    await writePods([0, 1, 2].filter((i) => i !== owner));
+    await waitFor(async () => (await fetch(`${router.url}/v1/responses/${created.id}`, { headers: { authorization: `Bearer ${KEYS.alice}` } })).status === 404, 5000, 'the reload');
+    await assert.rejects(alice.responses.retrieve(created.id), (err: unknown) => {
+      assert.ok(err instanceof OpenAI.NotFoundError, String(err));
+      assert.match(err.message, new RegExp(`pod default/pod-${owner}, which stored it, is no longer a pod of ModelServer default/base`));
+      return true;
+    });
+  });
+});
