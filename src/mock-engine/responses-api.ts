@@ -3,7 +3,8 @@
 // response.completed (response.incomplete when max_output_tokens cut it), usage in the last event's response.
 // Responses are stored in this instance's memory unless `store: false` (vLLM with VLLM_ENABLE_RESPONSES_API_STORE):
 // a `previous_response_id` this instance did not store is 404, as vLLM answers it. GET /v1/responses/{id} returns a
-// stored response; POST /v1/responses/{id}/cancel refuses (nothing runs in the background here).
+// stored response; `background: true` answers at once and generates on (POST /v1/responses/{id}/cancel stops it; a
+// response that is not running cannot be cancelled).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { contentText, finishGeneration, generateWhole, hexId, parseLimit, planGeneration, type ApiGeneration, type ChatStyleMessage } from './api-generation.ts';
 import { HttpError, isRecord, sendJson } from './http-io.ts';
@@ -35,7 +36,9 @@ interface ResponseIdentity {
   readonly createdAt: number;
 }
 
-function responseObject(g: ApiGeneration, body: Record<string, unknown>, who: ResponseIdentity, state: 'in_progress' | 'done', outputTokens: number) {
+type ResponseState = 'queued' | 'in_progress' | 'done' | 'cancelled';
+
+function responseObject(g: ApiGeneration, body: Record<string, unknown>, who: ResponseIdentity, state: ResponseState, outputTokens: number) {
   const done = state === 'done';
   const incomplete = done && g.stopReason === 'length';
   const text = g.tokens.join('');
@@ -43,8 +46,8 @@ function responseObject(g: ApiGeneration, body: Record<string, unknown>, who: Re
     id: who.id,
     object: 'response',
     created_at: who.createdAt,
-    status: !done ? 'in_progress' : incomplete ? 'incomplete' : 'completed',
-    background: false,
+    status: !done ? state : incomplete ? 'incomplete' : 'completed',
+    background: body.background === true,
     error: null,
     incomplete_details: incomplete ? { reason: 'max_output_tokens' } : null,
     instructions: body.instructions ?? null,
@@ -96,7 +99,7 @@ const STORED_PATH = /^\/v1\/responses\/([^/]+)(\/cancel)?$/;
 
 /**
  * GET /v1/responses/{id} and POST /v1/responses/{id}/cancel as vLLM answers them: the stored response, 404 for an id
- * this instance did not store, and 400 when cancelling one that is not running (this engine runs none in background).
+ * this instance did not store, and 400 when cancelling one that is not running.
  */
 export function handleStoredResponse(context: EngineContext, req: IncomingMessage, res: ServerResponse, path: string): void {
   const match = STORED_PATH.exec(path);
@@ -108,8 +111,47 @@ export function handleStoredResponse(context: EngineContext, req: IncomingMessag
   }
   const response = stored(context).get(match[1]);
   if (response === undefined) throw new HttpError(404, `Response with id '${match[1]}' not found.`);
-  if (cancel) throw new HttpError(400, 'Cannot cancel a synchronous response.', 'invalid_request_error');
+  if (cancel) {
+    const running = backgroundRuns.get(response.id);
+    if (running === undefined) throw new HttpError(400, 'Cannot cancel a synchronous response.', 'invalid_request_error');
+    running.cancel();
+    sendJson(res, 200, stored(context).get(response.id));
+    return;
+  }
   sendJson(res, 200, response);
+}
+
+/** Background responses still generating, by id: cancel() stops one and stores it as cancelled. */
+const backgroundRuns = new Map<string, { cancel: () => void }>();
+
+/**
+ * `background: true` (with `store`): answered at once with the response queued; it generates on, and GET
+ * /v1/responses/{id} shows it in progress, then complete with its usage, as vLLM runs it.
+ */
+function startInBackground(context: EngineContext, g: ApiGeneration, body: Record<string, unknown>, who: ResponseIdentity, res: ServerResponse): void {
+  if (body.store === false) throw new HttpError(400, 'background can only be used when `store` is true', 'invalid_request_error');
+  if (g.stream) throw new HttpError(400, 'The mock engine does not stream background responses.', 'invalid_request_error');
+  const responses = stored(context);
+  const controller = new AbortController();
+  responses.set(who.id, responseObject(g, body, who, 'queued', 0));
+  backgroundRuns.set(who.id, {
+    cancel: () => {
+      controller.abort();
+      responses.set(who.id, responseObject(g, body, who, 'cancelled', g.timer.tokensSent));
+      backgroundRuns.delete(who.id);
+    },
+  });
+  sendJson(res, 200, responses.get(who.id));
+  responses.set(who.id, responseObject(g, body, who, 'in_progress', 0));
+  void context.generator.generate(g.job, controller.signal, () => g.timer.tokenSent()).then(
+    () => {
+      if (controller.signal.aborted) return;
+      backgroundRuns.delete(who.id);
+      responses.set(who.id, responseObject(g, body, who, 'done', g.timer.tokensSent));
+      g.timer.finished(g.stopReason);
+    },
+    () => backgroundRuns.delete(who.id),
+  );
 }
 
 export async function handleResponses(context: EngineContext, tracked: TrackedRequest, res: ServerResponse, body: Record<string, unknown>): Promise<void> {
@@ -121,6 +163,10 @@ export async function handleResponses(context: EngineContext, tracked: TrackedRe
   const messages = inputMessages(body);
   const generation = planGeneration(context, body, messages, parseLimit(body, 'max_output_tokens', context.options.maxTokens, false));
   const who: ResponseIdentity = { id: hexId('resp'), messageId: hexId('msg'), createdAt: Math.floor(Date.now() / 1000) };
+  if (body.background === true) {
+    startInBackground(context, generation, body, who, res);
+    return;
+  }
   let answered: boolean;
   if (generation.stream) {
     answered = await streamResponse(generation, body, who, context, tracked, res);

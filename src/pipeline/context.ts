@@ -18,6 +18,7 @@ import type { SnapshotStore } from '../snapshot/snapshot-store.ts';
 import type { CompiledProvider, CompiledRoute, CompiledRule, CompiledServer, PodEndpoint } from '../snapshot/types.ts';
 import type { Admission, AdmissionTicket, Authenticator, Identity } from './filters.ts';
 import { finishRequest } from './run.ts';
+import { storedResponseOutcome } from './stored-responses.ts';
 import type { ParsedBody } from './stages/parse.ts';
 
 export interface PipelineDeps {
@@ -160,8 +161,7 @@ export class RequestContext implements ExchangeRequest {
   onDone(outcome: ExchangeOutcome): void {
     if (outcome.prefillPhase != null) this.record.prefill = outcome.prefillPhase;
     if (outcome.decodePhase != null) this.record.decode = outcome.decodePhase;
-    // A stored response's usage was counted when it was generated: fetching it again spends nothing.
-    finishRequest(this, outcome.status, outcome.error, this.storedResponse === null ? outcome : { ...outcome, usage: null, streamedEvents: 0 });
+    finishRequest(this, outcome.status, outcome.error, this.storedResponse === null ? outcome : storedResponseOutcome(this, outcome));
   }
 }
 

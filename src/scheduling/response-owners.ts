@@ -13,6 +13,11 @@ export interface ResponseOwner {
   readonly model: string;
   /** The authenticated caller that created it (null: anonymous); only that caller may reach it again. */
   readonly user: string | null;
+  /**
+   * A background response (`background: true`) whose output tokens no rate limit has been charged yet: its answer
+   * came before the generation. They are charged when the caller first fetches it done (stored-responses.ts).
+   */
+  outputUnmetered: boolean;
 }
 
 export class ResponseOwners {

@@ -122,3 +122,45 @@ describe('stored responses: GET /v1/responses/{id} and cancel', () => {
     });
   });
 });
+
+describe('stored responses: a background response under a token rate limit', () => {
+  let env: TestEnv;
+  let router: RouterApp;
+  let mock: MockEngineHandle;
+  const records: RequestRecord[] = [];
+  const OUTPUT = 8;
+
+  before(async () => {
+    env = await createEnv();
+    mock = await startSimulated(env, 'bg');
+    const limited = simpleRoute('base-route', BASE, 'base').replace('spec:\n', `spec:\n  rateLimit: {outputTokensPerUnit: ${OUTPUT + 1}, unit: hour}\n`);
+    await writeYaml(env, 'config.yaml', [modelServer('base', { app: 'base', model: BASE }), limited, podStub('pod-0', 'base', mock.port)]);
+    router = await startRouter(env, { onRequestDone: (record) => records.push(record) });
+  });
+  after(() => env.cleanup());
+
+  it('charges its output tokens when it is first fetched done: it was answered before it generated', async () => {
+    const openai = new OpenAI({ baseURL: `${router.url}/v1`, apiKey: 'none', maxRetries: 0 });
+    const queued = await openai.responses.create({ model: BASE, input: 'Write at length.', max_output_tokens: OUTPUT, background: true, store: true });
+    assert.equal(queued.status, 'queued');
+    // Watched at the pod itself: the router sees nothing of it.
+    await waitFor(async () => ((await (await fetch(`${mock.url}/v1/responses/${queued.id}`)).json()) as { status: string }).status === 'incomplete', 10_000, 'the background generation');
+    // One token of the route's OUTPUT + 1 spent by a request of its own: the background output is not counted yet.
+    assert.equal((await openai.responses.create({ model: BASE, input: 'Short.', max_output_tokens: 1 })).status, 'incomplete');
+    records.splice(0);
+
+    const done = await openai.responses.retrieve(queued.id);
+    assert.equal(done.usage?.output_tokens, OUTPUT);
+    await waitFor(() => records.length === 1, 5000, 'the retrieval recorded');
+    assert.deepEqual(records[0].outcome?.usage, { promptTokens: 0, completionTokens: OUTPUT, totalTokens: OUTPUT }, 'the output charged by this request');
+    await openai.responses.retrieve(queued.id);
+    await waitFor(() => records.length === 2, 5000, 'the second retrieval recorded');
+    assert.equal(records[1].outcome?.usage, null, 'charged once');
+
+    await assert.rejects(openai.responses.create({ model: BASE, input: 'More?', max_output_tokens: 1 }), (err: unknown) => {
+      assert.ok(err instanceof OpenAI.RateLimitError, String(err));
+      assert.match(err.message, /output tokens/);
+      return true;
+    });
+  });
+});

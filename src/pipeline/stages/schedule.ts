@@ -92,7 +92,10 @@ function withResponseOwnerFirst(ctx: RequestContext, candidates: readonly PodEnd
 export function rememberResponseOwner(ctx: RequestContext, outcome: ExchangeOutcome): void {
   if (!ctx.learnResponseId || outcome.error !== null || outcome.clientAborted) return;
   const id = outcome.responseId;
-  if (id != null && outcome.pod !== null) ctx.deps.responseOwners?.remember(id, { podKey: outcome.pod.podKey, model: ctx.model, user: ctx.identity?.user ?? null });
+  if (id == null || outcome.pod === null) return;
+  // A background response is answered queued, before it generates: no usage yet to charge.
+  const outputUnmetered = ctx.parsed?.background === true && outcome.usage === null;
+  ctx.deps.responseOwners?.remember(id, { podKey: outcome.pod.podKey, model: ctx.model, user: ctx.identity?.user ?? null, outputUnmetered });
 }
 
 /** A request on a stored response goes to the pod that stored it, whatever its state: no other pod has it. */
