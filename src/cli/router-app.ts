@@ -6,7 +6,7 @@ import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { EngineStateTable, type EngineStatsSource } from '../engines/engine-state.ts';
-import { KthenaRedisClients } from '../engines/kthena-redis/redis-index.ts';
+import { KthenaRedisClients, kthenaRedisAddress } from '../engines/kthena-redis/redis-index.ts';
 import { KvEventTable, kvEventTargets } from '../engines/kv-events/kv-event-table.ts';
 import type { KvCacheMetrics } from '../observability/kvcache-metrics.ts';
 import { EngineTokenizer } from '../tokenization/engine-tokenizer.ts';
@@ -19,6 +19,7 @@ import type { Admission, Authenticator } from '../pipeline/filters.ts';
 import { formatIssue, type ConfigIssue } from '../resources/types.ts';
 import { setUpScheduler } from '../scheduling/config/scheduler-setup.ts';
 import { ResponseOwners } from '../scheduling/response-owners.ts';
+import { SharedResponseOwners } from '../scheduling/shared-response-owners.ts';
 import type { RequestRecord } from '../server/inference-handler.ts';
 import { createPathPolicy } from '../routing/path-policy.ts';
 import type { ListenerLimits } from '../server/listener-limits.ts';
@@ -230,10 +231,18 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
     await Promise.all([rateLimiter.close(), kthenaRedis.close()]);
     throw new ConfigRejectedError(first.issues.filter((i) => i.severity === 'error'));
   }
-  // Global rate limits and kvcache-aware's Kthena index: give Redis a moment to connect (a router also starts while it is down).
-  const [rateLimitStore, kthenaIndex] = await Promise.all([rateLimiter.ready(REDIS_CONNECT_WAIT_MS), kthenaRedis.ready(REDIS_CONNECT_WAIT_MS)]);
+  // Which pod stores each Responses API response: shared by the replicas when Redis is configured (REDIS_HOST).
+  const sharedOwnersAt = kthenaRedisAddress(options.env ?? process.env);
+  const sharedOwners = sharedOwnersAt === null ? null : new SharedResponseOwners(sharedOwnersAt, (message) => log.warn({ err: message }, 'stored responses: the replicas\' shared record (Redis) failed'));
+  const responseOwners = new ResponseOwners(undefined, sharedOwners);
+  // Global rate limits, kvcache-aware's Kthena index, the shared response owners: give Redis a moment to connect (a
+  // router also starts while it is down).
+  const [rateLimitStore, kthenaIndex, sharedOwnersReady] = await Promise.all([
+    rateLimiter.ready(REDIS_CONNECT_WAIT_MS), kthenaRedis.ready(REDIS_CONNECT_WAIT_MS), sharedOwners?.waitReady(REDIS_CONNECT_WAIT_MS) ?? true,
+  ]);
   if (!rateLimitStore) log.warn({ failureMode: rateLimitFailureMode }, 'rate-limit store (Redis) not reachable at start-up');
   if (!kthenaIndex) log.warn('kvcache-aware: Kthena\'s Redis index not reachable at start-up');
+  if (!sharedOwnersReady) log.warn({ redis: sharedOwners?.address }, 'stored responses: the replicas\' shared record (Redis) not reachable at start-up');
   log.info({ generation: first.snapshot.generation, ...first.snapshot.stats }, 'configuration loaded');
 
   // Resolves once the watcher is in place: from then on no change is missed (see FileSource.watch).
@@ -266,7 +275,7 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
       authenticator: options.authenticator !== undefined ? options.authenticator : filters.authenticator,
       admission: options.admission !== undefined ? options.admission : filters.admission,
       queueHeartbeatMs: options.queueHeartbeatMs,
-      responseOwners: new ResponseOwners(),
+      responseOwners,
       onRateLimited: observability.metrics === null ? null : (model, limitType, path) => observability.metrics?.rateLimitExceeded(model, limitType, path),
     },
     {
@@ -295,7 +304,7 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
     address = await server.listen(options.port, options.host).catch(naming(`the router listener (--port ${options.port})`));
     await observability.listen({ store, engines, podStates, picker, pathPolicy });
   } catch (err) {
-    await Promise.all([server.drain(0), source.close(), scheduler.close(), observability.close(), tlsWatcher?.close(), rateLimiter.close(), kvBlocks.close(), kthenaRedis.close(), engineTokenizer.close()]);
+    await Promise.all([server.drain(0), source.close(), scheduler.close(), observability.close(), tlsWatcher?.close(), rateLimiter.close(), kvBlocks.close(), kthenaRedis.close(), engineTokenizer.close(), sharedOwners?.close()]);
     await filters.close();
     await pools.closeAll();
     throw err;
@@ -323,7 +332,7 @@ export async function startRouterApp(options: RouterAppOptions): Promise<RouterA
       await Promise.all([source.close(), health?.stop(), scheduler.close(), scraper?.stop(), tlsWatcher?.close()]);
       const clean = await drained;
       await filters.close();
-      await Promise.all([pools.closeAll(), observability.close(), rateLimiter.close(), kvBlocks.close(), kthenaRedis.close(), engineTokenizer.close()]);
+      await Promise.all([pools.closeAll(), observability.close(), rateLimiter.close(), kvBlocks.close(), kthenaRedis.close(), engineTokenizer.close(), sharedOwners?.close()]);
       return clean;
     },
   };

@@ -27,6 +27,8 @@ export const ERROR_CODES = {
   not_found: { status: 404, type: 'not_found_error' },
   /** GET/DELETE /v1/responses/{id} (…/cancel, …/input_items) on a response this router did not relay, or whose pod is gone. */
   response_not_found: { status: 404, type: 'invalid_request_error' },
+  /** The replicas' shared record of stored responses (Redis) did not answer: which pod stores one is unknown. */
+  response_index_unavailable: { status: 503, type: 'server_error' },
   method_not_allowed: { status: 405, type: 'invalid_request_error' },
   /** The client did not send its headers (--header-timeout) or its body (--body-timeout) in time. */
   request_timeout: { status: 408, type: 'invalid_request_error' },

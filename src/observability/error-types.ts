@@ -6,7 +6,7 @@
 //   bad_request, request_timeout, uri_too_long, headers_too_large      → request_parsing
 //   model_not_found, not_found, response_not_found                      → route_not_found
 //   not_ready (no configuration yet)                                   → model_route_matching
-//   model_server_not_found, no_ready_pods                              → pod_discovery
+//   model_server_not_found, no_ready_pods, response_index_unavailable  → pod_discovery
 //   pods_overloaded (filters removed every pod), no_pd_pair            → scheduling
 //   provider_not_found, provider_not_ready                             → provider_discovery
 //   provider_path_unsupported                                          → external_provider_proxy
@@ -42,6 +42,7 @@ export const ERROR_TYPES: Readonly<Partial<Record<ErrorCode, string>>> = {
   expectation_failed: 'request_parsing',
   model_not_found: 'route_not_found',
   response_not_found: 'route_not_found',
+  response_index_unavailable: 'pod_discovery',
   not_found: 'route_not_found',
   method_not_allowed: 'route_not_found',
   not_ready: 'model_route_matching',

@@ -5,18 +5,44 @@
 // which its creation could not count: charged when the response is first fetched done.
 import { RouterError } from '../errors/router-error.ts';
 import type { ExchangeOutcome } from '../proxy/exchange.ts';
+import type { ResponseOwner } from '../scheduling/response-owners.ts';
 import type { RequestContext } from './context.ts';
+import type { StageResult } from './run.ts';
 
 /** vLLM's answer for an unknown response id, with why the router has none when it knows. */
 export function responseNotFound(id: string, why?: string): RouterError {
   return new RouterError('response_not_found', `Response with id '${id}' not found${why === undefined ? '.' : `: ${why}.`}`);
 }
 
-/** Parse stage for a stored-response request: the owner this router learnt, or 404. */
-export function parseStoredResponseRequest(ctx: RequestContext): undefined | RouterError {
+/** How long a request waits for the replicas' shared record (Redis) of a response it names. */
+const SHARED_LOOKUP_TIMEOUT_MS = 500;
+
+/** Parse stage for a stored-response request: the owner this replica (or, with Redis, any replica) learnt, or 404. */
+export function parseStoredResponseRequest(ctx: RequestContext): StageResult {
   const target = ctx.storedResponse!;
-  const owner = ctx.deps.responseOwners?.ownerOf(target.id);
-  if (owner === undefined) return responseNotFound(target.id);
+  const owners = ctx.deps.responseOwners;
+  const owner = owners?.ownerOf(target.id);
+  if (owner !== undefined) return withOwner(ctx, owner);
+  if (owners?.shared == null) return responseNotFound(target.id);
+  return owners.find(target.id, SHARED_LOOKUP_TIMEOUT_MS).then((found) => {
+    if (!found.ok) return new RouterError('response_index_unavailable', `cannot tell which pod stores response ${target.id}: ${found.reason}`);
+    return found.owner === undefined ? responseNotFound(target.id) : withOwner(ctx, found.owner);
+  });
+}
+
+/**
+ * Parse stage of a Responses request naming a `previous_response_id` this replica does not know: the shared record
+ * is read first (within the lookup's time; a failure leaves the request to be scheduled as usual), so that the
+ * schedule stage finds the owner here. Undefined when there is nothing to wait for.
+ */
+export function lookUpPreviousResponse(ctx: RequestContext, previous: unknown): Promise<undefined> | undefined {
+  const owners = ctx.deps.responseOwners;
+  if (typeof previous !== 'string' || owners?.shared == null || owners.ownerOf(previous) !== undefined) return undefined;
+  return owners.find(previous, SHARED_LOOKUP_TIMEOUT_MS).then(() => undefined);
+}
+
+function withOwner(ctx: RequestContext, owner: ResponseOwner): undefined {
+  const target = ctx.storedResponse!;
   ctx.storedOwner = owner;
   ctx.model = ctx.record.model = owner.model;
   ctx.method = ctx.req.method ?? 'GET';
@@ -45,6 +71,7 @@ export function storedResponseOutcome(ctx: RequestContext, outcome: ExchangeOutc
     return { ...outcome, usage: null, streamedEvents: 0 };
   }
   owner.outputUnmetered = false;
+  ctx.deps.responseOwners?.remember(ctx.storedResponse!.id, owner); // the other replicas must not charge it again
   const limiter = ctx.deps.rateLimiter;
   if (limiter != null && limiter.active && ctx.route !== null) ctx.rateLimit = limiter.limitFor(ctx.route, ctx.model);
   return { ...outcome, usage: { promptTokens: 0, completionTokens: usage.completionTokens, totalTokens: usage.completionTokens }, streamedEvents: 0 };

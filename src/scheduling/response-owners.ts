@@ -1,7 +1,9 @@
 // Which pod holds a stored Responses API response. vLLM keeps the responses it stores (for `previous_response_id`
 // and GET /v1/responses/{id}) in the memory of the instance that produced them, so a follow-up that names one must
 // go to that pod: anywhere else it is 404 "Response with id … not found". Learnt from each answered
-// /v1/responses request; bounded, oldest forgotten first. Each router replica knows the responses it relayed.
+// /v1/responses request; bounded, oldest forgotten first. Each router replica knows the responses it relayed, and,
+// with a shared Redis (shared-response-owners.ts), those every replica relayed.
+import type { SharedOwnerLookup, SharedResponseOwners } from './shared-response-owners.ts';
 
 /** Responses remembered; at ~200 bytes an entry, about 20 MB. */
 const DEFAULT_CAPACITY = 100_000;
@@ -24,12 +26,30 @@ export class ResponseOwners {
   private readonly capacity: number;
   /** response id → its owner, oldest first (Map insertion order). */
   private readonly owners = new Map<string, ResponseOwner>();
+  /** The replicas' shared record, or null (this replica alone). */
+  readonly shared: SharedResponseOwners | null;
 
-  constructor(capacity = DEFAULT_CAPACITY) {
+  constructor(capacity = DEFAULT_CAPACITY, shared: SharedResponseOwners | null = null) {
     this.capacity = capacity;
+    this.shared = shared;
   }
 
+  /** Records the owner of a response this replica relayed (for the other replicas too), or changed (charged). */
   remember(responseId: string, owner: ResponseOwner): void {
+    this.keep(responseId, owner);
+    this.shared?.write(responseId, owner);
+  }
+
+  /** The owner here, else in the shared record (then kept here too), within `timeoutMs`. */
+  async find(responseId: string, timeoutMs: number): Promise<SharedOwnerLookup> {
+    const local = this.owners.get(responseId);
+    if (local !== undefined || this.shared === null) return { ok: true, owner: local };
+    const found = await this.shared.lookup(responseId, timeoutMs);
+    if (found.ok && found.owner !== undefined) this.keep(responseId, found.owner);
+    return found;
+  }
+
+  private keep(responseId: string, owner: ResponseOwner): void {
     this.owners.delete(responseId);
     this.owners.set(responseId, owner);
     if (this.owners.size > this.capacity) this.owners.delete(this.owners.keys().next().value as string);

@@ -1,6 +1,7 @@
 // The Responses API's stored-response endpoints through the router: GET /v1/responses/{id} and POST …/cancel name no
 // model, and vLLM keeps each stored response in the memory of the instance that made it. The router sends them to
-// that pod (learnt when it relayed the response), as the model's request of the caller who made it.
+// that pod (learnt when it relayed the response, or from another replica through Redis), as the model's request of
+// the caller who made it.
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
@@ -9,6 +10,7 @@ import type { RouterApp } from '../../src/cli/router-app.ts';
 import type { MockEngineHandle } from '../../src/mock-engine/index.ts';
 import type { RequestRecord } from '../../src/observability/request-record.ts';
 import { createEnv, get, modelServer, podStub, simpleRoute, startRouter, waitFor, writeYaml, type TestEnv } from '../support/harness.ts';
+import { startRedis, type RedisServer } from '../support/redis.ts';
 import { BASE, schedulerYaml, startSimulated, writeRouterConfig } from '../support/scheduling.ts';
 
 /** The text of a response's output messages (the SDK adds output_text to some answers only). */
@@ -162,5 +164,51 @@ describe('stored responses: a background response under a token rate limit', () 
       assert.match(err.message, /output tokens/);
       return true;
     });
+  });
+});
+
+describe('stored responses: two router replicas sharing Redis', () => {
+  // Two replicas behind one Service, each with its own configuration directory holding the same objects.
+  const envs: TestEnv[] = [];
+  const routers: RouterApp[] = [];
+  let mocks: MockEngineHandle[];
+  let redis: RedisServer;
+
+  before(async () => {
+    redis = await startRedis();
+    envs.push(await createEnv(), await createEnv());
+    mocks = [await startSimulated(envs[0], 'm0'), await startSimulated(envs[0], 'm1'), await startSimulated(envs[0], 'm2')];
+    for (const env of envs) {
+      await writeYaml(env, 'config.yaml', [modelServer('base', { app: 'base', model: BASE }), simpleRoute('base-route', BASE, 'base'), ...mocks.map((m, i) => podStub(`pod-${i}`, 'base', m.port))]);
+      const routerConfig = await writeRouterConfig(env, schedulerYaml({ scores: [{ name: 'random' }] }));
+      routers.push(await startRouter(env, { routerConfigFile: routerConfig, env: { REDIS_HOST: '127.0.0.1', REDIS_PORT: String(redis.port) } }));
+    }
+  });
+  after(async () => {
+    for (const env of envs) await env.cleanup();
+    await redis.kill();
+  });
+
+  it("lets either replica fetch and continue a response the other relayed, and answers 503 while Redis is away", async () => {
+    const [a, b] = routers.map((router) => new OpenAI({ baseURL: `${router.url}/v1`, apiKey: 'none', maxRetries: 0 }));
+    const first = await a.responses.create({ model: BASE, input: 'Tell me a story.', max_output_tokens: 3 }).withResponse();
+    const home = first.response.headers.get('x-mock-instance');
+    const fetched = await b.responses.retrieve(first.data.id).withResponse();
+    assert.equal(fetched.data.id, first.data.id);
+    assert.equal(fetched.response.headers.get('x-mock-instance'), home);
+    let previous = first.data.id;
+    for (let turn = 1; turn <= 6; turn++) {
+      // Alternating replicas, as a Service spreads one conversation's requests.
+      const next = await (turn % 2 === 1 ? b : a).responses.create({ model: BASE, input: `Go on, part ${turn}.`, previous_response_id: previous, max_output_tokens: 2 }).withResponse();
+      assert.equal(next.response.headers.get('x-mock-instance'), home, `turn ${turn}`);
+      previous = next.data.id;
+    }
+
+    const late = await a.responses.create({ model: BASE, input: 'One more.', max_output_tokens: 2 });
+    await redis.kill();
+    const unavailable = await fetch(`${routers[1].url}/v1/responses/${late.id}`);
+    assert.equal(unavailable.status, 503);
+    assert.equal(((await unavailable.json()) as { error: { code: string } }).error.code, 'response_index_unavailable');
+    assert.equal((await a.responses.retrieve(late.id)).id, late.id, 'the replica that relayed it still knows');
   });
 });

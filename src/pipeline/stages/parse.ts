@@ -3,7 +3,7 @@
 import { RouterError } from '../../errors/router-error.ts';
 import type { RequestContext } from '../context.ts';
 import type { StageResult } from '../run.ts';
-import { parseStoredResponseRequest } from '../stored-responses.ts';
+import { lookUpPreviousResponse, parseStoredResponseRequest } from '../stored-responses.ts';
 
 export interface ParsedBody {
   [key: string]: unknown;
@@ -29,8 +29,10 @@ export function parse(ctx: RequestContext): StageResult {
   ctx.stream = parsed.stream === true;
   ctx.record.model = model;
   ctx.record.body = parsed;
-  return undefined;
+  return pathOnly === RESPONSES_PATH ? lookUpPreviousResponse(ctx, parsed.previous_response_id) : undefined;
 }
+
+const RESPONSES_PATH = '/v1/responses';
 
 /** The body as JSON with a non-empty string `model`, or the RouterError refusing it (also used by /debug/explain). */
 export function parseRequestBody(body: Buffer): ParsedBody {
