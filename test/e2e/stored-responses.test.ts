@@ -119,7 +119,7 @@ describe('stored responses: GET /v1/responses/{id} and cancel', () => {
     await waitFor(async () => (await fetch(`${router.url}/v1/responses/${created.id}`, { headers: { authorization: `Bearer ${KEYS.alice}` } })).status === 404, 5000, 'the reload');
     await assert.rejects(alice.responses.retrieve(created.id), (err: unknown) => {
       assert.ok(err instanceof OpenAI.NotFoundError, String(err));
-      assert.match(err.message, new RegExp(`pod default/pod-${owner}, which stored it, is no longer a pod of ModelServer default/base`));
+      assert.match(err.message, new RegExp(`pod default/pod-${owner}, which stored it, is not a ready pod of ModelServer default/base`));
       return true;
     });
   });

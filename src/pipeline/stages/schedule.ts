@@ -102,7 +102,7 @@ export function rememberResponseOwner(ctx: RequestContext, outcome: ExchangeOutc
 function toStoringPod(ctx: RequestContext, server: CompiledServer): undefined | RouterError {
   const podKey = ctx.storedOwner!.podKey;
   const pod = server.pods.find((candidate) => candidate.podKey === podKey);
-  if (pod === undefined) return responseNotFound(ctx.storedResponse!.id, `pod ${podKey}, which stored it, is no longer a pod of ModelServer ${server.key}`);
+  if (pod === undefined) return responseNotFound(ctx.storedResponse!.id, `pod ${podKey}, which stored it, is not a ready pod of ModelServer ${server.key}`);
   ctx.pods = [pod];
   return undefined;
 }
