@@ -11,6 +11,8 @@ const DEFAULT_CAPACITY = 100_000;
 export interface ResponseOwner {
   /** The pod that stored it ("namespace/name"). */
   readonly podKey: string;
+  /** The ModelServer that pod served it for ("namespace/name"): where it is looked for, whatever target a route picks now. */
+  readonly server: string;
   /** The model the client asked for: requests on the stored response are routed (and authorised) as that model's. */
   readonly model: string;
   /** The authenticated caller that created it (null: anonymous); only that caller may reach it again. */

@@ -123,7 +123,7 @@ function parseOwner(text: string): ResponseOwner | undefined {
     return undefined;
   }
   if (typeof value !== 'object' || value === null) return undefined;
-  const { podKey, model, user, outputUnmetered } = value as Record<string, unknown>;
-  if (typeof podKey !== 'string' || typeof model !== 'string' || (user !== null && typeof user !== 'string')) return undefined;
-  return { podKey, model, user, outputUnmetered: outputUnmetered === true };
+  const { podKey, server, model, user, outputUnmetered } = value as Record<string, unknown>;
+  if (typeof podKey !== 'string' || typeof server !== 'string' || typeof model !== 'string' || (user !== null && typeof user !== 'string')) return undefined;
+  return { podKey, server, model, user, outputUnmetered: outputUnmetered === true };
 }

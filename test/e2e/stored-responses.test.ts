@@ -125,6 +125,54 @@ describe('stored responses: GET /v1/responses/{id} and cancel', () => {
   });
 });
 
+describe('stored responses: a route that splits its traffic between two ModelServers', () => {
+  let env: TestEnv;
+  let router: RouterApp;
+
+  before(async () => {
+    env = await createEnv();
+    const mocks = [await startSimulated(env, 'w0'), await startSimulated(env, 'w1'), await startSimulated(env, 'w2')];
+    const split = simpleRoute('base-route', BASE, 'left').replace('    - modelServerName: "left"', '    - modelServerName: "left"\n      weight: 50\n    - modelServerName: "right"\n      weight: 50');
+    await writeYaml(env, 'config.yaml', [
+      modelServer('left', { app: 'left', model: BASE }), modelServer('right', { app: 'right', model: BASE }), split,
+      podStub('pod-0', 'left', mocks[0].port), podStub('pod-1', 'left', mocks[1].port), podStub('pod-2', 'right', mocks[2].port),
+    ]);
+    router = await startRouter(env);
+  });
+  after(() => env.cleanup());
+
+  it('fetches each response from its pod, whichever ModelServer the weights would pick now', async () => {
+    const openai = new OpenAI({ baseURL: `${router.url}/v1`, apiKey: 'none', maxRetries: 0 });
+    const made: { id: string; pod: string | null }[] = [];
+    for (let i = 0; i < 12; i++) {
+      const { data, response } = await openai.responses.create({ model: BASE, input: `Item ${i}.`, max_output_tokens: 2 }).withResponse();
+      made.push({ id: data.id, pod: response.headers.get('x-mock-instance') });
+    }
+    assert.ok(new Set(made.map((m) => m.pod)).size === 3, 'the weights spread the responses over both ModelServers');
+    for (const { id, pod } of made) {
+      for (let fetch = 0; fetch < 3; fetch++) {
+        const { data, response } = await openai.responses.retrieve(id).withResponse();
+        assert.equal(data.id, id);
+        assert.equal(response.headers.get('x-mock-instance'), pod);
+      }
+    }
+  });
+
+  it('keeps a conversation on its pod, whichever ModelServer the weights would pick for a follow-up', async () => {
+    const openai = new OpenAI({ baseURL: `${router.url}/v1`, apiKey: 'none', maxRetries: 0 });
+    for (let conversation = 0; conversation < 4; conversation++) {
+      const first = await openai.responses.create({ model: BASE, input: `Conversation ${conversation}.`, max_output_tokens: 2 }).withResponse();
+      const home = first.response.headers.get('x-mock-instance');
+      let previous = first.data.id;
+      for (let turn = 1; turn <= 4; turn++) {
+        const next = await openai.responses.create({ model: BASE, input: `Turn ${turn}.`, previous_response_id: previous, max_output_tokens: 2 }).withResponse();
+        assert.equal(next.response.headers.get('x-mock-instance'), home, `conversation ${conversation}, turn ${turn}`);
+        previous = next.data.id;
+      }
+    }
+  });
+});
+
 describe('stored responses: a background response under a token rate limit', () => {
   let env: TestEnv;
   let router: RouterApp;

@@ -6,6 +6,7 @@ import { DecisionRecorder } from '../../observability/explain/decision-recorder.
 import { explainRequested, setExplainHeader } from '../../observability/explain/summary.ts';
 import { editTopLevel, type BodyEdit } from '../../proxy/json-body.ts';
 import { streamUsageEdit } from '../../proxy/usage-request.ts';
+import type { CompiledServer, RoutingSnapshot } from '../../snapshot/types.ts';
 import type { RequestContext } from '../context.ts';
 import { resolveRoute } from '../resolve-route.ts';
 import type { StageResult } from '../run.ts';
@@ -25,7 +26,10 @@ export function route(ctx: RequestContext): StageResult {
     setExplainHeader(ctx.res, ctx.trace, ctx.explain, routed.error);
     return routed.error;
   }
-  const { server, provider, upstreamModel } = routed;
+  const { provider } = routed;
+  // A follow-up goes to the ModelServer whose pod stores the response it continues (weights, header rules aside).
+  const server = routed.server !== null && ctx.pathOnly === RESPONSES_PATH ? previousOwnerServer(ctx, snapshot.servers) ?? routed.server : routed.server;
+  const upstreamModel = server === routed.server ? routed.upstreamModel : !routed.isLora && server?.model !== undefined ? server.model : model;
   ctx.route = record.route = routed.route;
   ctx.rule = record.rule = routed.rule;
   ctx.server = record.server = server;
@@ -34,12 +38,7 @@ export function route(ctx: RequestContext): StageResult {
   ctx.isLora = routed.isLora;
 
   const body = ctx.clientBody;
-  if (ctx.storedResponse !== null) {
-    // Sent as the client sent it (no body, or cancel's); only a pod can have stored it.
-    if (provider !== null) return responseNotFound(ctx.storedResponse.id, `model ${model} is now served by ExternalModelProvider ${provider.key}`);
-    ctx.body = body;
-    return undefined;
-  }
+  if (ctx.storedResponse !== null) return toStoringServer(ctx, snapshot.servers);
   let edits: BodyEdit[] | null = null;
   if (upstreamModel !== model) edits = [{ key: 'model', value: upstreamModel }];
   // Streams: learn token usage; a usage-only event the router asked for is hidden from this client.
@@ -49,5 +48,31 @@ export function route(ctx: RequestContext): StageResult {
     ctx.hideUsage = true;
   }
   ctx.body = edits === null ? body : editTopLevel(body, edits);
+  return undefined;
+}
+
+const RESPONSES_PATH = '/v1/responses';
+
+/** The ModelServer of the pod storing the response a Responses request continues (previous_response_id), if known. */
+function previousOwnerServer(ctx: RequestContext, servers: RoutingSnapshot['servers']): CompiledServer | null {
+  const previous = ctx.parsed?.previous_response_id;
+  if (typeof previous !== 'string') return null;
+  const owner = ctx.deps.responseOwners?.ownerOf(previous);
+  return owner === undefined ? null : servers.get(owner.server) ?? null;
+}
+
+/**
+ * A request on a stored response (routed above only to check its model is still served) goes to the ModelServer whose
+ * pod stored it, whichever target the route would pick now (weights, header rules), with the client's body as is.
+ */
+function toStoringServer(ctx: RequestContext, servers: RoutingSnapshot['servers']): undefined | RouterError {
+  const { id } = ctx.storedResponse!;
+  const owner = ctx.storedOwner!;
+  const server = servers.get(owner.server);
+  if (server === undefined) return responseNotFound(id, `ModelServer ${owner.server}, whose pod stored it, no longer exists`);
+  ctx.server = ctx.record.server = server;
+  ctx.provider = ctx.record.provider = null;
+  ctx.upstreamModel = ctx.record.upstreamModel = ctx.isLora || server.model === undefined ? ctx.model : server.model;
+  ctx.body = ctx.clientBody;
   return undefined;
 }

@@ -95,7 +95,8 @@ export function rememberResponseOwner(ctx: RequestContext, outcome: ExchangeOutc
   if (id == null || outcome.pod === null) return;
   // A background response is answered queued, before it generates: no usage yet to charge.
   const outputUnmetered = ctx.parsed?.background === true && outcome.usage === null;
-  ctx.deps.responseOwners?.remember(id, { podKey: outcome.pod.podKey, model: ctx.model, user: ctx.identity?.user ?? null, outputUnmetered });
+  const owner = { podKey: outcome.pod.podKey, server: ctx.server?.key ?? '', model: ctx.model, user: ctx.identity?.user ?? null, outputUnmetered };
+  ctx.deps.responseOwners?.remember(id, owner);
 }
 
 /** A request on a stored response goes to the pod that stored it, whatever its state: no other pod has it. */
