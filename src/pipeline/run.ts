@@ -72,6 +72,12 @@ export function finishRequest(ctx: RequestContext, status: number, error: Router
   ctx.waiting = false;
   // A queued stream's exchange failed before answering: it could not write a status line; end the stream with the error.
   if (ctx.sseOpened && error !== null && !ctx.res.writableEnded && !ctx.res.destroyed) ctx.res.end(error.toSseEvent(errorDialectOf(ctx.req.url)));
+  if (ctx.sseOpened && status !== 0 && status !== 200) {
+    // A queued stream's status line went out as 200 with its heartbeats: that is the status its client saw, however it
+    // ended (an error is one SSE event in the stream), as for a pod's error event inside a 200 stream.
+    error ??= new RouterError('upstream_stream_error', `the upstream answered ${status} after the queued stream was opened; the client got it as an SSE error event`);
+    status = 200;
+  }
   releaseAdmission(ctx, outcome);
   if (outcome === null) refundInputTokens(ctx); // never dispatched
   else {

@@ -111,6 +111,13 @@ describe('request pipeline: waiting stages', () => {
     });
   });
   after(() => env.cleanup());
+  /** The last request's record: a queued stream is logged with the 200 its client saw, and why it failed. */
+  const expectRecorded = async (status: number, code: string): Promise<RequestRecord> => {
+    await waitFor(() => records.at(-1)?.error?.code === code, 5000, `a record with ${code}`);
+    const record = records.at(-1)!;
+    assert.equal(record.status, status);
+    return record;
+  };
   beforeEach(async () => {
     admission.open = true;
     admission.ignoreAbort = false;
@@ -181,6 +188,7 @@ describe('request pipeline: waiting stages', () => {
     assert.equal(events.length, 1, streamed.text);
     assert.equal((JSON.parse(events[0].slice(6)) as { error: { code: string } }).error.code, 'queue_timeout');
     assert.equal((await mockStats(mock)).received, 0);
+    await expectRecorded(200, 'queue_timeout');
   });
 
   it('a queued stream whose pods cannot be reached ends with one SSE error event', async () => {
@@ -192,6 +200,7 @@ describe('request pipeline: waiting stages', () => {
     const events = streamed.text.split('\n\n').filter((e) => e.startsWith('data: '));
     assert.equal(events.length, 1, streamed.text);
     assert.equal((JSON.parse(events[0].slice(6)) as { error: { code: string } }).error.code, 'upstream_unavailable');
+    await expectRecorded(200, 'upstream_unavailable');
   });
 
   it('a queued stream whose pod answers an error gets it as one SSE error event', async () => {
@@ -206,6 +215,8 @@ describe('request pipeline: waiting stages', () => {
     const error = (JSON.parse(events[0].slice(6)) as { error: { code: string; message: string } }).error;
     assert.equal(error.code, 'upstream_status_400');
     assert.match(error.message, /max_tokens is too large/);
+    const record = await expectRecorded(200, 'upstream_stream_error');
+    assert.equal(record.outcome?.upstreamStatus, 400);
   });
 
   it('queue_timeout without a stream is 503 with Retry-After', async () => {
