@@ -181,6 +181,9 @@ export class Exchange implements AttemptSink {
     if (out === null || out.length === 0) return true;
     const socket = this.directSocket;
     if (socket !== null) {
+      // Ended from outside (the drain's closing event): its close, and so this exchange's end, waits for the socket to
+      // flush (a TLS write always completes later), and nothing may follow the terminating chunk meanwhile.
+      if (this.request.res.writableEnded) return false;
       this.sentBytes += out.length;
       return writeChunk(socket, out) || this.awaitSocketDrain(socket);
     }

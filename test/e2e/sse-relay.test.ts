@@ -3,14 +3,19 @@
 // res.write guaranteed: well-formed chunked framing that ends cleanly and leaves the connection reusable, a slow
 // client pausing the pod (no unbounded buffering), and the cases it must not take (HTTP/1.0, pipelined requests).
 import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
 import type { Socket } from 'node:net';
+import { join } from 'node:path';
+import { connect } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
-import type { RouterApp } from '../../src/cli/router-app.ts';
+import pino from 'pino';
+import { startRouterApp, type RouterApp } from '../../src/cli/router-app.ts';
 import type { RequestRecord } from '../../src/observability/request-record.ts';
 import { parseResponses } from '../fault/raw-exchange.ts';
 import { collect, openSocket } from '../fault/support.ts';
 import { createEnv, modelServer, podStub, simpleRoute, startRouter, waitFor, writeYaml, type TestEnv } from '../support/harness.ts';
 import { startFakePod, type FakePod } from '../support/proxy-fixtures.ts';
+import { createTestCa } from '../support/tls.ts';
 
 const MODEL = 'relay';
 const event = (i: number, pad = 0): string =>
@@ -203,5 +208,61 @@ describe('event stream relay', () => {
     assert.equal(second.body, `${event(2)}data: [DONE]\n\n`);
     assert.equal(second.end, data.length);
     records.splice(0);
+  });
+});
+
+describe('event stream relay: the drain cutting a stream', () => {
+  let env: TestEnv;
+  let pod: FakePod;
+
+  before(async () => {
+    env = await createEnv();
+    pod = await startFakePod('relay-drain');
+  });
+  after(async () => {
+    await pod.close();
+    await env.cleanup();
+  });
+
+  it('writes nothing after the terminating chunk of a stream it cut over HTTPS, while the pod still streams', async () => {
+    // A TLS write completes after the tick that made it: the pod's next events arrive before the cut response's close.
+    pod.handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      let i = 0;
+      const timer = setInterval(() => {
+        if (res.destroyed) clearInterval(timer);
+        else for (let k = 0; k < 4; k++) res.write(event(i++, 1500));
+      }, 1);
+      res.on('close', () => clearInterval(timer));
+    };
+    await writeYaml(env, 'config.yaml', [modelServer('relay', { model: MODEL }), podStub('relay-0', 'relay', pod.port), simpleRoute('relay', MODEL, 'relay')]);
+    const issued = createTestCa().issue();
+    const certFile = join(env.dir, 'router.pem');
+    const keyFile = join(env.dir, 'router.key');
+    await writeFile(certFile, issued.cert);
+    await writeFile(keyFile, issued.key);
+    const router = await startRouterApp({
+      configPaths: [join(env.dir, 'config.yaml')], port: 0, host: '127.0.0.1', maxBodyBytes: 1 << 20, reloadDebounceMs: 50, healthCheckIntervalMs: 0,
+      metricsScrapeIntervalMs: 0, logger: pino({ level: 'silent' }), tls: { certFile, keyFile },
+    });
+    const socket = connect({ host: '127.0.0.1', port: Number(new URL(router.url).port), rejectUnauthorized: false });
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('error', () => undefined);
+    const closed = new Promise((resolve) => socket.once('close', resolve));
+    try {
+      socket.write(request({ model: MODEL, prompt: 'p', stream: true }));
+      await waitFor(() => Buffer.concat(chunks).length > 200_000, 10_000, 'the stream flowing');
+    } catch (err) {
+      socket.destroy();
+      await router.shutdown(0);
+      throw err;
+    }
+    assert.equal(await router.shutdown(200), false, 'the drain cut the stream');
+    await closed;
+    const data = Buffer.concat(chunks);
+    const { body, end } = dechunk(data, 0);
+    assert.equal(data.length - end, 0, `bytes after the terminating chunk: ${JSON.stringify(data.toString('latin1', end, end + 80))}`);
+    assert.match(body.slice(body.lastIndexOf('data: ')), /"code":"draining"/);
   });
 });
