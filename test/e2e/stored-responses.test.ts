@@ -9,6 +9,7 @@ import OpenAI from 'openai';
 import type { RouterApp } from '../../src/cli/router-app.ts';
 import type { MockEngineHandle } from '../../src/mock-engine/index.ts';
 import type { RequestRecord } from '../../src/observability/request-record.ts';
+import { pdPods, pdServer, startPdMocks, type Connector } from '../support/pd-fixtures.ts';
 import { createEnv, get, modelServer, podStub, simpleRoute, startRouter, waitFor, writeYaml, type TestEnv } from '../support/harness.ts';
 import { startRedis, type RedisServer } from '../support/redis.ts';
 import { BASE, schedulerYaml, startSimulated, writeRouterConfig } from '../support/scheduling.ts';
@@ -168,6 +169,41 @@ describe('stored responses: a route that splits its traffic between two ModelSer
         const next = await openai.responses.create({ model: BASE, input: `Turn ${turn}.`, previous_response_id: previous, max_output_tokens: 2 }).withResponse();
         assert.equal(next.response.headers.get('x-mock-instance'), home, `conversation ${conversation}, turn ${turn}`);
         previous = next.data.id;
+      }
+    }
+  });
+});
+
+describe('stored responses: made by a prefill/decode pair', () => {
+  let env: TestEnv;
+  let router: RouterApp;
+  const PD_MODEL = 'org/pd-model';
+  // Connectors whose pair serves /v1/responses (nixl and mooncake send it to one decode pod).
+  const PAIRED: readonly Connector[] = ['http', 'lmcache', 'sglang'];
+
+  before(async () => {
+    env = await createEnv();
+    const docs: string[] = [];
+    for (const connector of PAIRED) {
+      const pairs = await startPdMocks(env, `pd-${connector}`, connector, ['g1', 'g2'], { model: PD_MODEL });
+      docs.push(pdServer(`pd-${connector}`, connector, { model: PD_MODEL }), ...pdPods(`pd-${connector}`, pairs), simpleRoute(`pd-${connector}`, `pd-${connector}`, `pd-${connector}`));
+    }
+    await writeYaml(env, 'pd.yaml', docs);
+    router = await startRouter(env);
+  });
+  after(() => env.cleanup());
+
+  it("retrieves the response from the pair's decode pod, which stored it", async () => {
+    const openai = new OpenAI({ baseURL: `${router.url}/v1`, apiKey: 'none', maxRetries: 0 });
+    for (const connector of PAIRED) {
+      for (let i = 0; i < 3; i++) {
+        const { data, response } = await openai.responses.create({ model: `pd-${connector}`, input: `Pair ${connector} ${i}.`, max_output_tokens: 3 }).withResponse();
+        const decode = response.headers.get('x-mock-instance');
+        assert.match(decode ?? '', /-decode$/);
+        const fetched = await openai.responses.retrieve(data.id).withResponse();
+        assert.equal(fetched.data.id, data.id, connector);
+        assert.equal(outputText(fetched.data), outputText(data), connector);
+        assert.equal(fetched.response.headers.get('x-mock-instance'), decode, `${connector}: the decode pod that answered`);
       }
     }
   });

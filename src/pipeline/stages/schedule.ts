@@ -42,6 +42,8 @@ function splitsIntoPair(server: CompiledServer, path: string): boolean {
 
 function rank(ctx: RequestContext, request: ScheduleRequest): undefined | RouterError {
   const server = request.server;
+  // Every Responses answer's id is learnt (rememberResponseOwner), a pair's too: its decode pod stores the response.
+  if (ctx.pathOnly === RESPONSES_PATH && ctx.deps.responseOwners != null) ctx.learnResponseId = true;
   if (server.pd !== null && splitsIntoPair(server, ctx.pathOnly)) {
     const pairs = new PdPairPlanner(ctx.deps.picker, request);
     if (pairs.noGroupHasBothRoles) return noPdPair(server);
@@ -80,7 +82,6 @@ const RESPONSES_PATH = '/v1/responses';
 function withResponseOwnerFirst(ctx: RequestContext, candidates: readonly PodEndpoint[], pods: readonly PodEndpoint[]): readonly PodEndpoint[] {
   const owners = ctx.deps.responseOwners;
   if (owners == null) return pods;
-  ctx.learnResponseId = true;
   const previous = ctx.parsed?.previous_response_id;
   const ownerKey = typeof previous === 'string' ? owners.ownerOf(previous)?.podKey : undefined;
   if (ownerKey === undefined || pods[0]?.podKey === ownerKey) return pods;
