@@ -255,6 +255,7 @@ describe('stored responses: two router replicas sharing Redis', () => {
   // Two replicas behind one Service, each with its own configuration directory holding the same objects.
   const envs: TestEnv[] = [];
   const routers: RouterApp[] = [];
+  const records: RequestRecord[][] = [[], []];
   let mocks: MockEngineHandle[];
   let redis: RedisServer;
 
@@ -265,12 +266,32 @@ describe('stored responses: two router replicas sharing Redis', () => {
     for (const env of envs) {
       await writeYaml(env, 'config.yaml', [modelServer('base', { app: 'base', model: BASE }), simpleRoute('base-route', BASE, 'base'), ...mocks.map((m, i) => podStub(`pod-${i}`, 'base', m.port))]);
       const routerConfig = await writeRouterConfig(env, schedulerYaml({ scores: [{ name: 'random' }] }));
-      routers.push(await startRouter(env, { routerConfigFile: routerConfig, env: { REDIS_HOST: '127.0.0.1', REDIS_PORT: String(redis.port) } }));
+      const replica = routers.length;
+      routers.push(await startRouter(env, { routerConfigFile: routerConfig, onRequestDone: (record) => records[replica].push(record), env: { REDIS_HOST: '127.0.0.1', REDIS_PORT: String(redis.port) } }));
     }
   });
   after(async () => {
     for (const env of envs) await env.cleanup();
     await redis.kill();
+  });
+
+  it("charges a background response's output once, whichever replicas fetch it done", async () => {
+    const [a, b] = routers.map((router) => new OpenAI({ baseURL: `${router.url}/v1`, apiKey: 'none', maxRetries: 0 }));
+    const queued = await a.responses.create({ model: BASE, input: 'Write at length.', max_output_tokens: 5, background: true, store: true });
+    await waitFor(async () => {
+      for (const m of mocks) {
+        const answer = await fetch(`${m.url}/v1/responses/${queued.id}`);
+        if (answer.ok && ((await answer.json()) as { status: string }).status === 'incomplete') return true;
+      }
+      return false;
+    }, 10_000, 'the background generation');
+    for (const list of records) list.splice(0);
+    assert.equal((await b.responses.retrieve(queued.id)).usage?.output_tokens, 5, 'fetched done through the other replica');
+    assert.equal((await a.responses.retrieve(queued.id)).usage?.output_tokens, 5, 'and through the replica that relayed it');
+    assert.equal((await b.responses.retrieve(queued.id)).usage?.output_tokens, 5);
+    await waitFor(() => records[0].length + records[1].length === 3, 5000, 'the retrievals recorded');
+    const charged = [...records[0], ...records[1]].map((record) => record.outcome?.usage?.completionTokens ?? 0);
+    assert.deepEqual(charged.sort(), [0, 0, 5], 'the output charged by one retrieval only');
   });
 
   it("lets either replica fetch and continue a response the other relayed, and answers 503 while Redis is away", async () => {
