@@ -65,6 +65,18 @@ export function storedResponseVisible(ctx: RequestContext): undefined | RouterEr
 }
 
 /**
+ * Authenticate stage of a Responses request: a `previous_response_id` made by another authenticated caller is not
+ * found, as its GET is (continuing it would show them that conversation).
+ */
+export function previousResponseVisible(ctx: RequestContext): undefined | RouterError {
+  const previous = ctx.parsed?.previous_response_id;
+  if (typeof previous !== 'string') return undefined;
+  const owner = ctx.deps.responseOwners?.ownerOf(previous);
+  if (owner === undefined || owner.user === null || owner.user === (ctx.identity?.user ?? null)) return undefined;
+  return responseNotFound(previous);
+}
+
+/**
  * Response side of a stored-response request: the usage in what it fetched counts for nothing (it was counted when
  * the response was made), except a background response's output tokens the first time it comes back done: those go
  * to the route's rate limit now (chargeOutputTokens), and to this request's access-log line and metrics.

@@ -124,6 +124,21 @@ describe('stored responses: GET /v1/responses/{id} and cancel', () => {
       return true;
     });
   });
+
+  it("refuses another caller's follow-up of a response as it refuses its GET: continuing it would show them the conversation", async () => {
+    const alice = as('alice');
+    const created = await alice.responses.create({ model: BASE, input: 'My password is hunter2.', max_output_tokens: 2 });
+    records.splice(0);
+    await assert.rejects(as('bob').responses.create({ model: BASE, input: 'What did I just tell you?', previous_response_id: created.id, max_output_tokens: 2 }), (err: unknown) => {
+      assert.ok(err instanceof OpenAI.NotFoundError, String(err));
+      assert.equal(err.message, `404 Response with id '${created.id}' not found.`);
+      return true;
+    });
+    await waitFor(() => records.length === 1, 5000, 'the refusal recorded');
+    assert.deepEqual([records[0].status, records[0].user, records[0].outcome], [404, 'bob', null], 'refused by the router, before any pod');
+    const followUp = await alice.responses.create({ model: BASE, input: 'And then?', previous_response_id: created.id, max_output_tokens: 2 });
+    assert.equal(followUp.previous_response_id, created.id, 'the caller who made it continues it');
+  });
 });
 
 describe('stored responses: a route that splits its traffic between two ModelServers', () => {
