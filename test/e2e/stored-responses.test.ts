@@ -266,6 +266,42 @@ describe('stored responses: a background response under a token rate limit', () 
   });
 });
 
+describe('stored responses: a background response streamed to a client that leaves', () => {
+  let env: TestEnv;
+  let router: RouterApp;
+  let mock: MockEngineHandle;
+  const records: RequestRecord[] = [];
+  const OUTPUT = 30;
+
+  before(async () => {
+    env = await createEnv();
+    mock = await startSimulated(env, 'bgs', { itlMs: 20 });
+    await writeYaml(env, 'config.yaml', [modelServer('base', { app: 'base', model: BASE }), simpleRoute('base-route', BASE, 'base'), podStub('pod-0', 'base', mock.port)]);
+    router = await startRouter(env, { onRequestDone: (record) => records.push(record) });
+  });
+  after(() => env.cleanup());
+
+  it('is fetched through the router once done, its output charged then: the pod generated on without the client', async () => {
+    const openai = new OpenAI({ baseURL: `${router.url}/v1`, apiKey: 'none', maxRetries: 0 });
+    const stream = await openai.responses.create({ model: BASE, input: 'Write at length.', max_output_tokens: OUTPUT, background: true, stream: true });
+    let id = '';
+    for await (const event of stream) {
+      if (event.type === 'response.created') id = event.response.id;
+      if (event.type === 'response.output_text.delta') break; // the connection drops, as the API's resumable streams expect
+    }
+    assert.ok(id.startsWith('resp_'));
+    await waitFor(() => records.length === 1, 5000, 'the stream recorded');
+    assert.equal(records[0].status, 0, 'the client left');
+    await waitFor(async () => ((await (await fetch(`${mock.url}/v1/responses/${id}`)).json()) as { status: string }).status === 'incomplete', 10_000, 'the background generation');
+    records.splice(0);
+
+    const done = await openai.responses.retrieve(id);
+    assert.equal(done.usage?.output_tokens, OUTPUT);
+    await waitFor(() => records.length === 1, 5000, 'the retrieval recorded');
+    assert.deepEqual(records[0].outcome?.usage, { promptTokens: 0, completionTokens: OUTPUT, totalTokens: OUTPUT }, 'the output charged by this request');
+  });
+});
+
 describe('stored responses: two router replicas sharing Redis', () => {
   // Two replicas behind one Service, each with its own configuration directory holding the same objects.
   const envs: TestEnv[] = [];

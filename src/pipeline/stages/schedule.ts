@@ -89,13 +89,15 @@ function withResponseOwnerFirst(ctx: RequestContext, candidates: readonly PodEnd
   return owner === undefined ? pods : [owner, ...pods.filter((pod) => pod !== owner)];
 }
 
-/** Response side: a completed Responses answer from a pod: remember which pod stores it. */
+/** Response side: a completed Responses answer from a pod (or a background one left): remember which pod stores it. */
 export function rememberResponseOwner(ctx: RequestContext, outcome: ExchangeOutcome): void {
-  if (!ctx.learnResponseId || outcome.error !== null || outcome.clientAborted) return;
+  const background = ctx.parsed?.background === true;
+  // A background response generates on at the pod when its client leaves (its stream is resumable): it is kept.
+  if (!ctx.learnResponseId || outcome.error !== null || (outcome.clientAborted && !background)) return;
   const id = outcome.responseId;
   if (id == null || outcome.pod === null) return;
-  // A background response is answered queued, before it generates: no usage yet to charge.
-  const outputUnmetered = ctx.parsed?.background === true && outcome.usage === null;
+  // A background response is answered queued, before it generates (or its stream was left): no usage yet to charge.
+  const outputUnmetered = background && outcome.usage === null;
   const owner = { podKey: outcome.pod.podKey, server: ctx.server?.key ?? '', model: ctx.model, user: ctx.identity?.user ?? null, outputUnmetered };
   ctx.deps.responseOwners?.remember(id, owner);
 }
