@@ -144,15 +144,18 @@ describe('stored responses: GET /v1/responses/{id} and cancel', () => {
 describe('stored responses: a route that splits its traffic between two ModelServers', () => {
   let env: TestEnv;
   let router: RouterApp;
+  let mocks: MockEngineHandle[];
+  const split = simpleRoute('base-route', BASE, 'left').replace('    - modelServerName: "left"', '    - modelServerName: "left"\n      weight: 50\n    - modelServerName: "right"\n      weight: 50');
+  const writeConfig = (rightPods: boolean) =>
+    writeYaml(env, 'config.yaml', [
+      modelServer('left', { app: 'left', model: BASE }), modelServer('right', { app: 'right', model: BASE }), split,
+      podStub('pod-0', 'left', mocks[0].port), podStub('pod-1', 'left', mocks[1].port), ...(rightPods ? [podStub('pod-2', 'right', mocks[2].port)] : []),
+    ]);
 
   before(async () => {
     env = await createEnv();
-    const mocks = [await startSimulated(env, 'w0'), await startSimulated(env, 'w1'), await startSimulated(env, 'w2')];
-    const split = simpleRoute('base-route', BASE, 'left').replace('    - modelServerName: "left"', '    - modelServerName: "left"\n      weight: 50\n    - modelServerName: "right"\n      weight: 50');
-    await writeYaml(env, 'config.yaml', [
-      modelServer('left', { app: 'left', model: BASE }), modelServer('right', { app: 'right', model: BASE }), split,
-      podStub('pod-0', 'left', mocks[0].port), podStub('pod-1', 'left', mocks[1].port), podStub('pod-2', 'right', mocks[2].port),
-    ]);
+    mocks = [await startSimulated(env, 'w0'), await startSimulated(env, 'w1'), await startSimulated(env, 'w2')];
+    await writeConfig(true);
     router = await startRouter(env);
   });
   after(() => env.cleanup());
@@ -186,6 +189,34 @@ describe('stored responses: a route that splits its traffic between two ModelSer
         previous = next.data.id;
       }
     }
+  });
+
+  it("fetches and continues a response while the ModelServer the weights may pick has no ready pod: it is not sent there", async () => {
+    const openai = new OpenAI({ baseURL: `${router.url}/v1`, apiKey: 'none', maxRetries: 0 });
+    const made: { id: string; pod: string | null }[] = [];
+    let onRight = '';
+    while (made.length < 3 || onRight === '') {
+      const { data, response } = await openai.responses.create({ model: BASE, input: `Left ${made.length}.`, max_output_tokens: 2 }).withResponse();
+      if (response.headers.get('x-mock-instance') !== 'w2') made.push({ id: data.id, pod: response.headers.get('x-mock-instance') });
+      else onRight = data.id;
+    }
+    await writeConfig(false); // ModelServer right scaled to zero
+    await waitFor(async () => (await fetch(`${router.url}/v1/responses`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: BASE, input: 'x', max_output_tokens: 1 }) })).status === 503, 5000, 'the reload');
+    for (const { id, pod } of made) {
+      for (let attempt = 0; attempt < 4; attempt++) {
+        const { data, response } = await openai.responses.retrieve(id).withResponse();
+        assert.equal(data.id, id);
+        assert.equal(response.headers.get('x-mock-instance'), pod);
+        const next = await openai.responses.create({ model: BASE, input: 'Go on.', previous_response_id: id, max_output_tokens: 2 }).withResponse();
+        assert.equal(next.response.headers.get('x-mock-instance'), pod, 'the follow-up went to the pod storing the response');
+      }
+    }
+    // The pod that stored it is gone: the follow-up goes where the route sends it, and the engine there answers.
+    const orphan = await fetch(`${router.url}/v1/responses`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: BASE, input: 'Go on.', previous_response_id: onRight, max_output_tokens: 1 }) });
+    assert.ok(orphan.status === 404 || orphan.status === 503, String(orphan.status));
+    if (orphan.status === 503) assert.match(((await orphan.json()) as { error: { message: string } }).error.message, /no ready pods for ModelServer default\/right/, 'the route picked the empty ModelServer');
+    else assert.match(orphan.headers.get('x-mock-instance') ?? '', /^w[01]$/, "a left pod's own 404");
+    await writeConfig(true);
   });
 });
 
