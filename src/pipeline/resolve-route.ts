@@ -28,9 +28,10 @@ export interface TargetRefused {
   readonly isLora: boolean;
 }
 
-export function resolveRoute(snapshot: RoutingSnapshot, facts: RequestFacts, trace: RouteTrace | null = null): ResolvedRoute {
+/** `peek`: the weighted round-robin is not moved (the caller takes the turn if it does send the request there). */
+export function resolveRoute(snapshot: RoutingSnapshot, facts: RequestFacts, trace: RouteTrace | null = null, peek = false): ResolvedRoute {
   const model = facts.model;
-  const decision = matchRoute(snapshot, facts, trace);
+  const decision = matchRoute(snapshot, facts, trace, peek);
   if (!decision.matched) return refused('model_not_found', `The model \`${model}\` does not exist.`, null);
   const { route, rule, target, isLora } = decision;
   const matched = { route, rule, isLora };

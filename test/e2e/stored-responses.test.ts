@@ -191,6 +191,21 @@ describe('stored responses: a route that splits its traffic between two ModelSer
     }
   });
 
+  it("keeps the route's weights for new responses when each is fetched and continued before the next: those take no turn", async () => {
+    const openai = new OpenAI({ baseURL: `${router.url}/v1`, apiKey: 'none', maxRetries: 0 });
+    const servedBy: string[] = [];
+    for (let i = 0; i < 8; i++) {
+      // An agent's loop: a new response, fetched (as a background one is polled), continued, and that fetched too.
+      const { data, response } = await openai.responses.create({ model: BASE, input: `Task ${i}.`, max_output_tokens: 2 }).withResponse();
+      servedBy.push(response.headers.get('x-mock-instance') === 'w2' ? 'right' : 'left');
+      await openai.responses.retrieve(data.id);
+      const next = await openai.responses.create({ model: BASE, input: 'Go on.', previous_response_id: data.id, max_output_tokens: 2 });
+      await openai.responses.retrieve(next.id);
+    }
+    // Smooth weighted round-robin at 50/50 alternates exactly.
+    assert.deepEqual(servedBy.filter((side) => side === 'right').length, 4, servedBy.join(' '));
+  });
+
   it("fetches and continues a response while the ModelServer the weights may pick has no ready pod: it is not sent there", async () => {
     const openai = new OpenAI({ baseURL: `${router.url}/v1`, apiKey: 'none', maxRetries: 0 });
     const made: { id: string; pod: string | null }[] = [];

@@ -21,9 +21,11 @@ export function route(ctx: RequestContext): StageResult {
     ctx.explain = explainRequested(ctx.req.rawHeaders);
     if (ctx.explain !== null) ctx.trace = new DecisionRecorder(false, facts);
   }
-  const routed = resolveRoute(snapshot, facts, ctx.trace);
   // A follow-up goes to the ModelServer whose pod stores the response it continues (weights, header rules aside).
   const previousServer = ctx.pathOnly === RESPONSES_PATH ? previousOwnerServer(ctx, snapshot.servers) : null;
+  // Requests that go to the storing ModelServer take no turn of the route's weights: other requests keep their split.
+  const pinned = ctx.storedResponse !== null || previousServer !== null;
+  const routed = resolveRoute(snapshot, facts, ctx.trace, pinned);
   if (!routed.ok) {
     // The target the route picked cannot serve (no ready pod, not ready provider): one that goes elsewhere, to the
     // storing ModelServer, does not need it.
@@ -42,7 +44,10 @@ export function route(ctx: RequestContext): StageResult {
   ctx.rule = record.rule = routed.rule;
   ctx.isLora = routed.isLora;
   if (ctx.storedResponse !== null) return toStoringServer(ctx, snapshot.servers);
-  if (routed.server === null || previousServer === null || previousServer === routed.server) return toServer(ctx, routed.server, routed.provider, routed.upstreamModel);
+  if (routed.server === null || previousServer === null || previousServer === routed.server) {
+    if (pinned && routed.server === null) routed.rule.picker?.next(); // sent to the provider peeked: its turn is taken
+    return toServer(ctx, routed.server, routed.provider, routed.upstreamModel);
+  }
   return toServer(ctx, previousServer, null, upstreamModelOf(previousServer, routed.isLora, model));
 }
 
