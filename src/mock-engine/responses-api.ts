@@ -3,8 +3,8 @@
 // response.completed (response.incomplete when max_output_tokens cut it), usage in the last event's response.
 // Responses are stored in this instance's memory unless `store: false` (vLLM with VLLM_ENABLE_RESPONSES_API_STORE):
 // a `previous_response_id` this instance did not store is 404, as vLLM answers it. GET /v1/responses/{id} returns a
-// stored response; `background: true` answers at once and generates on (POST /v1/responses/{id}/cancel stops it; a
-// response that is not running cannot be cancelled).
+// stored response; `background: true` answers at once (or streams while its client stays) and generates on (POST
+// /v1/responses/{id}/cancel stops it; a response that is not running cannot be cancelled).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { contentText, finishGeneration, generateWhole, hexId, parseLimit, planGeneration, type ApiGeneration, type ChatStyleMessage } from './api-generation.ts';
 import { HttpError, isRecord, sendJson } from './http-io.ts';
@@ -128,10 +128,14 @@ const backgroundRuns = new Map<string, { cancel: () => void }>();
  * `background: true` (with `store`): answered at once with the response queued; it generates on, and GET
  * /v1/responses/{id} shows it in progress, then complete with its usage, as vLLM runs it.
  */
-function startInBackground(context: EngineContext, g: ApiGeneration, body: Record<string, unknown>, who: ResponseIdentity, res: ServerResponse): void {
+function startInBackground(context: EngineContext, g: ApiGeneration, body: Record<string, unknown>, who: ResponseIdentity, tracked: TrackedRequest, res: ServerResponse): void {
   if (body.store === false) throw new HttpError(400, 'background can only be used when `store` is true', 'invalid_request_error');
-  if (g.stream) throw new HttpError(400, 'The mock engine does not stream background responses.', 'invalid_request_error');
   const responses = stored(context);
+  // Streamed: the events go to the client while it stays; the generation goes on without it (fetched by GET later).
+  const stream = g.stream ? new SseStream(res, tracked) : null;
+  let sequence = 0;
+  const send = (type: string, fields: Record<string, unknown>): void => stream?.send({ type, sequence_number: sequence++, ...fields }, type);
+  const part = { item_id: who.messageId, output_index: 0, content_index: 0 };
   const controller = new AbortController();
   responses.set(who.id, responseObject(g, body, who, 'queued', 0));
   backgroundRuns.set(who.id, {
@@ -141,13 +145,25 @@ function startInBackground(context: EngineContext, g: ApiGeneration, body: Recor
       backgroundRuns.delete(who.id);
     },
   });
-  sendJson(res, 200, responses.get(who.id));
+  if (stream === null) {
+    sendJson(res, 200, responses.get(who.id));
+  } else {
+    stream.start();
+    send('response.created', { response: responses.get(who.id) });
+  }
   responses.set(who.id, responseObject(g, body, who, 'in_progress', 0));
-  void context.generator.generate(g.job, controller.signal, () => g.timer.tokenSent()).then(
+  send('response.in_progress', { response: responses.get(who.id) });
+  void context.generator.generate(g.job, controller.signal, (index) => {
+    send('response.output_text.delta', { ...part, delta: g.tokens[index] ?? '', logprobs: [] });
+    g.timer.tokenSent();
+  }).then(
     () => {
       if (controller.signal.aborted) return;
       backgroundRuns.delete(who.id);
-      responses.set(who.id, responseObject(g, body, who, 'done', g.timer.tokensSent));
+      const final = responseObject(g, body, who, 'done', g.timer.tokensSent);
+      responses.set(who.id, final);
+      send(final.status === 'incomplete' ? 'response.incomplete' : 'response.completed', { response: final });
+      stream?.end();
       g.timer.finished(g.stopReason);
     },
     () => backgroundRuns.delete(who.id),
@@ -164,7 +180,7 @@ export async function handleResponses(context: EngineContext, tracked: TrackedRe
   const generation = planGeneration(context, body, messages, parseLimit(body, 'max_output_tokens', context.options.maxTokens, false));
   const who: ResponseIdentity = { id: hexId('resp'), messageId: hexId('msg'), createdAt: Math.floor(Date.now() / 1000) };
   if (body.background === true) {
-    startInBackground(context, generation, body, who, res);
+    startInBackground(context, generation, body, who, tracked, res);
     return;
   }
   let answered: boolean;

@@ -21,9 +21,14 @@ const SHARED_LOOKUP_TIMEOUT_MS = 500;
 export function parseStoredResponseRequest(ctx: RequestContext): StageResult {
   const target = ctx.storedResponse!;
   const owners = ctx.deps.responseOwners;
-  const owner = owners?.ownerOf(target.id);
-  if (owner !== undefined) return withOwner(ctx, owner);
-  if (owners?.shared == null) return responseNotFound(target.id);
+  if (owners == null) return responseNotFound(target.id);
+  const owner = owners.ownerOf(target.id);
+  if (owner !== undefined) {
+    // A background response not charged yet here may have been charged by another replica since.
+    if (owner.outputUnmetered && owners.shared !== null) return owners.refreshUnmetered(target.id, owner, SHARED_LOOKUP_TIMEOUT_MS).then(() => withOwner(ctx, owner));
+    return withOwner(ctx, owner);
+  }
+  if (owners.shared === null) return responseNotFound(target.id);
   return owners.find(target.id, SHARED_LOOKUP_TIMEOUT_MS).then((found) => {
     if (!found.ok) return new RouterError('response_index_unavailable', `cannot tell which pod stores response ${target.id}: ${found.reason}`);
     return found.owner === undefined ? responseNotFound(target.id) : withOwner(ctx, found.owner);
@@ -57,6 +62,18 @@ export function storedResponseVisible(ctx: RequestContext): undefined | RouterEr
   const owner = ctx.storedOwner;
   if (owner === null || owner.user === null || owner.user === (ctx.identity?.user ?? null)) return undefined;
   return responseNotFound(ctx.storedResponse!.id);
+}
+
+/**
+ * Authenticate stage of a Responses request: a `previous_response_id` made by another authenticated caller is not
+ * found, as its GET is (continuing it would show them that conversation).
+ */
+export function previousResponseVisible(ctx: RequestContext): undefined | RouterError {
+  const previous = ctx.parsed?.previous_response_id;
+  if (typeof previous !== 'string') return undefined;
+  const owner = ctx.deps.responseOwners?.ownerOf(previous);
+  if (owner === undefined || owner.user === null || owner.user === (ctx.identity?.user ?? null)) return undefined;
+  return responseNotFound(previous);
 }
 
 /**

@@ -11,8 +11,8 @@ export class AnswerUsage {
   private chunks: Buffer[] | null;
   private size = 0;
   private readonly learnResponseId: boolean;
-  /** The answer's response id (Responses API, when asked to learn it), known once it ended. */
-  responseId: string | null = null;
+  /** A JSON answer's response id, read when it ended. */
+  private bodyResponseId: string | null = null;
 
   constructor(tap: SseUsageTap | null, status: number, headers: IncomingHttpHeaders, learnResponseId = false) {
     this.tap = tap;
@@ -37,14 +37,22 @@ export class AnswerUsage {
     if (this.tap !== null) {
       const rest = this.tap.end();
       if (rest !== null && rest.length > 0) res.write(rest);
-      if (this.learnResponseId) this.responseId = this.tap.responseId;
       return this.tap.usage;
     }
     const chunks = this.chunks;
     if (chunks === null || chunks.length === 0) return null;
     const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
-    if (this.learnResponseId) this.responseId = parseIdFromJsonBody(body);
+    if (this.learnResponseId) this.bodyResponseId = parseIdFromJsonBody(body);
     return parseUsageFromJsonBody(body);
+  }
+
+  /**
+   * The answer's response id (Responses API, when asked to learn it): a JSON answer's once it ended, a stream's as
+   * soon as an event named it (also when the stream broke off: a background response generates on at the pod).
+   */
+  get responseId(): string | null {
+    if (!this.learnResponseId) return null;
+    return this.tap !== null ? this.tap.responseId : this.bodyResponseId;
   }
 
   /** Usage seen so far when the answer broke off (streams only). */

@@ -156,8 +156,9 @@ export class Exchange implements AttemptSink {
     this.upstreamStatus = status;
     this.servedBy = pod;
     this.headersAt = performance.now();
-    const tap = isSse ? new SseUsageTap(this.request.hideUsage) : null;
-    this.answer = new AnswerUsage(tap, status, headers, status < 300 && this.request.learnResponseId === true);
+    const learnResponseId = status < 300 && this.request.learnResponseId === true;
+    const tap = isSse ? new SseUsageTap(this.request.hideUsage, learnResponseId) : null;
+    this.answer = new AnswerUsage(tap, status, headers, learnResponseId);
     if (tap === null) {
       const length = headers['content-length'];
       if (typeof length === 'string' && DIGITS.test(length)) this.expectedBytes = Number(length);

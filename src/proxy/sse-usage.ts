@@ -37,11 +37,17 @@ export class SseUsageTap {
    * `event: error`, the Responses API's `response.failed`), or null: the stream was answered with 200, yet failed.
    */
   upstreamError: string | null = null;
-  /** The Responses API's response id, read from the event that brings its usage (response.completed). */
+  /**
+   * The Responses API's response id, read from the first event (response.created) when asked to, and from the event
+   * that brings its usage (response.completed).
+   */
   responseId: string | null = null;
+  /** The first event is still to be read for the response id. */
+  private firstEventIdPending: boolean;
 
-  constructor(hideUsageOnlyEvents: boolean) {
+  constructor(hideUsageOnlyEvents: boolean, learnResponseId = false) {
     this.hideUsageOnlyEvents = hideUsageOnlyEvents;
+    this.firstEventIdPending = learnResponseId;
   }
 
   /** Last usage seen in the stream. */
@@ -118,6 +124,11 @@ export class SseUsageTap {
    */
   private scan(region: Buffer, hide: boolean): number[] | null {
     if (this.upstreamError === null) this.findError(region);
+    if (this.firstEventIdPending) {
+      // response.created names the response: known even when the stream breaks off (a background response goes on).
+      this.firstEventIdPending = false;
+      this.inspect(eventData(region.toString('utf8', 0, eventEndAfter(region, 0))));
+    }
     // One native search per chunk, nothing allocated: most events carry no usage.
     let hidden: number[] | null = null;
     let from = 0;

@@ -24,8 +24,11 @@ export type RouteDecision =
 
 const NO_MATCH: RouteDecision = { matched: false };
 
-/** `trace` (explanations only; null on the hot path) hears every step; a dry-run trace peeks the round-robin. */
-export function matchRoute(snapshot: RoutingSnapshot, facts: RequestFacts, trace: RouteTrace | null = null): RouteDecision {
+/**
+ * `trace` (explanations only; null on the hot path) hears every step; a dry-run trace peeks the round-robin, and so
+ * does `peek` (a request that may not go to the target: it takes no turn).
+ */
+export function matchRoute(snapshot: RoutingSnapshot, facts: RequestFacts, trace: RouteTrace | null = null, peek = false): RouteDecision {
   let isLora = false;
   let candidates = snapshot.routesByModel.get(facts.model);
   if (candidates === undefined) {
@@ -50,10 +53,10 @@ export function matchRoute(snapshot: RoutingSnapshot, facts: RequestFacts, trace
       const picker = rule.picker!;
       let target: CompiledTarget | undefined;
       if (trace === null) {
-        target = picker.next();
+        target = peek ? picker.peek() : picker.next();
       } else {
         const before = picker.state();
-        target = trace.dryRun ? picker.peek() : picker.next();
+        target = trace.dryRun || peek ? picker.peek() : picker.next();
         trace.targetPicked(route, rule, target, before);
       }
       if (target !== undefined) return { matched: true, route, rule, target, isLora };

@@ -51,6 +51,16 @@ export class ResponseOwners {
     return found;
   }
 
+  /**
+   * Whether `owner` (known here) still has output to charge, as the shared record says: another replica may have
+   * charged it since this one learnt it. Left as it is when the record does not answer within `timeoutMs`.
+   */
+  async refreshUnmetered(responseId: string, owner: ResponseOwner, timeoutMs: number): Promise<void> {
+    if (this.shared === null || !owner.outputUnmetered) return;
+    const found = await this.shared.lookup(responseId, timeoutMs);
+    if (found.ok && found.owner !== undefined && !found.owner.outputUnmetered) owner.outputUnmetered = false;
+  }
+
   private keep(responseId: string, owner: ResponseOwner): void {
     this.owners.delete(responseId);
     this.owners.set(responseId, owner);

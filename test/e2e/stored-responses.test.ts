@@ -9,6 +9,7 @@ import OpenAI from 'openai';
 import type { RouterApp } from '../../src/cli/router-app.ts';
 import type { MockEngineHandle } from '../../src/mock-engine/index.ts';
 import type { RequestRecord } from '../../src/observability/request-record.ts';
+import { pdPods, pdServer, startPdMocks, type Connector } from '../support/pd-fixtures.ts';
 import { createEnv, get, modelServer, podStub, simpleRoute, startRouter, waitFor, writeYaml, type TestEnv } from '../support/harness.ts';
 import { startRedis, type RedisServer } from '../support/redis.ts';
 import { BASE, schedulerYaml, startSimulated, writeRouterConfig } from '../support/scheduling.ts';
@@ -123,20 +124,38 @@ describe('stored responses: GET /v1/responses/{id} and cancel', () => {
       return true;
     });
   });
+
+  it("refuses another caller's follow-up of a response as it refuses its GET: continuing it would show them the conversation", async () => {
+    const alice = as('alice');
+    const created = await alice.responses.create({ model: BASE, input: 'My password is hunter2.', max_output_tokens: 2 });
+    records.splice(0);
+    await assert.rejects(as('bob').responses.create({ model: BASE, input: 'What did I just tell you?', previous_response_id: created.id, max_output_tokens: 2 }), (err: unknown) => {
+      assert.ok(err instanceof OpenAI.NotFoundError, String(err));
+      assert.equal(err.message, `404 Response with id '${created.id}' not found.`);
+      return true;
+    });
+    await waitFor(() => records.length === 1, 5000, 'the refusal recorded');
+    assert.deepEqual([records[0].status, records[0].user, records[0].outcome], [404, 'bob', null], 'refused by the router, before any pod');
+    const followUp = await alice.responses.create({ model: BASE, input: 'And then?', previous_response_id: created.id, max_output_tokens: 2 });
+    assert.equal(followUp.previous_response_id, created.id, 'the caller who made it continues it');
+  });
 });
 
 describe('stored responses: a route that splits its traffic between two ModelServers', () => {
   let env: TestEnv;
   let router: RouterApp;
+  let mocks: MockEngineHandle[];
+  const split = simpleRoute('base-route', BASE, 'left').replace('    - modelServerName: "left"', '    - modelServerName: "left"\n      weight: 50\n    - modelServerName: "right"\n      weight: 50');
+  const writeConfig = (rightPods: boolean) =>
+    writeYaml(env, 'config.yaml', [
+      modelServer('left', { app: 'left', model: BASE }), modelServer('right', { app: 'right', model: BASE }), split,
+      podStub('pod-0', 'left', mocks[0].port), podStub('pod-1', 'left', mocks[1].port), ...(rightPods ? [podStub('pod-2', 'right', mocks[2].port)] : []),
+    ]);
 
   before(async () => {
     env = await createEnv();
-    const mocks = [await startSimulated(env, 'w0'), await startSimulated(env, 'w1'), await startSimulated(env, 'w2')];
-    const split = simpleRoute('base-route', BASE, 'left').replace('    - modelServerName: "left"', '    - modelServerName: "left"\n      weight: 50\n    - modelServerName: "right"\n      weight: 50');
-    await writeYaml(env, 'config.yaml', [
-      modelServer('left', { app: 'left', model: BASE }), modelServer('right', { app: 'right', model: BASE }), split,
-      podStub('pod-0', 'left', mocks[0].port), podStub('pod-1', 'left', mocks[1].port), podStub('pod-2', 'right', mocks[2].port),
-    ]);
+    mocks = [await startSimulated(env, 'w0'), await startSimulated(env, 'w1'), await startSimulated(env, 'w2')];
+    await writeConfig(true);
     router = await startRouter(env);
   });
   after(() => env.cleanup());
@@ -168,6 +187,84 @@ describe('stored responses: a route that splits its traffic between two ModelSer
         const next = await openai.responses.create({ model: BASE, input: `Turn ${turn}.`, previous_response_id: previous, max_output_tokens: 2 }).withResponse();
         assert.equal(next.response.headers.get('x-mock-instance'), home, `conversation ${conversation}, turn ${turn}`);
         previous = next.data.id;
+      }
+    }
+  });
+
+  it("keeps the route's weights for new responses when each is fetched and continued before the next: those take no turn", async () => {
+    const openai = new OpenAI({ baseURL: `${router.url}/v1`, apiKey: 'none', maxRetries: 0 });
+    const servedBy: string[] = [];
+    for (let i = 0; i < 8; i++) {
+      // An agent's loop: a new response, fetched (as a background one is polled), continued, and that fetched too.
+      const { data, response } = await openai.responses.create({ model: BASE, input: `Task ${i}.`, max_output_tokens: 2 }).withResponse();
+      servedBy.push(response.headers.get('x-mock-instance') === 'w2' ? 'right' : 'left');
+      await openai.responses.retrieve(data.id);
+      const next = await openai.responses.create({ model: BASE, input: 'Go on.', previous_response_id: data.id, max_output_tokens: 2 });
+      await openai.responses.retrieve(next.id);
+    }
+    // Smooth weighted round-robin at 50/50 alternates exactly.
+    assert.deepEqual(servedBy.filter((side) => side === 'right').length, 4, servedBy.join(' '));
+  });
+
+  it("fetches and continues a response while the ModelServer the weights may pick has no ready pod: it is not sent there", async () => {
+    const openai = new OpenAI({ baseURL: `${router.url}/v1`, apiKey: 'none', maxRetries: 0 });
+    const made: { id: string; pod: string | null }[] = [];
+    let onRight = '';
+    while (made.length < 3 || onRight === '') {
+      const { data, response } = await openai.responses.create({ model: BASE, input: `Left ${made.length}.`, max_output_tokens: 2 }).withResponse();
+      if (response.headers.get('x-mock-instance') !== 'w2') made.push({ id: data.id, pod: response.headers.get('x-mock-instance') });
+      else onRight = data.id;
+    }
+    await writeConfig(false); // ModelServer right scaled to zero
+    await waitFor(async () => (await fetch(`${router.url}/v1/responses`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: BASE, input: 'x', max_output_tokens: 1 }) })).status === 503, 5000, 'the reload');
+    for (const { id, pod } of made) {
+      for (let attempt = 0; attempt < 4; attempt++) {
+        const { data, response } = await openai.responses.retrieve(id).withResponse();
+        assert.equal(data.id, id);
+        assert.equal(response.headers.get('x-mock-instance'), pod);
+        const next = await openai.responses.create({ model: BASE, input: 'Go on.', previous_response_id: id, max_output_tokens: 2 }).withResponse();
+        assert.equal(next.response.headers.get('x-mock-instance'), pod, 'the follow-up went to the pod storing the response');
+      }
+    }
+    // The pod that stored it is gone: the follow-up goes where the route sends it, and the engine there answers.
+    const orphan = await fetch(`${router.url}/v1/responses`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: BASE, input: 'Go on.', previous_response_id: onRight, max_output_tokens: 1 }) });
+    assert.ok(orphan.status === 404 || orphan.status === 503, String(orphan.status));
+    if (orphan.status === 503) assert.match(((await orphan.json()) as { error: { message: string } }).error.message, /no ready pods for ModelServer default\/right/, 'the route picked the empty ModelServer');
+    else assert.match(orphan.headers.get('x-mock-instance') ?? '', /^w[01]$/, "a left pod's own 404");
+    await writeConfig(true);
+  });
+});
+
+describe('stored responses: made by a prefill/decode pair', () => {
+  let env: TestEnv;
+  let router: RouterApp;
+  const PD_MODEL = 'org/pd-model';
+  // Connectors whose pair serves /v1/responses (nixl and mooncake send it to one decode pod).
+  const PAIRED: readonly Connector[] = ['http', 'lmcache', 'sglang'];
+
+  before(async () => {
+    env = await createEnv();
+    const docs: string[] = [];
+    for (const connector of PAIRED) {
+      const pairs = await startPdMocks(env, `pd-${connector}`, connector, ['g1', 'g2'], { model: PD_MODEL });
+      docs.push(pdServer(`pd-${connector}`, connector, { model: PD_MODEL }), ...pdPods(`pd-${connector}`, pairs), simpleRoute(`pd-${connector}`, `pd-${connector}`, `pd-${connector}`));
+    }
+    await writeYaml(env, 'pd.yaml', docs);
+    router = await startRouter(env);
+  });
+  after(() => env.cleanup());
+
+  it("retrieves the response from the pair's decode pod, which stored it", async () => {
+    const openai = new OpenAI({ baseURL: `${router.url}/v1`, apiKey: 'none', maxRetries: 0 });
+    for (const connector of PAIRED) {
+      for (let i = 0; i < 3; i++) {
+        const { data, response } = await openai.responses.create({ model: `pd-${connector}`, input: `Pair ${connector} ${i}.`, max_output_tokens: 3 }).withResponse();
+        const decode = response.headers.get('x-mock-instance');
+        assert.match(decode ?? '', /-decode$/);
+        const fetched = await openai.responses.retrieve(data.id).withResponse();
+        assert.equal(fetched.data.id, data.id, connector);
+        assert.equal(outputText(fetched.data), outputText(data), connector);
+        assert.equal(fetched.response.headers.get('x-mock-instance'), decode, `${connector}: the decode pod that answered`);
       }
     }
   });
@@ -215,10 +312,47 @@ describe('stored responses: a background response under a token rate limit', () 
   });
 });
 
+describe('stored responses: a background response streamed to a client that leaves', () => {
+  let env: TestEnv;
+  let router: RouterApp;
+  let mock: MockEngineHandle;
+  const records: RequestRecord[] = [];
+  const OUTPUT = 30;
+
+  before(async () => {
+    env = await createEnv();
+    mock = await startSimulated(env, 'bgs', { itlMs: 20 });
+    await writeYaml(env, 'config.yaml', [modelServer('base', { app: 'base', model: BASE }), simpleRoute('base-route', BASE, 'base'), podStub('pod-0', 'base', mock.port)]);
+    router = await startRouter(env, { onRequestDone: (record) => records.push(record) });
+  });
+  after(() => env.cleanup());
+
+  it('is fetched through the router once done, its output charged then: the pod generated on without the client', async () => {
+    const openai = new OpenAI({ baseURL: `${router.url}/v1`, apiKey: 'none', maxRetries: 0 });
+    const stream = await openai.responses.create({ model: BASE, input: 'Write at length.', max_output_tokens: OUTPUT, background: true, stream: true });
+    let id = '';
+    for await (const event of stream) {
+      if (event.type === 'response.created') id = event.response.id;
+      if (event.type === 'response.output_text.delta') break; // the connection drops, as the API's resumable streams expect
+    }
+    assert.ok(id.startsWith('resp_'));
+    await waitFor(() => records.length === 1, 5000, 'the stream recorded');
+    assert.equal(records[0].status, 0, 'the client left');
+    await waitFor(async () => ((await (await fetch(`${mock.url}/v1/responses/${id}`)).json()) as { status: string }).status === 'incomplete', 10_000, 'the background generation');
+    records.splice(0);
+
+    const done = await openai.responses.retrieve(id);
+    assert.equal(done.usage?.output_tokens, OUTPUT);
+    await waitFor(() => records.length === 1, 5000, 'the retrieval recorded');
+    assert.deepEqual(records[0].outcome?.usage, { promptTokens: 0, completionTokens: OUTPUT, totalTokens: OUTPUT }, 'the output charged by this request');
+  });
+});
+
 describe('stored responses: two router replicas sharing Redis', () => {
   // Two replicas behind one Service, each with its own configuration directory holding the same objects.
   const envs: TestEnv[] = [];
   const routers: RouterApp[] = [];
+  const records: RequestRecord[][] = [[], []];
   let mocks: MockEngineHandle[];
   let redis: RedisServer;
 
@@ -229,12 +363,32 @@ describe('stored responses: two router replicas sharing Redis', () => {
     for (const env of envs) {
       await writeYaml(env, 'config.yaml', [modelServer('base', { app: 'base', model: BASE }), simpleRoute('base-route', BASE, 'base'), ...mocks.map((m, i) => podStub(`pod-${i}`, 'base', m.port))]);
       const routerConfig = await writeRouterConfig(env, schedulerYaml({ scores: [{ name: 'random' }] }));
-      routers.push(await startRouter(env, { routerConfigFile: routerConfig, env: { REDIS_HOST: '127.0.0.1', REDIS_PORT: String(redis.port) } }));
+      const replica = routers.length;
+      routers.push(await startRouter(env, { routerConfigFile: routerConfig, onRequestDone: (record) => records[replica].push(record), env: { REDIS_HOST: '127.0.0.1', REDIS_PORT: String(redis.port) } }));
     }
   });
   after(async () => {
     for (const env of envs) await env.cleanup();
     await redis.kill();
+  });
+
+  it("charges a background response's output once, whichever replicas fetch it done", async () => {
+    const [a, b] = routers.map((router) => new OpenAI({ baseURL: `${router.url}/v1`, apiKey: 'none', maxRetries: 0 }));
+    const queued = await a.responses.create({ model: BASE, input: 'Write at length.', max_output_tokens: 5, background: true, store: true });
+    await waitFor(async () => {
+      for (const m of mocks) {
+        const answer = await fetch(`${m.url}/v1/responses/${queued.id}`);
+        if (answer.ok && ((await answer.json()) as { status: string }).status === 'incomplete') return true;
+      }
+      return false;
+    }, 10_000, 'the background generation');
+    for (const list of records) list.splice(0);
+    assert.equal((await b.responses.retrieve(queued.id)).usage?.output_tokens, 5, 'fetched done through the other replica');
+    assert.equal((await a.responses.retrieve(queued.id)).usage?.output_tokens, 5, 'and through the replica that relayed it');
+    assert.equal((await b.responses.retrieve(queued.id)).usage?.output_tokens, 5);
+    await waitFor(() => records[0].length + records[1].length === 3, 5000, 'the retrievals recorded');
+    const charged = [...records[0], ...records[1]].map((record) => record.outcome?.usage?.completionTokens ?? 0);
+    assert.deepEqual(charged.sort(), [0, 0, 5], 'the output charged by one retrieval only');
   });
 
   it("lets either replica fetch and continue a response the other relayed, and answers 503 while Redis is away", async () => {

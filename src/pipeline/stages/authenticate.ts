@@ -4,7 +4,7 @@ import { RouterError } from '../../errors/router-error.ts';
 import type { RequestContext } from '../context.ts';
 import type { AuthResult } from '../filters.ts';
 import type { StageResult } from '../run.ts';
-import { storedResponseVisible } from '../stored-responses.ts';
+import { previousResponseVisible, storedResponseVisible } from '../stored-responses.ts';
 
 export function authenticate(ctx: RequestContext): StageResult {
   const authenticator = ctx.deps.authenticator;
@@ -21,5 +21,6 @@ function authenticated(ctx: RequestContext, result: AuthResult): undefined | Rou
   }
   ctx.identity = result;
   ctx.record.user = result === null ? null : result.user;
-  return ctx.storedResponse === null ? undefined : storedResponseVisible(ctx);
+  if (ctx.storedResponse !== null) return storedResponseVisible(ctx);
+  return ctx.pathOnly === '/v1/responses' ? previousResponseVisible(ctx) : undefined;
 }

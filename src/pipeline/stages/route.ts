@@ -6,7 +6,7 @@ import { DecisionRecorder } from '../../observability/explain/decision-recorder.
 import { explainRequested, setExplainHeader } from '../../observability/explain/summary.ts';
 import { editTopLevel, type BodyEdit } from '../../proxy/json-body.ts';
 import { streamUsageEdit } from '../../proxy/usage-request.ts';
-import type { CompiledServer, RoutingSnapshot } from '../../snapshot/types.ts';
+import type { CompiledProvider, CompiledServer, RoutingSnapshot } from '../../snapshot/types.ts';
 import type { RequestContext } from '../context.ts';
 import { resolveRoute } from '../resolve-route.ts';
 import type { StageResult } from '../run.ts';
@@ -21,24 +21,48 @@ export function route(ctx: RequestContext): StageResult {
     ctx.explain = explainRequested(ctx.req.rawHeaders);
     if (ctx.explain !== null) ctx.trace = new DecisionRecorder(false, facts);
   }
-  const routed = resolveRoute(snapshot, facts, ctx.trace);
-  if (!routed.ok) {
-    setExplainHeader(ctx.res, ctx.trace, ctx.explain, routed.error);
-    return routed.error;
-  }
-  const { provider } = routed;
   // A follow-up goes to the ModelServer whose pod stores the response it continues (weights, header rules aside).
-  const server = routed.server !== null && ctx.pathOnly === RESPONSES_PATH ? previousOwnerServer(ctx, snapshot.servers) ?? routed.server : routed.server;
-  const upstreamModel = server === routed.server ? routed.upstreamModel : !routed.isLora && server?.model !== undefined ? server.model : model;
+  const previousServer = ctx.pathOnly === RESPONSES_PATH ? previousOwnerServer(ctx, snapshot.servers) : null;
+  // Requests that go to the storing ModelServer take no turn of the route's weights: other requests keep their split.
+  const pinned = ctx.storedResponse !== null || previousServer !== null;
+  const routed = resolveRoute(snapshot, facts, ctx.trace, pinned);
+  if (!routed.ok) {
+    // The target the route picked cannot serve (no ready pod, not ready provider): one that goes elsewhere, to the
+    // storing ModelServer, does not need it.
+    const matched = routed.matched;
+    if (matched === null || (ctx.storedResponse === null && previousServer === null)) {
+      setExplainHeader(ctx.res, ctx.trace, ctx.explain, routed.error);
+      return routed.error;
+    }
+    ctx.route = record.route = matched.route;
+    ctx.rule = record.rule = matched.rule;
+    ctx.isLora = matched.isLora;
+    if (ctx.storedResponse !== null) return toStoringServer(ctx, snapshot.servers);
+    return toServer(ctx, previousServer, null, upstreamModelOf(previousServer!, matched.isLora, model));
+  }
   ctx.route = record.route = routed.route;
   ctx.rule = record.rule = routed.rule;
+  ctx.isLora = routed.isLora;
+  if (ctx.storedResponse !== null) return toStoringServer(ctx, snapshot.servers);
+  if (routed.server === null || previousServer === null || previousServer === routed.server) {
+    if (pinned && routed.server === null) routed.rule.picker?.next(); // sent to the provider peeked: its turn is taken
+    return toServer(ctx, routed.server, routed.provider, routed.upstreamModel);
+  }
+  return toServer(ctx, previousServer, null, upstreamModelOf(previousServer, routed.isLora, model));
+}
+
+/** The model name a ModelServer's pods see: spec.model, unless the request names a LoRA adapter. */
+function upstreamModelOf(server: CompiledServer, isLora: boolean, model: string): string {
+  return !isLora && server.model !== undefined ? server.model : model;
+}
+
+/** The request goes to `server` (or `provider`) as `upstreamModel`: the body the pods will get. */
+function toServer(ctx: RequestContext, server: CompiledServer | null, provider: CompiledProvider | null, upstreamModel: string): undefined {
+  const { record, model } = ctx;
   ctx.server = record.server = server;
   ctx.provider = record.provider = provider;
   ctx.upstreamModel = record.upstreamModel = upstreamModel;
-  ctx.isLora = routed.isLora;
-
   const body = ctx.clientBody;
-  if (ctx.storedResponse !== null) return toStoringServer(ctx, snapshot.servers);
   let edits: BodyEdit[] | null = null;
   if (upstreamModel !== model) edits = [{ key: 'model', value: upstreamModel }];
   // Streams: learn token usage; a usage-only event the router asked for is hidden from this client.
@@ -58,7 +82,9 @@ function previousOwnerServer(ctx: RequestContext, servers: RoutingSnapshot['serv
   const previous = ctx.parsed?.previous_response_id;
   if (typeof previous !== 'string') return null;
   const owner = ctx.deps.responseOwners?.ownerOf(previous);
-  return owner === undefined ? null : servers.get(owner.server) ?? null;
+  const server = owner === undefined ? undefined : servers.get(owner.server);
+  // Without a ready pod it stores nothing any more: the follow-up goes where the route sends it.
+  return server === undefined || server.pods.length === 0 ? null : server;
 }
 
 /**

@@ -42,6 +42,8 @@ function splitsIntoPair(server: CompiledServer, path: string): boolean {
 
 function rank(ctx: RequestContext, request: ScheduleRequest): undefined | RouterError {
   const server = request.server;
+  // Every Responses answer's id is learnt (rememberResponseOwner), a pair's too: its decode pod stores the response.
+  if (ctx.pathOnly === RESPONSES_PATH && ctx.deps.responseOwners != null) ctx.learnResponseId = true;
   if (server.pd !== null && splitsIntoPair(server, ctx.pathOnly)) {
     const pairs = new PdPairPlanner(ctx.deps.picker, request);
     if (pairs.noGroupHasBothRoles) return noPdPair(server);
@@ -80,7 +82,6 @@ const RESPONSES_PATH = '/v1/responses';
 function withResponseOwnerFirst(ctx: RequestContext, candidates: readonly PodEndpoint[], pods: readonly PodEndpoint[]): readonly PodEndpoint[] {
   const owners = ctx.deps.responseOwners;
   if (owners == null) return pods;
-  ctx.learnResponseId = true;
   const previous = ctx.parsed?.previous_response_id;
   const ownerKey = typeof previous === 'string' ? owners.ownerOf(previous)?.podKey : undefined;
   if (ownerKey === undefined || pods[0]?.podKey === ownerKey) return pods;
@@ -88,13 +89,15 @@ function withResponseOwnerFirst(ctx: RequestContext, candidates: readonly PodEnd
   return owner === undefined ? pods : [owner, ...pods.filter((pod) => pod !== owner)];
 }
 
-/** Response side: a completed Responses answer from a pod: remember which pod stores it. */
+/** Response side: a completed Responses answer from a pod (or a background one left): remember which pod stores it. */
 export function rememberResponseOwner(ctx: RequestContext, outcome: ExchangeOutcome): void {
-  if (!ctx.learnResponseId || outcome.error !== null || outcome.clientAborted) return;
+  const background = ctx.parsed?.background === true;
+  // A background response generates on at the pod when its client leaves (its stream is resumable): it is kept.
+  if (!ctx.learnResponseId || outcome.error !== null || (outcome.clientAborted && !background)) return;
   const id = outcome.responseId;
   if (id == null || outcome.pod === null) return;
-  // A background response is answered queued, before it generates: no usage yet to charge.
-  const outputUnmetered = ctx.parsed?.background === true && outcome.usage === null;
+  // A background response is answered queued, before it generates (or its stream was left): no usage yet to charge.
+  const outputUnmetered = background && outcome.usage === null;
   const owner = { podKey: outcome.pod.podKey, server: ctx.server?.key ?? '', model: ctx.model, user: ctx.identity?.user ?? null, outputUnmetered };
   ctx.deps.responseOwners?.remember(id, owner);
 }
