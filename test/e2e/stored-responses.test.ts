@@ -167,7 +167,9 @@ describe('stored responses: a route that splits its traffic between two ModelSer
       const { data, response } = await openai.responses.create({ model: BASE, input: `Item ${i}.`, max_output_tokens: 2 }).withResponse();
       made.push({ id: data.id, pod: response.headers.get('x-mock-instance') });
     }
-    assert.ok(new Set(made.map((m) => m.pod)).size === 3, 'the weights spread the responses over both ModelServers');
+    // Both ModelServers made some (the scheduler may keep all of left's on one of its two pods).
+    const right = made.filter((m) => m.pod === mocks[2].instanceName).length;
+    assert.ok(right > 0 && right < made.length, `the weights spread the responses over both ModelServers (${right} of ${made.length} on right)`);
     for (const { id, pod } of made) {
       for (let fetch = 0; fetch < 3; fetch++) {
         const { data, response } = await openai.responses.retrieve(id).withResponse();
