@@ -205,4 +205,22 @@ describe('PD disaggregation: every connector end to end', () => {
     const after = await Promise.all(pairs.map((p) => generated(p.prefill)));
     assert.equal(after.reduce((a, b) => a + b, 0) - before.reduce((a, b) => a + b, 0), 1, 'the prefill generated one token');
   });
+
+  // The decode pod stores a pair's response; a prefill pod has no such response and would answer 404.
+  it('serves a Responses follow-up (previous_response_id) from the decode pod that stores the response, without a prefill', async () => {
+    const pairs = mocks.get('http')!;
+    const prefills = async (): Promise<number> => (await Promise.all(pairs.map((p) => mockStats(p.prefill)))).reduce((sum, s) => sum + s.received, 0);
+    const first = await openai.responses.create({ model: 'pd-http', input: prompt(), max_output_tokens: 2 }).withResponse();
+    const home = first.response.headers.get('x-mock-instance');
+    let previous = first.data.id;
+    for (let turn = 1; turn <= 4; turn++) {
+      const before = await prefills();
+      const next = await openai.responses.create({ model: 'pd-http', input: `Turn ${turn}: ${prompt()}`, previous_response_id: previous, max_output_tokens: 2 }).withResponse();
+      assert.equal(next.response.headers.get('x-mock-instance'), home, `turn ${turn}`);
+      assert.equal(await prefills(), before, `turn ${turn}: no prefill request`);
+      previous = next.data.id;
+    }
+    const fetched = await openai.responses.retrieve(previous).withResponse();
+    assert.equal(fetched.response.headers.get('x-mock-instance'), home);
+  });
 });

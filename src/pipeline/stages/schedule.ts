@@ -34,6 +34,14 @@ const PD_PATHS: ReadonlySet<string> = new Set(['/v1/chat/completions', '/v1/comp
  */
 const TRANSFER_PARAMS_PATHS: ReadonlySet<string> = new Set(['/v1/chat/completions', '/v1/completions']);
 
+/**
+ * A Responses request continuing a stored response (previous_response_id): its decode pod stores that response, a
+ * prefill pod does not (it would answer 404), so one decode pod serves it, the storing one first.
+ */
+function continuesStoredResponse(ctx: RequestContext): boolean {
+  return ctx.pathOnly === RESPONSES_PATH && typeof ctx.parsed?.previous_response_id === 'string';
+}
+
 /** Whether `path` on the PD-disaggregated `server` is served by a prefill/decode pair (else by one decode pod). */
 function splitsIntoPair(server: CompiledServer, path: string): boolean {
   const connector = connectorName(server);
@@ -44,7 +52,7 @@ function rank(ctx: RequestContext, request: ScheduleRequest): undefined | Router
   const server = request.server;
   // Every Responses answer's id is learnt (rememberResponseOwner), a pair's too: its decode pod stores the response.
   if (ctx.pathOnly === RESPONSES_PATH && ctx.deps.responseOwners != null) ctx.learnResponseId = true;
-  if (server.pd !== null && splitsIntoPair(server, ctx.pathOnly)) {
+  if (server.pd !== null && splitsIntoPair(server, ctx.pathOnly) && !continuesStoredResponse(ctx)) {
     const pairs = new PdPairPlanner(ctx.deps.picker, request);
     if (pairs.noGroupHasBothRoles) return noPdPair(server);
     if (pairs.next() === null) {
