@@ -272,6 +272,28 @@ describe('stored responses: made by a prefill/decode pair', () => {
   });
 });
 
+describe('stored responses: a route whose only rule matches a header', () => {
+  let env: TestEnv;
+  let router: RouterApp;
+
+  before(async () => {
+    env = await createEnv();
+    const mock = await startSimulated(env, 'h0');
+    const premium = simpleRoute('base-route', BASE, 'base').replace('  - name: default\n', '  - name: premium\n    modelMatch: {headers: {x-tier: {exact: premium}}}\n');
+    await writeYaml(env, 'config.yaml', [modelServer('base', { app: 'base', model: BASE }), premium, podStub('pod-0', 'base', mock.port)]);
+    router = await startRouter(env);
+  });
+  after(() => env.cleanup());
+
+  it('fetches a response made with the header without it (the SDK sends no custom header on retrieve)', async () => {
+    const premium = new OpenAI({ baseURL: `${router.url}/v1`, apiKey: 'none', maxRetries: 0, defaultHeaders: { 'x-tier': 'premium' } });
+    const plain = new OpenAI({ baseURL: `${router.url}/v1`, apiKey: 'none', maxRetries: 0 });
+    await assert.rejects(plain.responses.create({ model: BASE, input: 'Hi.', max_output_tokens: 2 }), OpenAI.NotFoundError, 'the rule needs its header');
+    const made = await premium.responses.create({ model: BASE, input: 'Hi.', max_output_tokens: 2 });
+    assert.equal((await plain.responses.retrieve(made.id)).id, made.id);
+  });
+});
+
 describe('stored responses: a background response under a token rate limit', () => {
   let env: TestEnv;
   let router: RouterApp;

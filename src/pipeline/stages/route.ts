@@ -30,6 +30,16 @@ export function route(ctx: RequestContext): StageResult {
     // The target the route picked cannot serve (no ready pod, not ready provider): one that goes elsewhere, to the
     // storing ModelServer, does not need it.
     const matched = routed.matched;
+    if (matched === null && ctx.storedResponse !== null) {
+      // No rule matched this request (its rules match headers the SDK's retrieve or cancel does not send): the model
+      // is still routed, which is all a request on a response it stored needs.
+      const routes = snapshot.routesByModel.get(model) ?? snapshot.routesByLora.get(model);
+      if (routes !== undefined) {
+        ctx.route = record.route = routes[0];
+        ctx.isLora = !snapshot.routesByModel.has(model);
+        return toStoringServer(ctx, snapshot.servers);
+      }
+    }
     if (matched === null || (ctx.storedResponse === null && previousServer === null)) {
       setExplainHeader(ctx.res, ctx.trace, ctx.explain, routed.error);
       return routed.error;
