@@ -222,6 +222,8 @@ export class RouterServer {
         if (this.draining) return this.refuseDraining(req, res, path);
         return handleInference(this.inference, req, res, url, stored);
       }
+      // Under /v1/responses/ only a stored response's endpoints exist (a trailing slash, an unknown action).
+      if (req.method !== 'POST' && path.startsWith(STORED_RESPONSES_PREFIX)) return this.refuse(res, new RouterError('not_found', `no route for ${req.method ?? ''} ${path}`));
       if (req.method === 'POST') {
         if (!this.pathPolicy.allows(path)) {
           if (path.includes('%') && !decodes(path)) return this.refuseLogged(req, res, new RouterError('bad_request', 'the request path is not valid percent-encoded UTF-8'));

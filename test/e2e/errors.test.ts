@@ -169,6 +169,16 @@ describe('router errors', () => {
       assert.match(err.message, /POST/);
     });
 
+    it('answers 404, not "inference endpoints take POST", under /v1/responses/ where no stored-response endpoint is', async () => {
+      for (const path of ['/v1/responses/resp_1/', '/v1/responses/resp_1/unknown', '/v1/responses/resp_1/cancel/x']) {
+        const err = assertRouterError(await get(`${url}${path}`), 404, 'not_found');
+        assert.equal(err.message, `no route for GET ${path}`);
+      }
+      const wrong = await rawRequest(url, 'PUT /v1/responses/resp_1 HTTP/1.1\nhost: x', '{}');
+      assertRouterError(wrong, 405, 'method_not_allowed');
+      assert.equal(wrong.headers.allow, 'GET, DELETE');
+    });
+
     it('names the allowed methods in 405s, and answers HEAD where GET works', async () => {
       const put = await rawRequest(url, 'PUT /v1/chat/completions HTTP/1.1\nhost: x', '{}');
       assertRouterError(put, 405, 'method_not_allowed');
