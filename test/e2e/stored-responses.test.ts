@@ -92,6 +92,12 @@ describe('stored responses: GET /v1/responses/{id} and cancel', () => {
       return true;
     }, "bob does not see alice's response");
 
+    // store: false: the pod keeps nothing, and the router remembers nothing (nor asks the pod).
+    const unstored = await alice.responses.create({ model: BASE, input: 'Forget this.', max_output_tokens: 2, store: false });
+    const forgotten = await fetch(`${router.url}/v1/responses/${unstored.id}`, { headers: { authorization: `Bearer ${KEYS.alice}` } });
+    assert.equal(forgotten.status, 404);
+    assert.equal(((await forgotten.json()) as { error: { code: string } }).error.code, 'response_not_found', "the router's 404, not a pod's");
+
     const unknown = await fetch(`${router.url}/v1/responses/resp_0123abc`, { headers: { authorization: `Bearer ${KEYS.alice}` } });
     assert.equal(unknown.status, 404);
     assert.ok(unknown.headers.get('x-request-id'));

@@ -101,7 +101,8 @@ function withResponseOwnerFirst(ctx: RequestContext, candidates: readonly PodEnd
 export function rememberResponseOwner(ctx: RequestContext, outcome: ExchangeOutcome): void {
   const background = ctx.parsed?.background === true;
   // A background response generates on at the pod when its client leaves (its stream is resumable): it is kept.
-  if (!ctx.learnResponseId || outcome.error !== null || (outcome.clientAborted && !background)) return;
+  // `store: false`: the pod keeps nothing to come back to.
+  if (!ctx.learnResponseId || ctx.parsed?.store === false || outcome.error !== null || (outcome.clientAborted && !background)) return;
   const id = outcome.responseId;
   if (id == null || outcome.pod === null) return;
   // A background response is answered queued, before it generates (or its stream was left): no usage yet to charge.
