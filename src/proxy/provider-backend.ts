@@ -12,6 +12,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { RouterError } from '../errors/router-error.ts';
 import type { PodStateTable } from '../pods/pod-state.ts';
 import type { CompiledProvider } from '../snapshot/types.ts';
+import { STORED_RESPONSES_PREFIX, storedResponseTarget } from '../routing/stored-response-path.ts';
 import type { AttemptSink, Backend, BackendAttempt, BackendType } from './backend.ts';
 import { UpstreamLeg, type LegFailure, type LegListener, type LegRequest } from './upstream-leg.ts';
 import { providerPoolKey, type UpstreamPools } from './upstream-pools.ts';
@@ -47,7 +48,8 @@ export interface ProviderRequestContext {
 export function providerPath(provider: CompiledProvider, path: string): string | RouterError {
   const queryAt = path.indexOf('?');
   const pathOnly = queryAt < 0 ? path : path.slice(0, queryAt);
-  if (!PATHS[provider.type].has(pathOnly)) {
+  const stored = provider.type === 'OpenAI' && pathOnly.startsWith(STORED_RESPONSES_PREFIX) && storedResponseTarget(pathOnly) !== null;
+  if (!stored && !PATHS[provider.type].has(pathOnly)) {
     return new RouterError('provider_path_unsupported', `provider type "${provider.type}" does not support path "${pathOnly}"`);
   }
   const base = provider.basePath;

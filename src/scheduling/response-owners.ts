@@ -13,6 +13,8 @@ export interface ResponseOwner {
   readonly podKey: string;
   /** The ModelServer that pod served it for ("namespace/name"): where it is looked for, whatever target a route picks now. */
   readonly server: string;
+  /** An ExternalModelProvider (OpenAI) that stored it instead of a pod ("namespace/name"; podKey and server are ''). */
+  readonly provider?: string;
   /** The model the client asked for: requests on the stored response are routed (and authorised) as that model's. */
   readonly model: string;
   /** The authenticated caller that created it (null: anonymous); only that caller may reach it again. */

@@ -123,7 +123,8 @@ function parseOwner(text: string): ResponseOwner | undefined {
     return undefined;
   }
   if (typeof value !== 'object' || value === null) return undefined;
-  const { podKey, server, model, user, outputUnmetered } = value as Record<string, unknown>;
+  const { podKey, server, provider, model, user, outputUnmetered } = value as Record<string, unknown>;
   if (typeof podKey !== 'string' || typeof server !== 'string' || typeof model !== 'string' || (user !== null && typeof user !== 'string')) return undefined;
-  return { podKey, server, model, user, outputUnmetered: outputUnmetered === true };
+  if (provider !== undefined && typeof provider !== 'string') return undefined;
+  return { podKey, server, ...(provider !== undefined && { provider }), model, user, outputUnmetered: outputUnmetered === true };
 }

@@ -161,6 +161,19 @@ describe('external providers', () => {
       assert.deepEqual((await lastRecord(count)).outcome?.usage, { promptTokens: 11, completionTokens: 4, totalTokens: 15 });
     });
 
+    it('fetches a response the provider stored from the provider, with its credential, counting no usage again', async () => {
+      const made = await openai.responses.create({ model: 'gpt', input: 'keep' });
+      const count = records.length;
+      const fetched = await openai.responses.retrieve(made.id);
+      assert.equal(fetched.id, made.id);
+      const seen = openaiProvider.requests.at(-1)!;
+      assert.deepEqual({ method: seen.method, path: seen.path }, { method: 'GET', path: `/openai/v1/responses/${made.id}` });
+      assert.equal(seen.headers.authorization, `Bearer ${OPENAI_KEY}`);
+      const record = await lastRecord(count);
+      assert.equal(record.status, 200);
+      assert.equal(record.outcome?.usage, null, 'its usage was counted when it was made');
+    });
+
     it('refuses a path the provider type does not serve, sending nothing', async () => {
       const before = openaiProvider.requests.length;
       const res = await post('/v1/embeddings', { model: 'gpt', input: 'x' });

@@ -41,6 +41,12 @@ function answerOpenAI(req: ProviderRequest, res: ServerResponse): void {
   const model = String(req.body.model);
   const stream = req.body.stream === true;
   const usage = { prompt_tokens: 11, completion_tokens: OUTPUT.length, total_tokens: 11 + OUTPUT.length };
+  const storedId = /\/responses\/([^/?]+)$/.exec(req.path)?.[1];
+  if (req.method === 'GET' && storedId !== undefined) {
+    // Retrieve a stored response (the fake stores nothing: it answers every id as the completed one).
+    const message = { id: 'msg_1', type: 'message', status: 'completed', role: 'assistant', content: [{ type: 'output_text', text: OUTPUT.join(''), annotations: [] }] };
+    return json(res, 200, { id: storedId, object: 'response', created_at: 1, status: 'completed', model: 'gpt', output: [message], usage: { input_tokens: 11, output_tokens: OUTPUT.length, total_tokens: 11 + OUTPUT.length } });
+  }
   if (req.path.endsWith('/responses')) {
     const response = (status: string, output: unknown[], u: unknown) => ({ id: 'resp_1', object: 'response', created_at: 1, status, model, output, usage: u });
     const message = { id: 'msg_1', type: 'message', status: 'completed', role: 'assistant', content: [{ type: 'output_text', text: OUTPUT.join(''), annotations: [] }] };

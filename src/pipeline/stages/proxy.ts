@@ -58,7 +58,9 @@ function toProvider(ctx: RequestContext, provider: CompiledProvider): StageResul
   ctx.timeoutMs = provider.timeoutMs;
   ctx.retryAttempts = PROVIDER_RETRIES;
   ctx.retryIntervalMs = 0;
-  const request = { path, headers: ctx.headers, body: ctx.body, timeoutMs: provider.timeoutMs };
+  // A Responses answer's id is learnt (an OpenAI provider stores responses too: GET /v1/responses/{id} comes back here).
+  if (ctx.pathOnly === '/v1/responses' && ctx.deps.responseOwners != null) ctx.learnResponseId = true;
+  const request = { method: ctx.method, path, headers: ctx.headers, body: ctx.body, timeoutMs: provider.timeoutMs };
   return dispatch(ctx, new ProviderBackend(provider, request, ctx.deps.pools, ctx.deps.podStates));
 }
 

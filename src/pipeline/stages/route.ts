@@ -37,7 +37,7 @@ export function route(ctx: RequestContext): StageResult {
       if (routes !== undefined) {
         ctx.route = record.route = routes[0];
         ctx.isLora = !snapshot.routesByModel.has(model);
-        return toStoringServer(ctx, snapshot.servers);
+        return toStoringServer(ctx, snapshot);
       }
     }
     if (matched === null || (ctx.storedResponse === null && previousServer === null)) {
@@ -47,13 +47,13 @@ export function route(ctx: RequestContext): StageResult {
     ctx.route = record.route = matched.route;
     ctx.rule = record.rule = matched.rule;
     ctx.isLora = matched.isLora;
-    if (ctx.storedResponse !== null) return toStoringServer(ctx, snapshot.servers);
+    if (ctx.storedResponse !== null) return toStoringServer(ctx, snapshot);
     return toServer(ctx, previousServer, null, upstreamModelOf(previousServer!, matched.isLora, model));
   }
   ctx.route = record.route = routed.route;
   ctx.rule = record.rule = routed.rule;
   ctx.isLora = routed.isLora;
-  if (ctx.storedResponse !== null) return toStoringServer(ctx, snapshot.servers);
+  if (ctx.storedResponse !== null) return toStoringServer(ctx, snapshot);
   if (routed.server === null || previousServer === null || previousServer === routed.server) {
     if (pinned && routed.server === null) routed.rule.picker?.next(); // sent to the provider peeked: its turn is taken
     return toServer(ctx, routed.server, routed.provider, routed.upstreamModel);
@@ -98,13 +98,24 @@ function previousOwnerServer(ctx: RequestContext, servers: RoutingSnapshot['serv
 }
 
 /**
- * A request on a stored response (routed above only to check its model is still served) goes to the ModelServer whose
- * pod stored it, whichever target the route would pick now (weights, header rules), with the client's body as is.
+ * A request on a stored response (routed above only to check its model is still served) goes to the provider that
+ * stored it, or to the ModelServer whose pod stored it, whichever target the route would pick now (weights, header rules), with the client's body as is.
  */
-function toStoringServer(ctx: RequestContext, servers: RoutingSnapshot['servers']): undefined | RouterError {
+function toStoringServer(ctx: RequestContext, snapshot: RoutingSnapshot): undefined | RouterError {
   const { id } = ctx.storedResponse!;
   const owner = ctx.storedOwner!;
-  const server = servers.get(owner.server);
+  if (owner.provider !== undefined) {
+    // Stored by an OpenAI provider (its own store, reached with the router's credential).
+    const provider = snapshot.providers.get(owner.provider);
+    if (provider === undefined) return responseNotFound(id, `ExternalModelProvider ${owner.provider}, which stored it, no longer exists`);
+    if (provider.notReady !== null) return new RouterError('provider_not_ready', provider.notReady);
+    ctx.server = ctx.record.server = null;
+    ctx.provider = ctx.record.provider = provider;
+    ctx.upstreamModel = ctx.record.upstreamModel = ctx.model;
+    ctx.body = ctx.clientBody;
+    return undefined;
+  }
+  const server = snapshot.servers.get(owner.server);
   if (server === undefined) return responseNotFound(id, `ModelServer ${owner.server}, whose pod stored it, no longer exists`);
   ctx.server = ctx.record.server = server;
   ctx.provider = ctx.record.provider = null;

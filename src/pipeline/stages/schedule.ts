@@ -104,10 +104,13 @@ export function rememberResponseOwner(ctx: RequestContext, outcome: ExchangeOutc
   // `store: false`: the pod keeps nothing to come back to.
   if (!ctx.learnResponseId || ctx.parsed?.store === false || outcome.error !== null || (outcome.clientAborted && !background)) return;
   const id = outcome.responseId;
-  if (id == null || outcome.pod === null) return;
+  if (id == null || (outcome.pod === null && ctx.provider === null)) return;
   // A background response is answered queued, before it generates (or its stream was left): no usage yet to charge.
   const outputUnmetered = background && outcome.usage === null;
-  const owner = { podKey: outcome.pod.podKey, server: ctx.server?.key ?? '', model: ctx.model, user: ctx.identity?.user ?? null, outputUnmetered };
+  const user = ctx.identity?.user ?? null;
+  const owner = outcome.pod !== null
+    ? { podKey: outcome.pod.podKey, server: ctx.server?.key ?? '', model: ctx.model, user, outputUnmetered }
+    : { podKey: '', server: '', provider: ctx.provider!.key, model: ctx.model, user, outputUnmetered };
   ctx.deps.responseOwners?.remember(id, owner);
 }
 
