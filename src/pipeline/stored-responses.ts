@@ -1,6 +1,6 @@
 // Requests on one stored Responses API response (routing/stored-response-path.ts) through the pipeline: the parse
-// stage finds the response's owner (pod, model, caller) instead of reading a body; the stages then route, authorise
-// and schedule them as that model's request, pinned to that pod. They run no inference: no rate limit, no fair queue,
+// stage finds the response's owner (pod or OpenAI provider, model, caller) instead of reading a body; the stages
+// then route, authorise and schedule them as that model's request, pinned to that pod (or sent to that provider). They run no inference: no rate limit, no fair queue,
 // and the usage in the stored response they fetch is not counted again, but for a background response's output,
 // which its creation could not count: charged when the response is first fetched done.
 import { RouterError } from '../errors/router-error.ts';

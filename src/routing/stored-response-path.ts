@@ -1,6 +1,7 @@
 // The Responses API's endpoints on one stored response: GET and DELETE /v1/responses/{id}, POST
 // /v1/responses/{id}/cancel, GET /v1/responses/{id}/input_items. They carry no model: the router sends them to the pod
-// that stored the response (vLLM keeps stored responses in that instance's memory), found in ResponseOwners.
+// that stored the response (vLLM keeps stored responses in that instance's memory), or the OpenAI provider that made
+// it, found in ResponseOwners.
 
 export type StoredResponseAction = 'retrieve' | 'cancel' | 'input_items';
 

@@ -1,4 +1,4 @@
-// Which pod holds a stored Responses API response. vLLM keeps the responses it stores (for `previous_response_id`
+// Which pod (or OpenAI provider) holds a stored Responses API response. vLLM keeps the responses it stores (for `previous_response_id`
 // and GET /v1/responses/{id}) in the memory of the instance that produced them, so a follow-up that names one must
 // go to that pod: anywhere else it is 404 "Response with id … not found". Learnt from each answered
 // /v1/responses request; bounded, oldest forgotten first. Each router replica knows the responses it relayed, and,
